@@ -1,0 +1,39 @@
+/**
+ * Why a request was refused. The names are the Aeternity node's error reasons, so a client that
+ * knows the node's API recognises them; lib/errors.ts maps each to the node's numeric code and text.
+ */
+export const REASONS = [
+  'parse_error',
+  'invalid_request',
+  'method_not_found',
+  'invalid_params',
+  'internal_error',
+  'not_found',
+  'broken_encoding',
+  'value_too_low',
+  'value_too_high',
+  'conflict',
+  'not_ready',
+  'insufficient_balance',
+  'negative_amount',
+  'invalid_pubkeys',
+  'broken_encoding_accounts',
+  'broken_encoding_transaction',
+  'not_a_number',
+  'participant_not_found',
+  'not_offchain_tx',
+  'already_onchain',
+  'invalid_meta_object',
+  'invalid_error_code',
+  'invalid_fsm_id',
+  'bad_signature',
+  'not_allowed_now',
+  'missing_fsm_id',
+  'bad_state_hash',
+  'wrong_round',
+  'frame_too_large',
+  'store_unavailable',
+  'channel_not_found',
+] as const;
+
+export type Reason = (typeof REASONS)[number];

@@ -1,0 +1,86 @@
+/**
+ * The one registry of error codes. Reasons come from fsm/reasons.ts; here each gets the node's
+ * JSON-RPC detail code and message text (apps/aehttp sc_ws_api_jsonrpc), so unmodified clients
+ * that match on either keep working.
+ */
+import type { Reason } from '../fsm/reasons.js';
+
+export interface ErrorInfo {
+  /** the node's detail code (the `data[].code` of a JSON-RPC error) */
+  code: number;
+  message: string;
+}
+
+/** Top-level JSON-RPC codes: transport problems get their own code, protocol refusals get 3. */
+export const JSONRPC_CODE = {
+  parse_error: -32700,
+  invalid_request: -32000,
+  method_not_found: -32601,
+  invalid_params: -32602,
+  internal_error: -32603,
+  rejected: 3,
+} as const;
+
+/** Protocol codes carried by conflicts, aborts and channel errors. */
+export const PROTOCOL_CODE = {
+  validation_error: 1,
+  conflict: 2,
+  timeout: 3,
+  abort: 4,
+  rejected_on_chain: 5,
+} as const;
+
+export const ERRORS: Record<Reason, ErrorInfo> = {
+  parse_error: { code: -32700, message: 'Parse error' },
+  invalid_request: { code: -32000, message: 'Invalid request' },
+  method_not_found: { code: -32601, message: 'Method not found' },
+  invalid_params: { code: -32602, message: 'Invalid params' },
+  internal_error: { code: -32603, message: 'Internal error' },
+  not_found: { code: 100, message: 'Not found' },
+  broken_encoding: { code: 104, message: 'Broken encoding' },
+  value_too_low: { code: 105, message: 'Value too low' },
+  value_too_high: { code: 106, message: 'Value too high' },
+  conflict: { code: 107, message: 'Conflict' },
+  not_ready: { code: 108, message: 'Not ready' },
+  insufficient_balance: { code: 1001, message: 'Insufficient balance' },
+  negative_amount: { code: 1002, message: 'Negative amount' },
+  invalid_pubkeys: { code: 1003, message: 'Invalid pubkeys' },
+  broken_encoding_accounts: { code: 1005, message: 'Broken encoding: accounts' },
+  broken_encoding_transaction: { code: 1010, message: 'Broken encoding: transaction' },
+  not_a_number: { code: 1008, message: 'Not a number' },
+  participant_not_found: { code: 1011, message: 'Participant not found' },
+  not_offchain_tx: { code: 1012, message: 'Not an off-chain tx' },
+  already_onchain: { code: 1013, message: 'Operation already on-chain' },
+  invalid_meta_object: { code: 1014, message: 'Invalid meta object' },
+  invalid_error_code: { code: 1015, message: 'Invalid error code (expect 1...65535)' },
+  invalid_fsm_id: { code: 1016, message: 'Invalid fsm id' },
+  bad_signature: { code: 1017, message: 'Bad signature' },
+  not_allowed_now: { code: 1018, message: 'Not allowed at current channel state' },
+  missing_fsm_id: { code: 2000, message: 'Missing field: existing_fsm_id' },
+  // Beyond the node: reasons only this service gives, numbered above the node's range.
+  bad_state_hash: { code: 3001, message: 'State hash mismatch' },
+  wrong_round: { code: 3002, message: 'Wrong round' },
+  frame_too_large: { code: 3003, message: 'Frame too large' },
+  store_unavailable: { code: 3004, message: 'Could not persist the co-signed state' },
+  channel_not_found: { code: 3005, message: 'Channel not found' },
+};
+
+/** Reasons that are about the frame itself rather than a refusal by the channel. */
+const TOP_LEVEL: ReadonlySet<Reason> = new Set([
+  'parse_error', 'invalid_request', 'method_not_found', 'invalid_params', 'internal_error',
+]);
+
+/** The JSON-RPC `error` object for a reason; `data` is never empty (the aepp-sdk reads it). */
+export function jsonRpcError(reason: Reason, request: unknown, detail?: string) {
+  const info = ERRORS[reason];
+  const data = [{ code: info.code, message: detail ? `${info.message}: ${detail}` : info.message }];
+  if (TOP_LEVEL.has(reason)) return { code: info.code, message: info.message, data, request };
+  return { code: JSONRPC_CODE.rejected, message: 'Rejected', data, request };
+}
+
+/** An error raised at the edge (codec, URL parsing) before anything reaches an FSM. */
+export class ServiceError extends Error {
+  constructor(readonly reason: Reason, readonly detail?: string) {
+    super(detail ? `${reason}: ${detail}` : reason);
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * The channel transactions, built and parsed with the aepp-sdk's encoder: the create tx (v2), the
+ * off-chain tx (v2) and their SignedTx wrappers, the channel id, and the checks on signed txs that
+ * come back from a client or the peer. Implements the machine's TxKit.
+ */
+import { buildTx, decode, encode, Encoding, hash, Tag, unpackTx } from '@aeternity/aepp-sdk';
+import { decode as rlpDecode } from 'rlp';
+import type {
+  AccountId, Balances, ChannelId, ChannelParams, CreateTxTerms, EncodedTx, SignedCheck, StateHash, TxKit,
+} from '../../fsm/types.js';
+import { signingMessage, verifySignature } from './crypto.js';
+import { accountsTrie, stateHash, type Trie } from './state-trees.js';
+
+/** blake2b-256(initiator ‖ nonce as a 256-bit big-endian integer ‖ responder), as aesc_channels derives it. */
+export function channelId(initiator: AccountId, nonce: number, responder: AccountId): ChannelId {
+  const nonceBytes = Buffer.alloc(32);
+  nonceBytes.writeBigUInt64BE(BigInt(nonce), 24);
+  return encode(hash(Buffer.concat([decode(initiator), nonceBytes, decode(responder)])), Encoding.Channel);
+}
+
+export function channelTrie(params: ChannelParams, balances: Balances): Trie | null {
+  return accountsTrie([
+    [decode(params.initiatorId), balances.initiator],
+    [decode(params.responderId), balances.responder],
+  ]);
+}
+
+export function channelStateHash(params: ChannelParams, balances: Balances): StateHash {
+  return encode(stateHash(channelTrie(params, balances)), Encoding.State);
+}
+
+/** Wraps an unsigned tx in a SignedTx with the given signatures, sorted by their bytes as the node sorts them. */
+export function wrapSigned(tx: EncodedTx, signatures: Uint8Array[] = []): EncodedTx {
+  const sorted = signatures.map((s) => Buffer.from(s)).sort(Buffer.compare);
+  return buildTx({ tag: Tag.SignedTx, signatures: sorted, encodedTx: tx }) as EncodedTx;
+}
+
+interface UnpackedSigned {
+  signatures: Uint8Array[];
+  encodedTx: EncodedTx;
+}
+
+/**
+ * Unpacks a SignedTx, or a bare tx as a SignedTx with no signatures; null if neither. Reads the RLP
+ * directly: a SignedTx is [11, 1, [signatures], tx], and the inner tx need not be decoded to compare it.
+ */
+export function unpackSigned(tx: string): UnpackedSigned | null {
+  if (!tx.startsWith('tx_')) return null;
+  try {
+    const bytes = decode(tx as EncodedTx);
+    const items = rlpDecode(bytes) as unknown;
+    if (!Array.isArray(items) || !(items[0] instanceof Uint8Array)) return null;
+    const tag = items[0].length === 1 ? items[0][0] : -1;
+    if (tag !== Tag.SignedTx) return { signatures: [], encodedTx: tx as EncodedTx };
+    const [, version, signatures, inner] = items as [unknown, Uint8Array, unknown, unknown];
+    if (version.length !== 1 || version[0] !== 1 || !Array.isArray(signatures) || !(inner instanceof Uint8Array)) return null;
+    if (!signatures.every((s) => s instanceof Uint8Array && s.length === 64)) return null;
+    return { signatures: signatures as Uint8Array[], encodedTx: encode(Buffer.from(inner), Encoding.Transaction) as EncodedTx };
+  } catch {
+    return null;
+  }
+}
+
+/** Names the first field in which two txs of the same kind differ, to say why a tx was refused. */
+function describeMismatch(candidate: EncodedTx, expected: EncodedTx): { reason: 'bad_state_hash' | 'wrong_round' | 'broken_encoding'; detail: string } {
+  try {
+    const got = unpackTx(candidate) as unknown as Record<string, unknown>;
+    const want = unpackTx(expected) as unknown as Record<string, unknown>;
+    if (got.tag !== want.tag) return { reason: 'broken_encoding', detail: 'not the expected kind of transaction' };
+    if ('round' in want && got.round !== want.round) {
+      return { reason: 'wrong_round', detail: `round ${String(got.round)}, expected ${String(want.round)}` };
+    }
+    if (got.stateHash !== want.stateHash) return { reason: 'bad_state_hash', detail: 'state hash does not match' };
+    const field = Object.keys(want).find((k) => String(got[k]) !== String(want[k]));
+    return { reason: 'broken_encoding', detail: `field ${field ?? 'encoding'} does not match` };
+  } catch {
+    return { reason: 'broken_encoding', detail: 'not a transaction' };
+  }
+}
+
+export function createTxKit(networkId: string): TxKit {
+  const checkSigned = (candidate: string, expected: EncodedTx, signers: AccountId[]): SignedCheck => {
+    const got = unpackSigned(candidate);
+    if (!got) return { ok: false, reason: 'broken_encoding_transaction', detail: 'signed_tx is not a transaction' };
+    const want = unpackSigned(expected);
+    if (!want) throw new Error('expected tx does not decode');
+    if (got.encodedTx !== want.encodedTx) {
+      const { reason, detail } = describeMismatch(got.encodedTx, want.encodedTx);
+      return { ok: false, reason, detail };
+    }
+    const message = signingMessage(networkId, decode(want.encodedTx));
+    const signatures = [...want.signatures];
+    for (const signer of signers) {
+      const sig = got.signatures.find((s) => verifySignature(message, s, signer));
+      if (!sig) return { ok: false, reason: 'bad_signature', detail: `no valid signature by ${signer}` };
+      if (!signatures.some((s) => Buffer.from(s).equals(sig))) signatures.push(sig);
+    }
+    return { ok: true, signedTx: wrapSigned(want.encodedTx, signatures) };
+  };
+
+  return {
+    createTx(params, terms) {
+      const balances = {
+        initiator: params.initiatorAmount - params.pushAmount,
+        responder: params.responderAmount + params.pushAmount,
+      };
+      const hashOfState = channelStateHash(params, balances);
+      const tx = buildTx({
+        tag: Tag.ChannelCreateTx,
+        initiator: params.initiatorId,
+        // the tx carries the amounts as asked; only the state (and its hash) includes the push
+        initiatorAmount: params.initiatorAmount,
+        responder: params.responderId,
+        responderAmount: params.responderAmount,
+        channelReserve: params.channelReserve,
+        lockPeriod: params.lockPeriod,
+        ttl: terms.ttl,
+        ...(terms.fee !== undefined && { fee: terms.fee }),
+        initiatorDelegateIds: params.initiatorDelegateIds,
+        responderDelegateIds: params.responderDelegateIds,
+        stateHash: hashOfState,
+        nonce: terms.nonce,
+      }) as EncodedTx;
+      return {
+        signedTx: wrapSigned(tx),
+        channelId: channelId(params.initiatorId, terms.nonce, params.responderId),
+        stateHash: hashOfState,
+        balances,
+      };
+    },
+
+    offchainTx(channel, round, params, balances) {
+      const hashOfState = channelStateHash(params, balances);
+      const tx = buildTx({ tag: Tag.ChannelOffChainTx, channelId: channel, round, stateHash: hashOfState }) as EncodedTx;
+      return { signedTx: wrapSigned(tx), stateHash: hashOfState };
+    },
+
+    checkSigned,
+
+    innerTx: (signedTx) => unpackSigned(signedTx)?.encodedTx ?? null,
+
+    createTxTerms(signedTx) {
+      const unpacked = unpackSigned(signedTx);
+      if (!unpacked) return null;
+      try {
+        const tx = unpackTx(unpacked.encodedTx);
+        if (tx.tag !== Tag.ChannelCreateTx) return null;
+        const { nonce, ttl, fee } = tx as unknown as { nonce: number; ttl: number; fee: string };
+        return { nonce, ttl, fee: BigInt(fee) };
+      } catch {
+        return null;
+      }
+    },
+  };
+}
