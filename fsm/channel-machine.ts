@@ -10,7 +10,7 @@
  * exact tx we built; a refused request leaves the context as it was.
  */
 import { assertEvent, emit, enqueueActions, setup } from 'xstate';
-import { accountOf, applyUpdates, isRefusal, openMismatch, transferUpdates } from './protocol.js';
+import { accountOf, applyUpdates, isRefusal, openMismatch, openParamsRefusal, transferUpdates } from './protocol.js';
 import type { Reason } from './reasons.js';
 import type {
   AccountId, Balances, ChannelEffect, ChannelId, ChannelParams, ClientOutput, CoSignedState, CreateTxTerms,
@@ -30,6 +30,8 @@ export interface ChannelInput {
   terms?: CreateTxTerms;
   /** a responder that stays up after its peer leaves or disconnects, ready for a reestablish */
   keepRunning: boolean;
+  /** a responder that accepts whichever initiator opens (`initiator_id=any`) */
+  anyInitiator?: boolean;
   /** set when the FSM is restored from the store to reestablish an existing channel */
   restored?: { channelId: ChannelId; state: CoSignedState };
 }
@@ -183,7 +185,7 @@ export const channelMachine = setup({
     },
     openMismatch: ({ context, event }) => {
       assertEvent(event, 'PEER.channel_open');
-      return openMismatch(context.params, event.msg.params) !== null;
+      return openRefusal(context, event.msg.params) !== null;
     },
     fundingCreatedBad: ({ context, event }) => {
       assertEvent(event, 'PEER.funding_created');
@@ -205,14 +207,16 @@ export const channelMachine = setup({
 
     sendChannelOpen: emit(({ context }) => toPeer({ type: 'channel_open', params: context.params, temporaryId: context.fsmId })),
 
-    acceptChannel: enqueueActions(({ context, enqueue }) => {
+    acceptChannel: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'PEER.channel_open');
+      enqueue.assign({ params: agreedParams(context, event.msg.params) });
       enqueue.emit(info('channel_open'));
       enqueue.emit(toPeer({ type: 'channel_accept', minimumDepth: context.params.minimumDepth }));
     }),
 
     refuseOpen: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'PEER.channel_open');
-      const refusal = openMismatch(context.params, event.msg.params)!;
+      const refusal = openRefusal(context, event.msg.params)!;
       enqueue.emit(reject(refusal.reason, null, refusal.detail));
       enqueue.emit(toPeer({ type: 'error', reason: refusal.reason, detail: refusal.detail }));
     }),
@@ -680,6 +684,16 @@ export const channelMachine = setup({
     },
   },
 });
+
+/** The responder's parameters, with the initiator filled in when it accepted any. */
+function agreedParams(c: ChannelContext, proposed: ChannelParams): ChannelParams {
+  return c.anyInitiator ? { ...c.params, initiatorId: proposed.initiatorId } : c.params;
+}
+
+function openRefusal(c: ChannelContext, proposed: ChannelParams) {
+  const own = agreedParams(c, proposed);
+  return openMismatch(own, proposed) ?? openParamsRefusal(own);
+}
 
 /**
  * Responder: rebuilds the create tx from our own parameters and the terms the initiator chose, and

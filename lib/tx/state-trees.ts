@@ -4,7 +4,7 @@
  * the proof of inclusion (`pi_…`) that the aepp-sdk decodes and checks against that hash.
  */
 import { encode as rlpEncode } from 'rlp';
-import { encode, Encoding, EntryTag, hash } from '@aeternity/aepp-sdk';
+import { encode, Encoding, EntryTag, hash, packEntry } from '@aeternity/aepp-sdk';
 
 type RlpItem = Uint8Array | RlpItem[];
 type Entry = { path: string; value: Uint8Array };
@@ -156,4 +156,21 @@ export function proofOfInclusion(accounts: Trie | null, include: Uint8Array[]): 
   const accountsField: RlpItem[] = accounts && include.length ? [serializeProof(accounts, include)] : [];
   const body = rlpEncode([intBytes(EntryTag.TreesPoi), intBytes(POI_VERSION), accountsField, [], [], [], [], []]);
   return encode(Buffer.from(body), Encoding.Poi);
+}
+
+/**
+ * The channel's state trees as `channels.get.offchain_state` reports them (`ss_…`): the node's flat
+ * StateTrees object, each tree as a key/value list. Encoded by the aepp-sdk, which reads it back.
+ */
+export function stateTreesEntry(accounts: Array<[Uint8Array, bigint]>): `ss_${string}` {
+  const entries = Object.fromEntries(accounts.map(([pubkey, balance]) => [
+    encode(Buffer.from(pubkey), Encoding.AccountAddress), { version: ACCOUNT_VERSION, nonce: 0, balance },
+  ]));
+  const entry = { tag: EntryTag.StateTrees, contracts: {}, calls: {}, channels: {}, ns: {}, oracles: {}, accounts: entries };
+  return packEntry(entry as unknown as Parameters<typeof packEntry>[0]) as `ss_${string}`;
+}
+
+/** The channel's contract calls tree (`cs_…`): always empty, as this service runs no contracts. */
+export function callsTreesEntry(): `cs_${string}` {
+  return packEntry({ tag: EntryTag.CallsMtree, payload: {} } as unknown as Parameters<typeof packEntry>[0]) as `cs_${string}`;
 }

@@ -5,11 +5,10 @@
  */
 import t from 'tap';
 import { createActor, type Actor } from 'xstate';
-import { unpackTx, Tag } from '@aeternity/aepp-sdk';
 import { channelMachine, peerEvent, type ChannelEvent } from '../../fsm/channel-machine.js';
 import type { ChannelEffect, ChannelParams, ClientOutput, Role } from '../../fsm/types.js';
 import { createTxKit } from '../../lib/tx/channel-kit.js';
-import { cosign, newParticipant, NETWORK_ID, type Participant } from '../helpers/accounts.js';
+import { cosign, newParticipant, NETWORK_ID, unpackSignedTx, type Participant } from '../helpers/accounts.js';
 
 const kit = createTxKit(NETWORK_ID);
 let lastActivity = Date.now();
@@ -96,7 +95,7 @@ t.test('open: both sides see the node\'s sequence and agree on round 1', async (
     'chain:funding_created', 'chain:channel_changed', 'info:own_funding_locked', 'info:funding_locked', 'info:open', 'update']);
   t.equal(round(sides.initiator), 1);
   t.equal(sides.initiator.actor.getSnapshot().context.state!.signedTx, sides.responder.actor.getSnapshot().context.state!.signedTx);
-  const created = unpackTx(sides.initiator.actor.getSnapshot().context.state!.signedTx, Tag.SignedTx);
+  const created = unpackSignedTx(sides.initiator.actor.getSnapshot().context.state!.signedTx);
   t.equal(created.signatures.length, 2, 'the create tx carries both signatures');
 });
 

@@ -12,12 +12,17 @@ export function newParticipant(): Participant {
   return AccountMemory.generate();
 }
 
+/** A SignedTx unpacked by the aepp-sdk (its published types leave the fields out of the union). */
+export function unpackSignedTx(tx: string): { signatures: Uint8Array[]; encodedTx: Record<string, unknown> & { tag: number } } {
+  return unpackTx(tx as `tx_${string}`, Tag.SignedTx) as unknown as ReturnType<typeof unpackSignedTx>;
+}
+
 /** Adds this account's signature to a SignedTx (or a bare tx), keeping the signatures already there. */
 export async function cosign(account: AccountMemory, tx: string, networkId = NETWORK_ID): Promise<string> {
-  const unpacked = unpackTx(tx as `tx_${string}`);
-  const [inner, existing] = unpacked.tag === Tag.SignedTx
-    ? [buildTx(unpacked.encodedTx), unpacked.signatures]
-    : [tx as `tx_${string}`, []];
-  const signed = unpackTx(await account.signTransaction(inner, { networkId }), Tag.SignedTx);
-  return buildTx({ tag: Tag.SignedTx, signatures: [...existing, ...signed.signatures], encodedTx: inner });
+  const isSigned = unpackTx(tx as `tx_${string}`).tag === Tag.SignedTx;
+  const unpacked = isSigned ? unpackSignedTx(tx) : undefined;
+  const inner = unpacked ? buildTx(unpacked.encodedTx as Parameters<typeof buildTx>[0]) : (tx as `tx_${string}`);
+  const existing = unpacked?.signatures ?? [];
+  const signed = unpackSignedTx(await account.signTransaction(inner, { networkId }));
+  return buildTx({ tag: Tag.SignedTx, signatures: [...existing, ...signed.signatures].map((x) => Buffer.from(x)), encodedTx: inner });
 }

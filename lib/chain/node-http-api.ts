@@ -1,0 +1,133 @@
+/**
+ * The dev chain's node HTTP API: the endpoints of the Aeternity node (v3) that the aepp-sdk's `AeSdk`
+ * calls to read accounts, spend from genesis and follow a tx until it is mined.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Tag } from '@aeternity/aepp-sdk';
+import type { AccountId } from '../../fsm/types.js';
+import { parseJson, stringifyJson } from '../json.js';
+import type { Logger } from '../log.js';
+import { ChainRejectedError } from './chain.js';
+import type { DevChain } from './dev-chain.js';
+
+/** A node version inside the range the aepp-sdk v14 accepts (>= 7.1.0 < 8.0.0). */
+const NODE_VERSION = '7.3.0';
+/** Ceres, the consensus protocol the aepp-sdk v14 expects. */
+const PROTOCOL_VERSION = 6;
+const MIN_GAS_PRICE = 1_000_000_000;
+const MAX_BODY_BYTES = 1024 * 1024;
+
+type Reply = { status: number; body?: unknown };
+
+export function createNodeHttpApi(chain: DevChain, log: Logger): Server {
+  const startedAt = Date.now();
+
+  const routes: Array<[RegExp, string, (m: RegExpMatchArray, body: unknown) => Promise<Reply>]> = [
+    [/^\/v3\/status$/, 'GET', async () => ({
+      status: 200,
+      body: {
+        network_id: chain.networkId,
+        node_version: NODE_VERSION,
+        node_revision: 'aesc-dev-chain',
+        protocols: [{ version: PROTOCOL_VERSION, effective_at_height: 0 }],
+        top_block_height: await chain.height(),
+        top_key_block_hash: chain.blockHash(await chain.height(), 'kh'),
+        genesis_key_block_hash: chain.blockHash(0, 'kh'),
+        solutions: 0, difficulty: 0, hashrate: 0, syncing: false, sync_progress: 100, listening: true,
+        peer_count: 0, peer_connections: { inbound: 0, outbound: 0 },
+        pending_transactions_count: chain.pendingCount(),
+        peer_pubkey: 'pp_dev', uptime: `${Math.round((Date.now() - startedAt) / 1000)}s`,
+      },
+    })],
+    [/^\/v3\/recent-gas-prices$/, 'GET', async () => ({ status: 200, body: [{ min_gas_price: MIN_GAS_PRICE, utilization: 0, minutes: 1 }] })],
+    [/^\/v3\/key-blocks\/current\/height$/, 'GET', async () => ({ status: 200, body: { height: await chain.height() } })],
+    [/^\/v3\/accounts\/(ak_\w+)$/, 'GET', async ([, id]) => {
+      const account = await chain.account(id as AccountId);
+      if (!account) return { status: 404, body: { reason: 'Account not found' } };
+      return { status: 200, body: { id, balance: account.balance, nonce: account.nonce, payable: true, kind: 'basic' } };
+    }],
+    [/^\/v3\/accounts\/(ak_\w+)\/next-nonce$/, 'GET', async ([, id]) => {
+      if (!(await chain.account(id as AccountId))) return { status: 404, body: { reason: 'Account not found' } };
+      return { status: 200, body: { next_nonce: await chain.nextNonce(id as AccountId) } };
+    }],
+    [/^\/v3\/transactions\/(th_\w+)$/, 'GET', async ([, txHash]) => {
+      const tx = chain.transaction(txHash!);
+      if (!tx) return { status: 404, body: { reason: 'Transaction not found' } };
+      return {
+        status: 200,
+        body: {
+          hash: tx.hash,
+          block_height: tx.blockHeight,
+          block_hash: tx.blockHeight < 0 ? 'none' : chain.blockHash(tx.blockHeight, 'mh'),
+          signatures: tx.signatures.map((s) => Buffer.from(s).toString('base64')),
+          tx: apiTx(tx.tx),
+        },
+      };
+    }],
+    [/^\/v3\/transactions$/, 'POST', async (_m, body) => {
+      const tx = (body as { tx?: unknown } | null)?.tx;
+      if (typeof tx !== 'string') return { status: 400, body: { reason: 'Invalid tx' } };
+      try {
+        return { status: 200, body: { tx_hash: await chain.postTx(tx as `tx_${string}`) } };
+      } catch (err) {
+        if (err instanceof ChainRejectedError) return { status: 400, body: { reason: err.message } };
+        throw err;
+      }
+    }],
+    // The aepp-sdk asks this of networks it does not know; a node without hyperchains answers 404 with no body.
+    [/^\/v3\/hyperchain\/contracts$/, 'GET', async () => ({ status: 404 })],
+  ];
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    const route = routes.find(([pattern, method]) => method === req.method && pattern.test(path));
+    let reply: Reply;
+    if (!route) {
+      reply = { status: 404, body: { reason: 'Not found' } };
+    } else {
+      const raw = req.method === 'POST' ? await readBody(req) : '';
+      let body: unknown = null;
+      try {
+        body = raw ? parseJson(raw) : null;
+        reply = await route[2](path.match(route[0])!, body);
+      } catch (err) {
+        reply = body === null && raw ? { status: 400, body: { reason: 'Invalid JSON' } } : { status: 500, body: { reason: (err as Error).message } };
+      }
+    }
+    const text = reply.body === undefined ? '' : stringifyJson(reply.body);
+    res.writeHead(reply.status, reply.body === undefined ? {} : { 'content-type': 'application/json' });
+    res.end(text);
+  };
+
+  return createServer((req, res) => {
+    handle(req, res).catch((err) => {
+      log.error('node api failure', { error: (err as Error).message });
+      if (!res.headersSent) res.writeHead(500);
+      res.end();
+    });
+  });
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY_BYTES) { reject(new Error('body too large')); req.destroy(); return; }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    req.on('error', reject);
+  });
+}
+
+/** A tx as the node's API renders it: snake_case fields and a type name. */
+function apiTx(tx: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { type: Tag[tx.tag as Tag] };
+  for (const [key, value] of Object.entries(tx)) {
+    if (key === 'tag') continue;
+    out[key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = typeof value === 'string' && /^\d+$/.test(value) ? BigInt(value) : value;
+  }
+  return out;
+}

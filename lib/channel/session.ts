@@ -1,0 +1,273 @@
+/**
+ * One participant's session: its client socket and its FSM actor. Client frames become FSM events
+ * (through the codec and the request table); the FSM's effects are performed here: frames to the
+ * client, messages to the peer session, rounds to the store, txs to the chain.
+ */
+import { createHash } from 'node:crypto';
+import { decode } from '@aeternity/aepp-sdk';
+import { createActor, type Actor } from 'xstate';
+import { channelMachine, peerEvent, type ChannelEvent, type ChannelInput } from '../../fsm/channel-machine.js';
+import type { Reason } from '../../fsm/reasons.js';
+import type { ChannelEffect, ChannelId, ClientOutput, PeerMessage, Role } from '../../fsm/types.js';
+import { amountToJson } from '../amounts.js';
+import type { Chain } from '../chain/chain.js';
+import type { TxWatcher } from '../chain/tx-watcher.js';
+import { parseJson, stringifyJson, JsonParseError, type Json } from '../json.js';
+import type { Logger } from '../log.js';
+import type { ChannelStore } from '../store/store.js';
+import { channelTrie } from '../tx/channel-kit.js';
+import { callsTreesEntry, proofOfInclusion, stateTreesEntry } from '../tx/state-trees.js';
+import type { ClientRequest, Codec, Frame } from '../ws/codec.js';
+import { interpret, type Query } from '../ws/requests.js';
+
+/** The client end of a session: a WebSocket in the service, anything that carries frames in a test. */
+export interface ClientLink {
+  send(text: string): void;
+  close(code: number, reason: string): void;
+}
+
+export interface SessionDeps {
+  store: ChannelStore;
+  chain: Chain;
+  watcher: TxWatcher;
+  log: Logger;
+  maxFrameBytes: number;
+  /** called once when the FSM has stopped and the session should be forgotten */
+  onStopped(session: Session, why: string): void;
+}
+
+/** Which peer a session can be paired with: same port and responder, same channel when reestablishing. */
+export interface PairingKey {
+  port: number;
+  responderId: string;
+  /** null for a new channel */
+  channelId: ChannelId | null;
+}
+
+export function hashFsmId(fsmId: string): string {
+  return createHash('sha256').update(fsmId).digest('hex');
+}
+
+export class Session {
+  readonly actor: Actor<typeof channelMachine>;
+  peer: Session | null = null;
+  private log: Logger;
+  private stopped = false;
+  /** frames produced while one client request is handled, so an "ok" reply can go first */
+  private collecting: Frame[] | null = null;
+  private refusedCurrent = false;
+  private currentRequest: Json | undefined;
+
+  constructor(
+    readonly role: Role,
+    readonly pairing: PairingKey,
+    readonly fsmId: string,
+    input: ChannelInput,
+    private readonly client: ClientLink,
+    private readonly codec: Codec,
+    private readonly deps: SessionDeps,
+  ) {
+    this.log = deps.log.child({ role, channel_id: input.restored?.channelId ?? null });
+    this.actor = createActor(channelMachine, { input });
+    this.actor.on('*', (effect: ChannelEffect) => this.perform(effect));
+  }
+
+  get channelId(): ChannelId | null {
+    return this.actor.getSnapshot().context.channelId;
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  start(): void {
+    this.actor.start();
+  }
+
+  // --- from the client ---
+
+  handleFrame(text: string): void {
+    if (this.stopped) return;
+    if (Buffer.byteLength(text) > this.deps.maxFrameBytes) {
+      this.sendFrame(this.codec.error(this.channelId, {}, undefined, 'frame_too_large', `at most ${this.deps.maxFrameBytes} bytes`));
+      return;
+    }
+    let frame: Json;
+    try {
+      frame = parseJson(text);
+    } catch (err) {
+      const detail = err instanceof JsonParseError ? err.message : 'unreadable';
+      this.sendFrame(this.codec.error(this.channelId, {}, undefined, 'parse_error', detail));
+      return;
+    }
+    const decoded = this.codec.decode(frame);
+    if ('error' in decoded) {
+      this.sendFrame(this.codec.error(this.channelId, decoded.raw, undefined, decoded.error, decoded.detail));
+      return;
+    }
+    this.handleRequest(decoded);
+  }
+
+  private handleRequest(request: ClientRequest): void {
+    const interpreted = interpret(request);
+    switch (interpreted.kind) {
+      case 'refused':
+        this.refuse(request, interpreted.reason, interpreted.detail);
+        return;
+      case 'query':
+        this.answer(request, interpreted.query, interpreted.accounts);
+        return;
+      case 'event':
+        this.collecting = [];
+        this.refusedCurrent = false;
+        this.currentRequest = request.raw;
+        try {
+          this.actor.send(interpreted.event);
+        } finally {
+          const frames = this.collecting;
+          this.collecting = null;
+          this.currentRequest = undefined;
+          if (request.id !== undefined && !this.refusedCurrent && this.codec.protocol === 'json-rpc') {
+            frames.unshift(this.codec.result(this.channelId, request, 'ok'));
+          }
+          for (const frame of frames) this.sendFrame(frame);
+        }
+    }
+  }
+
+  private refuse(request: ClientRequest, reason: Reason, detail?: string): void {
+    this.sendFrame(this.codec.error(this.channelId, request.raw, request.id, reason, detail));
+  }
+
+  private answer(request: ClientRequest, query: Query, accounts: string[]): void {
+    if (query === 'ping') {
+      this.sendFrame(this.codec.pong(this.channelId, request));
+      return;
+    }
+    const { context } = this.actor.getSnapshot();
+    if (!context.state) {
+      this.refuse(request, 'not_allowed_now', 'the channel is not open yet');
+      return;
+    }
+    const participants = [context.params.initiatorId, context.params.responderId];
+    const balanceOf = (account: string) =>
+      (account === context.params.initiatorId ? context.state!.balances.initiator : context.state!.balances.responder);
+    let result: unknown;
+    switch (query) {
+      case 'balances':
+        result = accounts.filter((a) => participants.includes(a as never)).map((account) => ({ account, balance: amountToJson(balanceOf(account)) }));
+        break;
+      case 'offchain_state': {
+        const trie = channelTrie(context.params, context.state.balances);
+        const half = context.pending?.signedTx;
+        result = {
+          trees: stateTreesEntry([[decode(context.params.initiatorId), context.state.balances.initiator], [decode(context.params.responderId), context.state.balances.responder]]),
+          calls: callsTreesEntry(),
+          signed_tx: context.state.signedTx,
+          half_signed_tx: half && trie ? half : '',
+        };
+        break;
+      }
+      case 'poi': {
+        if (!accounts.every((a) => participants.includes(a as never))) {
+          this.refuse(request, 'not_found', 'the proof covers the channel\'s participants only');
+          return;
+        }
+        result = { poi: proofOfInclusion(channelTrie(context.params, context.state.balances), accounts.map((a) => decode(a as never))) };
+        break;
+      }
+    }
+    if (request.id === undefined && this.codec.protocol === 'json-rpc') {
+      this.sendFrame({ jsonrpc: '2.0', version: 1, method: `${request.method}.reply`, params: { channel_id: this.channelId, data: result } });
+    } else {
+      this.sendFrame(this.codec.result(this.channelId, request, result));
+    }
+  }
+
+  /** The client's socket is gone. */
+  clientGone(): void {
+    if (!this.stopped) this.actor.send({ type: 'CLIENT.DISCONNECTED' });
+  }
+
+  // --- from the peer ---
+
+  receivePeer(message: PeerMessage): void {
+    if (!this.stopped) this.actor.send(peerEvent(message));
+  }
+
+  send(event: ChannelEvent): void {
+    if (!this.stopped) this.actor.send(event);
+  }
+
+  // --- effects ---
+
+  private perform(effect: ChannelEffect): void {
+    switch (effect.type) {
+      case 'toClient':
+        this.toClient(effect.output);
+        return;
+      case 'toPeer': {
+        const peer = this.peer;
+        // a separate turn per message, in order: the peer FSM never runs inside ours
+        if (peer) setImmediate(() => peer.receivePeer(effect.message));
+        return;
+      }
+      case 'persist':
+        this.persist(effect);
+        return;
+      case 'postTx':
+        this.deps.chain.postTx(effect.signedTx).catch((err: Error) => {
+          this.log.warn('tx rejected on-chain', { error: err.message });
+          this.send({ type: 'CHAIN.REJECTED', detail: err.message });
+        });
+        return;
+      case 'watchTx':
+        this.deps.watcher.watch(effect.signedTx, effect.minimumDepth, {
+          mined: (txHash) => this.send({ type: 'CHAIN.MINED', txHash }),
+          locked: (txHash) => this.send({ type: 'CHAIN.LOCKED', txHash }),
+        });
+        return;
+      case 'stopped':
+        this.stop(effect.why);
+    }
+  }
+
+  private toClient(output: ClientOutput): void {
+    if (output.kind === 'error' && output.request !== undefined && output.request === this.currentRequest) this.refusedCurrent = true;
+    if (output.kind === 'info' && output.event === 'open') this.log = this.deps.log.child({ role: this.role, channel_id: this.channelId });
+    if (output.kind === 'error' || output.kind === 'conflict') this.log.info(`channel ${output.kind}`, { output: stringifyJson(output) });
+    this.sendFrame(this.codec.output(this.channelId, output));
+  }
+
+  private persist(effect: Extract<ChannelEffect, { type: 'persist' }>): void {
+    const round = effect.state.round;
+    const first = effect.first ? { params: effect.params, fsmIdHash: hashFsmId(this.fsmId) } : undefined;
+    this.deps.store.saveRound(effect.channelId, this.role, effect.state, first).then(
+      (result) => {
+        if (result === 'saved') this.send({ type: 'STORE.SAVED', round });
+        else this.send({ type: 'STORE.FAILED', round, detail: 'a round at least as high is already stored' });
+      },
+      (err: Error) => {
+        this.log.error('could not persist a co-signed round', { round, error: err.message });
+        this.send({ type: 'STORE.FAILED', round, detail: err.message });
+      },
+    );
+  }
+
+  private sendFrame(frame: Frame): void {
+    if (this.collecting) {
+      this.collecting.push(frame);
+      return;
+    }
+    this.client.send(stringifyJson(frame));
+  }
+
+  private stop(why: string): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.log.info('fsm stopped', { why });
+    // let the frames already queued reach the client before the socket closes
+    setImmediate(() => this.client.close(1000, why));
+    this.deps.onStopped(this, why);
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * winston, one JSON line per event. Channel lines carry `channel_id` (and `role`) through child loggers.
+ */
+import winston from 'winston';
+
+export type Logger = winston.Logger;
+
+export function createLogger(level: string): Logger {
+  return winston.createLogger({
+    level,
+    format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
+    transports: [new winston.transports.Console({ stderrLevels: ['error'] })],
+  });
+}
+
+/** A logger that prints nothing, for tests and embedders that bring their own. */
+export function silentLogger(): Logger {
+  return winston.createLogger({ silent: true, transports: [new winston.transports.Console({ silent: true })] });
+}

@@ -1,0 +1,49 @@
+/**
+ * How channel parameters and co-signed states are written down: JSON with amounts as decimal
+ * strings, checked against schemas/stored-*.schema.json on the way back in so a damaged record is
+ * noticed instead of trusted.
+ */
+import type { ChannelParams, CoSignedState, OffchainUpdate } from '../../fsm/types.js';
+import { describeErrors, validator } from '../schemas.js';
+
+type Stored<T> = { [K in keyof T]: T[K] extends bigint ? string : T[K] extends object ? Stored<T[K]> : T[K] };
+
+export function encodeParams(p: ChannelParams): string {
+  return JSON.stringify(p, bigintsAsStrings);
+}
+
+export function encodeState(s: CoSignedState): string {
+  return JSON.stringify(s, bigintsAsStrings);
+}
+
+export function decodeParams(text: string): ChannelParams {
+  const raw = checked<Stored<ChannelParams>>('stored-params.schema.json', text);
+  return {
+    ...raw,
+    initiatorAmount: BigInt(raw.initiatorAmount),
+    responderAmount: BigInt(raw.responderAmount),
+    pushAmount: BigInt(raw.pushAmount),
+    channelReserve: BigInt(raw.channelReserve),
+    lockPeriod: BigInt(raw.lockPeriod),
+  } as ChannelParams;
+}
+
+export function decodeState(text: string): CoSignedState {
+  const raw = checked<Stored<CoSignedState> & { updates: Array<Record<string, string>> }>('stored-state.schema.json', text);
+  return {
+    ...raw,
+    balances: { initiator: BigInt(raw.balances.initiator), responder: BigInt(raw.balances.responder) },
+    updates: raw.updates.map((u) => (u.op === 'OffChainTransfer' ? { ...u, amount: BigInt(u.amount!) } : u) as unknown as OffchainUpdate),
+  } as CoSignedState;
+}
+
+function bigintsAsStrings(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}
+
+function checked<T>(schema: string, text: string): T {
+  const value = JSON.parse(text) as unknown;
+  const validate = validator<T>(schema);
+  if (!validate(value)) throw new Error(`stored record is damaged: ${describeErrors(validate.errors)}`);
+  return value;
+}

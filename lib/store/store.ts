@@ -1,0 +1,33 @@
+/**
+ * Persistence of co-signed rounds, behind one small interface so another store (an embedded one, a
+ * cluster) can take Redis's place. Records are per channel and participant: each participant's FSM
+ * keeps its own latest round, so the two may differ by the one round in flight.
+ */
+import type { ChannelId, ChannelParams, CoSignedState, Role } from '../../fsm/types.js';
+
+export interface StoredChannel {
+  channelId: ChannelId;
+  role: Role;
+  params: ChannelParams;
+  state: CoSignedState;
+  /** sha-256 of the current fsm_id, the secret that lets a client reestablish */
+  fsmIdHash: string;
+}
+
+export type SaveResult = 'saved' | 'stale';
+
+export interface ChannelStore {
+  /**
+   * Writes a co-signed round, atomically and only if it is higher than the stored one ('stale'
+   * otherwise). The first round of a channel carries its parameters and fsm_id hash.
+   */
+  saveRound(channelId: ChannelId, role: Role, state: CoSignedState, first?: { params: ChannelParams; fsmIdHash: string }): Promise<SaveResult>;
+  load(channelId: ChannelId, role: Role): Promise<StoredChannel | null>;
+  /** Replaces the fsm_id hash after a reestablish: the old fsm_id stops working. */
+  setFsmIdHash(channelId: ChannelId, role: Role, fsmIdHash: string): Promise<void>;
+  /** Every co-signed round of the channel, oldest first. */
+  history(channelId: ChannelId, role: Role): Promise<CoSignedState[]>;
+  close(): Promise<void>;
+}
+
+export class StoreUnavailableError extends Error {}

@@ -1,0 +1,179 @@
+/**
+ * The two client envelopes behind one request model. Both decode a frame into a JSON-RPC style
+ * request ({method, params, id}) and render FSM output in their own shape:
+ *   json-rpc: what the Aeternity node and the aepp-sdk speak (channel-api §1);
+ *   legacy:   {action, tag, payload} from the original WebSocket API (seed 004).
+ */
+import type { ChannelId, ClientOutput } from '../../fsm/types.js';
+import type { Reason } from '../../fsm/reasons.js';
+import { ERRORS, jsonRpcError, PROTOCOL_CODE } from '../errors.js';
+import type { Json } from '../json.js';
+import { amountToJson } from '../amounts.js';
+
+export type Protocol = 'json-rpc' | 'legacy';
+
+export interface ClientRequest {
+  method: string;
+  params: Record<string, Json>;
+  /** present when the client wants a reply (JSON-RPC `id`) */
+  id?: Json;
+  /** the frame as the client sent it, echoed in error replies */
+  raw: Json;
+}
+
+export type Decoded = ClientRequest | { error: Reason; detail: string; raw: Json };
+
+/** An outbound frame before serialisation (lib/json writes its bigints exactly). */
+export type Frame = Record<string, unknown>;
+
+export interface Codec {
+  readonly protocol: Protocol;
+  decode(frame: Json): Decoded;
+  output(channelId: ChannelId | null, output: ClientOutput): Frame;
+  result(channelId: ChannelId | null, request: ClientRequest, result: unknown): Frame;
+  error(channelId: ChannelId | null, request: unknown, id: Json | undefined, reason: Reason, detail?: string): Frame;
+  pong(channelId: ChannelId | null, request: ClientRequest): Frame;
+}
+
+const isObject = (v: Json | undefined): v is Record<string, Json> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** The node's text for a protocol code in conflicts (aesc_fsm error_code_to_msg). */
+export function errorCodeMessage(code: number): string {
+  switch (code) {
+    case PROTOCOL_CODE.validation_error: return 'validation error';
+    case PROTOCOL_CODE.conflict: return 'conflict';
+    case PROTOCOL_CODE.timeout: return 'timeout';
+    case PROTOCOL_CODE.abort: return 'abort';
+    case PROTOCOL_CODE.rejected_on_chain: return 'rejected on-chain';
+    default: return code >= 128 ? 'user-defined' : 'unknown';
+  }
+}
+
+/** The payload every envelope shares for an FSM output: the node's `data` object. */
+function outputData(channelId: ChannelId | null, output: ClientOutput): { method: string; data: Record<string, unknown> } {
+  switch (output.kind) {
+    case 'info':
+      return { method: 'channels.info', data: { event: output.event, ...output.data } };
+    case 'sign':
+      return {
+        method: `channels.sign.${output.tag}`,
+        data: {
+          signed_tx: output.signedTx,
+          updates: output.updates.map((u) => (u.op === 'OffChainTransfer' ? { ...u, amount: amountToJson(u.amount) } : u)),
+        },
+      };
+    case 'update':
+      return { method: 'channels.update', data: { state: output.state } };
+    case 'leave':
+      return { method: 'channels.leave', data: { state: output.state } };
+    case 'on_chain_tx':
+      return { method: 'channels.on_chain_tx', data: { info: output.info, tx: output.tx, type: output.txType } };
+    case 'conflict':
+      return {
+        method: 'channels.conflict',
+        data: {
+          channel_id: channelId, error_code: output.code, error_msg: errorCodeMessage(output.code), round: output.round,
+          ...(output.reason && { reason: output.reason }),
+        },
+      };
+    case 'message':
+      return { method: 'channels.message', data: { message: { channel_id: channelId, from: output.from, to: output.to, info: output.info } } };
+    case 'error':
+      return { method: 'channels.error', data: { message: output.reason, ...(output.detail && { detail: output.detail }) } };
+  }
+}
+
+export const jsonRpcCodec: Codec = {
+  protocol: 'json-rpc',
+
+  decode(frame) {
+    if (!isObject(frame)) return { error: 'invalid_request', detail: 'a request is a JSON object', raw: frame };
+    if (frame.jsonrpc !== '2.0') return { error: 'invalid_request', detail: 'jsonrpc must be "2.0"', raw: frame };
+    if (typeof frame.method !== 'string') return { error: 'invalid_request', detail: 'method must be a string', raw: frame };
+    const params = frame.params ?? {};
+    if (!isObject(params)) return { error: 'invalid_params', detail: 'params must be an object', raw: frame };
+    return { method: frame.method, params, ...(frame.id !== undefined && { id: frame.id }), raw: frame };
+  },
+
+  output(channelId, output) {
+    if (output.kind === 'error' && output.request !== undefined && output.request !== null) {
+      const request = output.request as Json;
+      const id = isObject(request) ? request.id : undefined;
+      return this.error(channelId, request, id, output.reason, output.detail);
+    }
+    const { method, data } = outputData(channelId, output);
+    return { jsonrpc: '2.0', version: 1, method, params: { channel_id: channelId, data } };
+  },
+
+  result(channelId, request, result) {
+    return { jsonrpc: '2.0', version: 1, channel_id: channelId, id: request.id ?? null, result };
+  },
+
+  error(channelId, request, id, reason, detail) {
+    return { jsonrpc: '2.0', version: 1, channel_id: channelId, id: id ?? null, error: jsonRpcError(reason, request ?? {}, detail) };
+  },
+
+  pong(channelId, request) {
+    if (request.id !== undefined) return this.result(channelId, request, { action: 'system', tag: 'pong' });
+    return { jsonrpc: '2.0', version: 1, method: 'channels.system.pong', params: { channel_id: channelId, data: { action: 'system', tag: 'pong' } } };
+  },
+};
+
+/** Legacy replies to a sign request came back as {action: <tag>, payload: {tx}}. */
+const LEGACY_TX_FIELD = 'tx';
+
+export const legacyCodec: Codec = {
+  protocol: 'legacy',
+
+  decode(frame) {
+    if (!isObject(frame)) return { error: 'invalid_request', detail: 'a request is a JSON object', raw: frame };
+    const { action, tag, payload } = frame;
+    if (typeof action !== 'string' || action === '') return { error: 'invalid_request', detail: 'action must be a string', raw: frame };
+    if (tag !== undefined && typeof tag !== 'string') return { error: 'invalid_request', detail: 'tag must be a string', raw: frame };
+    const params = payload ?? {};
+    if (!isObject(params)) return { error: 'invalid_params', detail: 'payload must be an object', raw: frame };
+    const normalized = { ...params };
+    if (LEGACY_TX_FIELD in normalized && !('signed_tx' in normalized)) {
+      normalized.signed_tx = normalized[LEGACY_TX_FIELD]!;
+      delete normalized[LEGACY_TX_FIELD];
+    }
+    const method = `channels.${action}${tag ? `.${tag}` : ''}`;
+    return { method, params: normalized, ...(frame.id !== undefined && { id: frame.id }), raw: frame };
+  },
+
+  output(channelId, output) {
+    if (output.kind === 'error') {
+      return this.error(channelId, output.request ?? {}, undefined, output.reason, output.detail);
+    }
+    if (output.kind === 'conflict') {
+      return { action: 'conflict', channel_id: channelId, payload: { channel_id: channelId, round: output.round, error_code: output.code, error_msg: errorCodeMessage(output.code) } };
+    }
+    if (output.kind === 'sign') {
+      const { data } = outputData(channelId, output);
+      const { signed_tx: tx, updates } = data;
+      return { action: 'sign', tag: output.tag, channel_id: channelId, payload: { tx, signed_tx: tx, updates } };
+    }
+    const { method, data } = outputData(channelId, output);
+    const action = method.slice('channels.'.length);
+    return { action, channel_id: channelId, payload: data };
+  },
+
+  result(channelId, request, result) {
+    const [, action, tag] = request.method.split('.');
+    return { action, ...(tag && { tag }), channel_id: channelId, ...(request.id !== undefined && { id: request.id }), payload: result };
+  },
+
+  error(channelId, request, id, reason, detail) {
+    const info = ERRORS[reason];
+    return {
+      action: 'error', channel_id: channelId, ...(id !== undefined && { id }),
+      payload: { reason, code: info.code, message: detail ? `${info.message}: ${detail}` : info.message, request: request ?? {} },
+    };
+  },
+
+  pong(channelId) {
+    return { action: 'system', tag: 'pong', channel_id: channelId, payload: {} };
+  },
+};
+
+export const codecs: Record<Protocol, Codec> = { 'json-rpc': jsonRpcCodec, legacy: legacyCodec };

@@ -1,0 +1,114 @@
+/**
+ * The URL query of a channel WebSocket, parsed into what a session needs: a new channel's parameters,
+ * or the channel and fsm_id to reestablish. Names and refusals follow the node (channel-api §2).
+ */
+import { decode } from '@aeternity/aepp-sdk';
+import type { Reason } from '../../fsm/reasons.js';
+import type { AccountId, ChannelId, ChannelParams, Role } from '../../fsm/types.js';
+import { openParamsRefusal } from '../../fsm/protocol.js';
+import { parseAmount } from '../amounts.js';
+import { describeErrors, validator } from '../schemas.js';
+import type { Protocol } from './codec.js';
+import { isAccountId } from './requests.js';
+
+interface Common {
+  protocol: Protocol;
+  role: Role;
+  port: number;
+  keepRunning: boolean;
+}
+
+export type OpenRequest =
+  | (Common & {
+    kind: 'new';
+    params: ChannelParams;
+    /** a responder that accepts any initiator (`initiator_id=any`) */
+    anyInitiator: boolean;
+    ttl: number;
+    fee?: bigint;
+    nonce?: number;
+  })
+  | (Common & { kind: 'reestablish'; channelId: ChannelId; fsmId: string });
+
+export type OpenRefusal = { reason: Reason; detail: string };
+
+/** The node's defaults where the URL says nothing. */
+const DEFAULT_PORT = 3114;
+const DEFAULT_MINIMUM_DEPTH = 1;
+
+type Query = Record<string, string>;
+
+export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefusal {
+  const query: Query = {};
+  for (const [key, value] of search) query[key] = value;
+  const validate = validator<Query>('open-params.schema.json');
+  if (!validate(query)) return { reason: 'invalid_params', detail: describeErrors(validate.errors) };
+
+  const role = query.role as Role;
+  const common: Common = {
+    protocol: (query.protocol as Protocol | undefined) ?? 'legacy',
+    role,
+    port: query.port ? Number(query.port) : DEFAULT_PORT,
+    // a responder stays up for a reestablish unless told otherwise, as the aepp-sdk relies on
+    keepRunning: role === 'responder' && query.keep_running !== 'false',
+  };
+
+  if (query.existing_channel_id !== undefined || query.existing_fsm_id !== undefined) {
+    if (!query.existing_fsm_id) return { reason: 'missing_fsm_id', detail: 'existing_fsm_id is required to reestablish' };
+    const channelId = query.existing_channel_id ?? '';
+    if (!isChannelId(channelId)) return { reason: 'broken_encoding', detail: 'existing_channel_id is not a channel id' };
+    return { ...common, kind: 'reestablish', channelId, fsmId: query.existing_fsm_id };
+  }
+
+  const missing = ['initiator_id', 'responder_id', 'initiator_amount', 'responder_amount', 'channel_reserve', 'lock_period']
+    .find((name) => query[name] === undefined);
+  if (missing) return { reason: 'invalid_params', detail: `missing ${missing}` };
+
+  const anyInitiator = role === 'responder' && query.initiator_id === 'any';
+  const ids = [anyInitiator ? undefined : query.initiator_id, query.responder_id].filter((id): id is string => id !== undefined);
+  if (!ids.every(isAccountId)) return { reason: 'invalid_pubkeys', detail: 'initiator_id and responder_id must be account ids (ak_…)' };
+
+  const amounts: Record<string, bigint> = {};
+  for (const name of ['initiator_amount', 'responder_amount', 'push_amount', 'channel_reserve', 'lock_period', 'fee']) {
+    if (query[name] === undefined) continue;
+    const value = parseAmount(query[name]);
+    if (value === 'not_a_number') return { reason: 'not_a_number', detail: `${name} is not an integer` };
+    if (value === 'negative_amount') return { reason: 'value_too_low', detail: `${name} is negative` };
+    amounts[name] = value;
+  }
+
+  const params: ChannelParams = {
+    initiatorId: (anyInitiator ? query.responder_id : query.initiator_id) as AccountId,
+    responderId: query.responder_id as AccountId,
+    initiatorAmount: amounts.initiator_amount!,
+    responderAmount: amounts.responder_amount!,
+    pushAmount: amounts.push_amount ?? 0n,
+    channelReserve: amounts.channel_reserve!,
+    lockPeriod: amounts.lock_period!,
+    minimumDepth: query.minimum_depth ? Number(query.minimum_depth) : DEFAULT_MINIMUM_DEPTH,
+    minimumDepthStrategy: (query.minimum_depth_strategy as 'txfee' | 'plain' | undefined) ?? 'txfee',
+    initiatorDelegateIds: [],
+    responderDelegateIds: [],
+  };
+  const refusal = anyInitiator ? null : openParamsRefusal(params);
+  if (refusal) return { reason: refusal.reason, detail: refusal.detail ?? refusal.reason };
+
+  return {
+    ...common,
+    kind: 'new',
+    params,
+    anyInitiator,
+    ttl: query.ttl ? Number(query.ttl) : 0,
+    ...(amounts.fee !== undefined && { fee: amounts.fee }),
+    ...(query.nonce !== undefined && { nonce: Number(query.nonce) }),
+  };
+}
+
+function isChannelId(value: string): value is ChannelId {
+  if (!value.startsWith('ch_')) return false;
+  try {
+    return decode(value as ChannelId).length === 32;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,107 @@
+/**
+ * What each client method means: its params schema and how it becomes an FSM event or a query.
+ * Checked here, so nothing unvalidated reaches an FSM.
+ */
+import { decode } from '@aeternity/aepp-sdk';
+import type { ChannelEvent } from '../../fsm/channel-machine.js';
+import type { Reason } from '../../fsm/reasons.js';
+import type { AccountId, SignTag } from '../../fsm/types.js';
+import { parseAmount } from '../amounts.js';
+import type { Json } from '../json.js';
+import { describeErrors, validator } from '../schemas.js';
+import type { ClientRequest } from './codec.js';
+
+export type Query = 'balances' | 'offchain_state' | 'poi' | 'ping';
+
+export type Interpreted =
+  | { kind: 'event'; event: ChannelEvent }
+  | { kind: 'query'; query: Query; accounts: AccountId[] }
+  | { kind: 'refused'; reason: Reason; detail?: string };
+
+const SIGN_TAGS: readonly SignTag[] = ['initiator_sign', 'responder_sign', 'update', 'update_ack'];
+
+/** Operations the node has that this service does not run yet: refused by name, not as unknown. */
+const NOT_YET = new Set([
+  'channels.deposit', 'channels.withdraw', 'channels.shutdown', 'channels.close_solo', 'channels.slash', 'channels.settle',
+  'channels.snapshot_solo', 'channels.assume_minimum_depth', 'channels.deposit_tx', 'channels.deposit_ack',
+  'channels.withdraw_tx', 'channels.withdraw_ack', 'channels.shutdown_sign', 'channels.shutdown_sign_ack',
+]);
+const NEEDS_VM = /^channels\.(update\.(new_contract|call_contract)|force_progress|dry_run\.|get\.contract|clean_contract_calls)/;
+
+const schema = (def: string) => validator(`client-requests.schema.json#/$defs/${def}`);
+
+export function isAccountId(value: string): value is AccountId {
+  if (!value.startsWith('ak_')) return false;
+  try {
+    return decode(value as AccountId).length === 32;
+  } catch {
+    return false;
+  }
+}
+
+function checkParams(def: string, params: Record<string, Json>): Interpreted | null {
+  const validate = schema(def);
+  return validate(params) ? null : { kind: 'refused', reason: 'invalid_params', detail: describeErrors(validate.errors) };
+}
+
+export function interpret(request: ClientRequest): Interpreted {
+  const { method, params } = request;
+  const withRequest = { request: request.raw };
+
+  if (method === 'channels.update.new') {
+    const bad = checkParams('updateNew', params);
+    if (bad) return bad;
+    const amount = parseAmount(params.amount);
+    if (typeof amount !== 'bigint') return { kind: 'refused', reason: amount };
+    const from = params.from as string;
+    const to = params.to as string;
+    if (!isAccountId(from) || !isAccountId(to)) return { kind: 'refused', reason: 'invalid_pubkeys', detail: 'from and to must be account ids (ak_…)' };
+    return { kind: 'event', event: { type: 'CLIENT.UPDATE_NEW', from, to, amount, meta: (params.meta as string[] | undefined) ?? [], ...withRequest } };
+  }
+
+  const signTag = SIGN_TAGS.find((tag) => method === `channels.${tag}`);
+  if (signTag) {
+    const bad = checkParams('signReply', params);
+    if (bad) return bad;
+    if (typeof params.error === 'number') {
+      const code = params.error;
+      if (code < 1 || code > 65535) return { kind: 'refused', reason: 'invalid_error_code' };
+      return { kind: 'event', event: { type: 'CLIENT.ABORT', tag: signTag, code, ...withRequest } };
+    }
+    return { kind: 'event', event: { type: 'CLIENT.SIGNED', tag: signTag, signedTx: params.signed_tx as string, ...withRequest } };
+  }
+
+  switch (method) {
+    case 'channels.message': {
+      const bad = checkParams('message', params);
+      if (bad) return bad;
+      const to = params.to as string;
+      if (!isAccountId(to)) return { kind: 'refused', reason: 'invalid_pubkeys', detail: 'to must be an account id (ak_…)' };
+      return { kind: 'event', event: { type: 'CLIENT.MESSAGE', to, info: params.info as string, ...withRequest } };
+    }
+    case 'channels.leave':
+      return checkParams('empty', params) ?? { kind: 'event', event: { type: 'CLIENT.LEAVE', ...withRequest } };
+    case 'channels.get.offchain_state':
+      return checkParams('empty', params) ?? { kind: 'query', query: 'offchain_state', accounts: [] };
+    case 'channels.get.balances':
+    case 'channels.get.poi': {
+      const bad = checkParams('accounts', params);
+      if (bad) return bad;
+      const accounts = params.accounts as string[];
+      if (!accounts.every(isAccountId)) return { kind: 'refused', reason: 'broken_encoding_accounts' };
+      if (method === 'channels.get.poi' && (params.contracts as string[] | undefined)?.length) {
+        return { kind: 'refused', reason: 'not_found', detail: 'this channel has no contracts' };
+      }
+      return { kind: 'query', query: method === 'channels.get.poi' ? 'poi' : 'balances', accounts };
+    }
+    case 'channels.system': {
+      const bad = checkParams('system', params);
+      if (bad) return bad;
+      if (params.action === 'ping') return { kind: 'query', query: 'ping', accounts: [] };
+      return { kind: 'refused', reason: 'not_allowed_now', detail: 'stop is not offered by this service' };
+    }
+  }
+  if (NOT_YET.has(method)) return { kind: 'refused', reason: 'not_allowed_now', detail: `${method} is not supported by this service yet` };
+  if (NEEDS_VM.test(method)) return { kind: 'refused', reason: 'method_not_found', detail: 'contracts need a FATE VM, which this service does not run' };
+  return { kind: 'refused', reason: 'method_not_found', detail: method };
+}

@@ -1,0 +1,143 @@
+/**
+ * The channel WebSocket endpoint (`ws://HOST:PORT/channel?…`). Each connection is one participant:
+ * its URL parameters say whether it opens a new channel or reestablishes one, and which envelope it
+ * speaks. Refusals at connect time are sent as one error frame, then the socket closes.
+ */
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { encode, Encoding } from '@aeternity/aepp-sdk';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Reason } from '../../fsm/reasons.js';
+import type { ChannelInput } from '../../fsm/channel-machine.js';
+import type { TxKit } from '../../fsm/types.js';
+import type { Chain } from '../chain/chain.js';
+import type { Registry } from '../channel/registry.js';
+import { hashFsmId, Session, type SessionDeps } from '../channel/session.js';
+import { stringifyJson } from '../json.js';
+import type { Logger } from '../log.js';
+import type { ChannelStore } from '../store/store.js';
+import { codecs, type Codec, type Protocol } from './codec.js';
+import { parseOpenParams, type OpenRequest } from './open-params.js';
+
+export interface ChannelServerDeps {
+  path: string;
+  maxFrameBytes: number;
+  kit: TxKit;
+  chain: Chain;
+  store: ChannelStore;
+  registry: Registry;
+  log: Logger;
+  sessionDeps: Omit<SessionDeps, 'onStopped'>;
+}
+
+class Refusal extends Error {
+  constructor(readonly reason: Reason, readonly detail: string) {
+    super(detail);
+  }
+}
+
+export function newFsmId(): string {
+  return encode(randomBytes(32), Encoding.Bytearray);
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export function createChannelServer(deps: ChannelServerDeps): { server: Server; wss: WebSocketServer } {
+  const server = createServer((_req, res) => {
+    res.writeHead(426, { 'content-type': 'text/plain' });
+    res.end('WebSocket only: connect to the channel endpoint\n');
+  });
+  // ws enforces a hard ceiling; frames between the configured limit and it get an error frame instead
+  const wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxFrameBytes * 4 });
+
+  server.on('upgrade', (req, socket, head) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+    if (path !== deps.path) {
+      socket.end('HTTP/1.1 404 Not Found\r\n\r\n');
+      return;
+    }
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
+  });
+
+  wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
+    const search = new URL(req.url ?? '/', 'http://localhost').searchParams;
+    const open = parseOpenParams(search);
+    const protocol: Protocol = search.get('protocol') === 'json-rpc' ? 'json-rpc' : 'legacy';
+    const codec = codecs[protocol];
+    if ('reason' in open) {
+      refuseConnection(ws, codec, open.reason, open.detail);
+      return;
+    }
+    // Frames that arrive while the session is being set up wait for it, in order.
+    const ready = createSession(open, ws, codec).catch((err: unknown) => {
+      if (err instanceof Refusal) refuseConnection(ws, codec, err.reason, err.detail);
+      else {
+        deps.log.error('could not start a channel session', { error: (err as Error).message });
+        refuseConnection(ws, codec, 'internal_error', 'could not start the channel session');
+      }
+      return null;
+    });
+    ws.on('message', (data, isBinary) => {
+      const text = isBinary ? null : data.toString();
+      void ready.then((session) => {
+        if (!session) return;
+        if (text === null) session.handleFrame('\u0000binary');
+        else session.handleFrame(text);
+      });
+    });
+    ws.on('close', () => void ready.then((session) => session?.clientGone()));
+    ws.on('error', () => ws.terminate());
+  });
+
+  function refuseConnection(ws: WebSocket, codec: Codec, reason: Reason, detail: string): void {
+    ws.send(stringifyJson(codec.error(null, {}, null, reason, detail)));
+    ws.close(1008, reason);
+  }
+
+  async function createSession(open: OpenRequest, ws: WebSocket, codec: Codec): Promise<Session> {
+    const fsmId = newFsmId();
+    let input: ChannelInput;
+    let responderId: string;
+    if (open.kind === 'new') {
+      const { params } = open;
+      for (const id of open.anyInitiator ? [params.responderId] : [params.initiatorId, params.responderId]) {
+        if (!(await deps.chain.account(id))) throw new Refusal('participant_not_found', `${id} has no account on chain`);
+      }
+      const terms = open.role === 'initiator'
+        ? { nonce: open.nonce ?? (await deps.chain.nextNonce(params.initiatorId)), ttl: open.ttl, ...(open.fee !== undefined && { fee: open.fee }) }
+        : undefined;
+      input = { kit: deps.kit, role: open.role, fsmId, params, keepRunning: open.keepRunning, anyInitiator: open.anyInitiator, ...(terms && { terms }) };
+      responderId = params.responderId;
+    } else {
+      const stored = await deps.store.load(open.channelId, open.role);
+      if (!stored) throw new Refusal('not_found', `channel ${open.channelId} is not known here`);
+      if (!sameSecret(stored.fsmIdHash, hashFsmId(open.fsmId))) throw new Refusal('invalid_fsm_id', 'existing_fsm_id does not match');
+      if (deps.registry.find(open.channelId, open.role)) throw new Refusal('not_allowed_now', 'this participant is already connected to the channel');
+      // the old fsm_id stops working once the new one is stored
+      await deps.store.setFsmIdHash(open.channelId, open.role, hashFsmId(fsmId));
+      input = {
+        kit: deps.kit, role: open.role, fsmId, params: stored.params, keepRunning: open.keepRunning,
+        restored: { channelId: stored.channelId, state: stored.state },
+      };
+      responderId = stored.params.responderId;
+    }
+    const session = new Session(
+      open.role,
+      { port: open.port, responderId, channelId: open.kind === 'new' ? null : open.channelId },
+      fsmId,
+      input,
+      { send: (text) => ws.readyState === ws.OPEN && ws.send(text), close: (code, reason) => ws.close(code, reason) },
+      codec,
+      { ...deps.sessionDeps, onStopped: (s, why) => deps.registry.remove(s, why) },
+    );
+    session.start();
+    deps.registry.add(session);
+    return session;
+  }
+
+  return { server, wss };
+}
