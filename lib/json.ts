@@ -7,7 +7,9 @@
  */
 export type Json = null | boolean | number | bigint | string | Json[] | { [key: string]: Json };
 
-export class JsonParseError extends Error {}
+export class JsonParseError extends Error {
+  override name = 'JsonParseError';
+}
 
 const MAX_DEPTH = 64;
 const NUMBER = /-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;

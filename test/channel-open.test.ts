@@ -42,3 +42,56 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     ch.responder.close();
   });
 }
+
+for (const protocol of ['json-rpc', 'legacy'] as const) {
+  t.test(`${protocol}: connect-time refusals are one error frame, then the socket closes`, async (t) => {
+    const { TestClient } = await import('./helpers/client.js');
+    const { channelQuery } = await import('./helpers/channel.js');
+    const { AccountMemory } = await import('@aeternity/aepp-sdk');
+    const [funded, other] = await service.fundedAccounts(2);
+    const stranger = AccountMemory.generate();
+    const refusal = async (query: Record<string, string | number | bigint>) => {
+      const client = await TestClient.connect(service.channelUrl, query, protocol, null);
+      const e = await client.nextMethod('error');
+      await client.closedAndDone();
+      return protocol === 'json-rpc' ? e.data.data[0].code : e.data.reason;
+    };
+    const base = { ...channelQuery(funded!, other!, 3999), role: 'initiator', host: 'localhost' };
+    const expect = (code: number, reason: string) => (protocol === 'json-rpc' ? code : reason);
+    t.equal(await refusal({ ...base, responder_id: stranger.address }), expect(1011, 'participant_not_found'), 'unknown on chain');
+    t.equal(await refusal({ ...base, channel_reserve: 10n ** 22n }), expect(105, 'value_too_low'), 'reserve above the amounts');
+    t.equal(await refusal({ ...base, push_amount: -1 }), expect(105, 'value_too_low'), 'negative push');
+    t.equal(await refusal({ ...base, initiator_amount: 'lots' }), expect(1008, 'not_a_number'));
+    t.equal(await refusal({ ...base, initiator_id: 'ak_nope' }), expect(1003, 'invalid_pubkeys'));
+    t.equal(await refusal({ ...base, role: 'watcher' }), expect(-32602, 'invalid_params'));
+    const { responder_amount: _, ...missing } = base;
+    t.equal(await refusal(missing), expect(-32602, 'invalid_params'), 'a mandatory parameter missing');
+  });
+
+  t.test(`${protocol}: a responder whose terms differ refuses the channel_open`, async (t) => {
+    const { TestClient } = await import('./helpers/client.js');
+    const { channelQuery } = await import('./helpers/channel.js');
+    const [a, b] = await service.fundedAccounts(2);
+    const query = channelQuery(a!, b!, 3998);
+    const initiator = await TestClient.connect(service.channelUrl, { ...query, role: 'initiator', host: 'localhost' }, protocol, a!);
+    const responder = await TestClient.connect(service.channelUrl, { ...query, role: 'responder', responder_amount: 2n * 10n ** 21n }, protocol, b!);
+    const isError = (m: { method: string }) => m.method === 'error' || m.method === 'channels.error';
+    const e = await responder.next(isError);
+    t.match(protocol === 'json-rpc' ? e.data.detail : e.data.message, /responderAmount does not match/);
+    await initiator.next(isError);
+    await responder.closedAndDone();
+    initiator.close();
+  });
+
+  t.test(`${protocol}: a responder with initiator_id=any accepts whoever opens`, async (t) => {
+    const { TestClient } = await import('./helpers/client.js');
+    const { channelQuery } = await import('./helpers/channel.js');
+    const [a, b] = await service.fundedAccounts(2);
+    const query = channelQuery(a!, b!, 3997);
+    const initiator = await TestClient.connect(service.channelUrl, { ...query, role: 'initiator', host: 'localhost' }, protocol, a!);
+    const responder = await TestClient.connect(service.channelUrl, { ...query, role: 'responder', initiator_id: 'any' }, protocol, b!);
+    await Promise.all([initiator.nextMethod('channels.info', 'open'), responder.nextMethod('channels.info', 'open')]);
+    t.pass('opened');
+    initiator.close(); responder.close();
+  });
+}

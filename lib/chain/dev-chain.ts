@@ -124,6 +124,10 @@ export class DevChain implements Chain {
     if (ttl !== 0 && ttl <= this.currentHeight) throw new ChainRejectedError('Invalid tx: ttl expired');
     const signer = signerOf(tx);
     if (Number(tx.nonce) <= (this.accounts.get(signer)?.nonce ?? 0)) throw new ChainRejectedError('Invalid tx: nonce too low');
+    for (const [account, amount] of costs(tx)) {
+      const balance = this.accounts.get(account)?.balance ?? 0n;
+      if (balance < amount) throw new ChainRejectedError(`Invalid tx: insufficient balance of ${account}: ${balance} < ${amount}`);
+    }
     this.pool.set(txHash, { hash: txHash, signedTx, tx, signatures: unpacked.signatures });
     return txHash;
   }
@@ -231,6 +235,19 @@ function signerOf(tx: PendingTx['tx']): AccountId {
     case Tag.SpendTx: return tx.senderId as AccountId;
     case Tag.ChannelCreateTx: return tx.initiator as AccountId;
     default: return (tx.fromId ?? tx.senderId) as AccountId;
+  }
+}
+
+/** What a tx takes from each account when it is applied, to refuse it at the door as the node's mempool does. */
+function costs(tx: PendingTx['tx']): Array<[AccountId, bigint]> {
+  const fee = BigInt(String(tx.fee ?? 0));
+  switch (tx.tag) {
+    case Tag.SpendTx: return [[tx.senderId as AccountId, BigInt(String(tx.amount)) + fee]];
+    case Tag.ChannelCreateTx: return [
+      [tx.initiator as AccountId, BigInt(String(tx.initiatorAmount)) + fee],
+      [tx.responder as AccountId, BigInt(String(tx.responderAmount))],
+    ];
+    default: return [[signerOf(tx), fee]];
   }
 }
 

@@ -39,11 +39,14 @@ export class Registry {
     session.peer = null;
     if (!peer) return;
     peer.peer = null;
-    if (why !== 'leave') peer.send({ type: 'PEER.DISCONNECTED' });
-    if (!peer.isStopped && peer.channelId) {
-      peer.pairing.channelId = peer.channelId;
-      this.offer(peer);
-    }
+    // after the peer messages already on their way, like a link that closes behind its last frame
+    setImmediate(() => {
+      if (why !== 'leave') peer.send({ type: 'PEER.DISCONNECTED' });
+      if (!peer.isStopped && peer.channelId && this.live.has(peer)) {
+        peer.pairing.channelId = peer.channelId;
+        this.offer(peer);
+      }
+    });
   }
 
   private offer(session: Session): void {

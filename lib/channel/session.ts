@@ -88,6 +88,7 @@ export class Session {
 
   handleFrame(text: string): void {
     if (this.stopped) return;
+    if (this.log.isDebugEnabled()) this.log.debug('frame in', { frame: text.slice(0, 2000) });
     if (Buffer.byteLength(text) > this.deps.maxFrameBytes) {
       this.sendFrame(this.codec.error(this.channelId, {}, undefined, 'frame_too_large', `at most ${this.deps.maxFrameBytes} bytes`));
       return;
@@ -259,7 +260,9 @@ export class Session {
       this.collecting.push(frame);
       return;
     }
-    this.client.send(stringifyJson(frame));
+    const text = stringifyJson(frame);
+    if (this.log.isDebugEnabled()) this.log.debug('frame out', { frame: text.slice(0, 2000) });
+    this.client.send(text);
   }
 
   private stop(why: string): void {

@@ -104,8 +104,12 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
     let responderId: string;
     if (open.kind === 'new') {
       const { params } = open;
-      for (const id of open.anyInitiator ? [params.responderId] : [params.initiatorId, params.responderId]) {
-        if (!(await deps.chain.account(id))) throw new Refusal('participant_not_found', `${id} has no account on chain`);
+      const stakes: Array<[typeof params.initiatorId, bigint]> = [[params.responderId, params.responderAmount]];
+      if (!open.anyInitiator) stakes.unshift([params.initiatorId, params.initiatorAmount]);
+      for (const [id, amount] of stakes) {
+        const account = await deps.chain.account(id);
+        if (!account) throw new Refusal('participant_not_found', `${id} has no account on chain`);
+        if (account.balance < amount) throw new Refusal('insufficient_balance', `${id} holds ${account.balance}, less than the ${amount} it would lock`);
       }
       const terms = open.role === 'initiator'
         ? { nonce: open.nonce ?? (await deps.chain.nextNonce(params.initiatorId)), ttl: open.ttl, ...(open.fee !== undefined && { fee: open.fee }) }

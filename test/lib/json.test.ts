@@ -1,0 +1,37 @@
+import t from 'tap';
+import { parseJson, stringifyJson, JsonParseError } from '../../lib/json.js';
+import { parseAmount, amountToJson } from '../../lib/amounts.js';
+
+t.test('large integers survive a round trip exactly', async (t) => {
+  const parsed = parseJson('{"amount": 1000000000000000000001, "small": 42, "neg": -9007199254740993, "f": 1.5, "e": 1e3}') as any;
+  t.equal(parsed.amount, 1000000000000000000001n);
+  t.equal(parsed.small, 42);
+  t.equal(parsed.neg, -9007199254740993n);
+  t.equal(parsed.f, 1.5);
+  t.equal(parsed.e, 1000);
+  t.equal(stringifyJson({ a: 10n ** 21n, b: [1, 'x', null], c: undefined }), '{"a":1000000000000000000000,"b":[1,"x",null]}');
+});
+
+t.test('the parser is strict and bounded', async (t) => {
+  for (const bad of ['', '{', '{"a":1,}', '[1 2]', "{'a':1}", '01', 'nul', '"\u0001"', '[]x', '['.repeat(70) + ']'.repeat(70)]) {
+    t.throws(() => parseJson(bad), JsonParseError, JSON.stringify(bad).slice(0, 30));
+  }
+  const proto = parseJson('{"__proto__": {"polluted": true}}') as any;
+  t.equal(({} as any).polluted, undefined, 'no prototype pollution');
+  t.same(Object.keys(proto), ['__proto__']);
+  t.equal(parseJson('"\\u00e9\\n"'), 'é\n');
+});
+
+t.test('amounts: numbers, numeric strings and exponent notation, never floats', async (t) => {
+  t.equal(parseAmount(5), 5n);
+  t.equal(parseAmount('1e+21'), 10n ** 21n);
+  t.equal(parseAmount(1e21), 10n ** 21n);
+  t.equal(parseAmount('1.5e3'), 1500n);
+  t.equal(parseAmount('123456789012345678901234567890'), 123456789012345678901234567890n);
+  t.equal(parseAmount(12345678901234567890123n), 12345678901234567890123n);
+  t.equal(parseAmount(-1), 'negative_amount');
+  t.equal(parseAmount('-7'), 'negative_amount');
+  for (const bad of [1.5, '1.5', 'abc', '', null, true, {}, [], '1e-3', NaN, Infinity, '1e999999']) t.equal(parseAmount(bad), 'not_a_number', String(bad));
+  t.equal(amountToJson(5n), 5);
+  t.equal(amountToJson(2n ** 60n), 2n ** 60n);
+});
