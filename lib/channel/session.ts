@@ -52,6 +52,7 @@ export class Session {
   readonly actor: Actor<typeof channelMachine>;
   peer: Session | null = null;
   private log: Logger;
+  private loggedChannelId: ChannelId | null;
   private stopped = false;
   /** frames produced while one client request is handled, so an "ok" reply can go first */
   private collecting: Frame[] | null = null;
@@ -67,7 +68,8 @@ export class Session {
     private readonly codec: Codec,
     private readonly deps: SessionDeps,
   ) {
-    this.log = deps.log.child({ role, channel_id: input.restored?.channelId ?? null });
+    this.loggedChannelId = input.restored?.channelId ?? null;
+    this.log = deps.log.child({ role, channel_id: this.loggedChannelId });
     this.actor = createActor(channelMachine, { input });
     this.actor.on('*', (effect: ChannelEffect) => this.perform(effect));
   }
@@ -85,6 +87,11 @@ export class Session {
   }
 
   // --- from the client ---
+
+  /** Frames are JSON text; a binary frame is refused without being read. */
+  handleBinaryFrame(): void {
+    if (!this.stopped) this.sendFrame(this.codec.error(this.channelId, {}, undefined, 'parse_error', 'binary frames are not accepted'));
+  }
 
   handleFrame(text: string): void {
     if (this.stopped) return;
@@ -203,6 +210,10 @@ export class Session {
   // --- effects ---
 
   private perform(effect: ChannelEffect): void {
+    if (this.channelId !== this.loggedChannelId) {
+      this.loggedChannelId = this.channelId;
+      this.log = this.deps.log.child({ role: this.role, channel_id: this.channelId });
+    }
     switch (effect.type) {
       case 'toClient':
         this.toClient(effect.output);
@@ -235,7 +246,6 @@ export class Session {
 
   private toClient(output: ClientOutput): void {
     if (output.kind === 'error' && output.request !== undefined && output.request === this.currentRequest) this.refusedCurrent = true;
-    if (output.kind === 'info' && output.event === 'open') this.log = this.deps.log.child({ role: this.role, channel_id: this.channelId });
     if (output.kind === 'error' || output.kind === 'conflict') this.log.info(`channel ${output.kind}`, { output: stringifyJson(output) });
     this.sendFrame(this.codec.output(this.channelId, output));
   }

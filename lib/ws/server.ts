@@ -85,7 +85,7 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
       const text = isBinary ? null : data.toString();
       void ready.then((session) => {
         if (!session) return;
-        if (text === null) session.handleFrame('\u0000binary');
+        if (text === null) session.handleBinaryFrame();
         else session.handleFrame(text);
       });
     });
