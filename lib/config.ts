@@ -28,7 +28,9 @@ const ENV: Array<[string, string[], 'number' | 'string']> = [
   ['BLOCK_INTERVAL_MS', ['chain', 'blockIntervalMs'], 'number'],
 ];
 
-export class ConfigError extends Error {}
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: DeepPartial<Config> = {}): Config {
   const config = JSON.parse(readFileSync(new URL('../config/default.json', import.meta.url), 'utf8')) as Record<string, unknown>;

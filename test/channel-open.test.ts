@@ -95,3 +95,23 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     initiator.close(); responder.close();
   });
 }
+
+t.test('several responders wait on one port, told apart by responder id', async (t) => {
+  const { TestClient } = await import('./helpers/client.js');
+  const { channelQuery } = await import('./helpers/channel.js');
+  const [a1, b1, a2, b2] = await service.fundedAccounts(4);
+  const port = 3996;
+  const q1 = channelQuery(a1!, b1!, port);
+  const q2 = channelQuery(a2!, b2!, port, { initiatorAmount: 3n * 10n ** 21n });
+  const r1 = await TestClient.connect(service.channelUrl, { ...q1, role: 'responder' }, 'json-rpc', b1!);
+  const r2 = await TestClient.connect(service.channelUrl, { ...q2, role: 'responder' }, 'legacy', b2!);
+  const i2 = await TestClient.connect(service.channelUrl, { ...q2, role: 'initiator', host: 'localhost' }, 'json-rpc', a2!);
+  const i1 = await TestClient.connect(service.channelUrl, { ...q1, role: 'initiator', host: 'localhost' }, 'legacy', a1!);
+  const opened = await Promise.all([i1, r1, i2, r2].map((c) => c.nextMethod('channels.info', 'open')));
+  const ids = opened.map((m) => m.frame.params?.channel_id ?? m.frame.channel_id);
+  t.equal(ids[0], ids[1], 'pair 1 shares a channel');
+  t.equal(ids[2], ids[3], 'pair 2 shares a channel');
+  t.not(ids[0], ids[2]);
+  t.equal((service.chain as any).channel(ids[2]).amount, 4n * 10n ** 21n, 'each with its own terms');
+  for (const c of [i1, r1, i2, r2]) c.close();
+});

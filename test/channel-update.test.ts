@@ -90,6 +90,9 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     const error = await ch.initiator.nextMethod('error');
     t.equal(protocol === 'json-rpc' ? error.data.data[0].code : error.data.reason, protocol === 'json-rpc' ? 1017 : 'bad_signature');
     t.notOk(ch.responder.received.some((m) => m.method === 'channels.sign.update_ack'), 'the peer was never asked to co-sign');
+    ch.initiator.reply('update', { signed_tx: 'tx_notreallyatx' });
+    const broken = await ch.initiator.nextMethod('error');
+    t.equal(protocol === 'json-rpc' ? broken.data.data[0].code : broken.data.reason, protocol === 'json-rpc' ? 1010 : 'broken_encoding_transaction');
     // still waiting for a good signature: the right key completes the round
     ch.initiator.account = realAccount;
     const pending = ch.initiator.received.find((m) => m.method === 'channels.sign.update')!;

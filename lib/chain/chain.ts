@@ -24,4 +24,6 @@ export interface Chain {
   close(): Promise<void>;
 }
 
-export class ChainRejectedError extends Error {}
+export class ChainRejectedError extends Error {
+  override name = 'ChainRejectedError';
+}

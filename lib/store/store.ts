@@ -30,4 +30,6 @@ export interface ChannelStore {
   close(): Promise<void>;
 }
 
-export class StoreUnavailableError extends Error {}
+export class StoreUnavailableError extends Error {
+  override name = 'StoreUnavailableError';
+}
