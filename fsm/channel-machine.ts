@@ -1,25 +1,37 @@
 /**
  * The channel FSM of one participant, as an xstate v5 machine. It follows the node's states
- * (apps/aechannel aesc_fsm): open handshake, funding, off-chain updates, leave and reestablish.
+ * (apps/aechannel aesc_fsm): open handshake, funding, co-signed operations (off-chain transfers,
+ * deposits, withdrawals, mutual close), leave and reestablish.
  *
  * Pure: it decides and emits effects as data (ChannelEffect); lib/channel performs them and feeds
  * the results back as events. Transactions are built and checked by the injected TxKit.
  *
- * Money rules kept here: a round is only reported or acknowledged after the store confirmed it
- * (the `persisting…` states); every signature is checked against the expected signer and the
- * exact tx we built; a refused request leaves the context as it was.
+ * Money rules kept here: a co-signed tx is only reported, acknowledged or posted after the store
+ * confirmed it (the `persisting…` states); every signature is checked against the expected signer and
+ * the exact tx we built; a refused request leaves the context as it was.
  */
 import { assertEvent, emit, enqueueActions, setup } from 'xstate';
-import { accountOf, applyUpdates, isRefusal, openMismatch, openParamsRefusal, transferUpdates } from './protocol.js';
+import {
+  accountOf, applyUpdates, closeMutualFinals, isRefusal, minimumDepth, onchainUpdates, openMismatch, openParamsRefusal, transferUpdates,
+  type Refusal,
+} from './protocol.js';
 import type { Reason } from './reasons.js';
 import type {
-  AccountId, Balances, ChannelEffect, ChannelId, ChannelParams, ClientOutput, CoSignedState, CreateTxTerms,
-  EncodedTx, OffchainUpdate, PeerMessage, Role, SignTag, StateHash, TxKit,
+  AccountId, Balances, ChannelEffect, ChannelId, ChannelParams, ClientOutput, CoSignedState, EncodedTx, OffchainUpdate,
+  OnchainTerms, OperationKind, PeerMessage, Role, SignTag, StateHash, TxKit,
 } from './types.js';
 import { otherRole } from './types.js';
 
 /** Protocol codes of conflicts and aborts (channel-api §4). */
 export const CODE = { validation: 1, conflict: 2, timeout: 3, abort: 4, rejectedOnChain: 5 } as const;
+
+/** How each operation is named towards the clients, as the node names it. */
+export const OPERATIONS: Record<OperationKind, { ownTag: SignTag; ackTag: SignTag; created: string; txType: string }> = {
+  update: { ownTag: 'update', ackTag: 'update_ack', created: 'update', txType: 'channel_offchain_tx' },
+  deposit: { ownTag: 'deposit_tx', ackTag: 'deposit_ack', created: 'deposit_created', txType: 'channel_deposit_tx' },
+  withdraw: { ownTag: 'withdraw_tx', ackTag: 'withdraw_ack', created: 'withdraw_created', txType: 'channel_withdraw_tx' },
+  shutdown: { ownTag: 'shutdown_sign', ackTag: 'shutdown_sign_ack', created: 'shutdown', txType: 'channel_close_mutual_tx' },
+};
 
 export interface ChannelInput {
   kit: TxKit;
@@ -27,7 +39,7 @@ export interface ChannelInput {
   fsmId: string;
   params: ChannelParams;
   /** initiator only: the chain facts of the create tx (nonce, ttl, fee) */
-  terms?: CreateTxTerms;
+  terms?: OnchainTerms;
   /** a responder that stays up after its peer leaves or disconnects, ready for a reestablish */
   keepRunning: boolean;
   /** a responder that accepts whichever initiator opens (`initiator_id=any`) */
@@ -36,9 +48,12 @@ export interface ChannelInput {
   restored?: { channelId: ChannelId; state: CoSignedState };
 }
 
-/** An operation in flight: the round we are building, with the signatures gathered so far. */
+/** An operation in flight: the tx we are building, with the signatures gathered so far. */
 export interface Pending {
+  kind: OperationKind | 'create';
+  /** the round the operation produces (a mutual close keeps the current one) */
   round: number;
+  /** the balances after it (for a mutual close: the final amounts paid out) */
   balances: Balances;
   updates: OffchainUpdate[];
   stateHash: StateHash;
@@ -50,7 +65,9 @@ export interface ChannelContext extends ChannelInput {
   channelId: ChannelId | null;
   state: CoSignedState | null;
   pending: Pending | null;
+  /** our copy of the pending on-chain tx reached minimum depth */
   ownLocked: boolean;
+  /** the peer's copy did */
   peerLocked: boolean;
 }
 
@@ -59,6 +76,8 @@ type PeerEvent = { [K in PeerMessage['type']]: { type: `PEER.${K}`; msg: Extract
 
 export type ChannelEvent =
   | ({ type: 'CLIENT.UPDATE_NEW'; from: AccountId; to: AccountId; amount: bigint; meta: string[] } & WithRequest)
+  | ({ type: 'CLIENT.DEPOSIT' | 'CLIENT.WITHDRAW'; amount: bigint; terms: OnchainTerms } & WithRequest)
+  | ({ type: 'CLIENT.SHUTDOWN'; terms: OnchainTerms } & WithRequest)
   | ({ type: 'CLIENT.SIGNED'; tag: SignTag; signedTx: string } & WithRequest)
   | ({ type: 'CLIENT.ABORT'; tag: SignTag; code: number } & WithRequest)
   | ({ type: 'CLIENT.MESSAGE'; to: AccountId; info: string } & WithRequest)
@@ -73,6 +92,8 @@ export type ChannelEvent =
   | { type: 'CHAIN.LOCKED'; txHash: string }
   | { type: 'CHAIN.REJECTED'; detail: string };
 
+type ProposalEvent = Extract<ChannelEvent, { type: 'CLIENT.UPDATE_NEW' | 'CLIENT.DEPOSIT' | 'CLIENT.WITHDRAW' | 'CLIENT.SHUTDOWN' }>;
+
 /** Turns a peer message into the machine event of the same name. */
 export function peerEvent(msg: PeerMessage): ChannelEvent {
   return { type: `PEER.${msg.type}`, msg } as ChannelEvent;
@@ -80,7 +101,15 @@ export function peerEvent(msg: PeerMessage): ChannelEvent {
 
 const me = (c: ChannelContext): AccountId => accountOf(c.params, c.role);
 const peerAccount = (c: ChannelContext): AccountId => accountOf(c.params, otherRole(c.role));
+const participants = (c: ChannelContext): AccountId[] => [c.params.initiatorId, c.params.responderId];
 const lastRound = (c: ChannelContext): number => c.state?.round ?? 0;
+const pendingKind = (c: ChannelContext): OperationKind => (c.pending?.kind === 'create' ? 'update' : c.pending?.kind ?? 'update');
+
+/** Follow a tx on chain down to the channel's minimum depth for it. */
+function watchTx(c: ChannelContext, signedTx: EncodedTx): ChannelEffect {
+  const fee = c.kit.txTerms(signedTx)?.fee ?? 0n;
+  return { type: 'watchTx', signedTx, minimumDepth: minimumDepth(c.params.minimumDepthStrategy, c.params.minimumDepth, fee) };
+}
 
 const toClient = (output: ClientOutput): ChannelEffect => ({ type: 'toClient', output });
 const toPeer = (message: PeerMessage): ChannelEffect => ({ type: 'toPeer', message });
@@ -88,57 +117,140 @@ const info = (event: string, data?: Record<string, unknown>): ChannelEffect => t
 const reject = (reason: Reason, request: unknown, detail?: string): ChannelEffect =>
   toClient({ kind: 'error', reason, request, ...(detail && { detail }) });
 const conflict = (c: ChannelContext, code: number): ChannelEffect => toClient({ kind: 'conflict', round: lastRound(c), code });
+const onChainTx = (c: ChannelContext, infoName: string, tx: EncodedTx): ChannelEffect =>
+  toClient({ kind: 'on_chain_tx', info: infoName, tx, txType: OPERATIONS[pendingKind(c)].txType });
 
-/** The refusal of a transfer request, or null when it can be proposed. */
-function transferRefusal(c: ChannelContext, e: Extract<ChannelEvent, { type: 'CLIENT.UPDATE_NEW' }>) {
-  if (!c.state) return { reason: 'not_allowed_now' as const };
-  const applied = applyUpdates(c.params, c.state.balances, transferUpdates(e.from, e.to, e.amount, e.meta));
-  return isRefusal(applied) ? applied : null;
+/**
+ * Builds the operation a participant proposes, or says why it cannot be proposed. Pure: the same
+ * inputs give the same tx on both sides, which is how the peer checks a proposal.
+ */
+function buildProposal(c: ChannelContext, e: PeerProposal, proposer: Role): Pending | Refusal {
+  if (!c.state || !c.channelId) return { reason: 'not_allowed_now' };
+  const account = accountOf(c.params, proposer);
+  const { kind } = e;
+  if (kind === 'shutdown') {
+    // the fee depends on the tx's size and the final amounts on the fee: price the tx at the current
+    // balances, which are at least the final amounts, so that fee covers the smaller final tx too
+    const draft = c.kit.closeMutualTx(c.channelId, account, c.state.balances, { nonce: e.terms.nonce, ttl: e.terms.ttl });
+    const fee = e.terms.fee ?? c.kit.txTerms(draft)!.fee;
+    const finals = closeMutualFinals(c.state.balances, fee);
+    if (isRefusal(finals)) return finals;
+    const signedTx = c.kit.closeMutualTx(c.channelId, account, finals, { ...e.terms, fee });
+    return { kind, round: c.state.round, balances: finals, updates: [], stateHash: c.state.stateHash, signedTx, proposer };
+  }
+  const updates = kind === 'update' ? e.updates : onchainUpdates(kind, account, e.amount);
+  if (kind !== 'update' && e.amount === 0n) return { reason: 'value_too_low', detail: `a ${kind} of 0` };
+  const applied = applyUpdates(c.params, c.state.balances, updates);
+  if (isRefusal(applied)) return applied;
+  const round = c.state.round + 1;
+  const onchain = kind === 'update' ? undefined : { kind, account, amount: e.amount, terms: e.terms };
+  const { signedTx, stateHash } = c.kit.roundTx(c.channelId, round, c.params, applied.balances, onchain);
+  return { kind, round, balances: applied.balances, updates, stateHash, signedTx, proposer };
 }
 
-/** Builds the next off-chain round from a list of updates applied to the latest co-signed state. */
-function nextRound(c: ChannelContext, updates: OffchainUpdate[], proposer: Role): Pending | null {
-  if (!c.state || !c.channelId) return null;
-  const applied = applyUpdates(c.params, c.state.balances, updates);
-  if (isRefusal(applied)) return null;
-  const round = c.state.round + 1;
-  const { signedTx, stateHash } = c.kit.offchainTx(c.channelId, round, c.params, applied.balances);
-  return { round, balances: applied.balances, updates, stateHash, signedTx, proposer };
+/** A proposal in the shape buildProposal takes, whether from our client or read from the peer's tx. */
+type PeerProposal =
+  | { kind: 'update'; updates: OffchainUpdate[] }
+  | { kind: 'deposit' | 'withdraw'; amount: bigint; terms: OnchainTerms }
+  | { kind: 'shutdown'; terms: OnchainTerms };
+
+function clientProposal(e: ProposalEvent): PeerProposal {
+  switch (e.type) {
+    case 'CLIENT.UPDATE_NEW': return { kind: 'update', updates: transferUpdates(e.from, e.to, e.amount, e.meta) };
+    case 'CLIENT.DEPOSIT': return { kind: 'deposit', amount: e.amount, terms: e.terms };
+    case 'CLIENT.WITHDRAW': return { kind: 'withdraw', amount: e.amount, terms: e.terms };
+    case 'CLIENT.SHUTDOWN': return { kind: 'shutdown', terms: e.terms };
+  }
+}
+
+/** Our client's proposal, refused or built. */
+function ownProposal(c: ChannelContext, e: ProposalEvent): Pending | Refusal {
+  return buildProposal(c, clientProposal(e), c.role);
+}
+
+/** The peer's proposal as the updates and tx terms say it; null when it cannot be read. */
+function readPeerProposal(c: ChannelContext, msg: Extract<PeerMessage, { type: 'update' }>): PeerProposal | null {
+  if (msg.kind === 'update') return { kind: 'update', updates: msg.updates };
+  const terms = c.kit.txTerms(msg.signedTx);
+  if (!terms) return null;
+  if (msg.kind === 'shutdown') return { kind: 'shutdown', terms };
+  const [update] = msg.updates;
+  const expectedOp = msg.kind === 'deposit' ? 'OffChainDeposit' : 'OffChainWithdrawal';
+  if (msg.updates.length !== 1 || update?.op !== expectedOp) return null;
+  const account = update.op === 'OffChainDeposit' ? update.from : update.op === 'OffChainWithdrawal' ? update.to : null;
+  if (account !== peerAccount(c)) return null; // only the proposer's own coins move on chain
+  return { kind: msg.kind, amount: update.amount, terms };
+}
+
+/** Validates a peer's proposal: it must apply, and its tx must be the one it implies, signed by the peer. */
+function checkPeerProposal(c: ChannelContext, msg: Extract<PeerMessage, { type: 'update' }>) {
+  const proposal = readPeerProposal(c, msg);
+  if (!proposal) return { ok: false as const, reason: 'broken_encoding' as Reason, detail: `not a well-formed ${msg.kind}` };
+  const built = buildProposal(c, proposal, otherRole(c.role));
+  if (isRefusal(built)) return { ok: false as const, reason: built.reason, detail: built.detail };
+  const check = c.kit.checkSigned(msg.signedTx, built.signedTx, [peerAccount(c)], participants(c));
+  if (!check.ok) return check;
+  return { ok: true as const, pending: { ...built, signedTx: check.signedTx } };
 }
 
 /** Checks our own client's signature on the pending tx. */
 function checkOwnSignature(c: ChannelContext, signedTx: string) {
   if (!c.pending) return { ok: false as const, reason: 'not_allowed_now' as const };
-  return c.kit.checkSigned(signedTx, c.pending.signedTx, [me(c)], [c.params.initiatorId, c.params.responderId]);
+  return c.kit.checkSigned(signedTx, c.pending.signedTx, [me(c)], participants(c));
 }
 
-/** Checks a tx from the peer against the tx we expect, signed by the given accounts. */
-function checkPeerSigned(c: ChannelContext, signedTx: string, expected: EncodedTx, signers: AccountId[]) {
-  return c.kit.checkSigned(signedTx, expected, signers, [c.params.initiatorId, c.params.responderId]);
+function checkPeerSignature(c: ChannelContext, signedTx: string) {
+  if (!c.pending) return { ok: false as const, reason: 'not_allowed_now' as const };
+  return c.kit.checkSigned(signedTx, c.pending.signedTx, [peerAccount(c)], participants(c));
 }
 
-/** Validates a peer's proposed update: the updates must apply, and the tx must be the one they imply. */
-function checkPeerUpdate(c: ChannelContext, msg: Extract<PeerMessage, { type: 'update' }>) {
-  if (!c.state) return { ok: false as const, reason: 'not_allowed_now' as Reason };
-  const applied = applyUpdates(c.params, c.state.balances, msg.updates);
-  if (isRefusal(applied)) return { ok: false as const, reason: applied.reason, detail: applied.detail };
-  const pending = nextRound(c, msg.updates, otherRole(c.role))!;
-  const check = checkPeerSigned(c, msg.signedTx, pending.signedTx, [peerAccount(c)]);
-  if (!check.ok) return check;
-  return { ok: true as const, pending: { ...pending, signedTx: check.signedTx } };
+function coSigned(p: Pending): CoSignedState {
+  return { round: p.round, balances: p.balances, stateHash: p.stateHash, signedTx: p.signedTx, updates: p.updates };
 }
 
-function coSigned(p: Pending, signedTx: EncodedTx): CoSignedState {
-  return { round: p.round, balances: p.balances, stateHash: p.stateHash, signedTx, updates: p.updates };
+/** The responder's parameters, with the initiator filled in when it accepted any. */
+function agreedParams(c: ChannelContext, proposed: ChannelParams): ChannelParams {
+  return c.anyInitiator ? { ...c.params, initiatorId: proposed.initiatorId } : c.params;
 }
 
-function isSignedFor(tag: SignTag) {
-  return ({ event }: { event: ChannelEvent }) => event.type === 'CLIENT.SIGNED' && event.tag === tag;
+function openRefusal(c: ChannelContext, proposed: ChannelParams) {
+  const own = agreedParams(c, proposed);
+  return openMismatch(own, proposed) ?? openParamsRefusal(own);
 }
 
-function isAbortFor(tag: SignTag) {
-  return ({ event }: { event: ChannelEvent }) => event.type === 'CLIENT.ABORT' && event.tag === tag;
+/**
+ * Responder: rebuilds the create tx from our own parameters and the terms the initiator chose, and
+ * checks the initiator's signature on it. Null when it does not match.
+ */
+function fundingCheck(c: ChannelContext, signedTx: string): { channelId: ChannelId; pending: Pending } | null {
+  const terms = c.kit.txTerms(signedTx);
+  if (!terms) return null;
+  const created = c.kit.createTx(c.params, terms);
+  const check = c.kit.checkSigned(signedTx, created.signedTx, [c.params.initiatorId], participants(c));
+  if (!check.ok) return null;
+  return {
+    channelId: created.channelId,
+    pending: {
+      kind: 'create', round: 1, balances: created.balances, updates: [], stateHash: created.stateHash,
+      signedTx: check.signedTx, proposer: 'initiator',
+    },
+  };
 }
+
+const weProposed = (c: ChannelContext): boolean => c.pending?.proposer === c.role;
+
+/** A store answer about the round in flight (and not a late answer about an earlier one). */
+function savedPending(c: ChannelContext, e: ChannelEvent): boolean {
+  return (e.type === 'STORE.SAVED' || e.type === 'STORE.FAILED') && c.pending !== null && e.round === c.pending.round;
+}
+
+const signedWith = (tag: (c: ChannelContext) => SignTag) =>
+  ({ context, event }: { context: ChannelContext; event: ChannelEvent }) => event.type === 'CLIENT.SIGNED' && event.tag === tag(context);
+const abortedWith = (tag: (c: ChannelContext) => SignTag) =>
+  ({ context, event }: { context: ChannelContext; event: ChannelEvent }) => event.type === 'CLIENT.ABORT' && event.tag === tag(context);
+const ownTag = (c: ChannelContext): SignTag => OPERATIONS[pendingKind(c)].ownTag;
+const ackTag = (c: ChannelContext): SignTag => OPERATIONS[pendingKind(c)].ackTag;
+const fixedTag = (tag: SignTag) => () => tag;
 
 /**
  * The participant's channel FSM. Start it with `createActor(channelMachine, { input })` and feed it
@@ -155,34 +267,40 @@ export const channelMachine = setup({
     isInitiator: ({ context }) => context.role === 'initiator',
     isRestored: ({ context }) => context.restored !== undefined,
     keepsRunning: ({ context }) => context.role === 'responder' && context.keepRunning,
-    bothLocked: ({ context }) => context.ownLocked && context.peerLocked,
     canAwaitReestablish: ({ context }) => context.role === 'responder' && context.keepRunning && context.state !== null,
+    bothLocked: ({ context }) => context.ownLocked && context.peerLocked,
     messageToPeer: ({ context, event }) => event.type === 'CLIENT.MESSAGE' && event.to === peerAccount(context),
-    transferRefused: ({ context, event }) => {
-      assertEvent(event, 'CLIENT.UPDATE_NEW');
-      return transferRefusal(context, event) !== null;
+    proposalRefused: ({ context, event }) => {
+      assertEvent(event, ['CLIENT.UPDATE_NEW', 'CLIENT.DEPOSIT', 'CLIENT.WITHDRAW', 'CLIENT.SHUTDOWN']);
+      return isRefusal(ownProposal(context, event));
     },
     ownSignatureBad: ({ context, event }) => {
       assertEvent(event, 'CLIENT.SIGNED');
       return !checkOwnSignature(context, event.signedTx).ok;
     },
-    peerUpdateBad: ({ context, event }) => {
+    peerProposalBad: ({ context, event }) => {
       assertEvent(event, 'PEER.update');
-      return !checkPeerUpdate(context, event.msg).ok;
+      return !checkPeerProposal(context, event.msg).ok;
     },
-    peerAckBad: ({ context, event }) => {
+    peerSignatureBad: ({ context, event }) => {
       assertEvent(event, ['PEER.update_ack', 'PEER.funding_signed']);
-      return !context.pending || !checkPeerSigned(context, event.msg.signedTx, context.pending.signedTx, [peerAccount(context)]).ok;
+      return !checkPeerSignature(context, event.msg.signedTx).ok;
     },
-    errorIsForOurProposal: ({ context, event }) => {
+    errorMatchesPending: ({ context, event }) => {
       assertEvent(event, 'PEER.update_error');
-      return context.pending !== null && context.pending.proposer === context.role &&
-        context.kit.innerTx(event.msg.signedTx) === context.kit.innerTx(context.pending.signedTx);
+      return context.pending !== null && context.kit.innerTx(event.msg.signedTx) === context.kit.innerTx(context.pending.signedTx);
     },
-    savedPending: ({ context, event }) => {
-      assertEvent(event, ['STORE.SAVED', 'STORE.FAILED']);
-      return context.pending !== null && event.round === context.pending.round;
+    lockedMatchesPending: ({ context, event }) => {
+      assertEvent(event, 'PEER.locked');
+      return context.pending !== null && context.kit.innerTx(event.msg.signedTx) === context.kit.innerTx(context.pending.signedTx);
     },
+    savedPending: ({ context, event }) => savedPending(context, event),
+    savedPendingUpdate: ({ context, event }) => savedPending(context, event) && context.pending!.kind === 'update' && weProposed(context),
+    savedPeerUpdate: ({ context, event }) => savedPending(context, event) && context.pending!.kind === 'update',
+    savedOwnShutdown: ({ context, event }) => savedPending(context, event) && context.pending!.kind === 'shutdown' && weProposed(context),
+    savedPeerShutdown: ({ context, event }) => savedPending(context, event) && context.pending!.kind === 'shutdown',
+    savedOwnOnchain: ({ context, event }) => savedPending(context, event) && weProposed(context),
+    failedOwn: ({ context, event }) => savedPending(context, event) && weProposed(context),
     openMismatch: ({ context, event }) => {
       assertEvent(event, 'PEER.channel_open');
       return openRefusal(context, event.msg.params) !== null;
@@ -205,6 +323,7 @@ export const channelMachine = setup({
       if (restored) enqueue.assign({ channelId: restored.channelId, state: restored.state });
     }),
 
+    // --- opening ---
     sendChannelOpen: emit(({ context }) => toPeer({ type: 'channel_open', params: context.params, temporaryId: context.fsmId })),
 
     acceptChannel: enqueueActions(({ context, event, enqueue }) => {
@@ -226,7 +345,7 @@ export const channelMachine = setup({
       enqueue.assign({
         channelId: created.channelId,
         pending: {
-          round: 1, balances: created.balances, updates: [], stateHash: created.stateHash,
+          kind: 'create', round: 1, balances: created.balances, updates: [], stateHash: created.stateHash,
           signedTx: created.signedTx, proposer: 'initiator',
         },
       });
@@ -242,6 +361,65 @@ export const channelMachine = setup({
       enqueue.emit(toClient({ kind: 'sign', tag: 'responder_sign', signedTx: funded.pending.signedTx, updates: [] }));
     }),
 
+    sendFundingCreated: emit(({ context }) => toPeer({ type: 'funding_created', signedTx: context.pending!.signedTx })),
+
+    responderFunded: enqueueActions(({ context, enqueue }) => {
+      const { signedTx } = context.state!;
+      enqueue.emit(toClient({ kind: 'on_chain_tx', info: 'funding_created', tx: signedTx, txType: 'channel_create_tx' }));
+      enqueue.emit(toPeer({ type: 'funding_signed', signedTx }));
+      enqueue.emit(watchTx(context, signedTx));
+    }),
+
+    initiatorFunded: enqueueActions(({ context, enqueue }) => {
+      const { signedTx } = context.state!;
+      enqueue.emit(info('funding_signed', { fsm_id: context.fsmId }));
+      enqueue.emit({ type: 'postTx', signedTx });
+      enqueue.emit(toClient({ kind: 'on_chain_tx', info: 'funding_signed', tx: signedTx, txType: 'channel_create_tx' }));
+      enqueue.emit(watchTx(context, signedTx));
+    }),
+
+    reportFundingMined: emit(({ context }) =>
+      toClient({ kind: 'on_chain_tx', info: 'channel_changed', tx: context.state!.signedTx, txType: 'channel_create_tx' })),
+
+    lockOwnFunding: enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ ownLocked: true });
+      enqueue.emit(info('own_funding_locked'));
+      enqueue.emit(toPeer({ type: 'funding_locked', channelId: context.channelId! }));
+    }),
+
+    reportFundingLocked: enqueueActions(({ enqueue }) => {
+      enqueue.emit(info('funding_locked'));
+      enqueue.assign({ ownLocked: false, peerLocked: false });
+    }),
+
+    reportFundingRejected: enqueueActions(({ event, enqueue }) => {
+      assertEvent(event, 'CHAIN.REJECTED');
+      enqueue.emit(toClient({ kind: 'conflict', round: 0, code: CODE.rejectedOnChain }));
+      enqueue.emit(reject('not_allowed_now', null, `create tx rejected on-chain: ${event.detail}`));
+      enqueue.emit(info('died'));
+    }),
+
+    /** Entering open: tell the client, and give it the latest co-signed state. */
+    announceOpen: enqueueActions(({ context, enqueue }) => {
+      enqueue.emit(info('open'));
+      enqueue.emit(toClient({ kind: 'update', state: context.state!.signedTx }));
+    }),
+
+    // --- co-signed operations ---
+    propose: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, ['CLIENT.UPDATE_NEW', 'CLIENT.DEPOSIT', 'CLIENT.WITHDRAW', 'CLIENT.SHUTDOWN']);
+      const pending = ownProposal(context, event);
+      if (isRefusal(pending)) return;
+      enqueue.assign({ pending });
+      enqueue.emit(toClient({ kind: 'sign', tag: OPERATIONS[pending.kind as OperationKind].ownTag, signedTx: pending.signedTx, updates: pending.updates }));
+    }),
+
+    refuseProposal: emit(({ context, event }) => {
+      assertEvent(event, ['CLIENT.UPDATE_NEW', 'CLIENT.DEPOSIT', 'CLIENT.WITHDRAW', 'CLIENT.SHUTDOWN']);
+      const refusal = ownProposal(context, event) as Refusal;
+      return reject(refusal.reason, event.request, refusal.detail);
+    }),
+
     /** Our client signed: keep its signature on the pending tx. */
     takeOwnSignature: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'CLIENT.SIGNED');
@@ -252,7 +430,7 @@ export const channelMachine = setup({
     /** The peer co-signed what we proposed: keep its signature on the pending tx. */
     takePeerSignature: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, ['PEER.update_ack', 'PEER.funding_signed']);
-      const check = checkPeerSigned(context, event.msg.signedTx, context.pending!.signedTx, [peerAccount(context)]);
+      const check = checkPeerSignature(context, event.msg.signedTx);
       if (check.ok) enqueue.assign({ pending: { ...context.pending!, signedTx: check.signedTx } });
     }),
 
@@ -262,22 +440,47 @@ export const channelMachine = setup({
       return check.ok ? reject('internal_error', event.request) : reject(check.reason, event.request, check.detail);
     }),
 
-    sendFundingCreated: emit(({ context }) => toPeer({ type: 'funding_created', signedTx: context.pending!.signedTx })),
+    sendProposal: emit(({ context }) => toPeer({
+      type: 'update', kind: pendingKind(context), signedTx: context.pending!.signedTx, updates: context.pending!.updates,
+    })),
 
-    persistPending: emit(({ context }) => ({
-      type: 'persist' as const,
-      state: coSigned(context.pending!, context.pending!.signedTx),
-      channelId: context.channelId!,
-      params: context.params,
-      first: context.pending!.round === 1,
+    requestAckSignature: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'PEER.update');
+      const check = checkPeerProposal(context, event.msg);
+      if (!check.ok) return;
+      const kind = event.msg.kind;
+      enqueue.assign({ pending: check.pending });
+      enqueue.emit(info(OPERATIONS[kind].created));
+      enqueue.emit(toClient({ kind: 'sign', tag: OPERATIONS[kind].ackTag, signedTx: check.pending.signedTx, updates: check.pending.updates }));
+    }),
+
+    refusePeerProposal: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'PEER.update');
+      const check = checkPeerProposal(context, event.msg);
+      const detail = check.ok ? undefined : check.detail;
+      enqueue.emit(toPeer({ type: 'update_error', signedTx: event.msg.signedTx, code: CODE.validation }));
+      enqueue.emit(toClient({ kind: 'error', reason: check.ok ? 'internal_error' : check.reason, detail: `refused the peer's ${event.msg.kind}${detail ? `: ${detail}` : ''}` }));
+    }),
+
+    persistPending: emit(({ context }) => {
+      const pending = context.pending!;
+      if (pending.kind === 'update' || pending.kind === 'create') {
+        return { type: 'persist' as const, state: coSigned(pending), channelId: context.channelId!, params: context.params, first: pending.kind === 'create' };
+      }
+      return { type: 'persistOnchain' as const, kind: pending.kind, state: coSigned(pending), channelId: context.channelId! };
+    }),
+
+    /** The on-chain tx is deep enough: its round is now the channel's state, and is persisted as such. */
+    persistCommitted: emit(({ context }) => ({
+      type: 'persist' as const, state: coSigned(context.pending!), channelId: context.channelId!, params: context.params, first: false,
     })),
 
     /** The store has the round: it is now the latest co-signed state. */
     commitPending: enqueueActions(({ context, enqueue }) => {
-      enqueue.assign({ state: coSigned(context.pending!, context.pending!.signedTx), pending: null });
+      enqueue.assign({ state: coSigned(context.pending!), pending: null, ownLocked: false, peerLocked: false });
     }),
 
-    dropPending: enqueueActions(({ enqueue }) => enqueue.assign({ pending: null })),
+    dropPending: enqueueActions(({ enqueue }) => enqueue.assign({ pending: null, ownLocked: false, peerLocked: false })),
 
     reportStoreFailure: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'STORE.FAILED');
@@ -285,83 +488,7 @@ export const channelMachine = setup({
       enqueue.emit(toClient({ kind: 'error', reason: 'store_unavailable', detail: event.detail }));
     }),
 
-    // --- funding, after the create tx is co-signed and persisted ---
-    responderFunded: enqueueActions(({ context, enqueue }) => {
-      const { signedTx } = context.state!;
-      enqueue.emit(toClient({ kind: 'on_chain_tx', info: 'funding_created', tx: signedTx, txType: 'channel_create_tx' }));
-      enqueue.emit(toPeer({ type: 'funding_signed', signedTx }));
-      enqueue.emit({ type: 'watchTx', signedTx, minimumDepth: context.params.minimumDepth });
-    }),
-
-    initiatorFunded: enqueueActions(({ context, enqueue }) => {
-      const { signedTx } = context.state!;
-      enqueue.emit(info('funding_signed', { fsm_id: context.fsmId }));
-      enqueue.emit({ type: 'postTx', signedTx });
-      enqueue.emit(toClient({ kind: 'on_chain_tx', info: 'funding_signed', tx: signedTx, txType: 'channel_create_tx' }));
-      enqueue.emit({ type: 'watchTx', signedTx, minimumDepth: context.params.minimumDepth });
-    }),
-
-    reportMined: emit(({ context }) =>
-      toClient({ kind: 'on_chain_tx', info: 'channel_changed', tx: context.state!.signedTx, txType: 'channel_create_tx' })),
-
-    lockOwn: enqueueActions(({ context, enqueue }) => {
-      enqueue.assign({ ownLocked: true });
-      enqueue.emit(info('own_funding_locked'));
-      enqueue.emit(toPeer({ type: 'funding_locked', channelId: context.channelId! }));
-    }),
-
-    lockPeer: enqueueActions(({ enqueue }) => enqueue.assign({ peerLocked: true })),
-
-    reportFundingLocked: emit(() => info('funding_locked')),
-
-    reportChainRejection: enqueueActions(({ event, enqueue }) => {
-      assertEvent(event, 'CHAIN.REJECTED');
-      enqueue.emit(toClient({ kind: 'error', reason: 'not_allowed_now', detail: `create tx rejected on-chain: ${event.detail}` }));
-      enqueue.emit(info('died'));
-    }),
-
-    /** Entering open: tell the client, and give it the latest co-signed state. */
-    announceOpen: enqueueActions(({ context, enqueue }) => {
-      enqueue.emit(info('open'));
-      enqueue.emit(toClient({ kind: 'update', state: context.state!.signedTx }));
-    }),
-
-    // --- off-chain updates ---
-    proposeTransfer: enqueueActions(({ context, event, enqueue }) => {
-      assertEvent(event, 'CLIENT.UPDATE_NEW');
-      const pending = nextRound(context, transferUpdates(event.from, event.to, event.amount, event.meta), context.role)!;
-      enqueue.assign({ pending });
-      enqueue.emit(toClient({ kind: 'sign', tag: 'update', signedTx: pending.signedTx, updates: pending.updates }));
-    }),
-
-    rejectTransfer: emit(({ context, event }) => {
-      assertEvent(event, 'CLIENT.UPDATE_NEW');
-      const refusal = transferRefusal(context, event)!;
-      return reject(refusal.reason, event.request, refusal.detail);
-    }),
-
-    sendUpdateToPeer: emit(({ context }) =>
-      toPeer({ type: 'update', signedTx: context.pending!.signedTx, updates: context.pending!.updates })),
-
-    requestAckSignature: enqueueActions(({ context, event, enqueue }) => {
-      assertEvent(event, 'PEER.update');
-      const check = checkPeerUpdate(context, event.msg);
-      if (!check.ok) return;
-      enqueue.assign({ pending: check.pending });
-      enqueue.emit(info('update'));
-      enqueue.emit(toClient({ kind: 'sign', tag: 'update_ack', signedTx: check.pending.signedTx, updates: check.pending.updates }));
-    }),
-
-    refusePeerUpdate: enqueueActions(({ context, event, enqueue }) => {
-      assertEvent(event, 'PEER.update');
-      const check = checkPeerUpdate(context, event.msg);
-      const reason = check.ok ? 'internal_error' : check.reason;
-      const detail = check.ok ? undefined : check.detail;
-      enqueue.emit(toPeer({ type: 'update_error', signedTx: event.msg.signedTx, code: CODE.validation }));
-      enqueue.emit(toClient({ kind: 'error', reason, detail: `refused the peer's update${detail ? `: ${detail}` : ''}` }));
-    }),
-
-    sendAckToPeer: emit(({ context }) => toPeer({ type: 'update_ack', signedTx: context.state!.signedTx })),
+    sendAckToPeer: emit(({ context }) => toPeer({ type: 'update_ack', signedTx: context.pending!.signedTx })),
 
     reportUpdate: emit(({ context }) => toClient({ kind: 'update', state: context.state!.signedTx })),
 
@@ -376,7 +503,8 @@ export const channelMachine = setup({
     reportPeerRefusal: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'PEER.update_error');
       enqueue.emit(conflict(context, event.msg.code));
-      enqueue.assign({ pending: null });
+      if (event.msg.code === CODE.rejectedOnChain) enqueue.emit({ type: 'forgetOnchain', channelId: context.channelId! });
+      enqueue.assign({ pending: null, ownLocked: false, peerLocked: false });
     }),
 
     /** Our client declined to sign what it asked for: nothing reached the peer. */
@@ -401,12 +529,49 @@ export const channelMachine = setup({
       enqueue.assign({ pending: null });
     }),
 
-    /** We could not persist the round we co-signed, so our signature never leaves: the peer rolls back. */
+    /** We could not persist what we co-signed, so our signature never leaves: the peer rolls back. */
     refusePendingToPeer: emit(({ context }) => toPeer({ type: 'update_error', signedTx: context.pending!.signedTx, code: CODE.conflict })),
 
-    rejectNotAllowed: emit(({ event }) => reject('not_allowed_now', 'request' in event ? event.request : undefined)),
+    // --- on chain: deposit, withdraw, mutual close ---
+    postPending: emit(({ context }) => ({ type: 'postTx' as const, signedTx: context.pending!.signedTx })),
+    watchPending: emit(({ context }) => watchTx(context, context.pending!.signedTx)),
+    reportCreated: emit(({ context }) => onChainTx(context, `${pendingKind(context)}_created`, context.pending!.signedTx)),
+    reportSigned: emit(({ context }) => onChainTx(context, `${pendingKind(context)}_signed`, context.pending!.signedTx)),
+    reportChannelChanged: emit(({ context }) => onChainTx(context, 'channel_changed', context.pending!.signedTx)),
+
+    lockOwnOperation: enqueueActions(({ context, enqueue }) => {
+      const kind = pendingKind(context) as 'deposit' | 'withdraw';
+      enqueue.assign({ ownLocked: true });
+      enqueue.emit(info(`own_${kind}_locked`));
+      enqueue.emit(toPeer({ type: 'locked', kind, signedTx: context.pending!.signedTx }));
+    }),
+    lockPeer: enqueueActions(({ enqueue }) => enqueue.assign({ peerLocked: true })),
+    reportOperationLocked: emit(({ context }) => info(`${pendingKind(context)}_locked`)),
+
+    /** The chain refused the co-signed tx we posted: both sides stay on the last co-signed round. */
+    reportRejectedOnChain: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'CHAIN.REJECTED');
+      enqueue.emit(toPeer({ type: 'update_error', signedTx: context.pending!.signedTx, code: CODE.rejectedOnChain }));
+      enqueue.emit(conflict(context, CODE.rejectedOnChain));
+      enqueue.emit(reject('not_allowed_now', null, `rejected on-chain: ${event.detail}`));
+      enqueue.emit({ type: 'forgetOnchain', channelId: context.channelId! });
+      enqueue.assign({ pending: null, ownLocked: false, peerLocked: false });
+    }),
+
+    reportCloseMutual: enqueueActions(({ context, enqueue }) => {
+      enqueue.emit(onChainTx(context, 'close_mutual', context.pending!.signedTx));
+      enqueue.emit(info('closing'));
+    }),
+    reportChannelClosed: emit(({ context }) => onChainTx(context, 'channel_closed', context.pending!.signedTx)),
+    confirmClosed: enqueueActions(({ context, enqueue }) => {
+      enqueue.emit({ type: 'markClosed', channelId: context.channelId! });
+      enqueue.emit(info('closed_confirmed'));
+      enqueue.emit(info('died'));
+    }),
 
     // --- messages, leave, reestablish ---
+    rejectNotAllowed: emit(({ event }) => reject('not_allowed_now', 'request' in event ? event.request : undefined)),
+
     relayMessage: emit(({ context, event }) => {
       assertEvent(event, 'CLIENT.MESSAGE');
       return toPeer({ type: 'message', from: me(context), to: event.to, info: event.info });
@@ -447,6 +612,7 @@ export const channelMachine = setup({
 
     stopForLeave: emit(() => ({ type: 'stopped' as const, why: 'leave' as const })),
     stopForError: emit(() => ({ type: 'stopped' as const, why: 'error' as const })),
+    stopForClose: emit(() => ({ type: 'stopped' as const, why: 'closed' as const })),
   },
 }).createMachine({
   id: 'channel',
@@ -456,6 +622,9 @@ export const channelMachine = setup({
   on: {
     // A request that no state below accepts is refused and changes nothing.
     'CLIENT.UPDATE_NEW': { actions: 'rejectNotAllowed' },
+    'CLIENT.DEPOSIT': { actions: 'rejectNotAllowed' },
+    'CLIENT.WITHDRAW': { actions: 'rejectNotAllowed' },
+    'CLIENT.SHUTDOWN': { actions: 'rejectNotAllowed' },
     'CLIENT.SIGNED': { actions: 'rejectNotAllowed' },
     'CLIENT.ABORT': { actions: 'rejectNotAllowed' },
     'CLIENT.LEAVE': { actions: 'rejectNotAllowed' },
@@ -498,11 +667,11 @@ export const channelMachine = setup({
       description: 'Initiator: our client signs the create tx.',
       on: {
         'CLIENT.SIGNED': [
-          { guard: ({ event }) => !isSignedFor('initiator_sign')({ event }), actions: 'rejectNotAllowed' },
+          { guard: ({ context, event }) => !signedWith(fixedTag('initiator_sign'))({ context, event }), actions: 'rejectNotAllowed' },
           { guard: 'ownSignatureBad', actions: 'rejectOwnSignature' },
           { target: 'awaiting_funding_signed', actions: ['takeOwnSignature', 'sendFundingCreated'] },
         ],
-        'CLIENT.ABORT': { guard: isAbortFor('initiator_sign'), target: 'closed', actions: ['abortOwnProposal', 'reportDied', 'stopForError'] },
+        'CLIENT.ABORT': { guard: abortedWith(fixedTag('initiator_sign')), target: 'closed', actions: ['abortOwnProposal', 'reportDied', 'stopForError'] },
       },
     },
     awaiting_funding_created: {
@@ -518,18 +687,18 @@ export const channelMachine = setup({
       description: 'Responder: our client co-signs the create tx.',
       on: {
         'CLIENT.SIGNED': [
-          { guard: ({ event }) => !isSignedFor('responder_sign')({ event }), actions: 'rejectNotAllowed' },
+          { guard: ({ context, event }) => !signedWith(fixedTag('responder_sign'))({ context, event }), actions: 'rejectNotAllowed' },
           { guard: 'ownSignatureBad', actions: 'rejectOwnSignature' },
           { target: 'persisting_funding', actions: ['takeOwnSignature', 'persistPending'] },
         ],
-        'CLIENT.ABORT': { guard: isAbortFor('responder_sign'), target: 'closed', actions: ['abortOwnProposal', 'reportDied', 'stopForError'] },
+        'CLIENT.ABORT': { guard: abortedWith(fixedTag('responder_sign')), target: 'closed', actions: ['abortOwnProposal', 'reportDied', 'stopForError'] },
       },
     },
     awaiting_funding_signed: {
       description: 'Initiator: waiting for the responder\'s co-signature on the create tx.',
       on: {
         'PEER.funding_signed': [
-          { guard: 'peerAckBad', target: 'closed', actions: ['reportDied', 'stopForError'] },
+          { guard: 'peerSignatureBad', target: 'closed', actions: ['reportDied', 'stopForError'] },
           { target: 'persisting_funding', actions: ['takePeerSignature', 'persistPending'] },
         ],
       },
@@ -537,11 +706,7 @@ export const channelMachine = setup({
     persisting_funding: {
       description: 'The co-signed create tx is being written to the store before anything is released.',
       on: {
-        'STORE.SAVED': {
-          guard: 'savedPending',
-          target: 'awaiting_locked',
-          actions: 'commitPending',
-        },
+        'STORE.SAVED': { guard: 'savedPending', target: 'awaiting_locked', actions: 'commitPending' },
         'STORE.FAILED': { guard: 'savedPending', target: 'closed', actions: ['reportStoreFailure', 'reportDied', 'stopForError'] },
       },
     },
@@ -550,18 +715,17 @@ export const channelMachine = setup({
       entry: enqueueActions(({ context, enqueue }) => {
         enqueue({ type: context.role === 'initiator' ? 'initiatorFunded' : 'responderFunded' });
       }),
-      always: { guard: 'bothLocked', target: 'open', actions: 'reportFundingLocked' },
+      always: { guard: 'bothLocked', target: 'open', actions: ['reportFundingLocked', 'announceOpen'] },
       on: {
-        'CHAIN.MINED': { actions: 'reportMined' },
-        'CHAIN.LOCKED': { actions: 'lockOwn' },
+        'CHAIN.MINED': { actions: 'reportFundingMined' },
+        'CHAIN.LOCKED': { actions: 'lockOwnFunding' },
         'PEER.funding_locked': { actions: 'lockPeer' },
-        'CHAIN.REJECTED': { target: 'closed', actions: ['reportChainRejection', 'stopForError'] },
+        'CHAIN.REJECTED': { target: 'closed', actions: ['reportFundingRejected', 'stopForError'] },
       },
     },
 
     open: {
-      description: 'The channel is open: transfers, messages and leave are possible.',
-      entry: 'announceOpen',
+      description: 'The channel is open: co-signed operations, messages and leave are possible.',
       initial: 'idle',
       on: {
         'CLIENT.MESSAGE': [
@@ -573,11 +737,23 @@ export const channelMachine = setup({
         idle: {
           on: {
             'CLIENT.UPDATE_NEW': [
-              { guard: 'transferRefused', actions: 'rejectTransfer' },
-              { target: 'awaiting_update_signature', actions: 'proposeTransfer' },
+              { guard: 'proposalRefused', actions: 'refuseProposal' },
+              { target: 'awaiting_own_signature', actions: 'propose' },
+            ],
+            'CLIENT.DEPOSIT': [
+              { guard: 'proposalRefused', actions: 'refuseProposal' },
+              { target: 'awaiting_own_signature', actions: 'propose' },
+            ],
+            'CLIENT.WITHDRAW': [
+              { guard: 'proposalRefused', actions: 'refuseProposal' },
+              { target: 'awaiting_own_signature', actions: 'propose' },
+            ],
+            'CLIENT.SHUTDOWN': [
+              { guard: 'proposalRefused', actions: 'refuseProposal' },
+              { target: 'awaiting_own_signature', actions: 'propose' },
             ],
             'PEER.update': [
-              { guard: 'peerUpdateBad', actions: 'refusePeerUpdate' },
+              { guard: 'peerProposalBad', actions: 'refusePeerProposal' },
               { target: 'awaiting_ack_signature', actions: 'requestAckSignature' },
             ],
             'CLIENT.LEAVE': { target: '#channel.awaiting_leave_ack', actions: 'sendLeave' },
@@ -587,58 +763,93 @@ export const channelMachine = setup({
             ],
           },
         },
-        awaiting_update_signature: {
-          description: 'Our client signs the round it proposed.',
+        awaiting_own_signature: {
+          description: 'Our client signs the operation it proposed.',
           on: {
             'CLIENT.SIGNED': [
-              { guard: ({ event }) => !isSignedFor('update')({ event }), actions: 'rejectNotAllowed' },
+              { guard: ({ context, event }) => !signedWith(ownTag)({ context, event }), actions: 'rejectNotAllowed' },
               { guard: 'ownSignatureBad', actions: 'rejectOwnSignature' },
-              { target: 'awaiting_update_ack', actions: ['takeOwnSignature', 'sendUpdateToPeer'] },
+              { target: 'awaiting_peer_ack', actions: ['takeOwnSignature', 'sendProposal'] },
             ],
-            'CLIENT.ABORT': { guard: isAbortFor('update'), target: 'idle', actions: 'abortOwnProposal' },
+            'CLIENT.ABORT': { guard: abortedWith(ownTag), target: 'idle', actions: 'abortOwnProposal' },
             'PEER.update': { target: 'idle', actions: 'resolveRace' },
           },
         },
-        awaiting_update_ack: {
-          description: 'Our signed round is with the peer, waiting for its co-signature.',
+        awaiting_peer_ack: {
+          description: 'Our signed operation is with the peer, waiting for its co-signature.',
           on: {
             'PEER.update_ack': [
-              { guard: 'peerAckBad', target: 'idle', actions: 'refuseBadAck' },
-              { target: 'persisting_update', actions: ['takePeerSignature', 'persistPending'] },
+              { guard: 'peerSignatureBad', target: 'idle', actions: 'refuseBadAck' },
+              { target: 'persisting', actions: 'takePeerSignature' },
             ],
-            'PEER.update_error': { guard: 'errorIsForOurProposal', target: 'idle', actions: 'reportPeerRefusal' },
+            'PEER.update_error': { guard: 'errorMatchesPending', target: 'idle', actions: 'reportPeerRefusal' },
             'PEER.update': { target: 'idle', actions: 'resolveRace' },
           },
         },
         awaiting_ack_signature: {
-          description: 'Our client co-signs the round the peer proposed.',
+          description: 'Our client co-signs the operation the peer proposed.',
           on: {
             'CLIENT.SIGNED': [
-              { guard: ({ event }) => !isSignedFor('update_ack')({ event }), actions: 'rejectNotAllowed' },
+              { guard: ({ context, event }) => !signedWith(ackTag)({ context, event }), actions: 'rejectNotAllowed' },
               { guard: 'ownSignatureBad', actions: 'rejectOwnSignature' },
-              { target: 'persisting_ack', actions: ['takeOwnSignature', 'persistPending'] },
+              { target: 'persisting', actions: 'takeOwnSignature' },
             ],
-            'CLIENT.ABORT': { guard: isAbortFor('update_ack'), target: 'idle', actions: 'abortAck' },
+            'CLIENT.ABORT': { guard: abortedWith(ackTag), target: 'idle', actions: 'abortAck' },
           },
         },
-        persisting_update: {
-          description: 'The peer co-signed our round; it is written to the store before our client hears of it.',
+        persisting: {
+          description: 'Co-signed: written to the store before our signature leaves, the client hears of it or the tx is posted.',
+          entry: 'persistPending',
+          on: {
+            'STORE.SAVED': [
+              { guard: 'savedPendingUpdate', target: 'idle', actions: ['commitPending', 'reportUpdate'] },
+              { guard: 'savedPeerUpdate', target: 'idle', actions: ['sendAckToPeer', 'commitPending', 'reportUpdate'] },
+              // the closer posts the mutual close (aesc_fsm); the acknowledger only co-signs
+              { guard: 'savedOwnShutdown', target: '#channel.closing', actions: 'postPending' },
+              { guard: 'savedPeerShutdown', target: '#channel.closing', actions: 'sendAckToPeer' },
+              { guard: 'savedOwnOnchain', target: 'awaiting_onchain', actions: ['postPending', 'reportSigned'] },
+              { guard: 'savedPending', target: 'awaiting_onchain', actions: ['sendAckToPeer', 'reportCreated'] },
+            ],
+            'STORE.FAILED': [
+              { guard: 'failedOwn', target: 'idle', actions: ['reportStoreFailure', 'dropPending'] },
+              { guard: 'savedPending', target: 'idle', actions: ['refusePendingToPeer', 'reportStoreFailure', 'dropPending'] },
+            ],
+          },
+        },
+        awaiting_onchain: {
+          description: 'A co-signed deposit or withdraw tx is on its way on chain; off-chain updates wait for it.',
+          entry: 'watchPending',
+          always: { guard: 'bothLocked', target: 'committing', actions: 'reportOperationLocked' },
+          on: {
+            'CHAIN.MINED': { actions: 'reportChannelChanged' },
+            'CHAIN.LOCKED': { actions: 'lockOwnOperation' },
+            'PEER.locked': { guard: 'lockedMatchesPending', actions: 'lockPeer' },
+            'CHAIN.REJECTED': { target: 'idle', actions: 'reportRejectedOnChain' },
+            'PEER.update_error': { guard: 'errorMatchesPending', target: 'idle', actions: 'reportPeerRefusal' },
+          },
+        },
+        committing: {
+          description: 'The tx is deep enough on chain: its round becomes the channel\'s state in the store.',
+          entry: 'persistCommitted',
           on: {
             'STORE.SAVED': { guard: 'savedPending', target: 'idle', actions: ['commitPending', 'reportUpdate'] },
-            'STORE.FAILED': { guard: 'savedPending', target: 'idle', actions: ['reportStoreFailure', 'dropPending'] },
+            // the round is on chain whatever the store says: keep it, and say the store failed
+            'STORE.FAILED': { guard: 'savedPending', target: 'idle', actions: ['commitPending', 'reportStoreFailure', 'reportUpdate'] },
           },
         },
-        persisting_ack: {
-          description: 'We co-signed the peer\'s round; it is written to the store before our signature leaves.',
-          on: {
-            'STORE.SAVED': { guard: 'savedPending', target: 'idle', actions: ['commitPending', 'sendAckToPeer', 'reportUpdate'] },
-            'STORE.FAILED': {
-              guard: 'savedPending',
-              target: 'idle',
-              actions: ['refusePendingToPeer', 'reportStoreFailure', 'dropPending'],
-            },
-          },
-        },
+      },
+    },
+
+    closing: {
+      description: 'A co-signed mutual close tx is on its way on chain.',
+      entry: ['reportCloseMutual', 'watchPending'],
+      on: {
+        'CHAIN.MINED': { actions: 'reportChannelClosed' },
+        'CHAIN.LOCKED': { target: 'closed', actions: ['confirmClosed', 'stopForClose'] },
+        'CHAIN.REJECTED': { target: 'open', actions: 'reportRejectedOnChain' },
+        'PEER.update_error': { guard: 'errorMatchesPending', target: 'open', actions: 'reportPeerRefusal' },
+        // the peer FSM stops once the close is confirmed; ours follows the chain on its own
+        'PEER.DISCONNECTED': {},
       },
     },
 
@@ -659,7 +870,7 @@ export const channelMachine = setup({
       description: 'Initiator: channel_reestablish sent, waiting for the responder.',
       on: {
         'PEER.channel_reest_ack': [
-          { guard: 'reestablishMatches', target: 'open', actions: 'reportReestablished' },
+          { guard: 'reestablishMatches', target: 'open', actions: ['reportReestablished', 'announceOpen'] },
           { target: 'closed', actions: ['refuseReestablish', 'reportDied', 'stopForError'] },
         ],
       },
@@ -668,48 +879,15 @@ export const channelMachine = setup({
       description: 'Responder: waiting for the initiator to come back with channel_reestablish.',
       on: {
         'PEER.channel_reestablish': [
-          { guard: 'reestablishMatches', target: 'open', actions: ['ackReestablish', 'reportReestablished'] },
+          { guard: 'reestablishMatches', target: 'open', actions: ['ackReestablish', 'reportReestablished', 'announceOpen'] },
           { actions: 'refuseReestablish' },
         ],
       },
     },
 
     closed: {
-      description: 'The FSM is done (left, refused or failed); lib/channel disposes of it.',
+      description: 'The FSM is done (left, closed, refused or failed); lib/channel disposes of it.',
       type: 'final',
-      on: {
-        'CLIENT.DISCONNECTED': {},
-        'PEER.DISCONNECTED': {},
-      },
     },
   },
 });
-
-/** The responder's parameters, with the initiator filled in when it accepted any. */
-function agreedParams(c: ChannelContext, proposed: ChannelParams): ChannelParams {
-  return c.anyInitiator ? { ...c.params, initiatorId: proposed.initiatorId } : c.params;
-}
-
-function openRefusal(c: ChannelContext, proposed: ChannelParams) {
-  const own = agreedParams(c, proposed);
-  return openMismatch(own, proposed) ?? openParamsRefusal(own);
-}
-
-/**
- * Responder: rebuilds the create tx from our own parameters and the terms the initiator chose, and
- * checks the initiator's signature on it. Null when it does not match.
- */
-function fundingCheck(c: ChannelContext, signedTx: string): { channelId: ChannelId; pending: Pending } | null {
-  const terms = c.kit.createTxTerms(signedTx);
-  if (!terms) return null;
-  const created = c.kit.createTx(c.params, terms);
-  const check = c.kit.checkSigned(signedTx, created.signedTx, [c.params.initiatorId], [c.params.initiatorId, c.params.responderId]);
-  if (!check.ok) return null;
-  return {
-    channelId: created.channelId,
-    pending: {
-      round: 1, balances: created.balances, updates: [], stateHash: created.stateHash,
-      signedTx: check.signedTx, proposer: 'initiator',
-    },
-  };
-}

@@ -24,23 +24,43 @@ export function accountOf(params: ChannelParams, role: Role): AccountId {
  */
 export function applyUpdates(params: ChannelParams, balances: Balances, updates: OffchainUpdate[]): Applied {
   const next = { ...balances };
+  const debit = (role: Role, account: AccountId, amount: bigint): Refusal | null => {
+    next[role] -= amount;
+    return next[role] < params.channelReserve ? { reason: 'insufficient_balance', detail: `${account} would fall below the channel reserve` } : null;
+  };
   for (const update of updates) {
-    if (update.op !== 'OffChainTransfer') continue;
-    const from = roleOf(params, update.from);
-    const to = roleOf(params, update.to);
-    if (!from || !to) return { reason: 'invalid_pubkeys', detail: `${from ? update.to : update.from} is not a participant` };
-    if (from === to) return { reason: 'invalid_pubkeys', detail: 'from and to are the same account' };
+    if (update.op === 'OffChainMeta') continue;
     if (update.amount < 0n) return { reason: 'negative_amount' };
-    next[from] -= update.amount;
-    next[to] += update.amount;
-    if (next[from] < params.channelReserve) {
-      return { reason: 'insufficient_balance', detail: `${update.from} would fall below the channel reserve` };
+    switch (update.op) {
+      case 'OffChainTransfer': {
+        const from = roleOf(params, update.from);
+        const to = roleOf(params, update.to);
+        if (!from || !to) return { reason: 'invalid_pubkeys', detail: `${from ? update.to : update.from} is not a participant` };
+        if (from === to) return { reason: 'invalid_pubkeys', detail: 'from and to are the same account' };
+        next[to] += update.amount;
+        const refused = debit(from, update.from, update.amount);
+        if (refused) return refused;
+        break;
+      }
+      case 'OffChainDeposit': {
+        const from = roleOf(params, update.from);
+        if (!from) return { reason: 'invalid_pubkeys', detail: `${update.from} is not a participant` };
+        next[from] += update.amount;
+        break;
+      }
+      case 'OffChainWithdrawal': {
+        const to = roleOf(params, update.to);
+        if (!to) return { reason: 'invalid_pubkeys', detail: `${update.to} is not a participant` };
+        const refused = debit(to, update.to, update.amount);
+        if (refused) return refused;
+        break;
+      }
     }
   }
   return { balances: next };
 }
 
-export function isRefusal(result: Applied): result is Refusal {
+export function isRefusal<T extends object>(result: T | Refusal): result is Refusal {
   return 'reason' in result;
 }
 
@@ -74,4 +94,34 @@ export function openParamsRefusal(params: ChannelParams): Refusal | null {
   }
   if (params.initiatorId === params.responderId) return { reason: 'invalid_pubkeys', detail: 'initiator and responder are the same account' };
   return null;
+}
+
+/**
+ * The final amounts of a mutual close, as the node pays the fee out of the balances: half each, the
+ * initiator paying the odd aetto; one side that cannot pay its half leaves the rest to the other.
+ */
+export function closeMutualFinals(balances: Balances, fee: bigint): Balances | Refusal {
+  const { initiator: i, responder: r } = balances;
+  if (i + r < fee) return { reason: 'insufficient_balance', detail: 'the balances cannot pay the close fee' };
+  const ceil = fee - fee / 2n;
+  const floor = fee / 2n;
+  if (i >= ceil && r >= floor) return { initiator: i - ceil, responder: r - floor };
+  if (r >= ceil && i >= floor) return { initiator: i - floor, responder: r - ceil };
+  return i > r ? { initiator: i - fee + r, responder: 0n } : { initiator: 0n, responder: r - fee + i };
+}
+
+/**
+ * How many blocks a channel tx must be buried under (aesc_fsm min_depth): `plain` takes the factor as
+ * given; `txfee` derives it from the fee, ceil((fee / min gas price) ^ (1 / factor)), so a tx that
+ * paid more waits longer before it is trusted.
+ */
+export function minimumDepth(strategy: 'txfee' | 'plain', factor: number, fee: bigint, minGasPrice = 1_000_000_000n): number {
+  if (strategy === 'plain') return factor;
+  if (factor <= 0) return 1;
+  return Math.ceil(Math.pow(Number(fee) / Number(minGasPrice), 1 / factor));
+}
+
+/** The updates a deposit or withdraw round lists for the clients. */
+export function onchainUpdates(kind: 'deposit' | 'withdraw', account: AccountId, amount: bigint): OffchainUpdate[] {
+  return kind === 'deposit' ? [{ op: 'OffChainDeposit', from: account, amount }] : [{ op: 'OffChainWithdrawal', to: account, amount }];
 }

@@ -27,8 +27,11 @@ export interface ChannelParams {
   responderDelegateIds: AccountId[];
 }
 
-/** What the initiator fixes when it builds the create tx: chain facts the responder takes as given. */
-export interface CreateTxTerms {
+/**
+ * The chain facts of an on-chain tx that the proposer fixes and the peer takes as given: the
+ * proposer's account nonce, the ttl and the fee (left out: the minimum fee for the tx).
+ */
+export interface OnchainTerms {
   nonce: number;
   ttl: number;
   fee?: bigint;
@@ -42,7 +45,12 @@ export interface Balances {
 /** One change inside an off-chain round, as the node lists them in `updates`. */
 export type OffchainUpdate =
   | { op: 'OffChainTransfer'; from: AccountId; to: AccountId; amount: bigint }
+  | { op: 'OffChainDeposit'; from: AccountId; amount: bigint }
+  | { op: 'OffChainWithdrawal'; to: AccountId; amount: bigint }
   | { op: 'OffChainMeta'; data: string };
+
+/** The co-signed operations of an open channel; all but `update` end in a tx on chain. */
+export type OperationKind = 'update' | 'deposit' | 'withdraw' | 'shutdown';
 
 /** A round both participants signed: the only kind of state that may be persisted or reported. */
 export interface CoSignedState {
@@ -65,13 +73,18 @@ export type SignedCheck =
  */
 export interface TxKit {
   /** The unsigned create tx (inside a SignedTx with no signatures), its channel id and state hash. */
-  createTx(params: ChannelParams, terms: CreateTxTerms): {
+  createTx(params: ChannelParams, terms: OnchainTerms): {
     signedTx: EncodedTx; channelId: ChannelId; stateHash: StateHash; balances: Balances;
   };
-  /** The unsigned off-chain tx for a round (inside a SignedTx with no signatures). */
-  offchainTx(channelId: ChannelId, round: number, params: ChannelParams, balances: Balances): {
+  /**
+   * The unsigned tx of a new round (inside a SignedTx with no signatures): an off-chain tx, or a
+   * deposit/withdraw tx that carries the round on chain.
+   */
+  roundTx(channelId: ChannelId, round: number, params: ChannelParams, balances: Balances, onchain?: RoundOnchain): {
     signedTx: EncodedTx; stateHash: StateHash;
   };
+  /** The unsigned mutual close tx paying out `finals` (inside a SignedTx with no signatures). */
+  closeMutualTx(channelId: ChannelId, from: AccountId, finals: Balances, terms: OnchainTerms): EncodedTx;
   /**
    * Checks that `candidate` wraps exactly the tx inside `expected` and carries a valid signature by
    * every account in `signers`; returns a SignedTx with the expected signatures merged in
@@ -80,8 +93,16 @@ export interface TxKit {
   checkSigned(candidate: string, expected: EncodedTx, signers: AccountId[], participants: AccountId[]): SignedCheck;
   /** The unsigned tx inside a SignedTx, to compare proposals whatever signatures they carry. */
   innerTx(signedTx: string): EncodedTx | null;
-  /** The nonce the initiator used, read back from a create tx proposed by the peer. */
-  createTxTerms(signedTx: string): CreateTxTerms | null;
+  /** The nonce, ttl and fee of an on-chain tx proposed by the peer, to rebuild it with the same terms. */
+  txTerms(signedTx: string): Required<OnchainTerms> | null;
+}
+
+/** What makes a round's tx a deposit or withdraw tx. */
+export interface RoundOnchain {
+  kind: 'deposit' | 'withdraw';
+  account: AccountId;
+  amount: bigint;
+  terms: OnchainTerms;
 }
 
 /** What leaves the machine towards its own client; lib/ws renders it in the client's envelope. */
@@ -95,7 +116,12 @@ export type ClientOutput =
   | { kind: 'leave'; state: EncodedTx }
   | { kind: 'message'; from: AccountId; to: AccountId; info: string };
 
-export type SignTag = 'initiator_sign' | 'responder_sign' | 'update' | 'update_ack';
+export type SignTag =
+  | 'initiator_sign' | 'responder_sign'
+  | 'update' | 'update_ack'
+  | 'deposit_tx' | 'deposit_ack'
+  | 'withdraw_tx' | 'withdraw_ack'
+  | 'shutdown_sign' | 'shutdown_sign_ack';
 
 /** Messages between the two participants' FSMs. */
 export type PeerMessage =
@@ -104,11 +130,13 @@ export type PeerMessage =
   | { type: 'funding_created'; signedTx: EncodedTx }
   | { type: 'funding_signed'; signedTx: EncodedTx }
   | { type: 'funding_locked'; channelId: ChannelId }
-  | { type: 'update'; signedTx: EncodedTx; updates: OffchainUpdate[] }
+  | { type: 'update'; kind: OperationKind; signedTx: EncodedTx; updates: OffchainUpdate[] }
   | { type: 'update_ack'; signedTx: EncodedTx }
   /** the peer refused `signedTx`, a proposal of ours, with this protocol code */
   | { type: 'update_error'; signedTx: EncodedTx; code: number }
   | { type: 'message'; from: AccountId; to: AccountId; info: string }
+  /** our copy of a deposit/withdraw tx reached minimum depth */
+  | { type: 'locked'; kind: 'deposit' | 'withdraw'; signedTx: EncodedTx }
   | { type: 'leave' }
   | { type: 'leave_ack' }
   | { type: 'channel_reestablish'; channelId: ChannelId; round: number; stateHash: StateHash }
@@ -121,8 +149,17 @@ export type ChannelEffect =
   | { type: 'toPeer'; message: PeerMessage }
   /** persist a co-signed round; answer with STORE.SAVED or STORE.FAILED for that round */
   | { type: 'persist'; state: CoSignedState; channelId: ChannelId; params: ChannelParams; first: boolean }
+  /**
+   * persist a co-signed on-chain tx (deposit, withdraw, close) that is not the channel's state until
+   * it is on chain; answer with STORE.SAVED or STORE.FAILED for its round
+   */
+  | { type: 'persistOnchain'; kind: OperationKind; state: CoSignedState; channelId: ChannelId }
+  /** the pending on-chain tx will not happen (refused by the chain): forget it */
+  | { type: 'forgetOnchain'; channelId: ChannelId }
+  /** the channel was closed on chain: reestablishing it is no longer possible */
+  | { type: 'markClosed'; channelId: ChannelId }
   /** broadcast a co-signed tx and follow it to `minimumDepth`; answer with CHAIN.* events */
   | { type: 'postTx'; signedTx: EncodedTx }
   | { type: 'watchTx'; signedTx: EncodedTx; minimumDepth: number }
   /** the FSM is done: close the client's socket after what was sent */
-  | { type: 'stopped'; why: 'leave' | 'error' | 'timeout' };
+  | { type: 'stopped'; why: 'leave' | 'error' | 'timeout' | 'closed' };

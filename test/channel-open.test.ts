@@ -28,9 +28,9 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     t.equal(signed.signatures.length, 2);
     t.equal(ch.responder.received.at(-1)!.data.state, state, 'both hold the same co-signed create tx');
 
-    const onChain = (service.chain as any).channel(ch.channelId);
+    const onChain = await service.chain.channel(ch.channelId as any);
     t.ok(onChain, 'the channel object exists on the dev chain');
-    t.equal(onChain.amount, 2n * 10n ** 21n);
+    t.equal(onChain?.channelAmount, 2n * 10n ** 21n);
 
     for (const role of ['initiator', 'responder'] as const) {
       const stored = await service.store.load(ch.channelId as any, role);
@@ -112,6 +112,6 @@ t.test('several responders wait on one port, told apart by responder id', async 
   t.equal(ids[0], ids[1], 'pair 1 shares a channel');
   t.equal(ids[2], ids[3], 'pair 2 shares a channel');
   t.not(ids[0], ids[2]);
-  t.equal((service.chain as any).channel(ids[2]).amount, 4n * 10n ** 21n, 'each with its own terms');
+  t.equal((await service.chain.channel(ids[2]))?.channelAmount, 4n * 10n ** 21n, 'each with its own terms');
   for (const c of [i1, r1, i2, r2]) c.close();
 });

@@ -1,13 +1,21 @@
 /**
- * The on-chain module's one interface. The embedded dev chain implements it in-process; an Aeternity
- * node client can implement it over HTTP, and nothing else in the service needs to change.
+ * The on-chain module's one interface. The embedded dev chain implements it in-process; NodeChain
+ * implements it over an Aeternity node's HTTP API, and nothing else in the service changes.
  */
-import type { AccountId, EncodedTx } from '../../fsm/types.js';
+import type { AccountId, ChannelId, EncodedTx } from '../../fsm/types.js';
+import type { ChannelObject } from './channel-rules.js';
 
 export interface ChainAccount {
   balance: bigint;
   nonce: number;
 }
+
+export type TxStatus =
+  | { state: 'mined'; height: number }
+  | { state: 'pending' }
+  /** the chain dropped it: it no longer applied when its block was made */
+  | { state: 'failed'; reason: string }
+  | { state: 'unknown' };
 
 export interface Chain {
   readonly networkId: string;
@@ -17,8 +25,8 @@ export interface Chain {
   nextNonce(id: AccountId): Promise<number>;
   /** Broadcasts a signed tx; resolves with its hash (`th_…`) or rejects with ChainRejectedError. */
   postTx(signedTx: EncodedTx): Promise<string>;
-  /** Where a tx is: mined at a height, pending (-1), or unknown (null). */
-  txHeight(txHash: string): Promise<number | null>;
+  txStatus(txHash: string): Promise<TxStatus>;
+  channel(id: ChannelId): Promise<ChannelObject | null>;
   /** Called with the new height whenever a block is added; returns the unsubscribe function. */
   onBlock(listener: (height: number) => void): () => void;
   close(): Promise<void>;

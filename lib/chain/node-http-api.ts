@@ -4,7 +4,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Tag } from '@aeternity/aepp-sdk';
-import type { AccountId } from '../../fsm/types.js';
+import type { AccountId, ChannelId } from '../../fsm/types.js';
+import { channelJson } from './channel-rules.js';
 import { parseJson, stringifyJson } from '../json.js';
 import type { Logger } from '../log.js';
 import { ChainRejectedError } from './chain.js';
@@ -73,6 +74,11 @@ export function createNodeHttpApi(chain: DevChain, log: Logger): Server {
         if (err instanceof ChainRejectedError) return { status: 400, body: { reason: err.message } };
         throw err;
       }
+    }],
+    [/^\/v3\/channels\/(ch_\w+)$/, 'GET', async ([, id]) => {
+      const channel = chain.channelNow(id as ChannelId);
+      if (!channel) return { status: 404, body: { reason: 'Channel not found', error_code: 'not_found' } };
+      return { status: 200, body: channelJson(channel) };
     }],
     // The aepp-sdk asks this of networks it does not know; a node without hyperchains answers 404 with no body.
     [/^\/v3\/hyperchain\/contracts$/, 'GET', async () => ({ status: 404 })],

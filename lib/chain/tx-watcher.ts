@@ -1,6 +1,6 @@
 /**
  * Follows txs on the chain until they are mined and then buried under enough blocks (the channel's
- * minimum depth), calling back once for each.
+ * minimum depth), calling back once for each step, or once if the chain dropped the tx.
  */
 import { buildTxHash } from '@aeternity/aepp-sdk';
 import type { EncodedTx } from '../../fsm/types.js';
@@ -9,6 +9,7 @@ import type { Chain } from './chain.js';
 export interface WatchCallbacks {
   mined(txHash: string): void;
   locked(txHash: string): void;
+  rejected(reason: string): void;
 }
 
 interface Watch {
@@ -30,6 +31,17 @@ export class TxWatcher {
     this.watches.add({ txHash: buildTxHash(signedTx), minimumDepth, minedAt: null, callbacks });
   }
 
+  /** Treats a watched tx as deep enough now (assume_minimum_depth); false if it is not watched. */
+  assume(txHash: string): boolean {
+    for (const watch of this.watches) {
+      if (watch.txHash !== txHash) continue;
+      this.watches.delete(watch);
+      watch.callbacks.locked(txHash);
+      return true;
+    }
+    return false;
+  }
+
   get size(): number {
     return this.watches.size;
   }
@@ -37,15 +49,17 @@ export class TxWatcher {
   private async check(height: number): Promise<void> {
     for (const watch of [...this.watches]) {
       if (watch.minedAt === null) {
-        const at = await this.chain.txHeight(watch.txHash);
-        if (at === null || at < 0) continue;
-        watch.minedAt = at;
+        const status = await this.chain.txStatus(watch.txHash);
+        if (status.state === 'failed') {
+          this.watches.delete(watch);
+          watch.callbacks.rejected(status.reason);
+          continue;
+        }
+        if (status.state !== 'mined') continue;
+        watch.minedAt = status.height;
         watch.callbacks.mined(watch.txHash);
       }
-      if (height - watch.minedAt >= watch.minimumDepth) {
-        this.watches.delete(watch);
-        watch.callbacks.locked(watch.txHash);
-      }
+      if (height - watch.minedAt >= watch.minimumDepth && this.watches.delete(watch)) watch.callbacks.locked(watch.txHash);
     }
   }
 

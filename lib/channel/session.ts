@@ -237,6 +237,7 @@ export class Session {
         this.deps.watcher.watch(effect.signedTx, effect.minimumDepth, {
           mined: (txHash) => this.send({ type: 'CHAIN.MINED', txHash }),
           locked: (txHash) => this.send({ type: 'CHAIN.LOCKED', txHash }),
+          rejected: (detail) => this.send({ type: 'CHAIN.REJECTED', detail }),
         });
         return;
       case 'stopped':

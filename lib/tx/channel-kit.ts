@@ -6,7 +6,7 @@
 import { buildTx, decode, encode, Encoding, hash, Tag, unpackTx } from '@aeternity/aepp-sdk';
 import { decode as rlpDecode } from 'rlp';
 import type {
-  AccountId, Balances, ChannelId, ChannelParams, CreateTxTerms, EncodedTx, SignedCheck, StateHash, TxKit,
+  AccountId, Balances, ChannelId, ChannelParams, EncodedTx, SignedCheck, StateHash, TxKit,
 } from '../../fsm/types.js';
 import { signingMessage, verifySignature } from './crypto.js';
 import { accountsTrie, stateHash, type Trie } from './state-trees.js';
@@ -129,24 +129,49 @@ export function createTxKit(networkId: string): TxKit {
       };
     },
 
-    offchainTx(channel, round, params, balances) {
+    roundTx(channel, round, params, balances, onchain) {
       const hashOfState = channelStateHash(params, balances);
-      const tx = buildTx({ tag: Tag.ChannelOffChainTx, channelId: channel, round, stateHash: hashOfState }) as EncodedTx;
+      const tx = (onchain
+        ? buildTx({
+          ...(onchain.kind === 'deposit'
+            ? { tag: Tag.ChannelDepositTx, fromId: onchain.account }
+            : { tag: Tag.ChannelWithdrawTx, toId: onchain.account }),
+          channelId: channel,
+          amount: onchain.amount,
+          ttl: onchain.terms.ttl,
+          ...(onchain.terms.fee !== undefined && { fee: onchain.terms.fee }),
+          stateHash: hashOfState,
+          round,
+          nonce: onchain.terms.nonce,
+        } as Parameters<typeof buildTx>[0])
+        : buildTx({ tag: Tag.ChannelOffChainTx, channelId: channel, round, stateHash: hashOfState })) as EncodedTx;
       return { signedTx: wrapSigned(tx), stateHash: hashOfState };
+    },
+
+    closeMutualTx(channel, from, finals, terms) {
+      return wrapSigned(buildTx({
+        tag: Tag.ChannelCloseMutualTx,
+        channelId: channel,
+        fromId: from,
+        initiatorAmountFinal: finals.initiator,
+        responderAmountFinal: finals.responder,
+        ttl: terms.ttl,
+        ...(terms.fee !== undefined && { fee: terms.fee }),
+        nonce: terms.nonce,
+      }) as EncodedTx);
     },
 
     checkSigned,
 
     innerTx: (signedTx) => unpackSigned(signedTx)?.encodedTx ?? null,
 
-    createTxTerms(signedTx) {
+    txTerms(signedTx) {
       const unpacked = unpackSigned(signedTx);
       if (!unpacked) return null;
       try {
-        const tx = unpackTx(unpacked.encodedTx);
-        if (tx.tag !== Tag.ChannelCreateTx) return null;
-        const { nonce, ttl, fee } = tx as unknown as { nonce: number; ttl: number; fee: string };
-        return { nonce, ttl, fee: BigInt(fee) };
+        const tx = unpackTx(unpacked.encodedTx) as unknown as { nonce?: number; ttl?: number; fee?: string };
+        if (tx.nonce === undefined || tx.ttl === undefined || tx.fee === undefined) return null;
+        return { nonce: tx.nonce, ttl: tx.ttl, fee: BigInt(tx.fee) };
       } catch {
         return null;
       }

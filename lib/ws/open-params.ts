@@ -32,9 +32,9 @@ export type OpenRequest =
 
 export type OpenRefusal = { reason: Reason; detail: string };
 
-/** The node's defaults where the URL says nothing. */
+/** The node's defaults where the URL says nothing: txfee strategy with factor 10, or 3 blocks when plain. */
 const DEFAULT_PORT = 3114;
-const DEFAULT_MINIMUM_DEPTH = 1;
+const DEFAULT_MINIMUM_DEPTH = { txfee: 10, plain: 3 } as const;
 
 type Query = Record<string, string>;
 
@@ -77,6 +77,7 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
     amounts[name] = value;
   }
 
+  const strategy = (query.minimum_depth_strategy as 'txfee' | 'plain' | undefined) ?? 'txfee';
   const params: ChannelParams = {
     initiatorId: (anyInitiator ? query.responder_id : query.initiator_id) as AccountId,
     responderId: query.responder_id as AccountId,
@@ -85,8 +86,8 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
     pushAmount: amounts.push_amount ?? 0n,
     channelReserve: amounts.channel_reserve!,
     lockPeriod: amounts.lock_period!,
-    minimumDepth: query.minimum_depth ? Number(query.minimum_depth) : DEFAULT_MINIMUM_DEPTH,
-    minimumDepthStrategy: (query.minimum_depth_strategy as 'txfee' | 'plain' | undefined) ?? 'txfee',
+    minimumDepth: query.minimum_depth ? Number(query.minimum_depth) : DEFAULT_MINIMUM_DEPTH[strategy],
+    minimumDepthStrategy: strategy,
     initiatorDelegateIds: [],
     responderDelegateIds: [],
   };

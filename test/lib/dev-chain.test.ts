@@ -31,10 +31,10 @@ t.test('spends from genesis are checked, mined and counted', async (t) => {
   const alice = AccountMemory.generate();
   const tx = await cosign(GENESIS, spend(GENESIS, alice.address, 10n ** 20n, 1));
   const hash = await chain.postTx(tx as `tx_${string}`);
-  t.equal(await chain.txHeight(hash), -1, 'pending');
+  t.same(await chain.txStatus(hash), { state: 'pending' });
   t.equal(await chain.nextNonce(GENESIS.address), 2, 'the pool counts for the next nonce');
   chain.mineBlock();
-  t.equal(await chain.txHeight(hash), 1);
+  t.same(await chain.txStatus(hash), { state: 'mined', height: 1 });
   t.equal((await chain.account(alice.address))?.balance, 10n ** 20n);
 });
 
@@ -66,7 +66,7 @@ t.test('a channel create tx needs both signatures and locks both amounts', async
   await chain.postTx(await cosign(b, await cosign(a, create)) as `tx_${string}`);
   chain.mineBlock();
   const id = channelId(a.address, 1, b.address);
-  t.equal(chain.channel(id)?.amount, 11n * 10n ** 19n);
+  t.equal((await chain.channel(id))?.channelAmount, 11n * 10n ** 19n);
   t.equal((await chain.account(b.address))?.balance, 10n ** 21n - 10n ** 19n);
   t.equal((await chain.account(a.address))?.nonce, 1);
 });
