@@ -480,6 +480,9 @@ export const channelMachine = setup({
       enqueue.assign({ state: coSigned(context.pending!), pending: null, ownLocked: false, peerLocked: false });
     }),
 
+    /** The on-chain tx's round is the stored state now: its pending record has served. */
+    forgetCommitted: emit(({ context }) => ({ type: 'forgetOnchain' as const, channelId: context.channelId! })),
+
     dropPending: enqueueActions(({ enqueue }) => enqueue.assign({ pending: null, ownLocked: false, peerLocked: false })),
 
     reportStoreFailure: enqueueActions(({ context, event, enqueue }) => {
@@ -832,7 +835,7 @@ export const channelMachine = setup({
           description: 'The tx is deep enough on chain: its round becomes the channel\'s state in the store.',
           entry: 'persistCommitted',
           on: {
-            'STORE.SAVED': { guard: 'savedPending', target: 'idle', actions: ['commitPending', 'reportUpdate'] },
+            'STORE.SAVED': { guard: 'savedPending', target: 'idle', actions: ['forgetCommitted', 'commitPending', 'reportUpdate'] },
             // the round is on chain whatever the store says: keep it, and say the store failed
             'STORE.FAILED': { guard: 'savedPending', target: 'idle', actions: ['commitPending', 'reportStoreFailure', 'reportUpdate'] },
           },

@@ -18,7 +18,8 @@ import type { ChannelStore } from '../store/store.js';
 import { channelTrie } from '../tx/channel-kit.js';
 import { callsTreesEntry, proofOfInclusion, stateTreesEntry } from '../tx/state-trees.js';
 import type { ClientRequest, Codec, Frame } from '../ws/codec.js';
-import { interpret, type Query } from '../ws/requests.js';
+import { interpret, type OnchainRequest, type Query } from '../ws/requests.js';
+import { accountOf } from '../../fsm/protocol.js';
 
 /** The client end of a session: a WebSocket in the service, anything that carries frames in a test. */
 export interface ClientLink {
@@ -57,6 +58,7 @@ export class Session {
   /** frames produced while one client request is handled, so an "ok" reply can go first */
   private collecting: Frame[] | null = null;
   private refusedCurrent = false;
+  private inbox: Promise<void> = Promise.resolve();
   private currentRequest: Json | undefined;
 
   constructor(
@@ -93,7 +95,18 @@ export class Session {
     if (!this.stopped) this.sendFrame(this.codec.error(this.channelId, {}, undefined, 'parse_error', 'binary frames are not accepted'));
   }
 
+  /**
+   * Client frames are handled one at a time, in arrival order, even when one needs a chain lookup
+   * first (an on-chain operation needs its proposer's nonce).
+   */
   handleFrame(text: string): void {
+    this.inbox = this.inbox.then(() => this.processFrame(text)).catch((err: Error) => {
+      this.log.error('client frame failed', { error: err.message });
+      this.sendFrame(this.codec.error(this.channelId, {}, undefined, 'internal_error', 'the request could not be handled'));
+    });
+  }
+
+  private async processFrame(text: string): Promise<void> {
     if (this.stopped) return;
     if (this.log.isDebugEnabled()) this.log.debug('frame in', { frame: text.slice(0, 2000) });
     if (Buffer.byteLength(text) > this.deps.maxFrameBytes) {
@@ -113,10 +126,10 @@ export class Session {
       this.sendFrame(this.codec.error(this.channelId, decoded.raw, undefined, decoded.error, decoded.detail));
       return;
     }
-    this.handleRequest(decoded);
+    await this.handleRequest(decoded);
   }
 
-  private handleRequest(request: ClientRequest): void {
+  private async handleRequest(request: ClientRequest): Promise<void> {
     const interpreted = interpret(request);
     switch (interpreted.kind) {
       case 'refused':
@@ -125,21 +138,44 @@ export class Session {
       case 'query':
         this.answer(request, interpreted.query, interpreted.accounts);
         return;
+      case 'onchain':
+        this.dispatch(request, await this.onchainEvent(interpreted.onchain));
+        return;
       case 'event':
-        this.collecting = [];
-        this.refusedCurrent = false;
-        this.currentRequest = request.raw;
-        try {
-          this.actor.send(interpreted.event);
-        } finally {
-          const frames = this.collecting;
-          this.collecting = null;
-          this.currentRequest = undefined;
-          if (request.id !== undefined && !this.refusedCurrent && this.codec.protocol === 'json-rpc') {
-            frames.unshift(this.codec.result(this.channelId, request, 'ok'));
-          }
-          for (const frame of frames) this.sendFrame(frame);
-        }
+        this.dispatch(request, interpreted.event);
+    }
+  }
+
+  /** The FSM event of an on-chain operation, with the chain facts its tx needs: the proposer's nonce. */
+  private async onchainEvent(req: OnchainRequest): Promise<ChannelEvent> {
+    const { params } = this.actor.getSnapshot().context;
+    const nonce = req.nonce ?? (await this.deps.chain.nextNonce(accountOf(params, this.role)));
+    const terms = { nonce, ttl: 0, ...(req.fee !== undefined && { fee: req.fee }) };
+    switch (req.op) {
+      case 'deposit': return { type: 'CLIENT.DEPOSIT', amount: req.amount, terms, request: req.request };
+      case 'withdraw': return { type: 'CLIENT.WITHDRAW', amount: req.amount, terms, request: req.request };
+      case 'shutdown': return { type: 'CLIENT.SHUTDOWN', terms, request: req.request };
+    }
+  }
+
+  /**
+   * Sends one client request to the FSM. What it answers goes out after an "ok" reply when the client
+   * asked for one (JSON-RPC with an id), as the node orders them, unless the FSM refused the request.
+   */
+  private dispatch(request: ClientRequest, event: ChannelEvent): void {
+    this.collecting = [];
+    this.refusedCurrent = false;
+    this.currentRequest = request.raw;
+    try {
+      this.actor.send(event);
+    } finally {
+      const frames = this.collecting;
+      this.collecting = null;
+      this.currentRequest = undefined;
+      if (request.id !== undefined && !this.refusedCurrent && this.codec.protocol === 'json-rpc') {
+        frames.unshift(this.codec.result(this.channelId, request, 'ok'));
+      }
+      for (const frame of frames) this.sendFrame(frame);
     }
   }
 
@@ -226,6 +262,20 @@ export class Session {
       }
       case 'persist':
         this.persist(effect);
+        return;
+      case 'persistOnchain': {
+        const round = effect.state.round;
+        this.deps.store.saveOnchain(effect.channelId, this.role, effect.kind, effect.state).then(
+          () => this.send({ type: 'STORE.SAVED', round }),
+          (err: Error) => this.send({ type: 'STORE.FAILED', round, detail: err.message }),
+        );
+        return;
+      }
+      case 'forgetOnchain':
+        this.deps.store.forgetOnchain(effect.channelId, this.role).catch((err: Error) => this.log.warn('could not forget an on-chain tx', { error: err.message }));
+        return;
+      case 'markClosed':
+        this.deps.store.markClosed(effect.channelId, this.role).catch((err: Error) => this.log.warn('could not mark the channel closed', { error: err.message }));
         return;
       case 'postTx':
         this.deps.chain.postTx(effect.signedTx).catch((err: Error) => {

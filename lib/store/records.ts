@@ -3,7 +3,7 @@
  * strings, checked against schemas/stored-*.schema.json on the way back in so a damaged record is
  * noticed instead of trusted.
  */
-import type { ChannelParams, CoSignedState, OffchainUpdate } from '../../fsm/types.js';
+import type { ChannelParams, CoSignedState, OffchainUpdate, OperationKind } from '../../fsm/types.js';
 import { describeErrors, validator } from '../schemas.js';
 
 type Stored<T> = { [K in keyof T]: T[K] extends bigint ? string : T[K] extends object ? Stored<T[K]> : T[K] };
@@ -17,7 +17,7 @@ export function encodeState(s: CoSignedState): string {
 }
 
 export function decodeParams(text: string): ChannelParams {
-  const raw = checked<Stored<ChannelParams>>('stored-params.schema.json', text);
+  const raw = checked<Stored<ChannelParams>>('stored-params.schema.json', JSON.parse(text));
   return {
     ...raw,
     initiatorAmount: BigInt(raw.initiatorAmount),
@@ -29,11 +29,23 @@ export function decodeParams(text: string): ChannelParams {
 }
 
 export function decodeState(text: string): CoSignedState {
-  const raw = checked<Stored<CoSignedState> & { updates: Array<Record<string, string>> }>('stored-state.schema.json', text);
+  return fromStoredState(checked<StoredState>('stored-state.schema.json', JSON.parse(text)));
+}
+
+/** A pending on-chain tx: {kind, state}, the state stored as decodeState reads it. */
+export function decodeOnchain(text: string): { kind: OperationKind; state: CoSignedState } {
+  const raw = JSON.parse(text) as { kind: OperationKind; state: unknown };
+  if (!['deposit', 'withdraw', 'shutdown'].includes(raw.kind)) throw new Error('stored record is damaged: unknown on-chain kind');
+  return { kind: raw.kind, state: fromStoredState(checked<StoredState>('stored-state.schema.json', raw.state)) };
+}
+
+type StoredState = Stored<CoSignedState> & { updates: Array<Record<string, string>> };
+
+function fromStoredState(raw: StoredState): CoSignedState {
   return {
     ...raw,
     balances: { initiator: BigInt(raw.balances.initiator), responder: BigInt(raw.balances.responder) },
-    updates: raw.updates.map((u) => (u.op === 'OffChainTransfer' ? { ...u, amount: BigInt(u.amount!) } : u) as unknown as OffchainUpdate),
+    updates: raw.updates.map((u) => ('amount' in u ? { ...u, amount: BigInt(u.amount!) } : u) as unknown as OffchainUpdate),
   } as CoSignedState;
 }
 
@@ -41,8 +53,7 @@ function bigintsAsStrings(_key: string, value: unknown): unknown {
   return typeof value === 'bigint' ? value.toString() : value;
 }
 
-function checked<T>(schema: string, text: string): T {
-  const value = JSON.parse(text) as unknown;
+function checked<T>(schema: string, value: unknown): T {
   const validate = validator<T>(schema);
   if (!validate(value)) throw new Error(`stored record is damaged: ${describeErrors(validate.errors)}`);
   return value;

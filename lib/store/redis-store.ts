@@ -4,8 +4,8 @@
  * `<prefix>{ch}:<role>:rounds` a stream of every co-signed round, with the round as the entry id.
  */
 import { Redis } from 'ioredis';
-import type { ChannelId, ChannelParams, CoSignedState, Role } from '../../fsm/types.js';
-import { decodeParams, decodeState, encodeParams, encodeState } from './records.js';
+import type { ChannelId, ChannelParams, CoSignedState, OperationKind, Role } from '../../fsm/types.js';
+import { decodeOnchain, decodeParams, decodeState, encodeParams, encodeState } from './records.js';
 import { StoreUnavailableError, type ChannelStore, type SaveResult, type StoredChannel } from './store.js';
 
 /**
@@ -75,7 +75,23 @@ export class RedisStore implements ChannelStore {
   async load(channelId: ChannelId, role: Role): Promise<StoredChannel | null> {
     const record = await this.redis.hgetall(this.key(channelId, role));
     if (!record.state || !record.params || !record.fsm) return null;
-    return { channelId, role, params: decodeParams(record.params), state: decodeState(record.state), fsmIdHash: record.fsm };
+    return {
+      channelId, role, params: decodeParams(record.params), state: decodeState(record.state), fsmIdHash: record.fsm,
+      onchain: record.onchain ? decodeOnchain(record.onchain) : null,
+      closed: record.closed === '1',
+    };
+  }
+
+  async saveOnchain(channelId: ChannelId, role: Role, kind: OperationKind, state: CoSignedState): Promise<void> {
+    await this.redis.hset(this.key(channelId, role), 'onchain', JSON.stringify({ kind, state: JSON.parse(encodeState(state)) }));
+  }
+
+  async forgetOnchain(channelId: ChannelId, role: Role): Promise<void> {
+    await this.redis.hdel(this.key(channelId, role), 'onchain');
+  }
+
+  async markClosed(channelId: ChannelId, role: Role): Promise<void> {
+    await this.redis.hset(this.key(channelId, role), 'closed', '1');
   }
 
   async setFsmIdHash(channelId: ChannelId, role: Role, fsmIdHash: string): Promise<void> {

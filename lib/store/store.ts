@@ -3,7 +3,7 @@
  * cluster) can take Redis's place. Records are per channel and participant: each participant's FSM
  * keeps its own latest round, so the two may differ by the one round in flight.
  */
-import type { ChannelId, ChannelParams, CoSignedState, Role } from '../../fsm/types.js';
+import type { ChannelId, ChannelParams, CoSignedState, OperationKind, Role } from '../../fsm/types.js';
 
 export interface StoredChannel {
   channelId: ChannelId;
@@ -12,6 +12,10 @@ export interface StoredChannel {
   state: CoSignedState;
   /** sha-256 of the current fsm_id, the secret that lets a client reestablish */
   fsmIdHash: string;
+  /** a co-signed deposit, withdraw or close on its way on chain, not yet the channel's state */
+  onchain: { kind: OperationKind; state: CoSignedState } | null;
+  /** closed on chain: there is nothing left to reestablish */
+  closed: boolean;
 }
 
 export type SaveResult = 'saved' | 'stale';
@@ -23,6 +27,10 @@ export interface ChannelStore {
    */
   saveRound(channelId: ChannelId, role: Role, state: CoSignedState, first?: { params: ChannelParams; fsmIdHash: string }): Promise<SaveResult>;
   load(channelId: ChannelId, role: Role): Promise<StoredChannel | null>;
+  /** Keeps a co-signed on-chain tx until it is on chain or refused (at most one per participant). */
+  saveOnchain(channelId: ChannelId, role: Role, kind: OperationKind, state: CoSignedState): Promise<void>;
+  forgetOnchain(channelId: ChannelId, role: Role): Promise<void>;
+  markClosed(channelId: ChannelId, role: Role): Promise<void>;
   /** Replaces the fsm_id hash after a reestablish: the old fsm_id stops working. */
   setFsmIdHash(channelId: ChannelId, role: Role, fsmIdHash: string): Promise<void>;
   /** Every co-signed round of the channel, oldest first. */

@@ -13,18 +13,30 @@ import type { ClientRequest } from './codec.js';
 
 export type Query = 'balances' | 'offchain_state' | 'poi' | 'ping';
 
+/** An operation that ends on chain: the session adds the proposer's nonce before the FSM sees it. */
+export interface OnchainRequest {
+  op: 'deposit' | 'withdraw' | 'shutdown';
+  amount: bigint;
+  /** the client may fix these itself, as the node allows */
+  nonce?: number;
+  fee?: bigint;
+  request: Json;
+}
+
 export type Interpreted =
   | { kind: 'event'; event: ChannelEvent }
+  | { kind: 'onchain'; onchain: OnchainRequest }
   | { kind: 'query'; query: Query; accounts: AccountId[] }
   | { kind: 'refused'; reason: Reason; detail?: string };
 
-const SIGN_TAGS: readonly SignTag[] = ['initiator_sign', 'responder_sign', 'update', 'update_ack'];
+const SIGN_TAGS: readonly SignTag[] = [
+  'initiator_sign', 'responder_sign', 'update', 'update_ack', 'deposit_tx', 'deposit_ack', 'withdraw_tx', 'withdraw_ack',
+  'shutdown_sign', 'shutdown_sign_ack',
+];
 
 /** Operations the node has that this service does not run yet: refused by name, not as unknown. */
 const NOT_YET = new Set([
-  'channels.deposit', 'channels.withdraw', 'channels.shutdown', 'channels.close_solo', 'channels.slash', 'channels.settle',
-  'channels.snapshot_solo', 'channels.assume_minimum_depth', 'channels.deposit_tx', 'channels.deposit_ack',
-  'channels.withdraw_tx', 'channels.withdraw_ack', 'channels.shutdown_sign', 'channels.shutdown_sign_ack',
+  'channels.close_solo', 'channels.slash', 'channels.settle', 'channels.snapshot_solo',
 ]);
 const NEEDS_VM = /^channels\.(update\.(new_contract|call_contract)|force_progress|dry_run\.|get\.contract|clean_contract_calls)/;
 
@@ -72,6 +84,30 @@ export function interpret(request: ClientRequest): Interpreted {
   }
 
   switch (method) {
+    case 'channels.deposit':
+    case 'channels.withdraw':
+    case 'channels.shutdown': {
+      const op = method.slice('channels.'.length) as OnchainRequest['op'];
+      const bad = checkParams(op === 'shutdown' ? 'shutdown' : 'onchainAmount', params);
+      if (bad) return bad;
+      let amount = 0n;
+      if (op !== 'shutdown') {
+        const parsed = parseAmount(params.amount);
+        if (typeof parsed !== 'bigint') return { kind: 'refused', reason: parsed };
+        if (parsed === 0n) return { kind: 'refused', reason: 'value_too_low', detail: `a ${op} of 0` };
+        amount = parsed;
+      }
+      let fee: bigint | undefined;
+      if (params.fee !== undefined) {
+        const parsed = parseAmount(params.fee);
+        if (typeof parsed !== 'bigint') return { kind: 'refused', reason: parsed, detail: 'fee' };
+        fee = parsed;
+      }
+      return {
+        kind: 'onchain',
+        onchain: { op, amount, request: request.raw, ...(typeof params.nonce === 'number' && { nonce: params.nonce }), ...(fee !== undefined && { fee }) },
+      };
+    }
     case 'channels.message': {
       const bad = checkParams('message', params);
       if (bad) return bad;

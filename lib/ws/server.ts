@@ -119,6 +119,7 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
     } else {
       const stored = await deps.store.load(open.channelId, open.role);
       if (!stored) throw new Refusal('not_found', `channel ${open.channelId} is not known here`);
+      if (stored.closed) throw new Refusal('not_allowed_now', `channel ${open.channelId} is closed`);
       if (!sameSecret(stored.fsmIdHash, hashFsmId(open.fsmId))) throw new Refusal('invalid_fsm_id', 'existing_fsm_id does not match');
       if (deps.registry.find(open.channelId, open.role)) throw new Refusal('not_allowed_now', 'this participant is already connected to the channel');
       // the old fsm_id stops working once the new one is stored
