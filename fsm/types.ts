@@ -83,6 +83,10 @@ export interface TxKit {
   roundTx(channelId: ChannelId, round: number, params: ChannelParams, balances: Balances, onchain?: RoundOnchain): {
     signedTx: EncodedTx; stateHash: StateHash;
   };
+  /** An unsigned dispute tx (inside a SignedTx with no signatures), sent by one participant alone. */
+  disputeTx(spec: DisputeSpec): EncodedTx;
+  /** The tag of the tx inside a SignedTx (57 for an off-chain tx), or null. */
+  innerTag(signedTx: string): number | null;
   /** The unsigned mutual close tx paying out `finals` (inside a SignedTx with no signatures). */
   closeMutualTx(channelId: ChannelId, from: AccountId, finals: Balances, terms: OnchainTerms): EncodedTx;
   /**
@@ -95,6 +99,29 @@ export interface TxKit {
   innerTx(signedTx: string): EncodedTx | null;
   /** The nonce, ttl and fee of an on-chain tx proposed by the peer, to rebuild it with the same terms. */
   txTerms(signedTx: string): Required<OnchainTerms> | null;
+}
+
+/** The solo operations of a dispute: each is signed by one participant and posted by its FSM. */
+export type DisputeKind = 'close_solo' | 'slash' | 'settle' | 'snapshot_solo';
+
+export type DisputeSpec =
+  | {
+    kind: 'close_solo' | 'slash'; channelId: ChannelId; from: AccountId;
+    /** the latest co-signed off-chain tx, or null to close on the state the chain already has */
+    payload: EncodedTx | null;
+    params: ChannelParams; balances: Balances; terms: OnchainTerms;
+  }
+  | { kind: 'snapshot_solo'; channelId: ChannelId; from: AccountId; payload: EncodedTx; terms: OnchainTerms }
+  | { kind: 'settle'; channelId: ChannelId; from: AccountId; finals: Balances; terms: OnchainTerms };
+
+/** What the chain holds for a channel, as far as the FSM needs it. */
+export interface OnchainChannel {
+  round: number;
+  /** 0 while active */
+  lockedUntil: number;
+  initiatorAmount: bigint;
+  responderAmount: bigint;
+  height: number;
 }
 
 /** What makes a round's tx a deposit or withdraw tx. */
@@ -121,7 +148,8 @@ export type SignTag =
   | 'update' | 'update_ack'
   | 'deposit_tx' | 'deposit_ack'
   | 'withdraw_tx' | 'withdraw_ack'
-  | 'shutdown_sign' | 'shutdown_sign_ack';
+  | 'shutdown_sign' | 'shutdown_sign_ack'
+  | 'close_solo_sign' | 'slash_tx' | 'settle_sign' | 'snapshot_solo_tx';
 
 /** Messages between the two participants' FSMs. */
 export type PeerMessage =

@@ -14,7 +14,7 @@ t.before(async () => { service = await startTestService(); });
 t.teardown(async () => { await service.stop(); await service.cleanup(); });
 
 const onChainBalance = async (account: string) => (await service.chain.account(account as `ak_${string}`))!.balance;
-const feeOf = (signedTx: string) => BigInt((unpackSignedTx(signedTx).encodedTx as { fee: string }).fee);
+const feeOf = (signedTx: string) => BigInt((unpackSignedTx(signedTx).encodedTx as unknown as { fee: string }).fee);
 const stored = (ch: OpenedChannel, role: 'initiator' | 'responder') => service.store.load(ch.channelId as any, role);
 
 for (const protocol of ['json-rpc', 'legacy'] as const) {

@@ -3,13 +3,16 @@
  * off-chain tx (v2) and their SignedTx wrappers, the channel id, and the checks on signed txs that
  * come back from a client or the peer. Implements the machine's TxKit.
  */
-import { buildTx, decode, encode, Encoding, hash, Tag, unpackTx } from '@aeternity/aepp-sdk';
+import { buildTx, decode, encode, Encoding, EntryTag, hash, Tag, unpackEntry, unpackTx } from '@aeternity/aepp-sdk';
 import { decode as rlpDecode } from 'rlp';
 import type {
   AccountId, Balances, ChannelId, ChannelParams, EncodedTx, SignedCheck, StateHash, TxKit,
 } from '../../fsm/types.js';
 import { signingMessage, verifySignature } from './crypto.js';
-import { accountsTrie, stateHash, type Trie } from './state-trees.js';
+import { accountsTrie, proofOfInclusion, stateHash, type Trie } from './state-trees.js';
+
+/** A close_solo without payload closes on the state the chain already holds. */
+const EMPTY_PAYLOAD = encode(Buffer.alloc(0), Encoding.Transaction);
 
 /** blake2b-256(initiator ‖ nonce as a 256-bit big-endian integer ‖ responder), as aesc_channels derives it. */
 export function channelId(initiator: AccountId, nonce: number, responder: AccountId): ChannelId {
@@ -146,6 +149,41 @@ export function createTxKit(networkId: string): TxKit {
         } as Parameters<typeof buildTx>[0])
         : buildTx({ tag: Tag.ChannelOffChainTx, channelId: channel, round, stateHash: hashOfState })) as EncodedTx;
       return { signedTx: wrapSigned(tx), stateHash: hashOfState };
+    },
+
+    disputeTx(spec) {
+      const common = {
+        channelId: spec.channelId, fromId: spec.from, ttl: spec.terms.ttl, nonce: spec.terms.nonce,
+        ...(spec.terms.fee !== undefined && { fee: spec.terms.fee }),
+      };
+      let fields: Record<string, unknown>;
+      switch (spec.kind) {
+        case 'close_solo':
+        case 'slash': {
+          const trie = channelTrie(spec.params, spec.balances);
+          const poi = proofOfInclusion(trie, [decode(spec.params.initiatorId), decode(spec.params.responderId)]);
+          fields = {
+            tag: spec.kind === 'slash' ? Tag.ChannelSlashTx : Tag.ChannelCloseSoloTx,
+            payload: spec.payload ?? EMPTY_PAYLOAD,
+            poi: unpackEntry(poi, EntryTag.TreesPoi),
+          };
+          break;
+        }
+        case 'snapshot_solo':
+          fields = { tag: Tag.ChannelSnapshotSoloTx, payload: spec.payload };
+          break;
+        case 'settle':
+          fields = { tag: Tag.ChannelSettleTx, initiatorAmountFinal: spec.finals.initiator, responderAmountFinal: spec.finals.responder };
+          break;
+      }
+      return wrapSigned(buildTx({ ...fields, ...common } as Parameters<typeof buildTx>[0]) as EncodedTx);
+    },
+
+    innerTag(signedTx) {
+      const inner = unpackSigned(signedTx);
+      if (!inner) return null;
+      const items = rlpDecode(decode(inner.encodedTx)) as Uint8Array[];
+      return items[0]?.length === 1 ? items[0][0]! : items[0]?.length === 2 ? (items[0][0]! << 8) + items[0][1]! : null;
     },
 
     closeMutualTx(channel, from, finals, terms) {
