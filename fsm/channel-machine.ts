@@ -17,13 +17,23 @@ import {
 } from './protocol.js';
 import type { Reason } from './reasons.js';
 import type {
-  AccountId, Balances, ChannelEffect, ChannelId, ChannelParams, ClientOutput, CoSignedState, EncodedTx, OffchainUpdate,
-  OnchainTerms, OperationKind, PeerMessage, Role, SignTag, StateHash, TxKit,
+  AccountId, Balances, ChannelEffect, ChannelId, ChannelParams, ClientOutput, CoSignedState, DisputeKind, EncodedTx,
+  OffchainUpdate, OnchainChannel, OnchainTerms, OperationKind, PeerMessage, Role, SignTag, StateHash, TxKit,
 } from './types.js';
 import { otherRole } from './types.js';
 
 /** Protocol codes of conflicts and aborts (channel-api §4). */
 export const CODE = { validation: 1, conflict: 2, timeout: 3, abort: 4, rejectedOnChain: 5 } as const;
+
+/** The sign request of each dispute tx, as the node names it (channel-api §3). */
+export const DISPUTES: Record<DisputeKind, { tag: SignTag; txType: string }> = {
+  close_solo: { tag: 'close_solo_sign', txType: 'channel_close_solo_tx' },
+  slash: { tag: 'slash_tx', txType: 'channel_slash_tx' },
+  settle: { tag: 'settle_sign', txType: 'channel_settle_tx' },
+  snapshot_solo: { tag: 'snapshot_solo_tx', txType: 'channel_snapshot_solo_tx' },
+};
+
+const OFFCHAIN_TX_TAG = 57;
 
 /** How each operation is named towards the clients, as the node names it. */
 export const OPERATIONS: Record<OperationKind, { ownTag: SignTag; ackTag: SignTag; created: string; txType: string }> = {
@@ -44,8 +54,11 @@ export interface ChannelInput {
   keepRunning: boolean;
   /** a responder that accepts whichever initiator opens (`initiator_id=any`) */
   anyInitiator?: boolean;
-  /** set when the FSM is restored from the store to reestablish an existing channel */
-  restored?: { channelId: ChannelId; state: CoSignedState };
+  /**
+   * set when the FSM is restored from the store to reestablish an existing channel; `onchain` is what
+   * the chain holds for it (null: the channel is gone from the chain)
+   */
+  restored?: { channelId: ChannelId; state: CoSignedState; onchain?: OnchainChannel | null };
 }
 
 /** An operation in flight: the tx we are building, with the signatures gathered so far. */
@@ -69,6 +82,8 @@ export interface ChannelContext extends ChannelInput {
   ownLocked: boolean;
   /** the peer's copy did */
   peerLocked: boolean;
+  /** a dispute tx our client is signing */
+  solo: { kind: DisputeKind; signedTx: EncodedTx } | null;
 }
 
 type WithRequest = { request?: unknown };
@@ -78,6 +93,7 @@ export type ChannelEvent =
   | ({ type: 'CLIENT.UPDATE_NEW'; from: AccountId; to: AccountId; amount: bigint; meta: string[] } & WithRequest)
   | ({ type: 'CLIENT.DEPOSIT' | 'CLIENT.WITHDRAW'; amount: bigint; terms: OnchainTerms } & WithRequest)
   | ({ type: 'CLIENT.SHUTDOWN'; terms: OnchainTerms } & WithRequest)
+  | ({ type: 'CLIENT.DISPUTE'; kind: DisputeKind; terms: OnchainTerms; onchain: OnchainChannel | null } & WithRequest)
   | ({ type: 'CLIENT.SIGNED'; tag: SignTag; signedTx: string } & WithRequest)
   | ({ type: 'CLIENT.ABORT'; tag: SignTag; code: number } & WithRequest)
   | ({ type: 'CLIENT.MESSAGE'; to: AccountId; info: string } & WithRequest)
@@ -90,7 +106,11 @@ export type ChannelEvent =
   | { type: 'STORE.FAILED'; round: number; detail: string }
   | { type: 'CHAIN.MINED'; txHash: string }
   | { type: 'CHAIN.LOCKED'; txHash: string }
-  | { type: 'CHAIN.REJECTED'; detail: string };
+  | { type: 'CHAIN.REJECTED'; detail: string }
+  /** the chain watcher: the channel object changed while active, is solo-closing, or is gone */
+  | { type: 'CHAIN.CHANNEL_CHANGED'; round: number; tx: EncodedTx | null }
+  | { type: 'CHAIN.CHANNEL_CLOSING'; round: number; tx: EncodedTx | null }
+  | { type: 'CHAIN.CHANNEL_CLOSED'; tx: EncodedTx | null };
 
 type ProposalEvent = Extract<ChannelEvent, { type: 'CLIENT.UPDATE_NEW' | 'CLIENT.DEPOSIT' | 'CLIENT.WITHDRAW' | 'CLIENT.SHUTDOWN' }>;
 
@@ -237,6 +257,47 @@ function fundingCheck(c: ChannelContext, signedTx: string): { channelId: Channel
   };
 }
 
+/** Our latest co-signed state is an off-chain tx the chain has not seen: something to close or slash with. */
+function newerThanChain(c: ChannelContext, onchainRound: number): boolean {
+  return c.state !== null && c.kit.innerTag(c.state.signedTx) === OFFCHAIN_TX_TAG && c.state.round > onchainRound;
+}
+
+/** Builds the dispute tx our client asked for, or says why it cannot be sent now. */
+function buildDispute(c: ChannelContext, e: Extract<ChannelEvent, { type: 'CLIENT.DISPUTE' }>): { kind: DisputeKind; signedTx: EncodedTx } | Refusal {
+  if (!c.state || !c.channelId) return { reason: 'not_allowed_now' };
+  const chain = e.onchain;
+  if (!chain) return { reason: 'not_found', detail: 'the channel is not on chain' };
+  const closing = chain.lockedUntil !== 0;
+  const from = me(c);
+  const base = { channelId: c.channelId, from, terms: e.terms };
+  const newer = newerThanChain(c, chain.round);
+  let signedTx: EncodedTx;
+  switch (e.kind) {
+    case 'close_solo':
+      if (closing) return { reason: 'not_allowed_now', detail: 'the channel is already closing' };
+      signedTx = c.kit.disputeTx({ ...base, kind: 'close_solo', payload: newer ? c.state.signedTx : null, params: c.params, balances: c.state.balances });
+      break;
+    case 'snapshot_solo':
+      if (closing) return { reason: 'not_allowed_now', detail: 'the channel is closing' };
+      if (c.kit.innerTag(c.state.signedTx) !== OFFCHAIN_TX_TAG) return { reason: 'not_offchain_tx' };
+      if (!newer) return { reason: 'already_onchain' };
+      signedTx = c.kit.disputeTx({ ...base, kind: 'snapshot_solo', payload: c.state.signedTx });
+      break;
+    case 'slash':
+      if (!closing) return { reason: 'not_allowed_now', detail: 'the channel is not closing' };
+      if (!newer) return { reason: 'already_onchain', detail: 'the chain already has our latest round' };
+      signedTx = c.kit.disputeTx({ ...base, kind: 'slash', payload: c.state.signedTx, params: c.params, balances: c.state.balances });
+      break;
+    case 'settle':
+      if (!closing) return { reason: 'not_allowed_now', detail: 'the channel is not closing' };
+      if (chain.lockedUntil > chain.height + 1) return { reason: 'not_allowed_now', detail: `the channel is locked until height ${chain.lockedUntil}` };
+      // the amounts the chain holds, which is what settle must pay (the node's own FSM uses its off-chain ones)
+      signedTx = c.kit.disputeTx({ ...base, kind: 'settle', finals: { initiator: chain.initiatorAmount, responder: chain.responderAmount } });
+      break;
+  }
+  return { kind: e.kind, signedTx };
+}
+
 const weProposed = (c: ChannelContext): boolean => c.pending?.proposer === c.role;
 
 /** A store answer about the round in flight (and not a late answer about an earlier one). */
@@ -248,6 +309,7 @@ const signedWith = (tag: (c: ChannelContext) => SignTag) =>
   ({ context, event }: { context: ChannelContext; event: ChannelEvent }) => event.type === 'CLIENT.SIGNED' && event.tag === tag(context);
 const abortedWith = (tag: (c: ChannelContext) => SignTag) =>
   ({ context, event }: { context: ChannelContext; event: ChannelEvent }) => event.type === 'CLIENT.ABORT' && event.tag === tag(context);
+const soloTag = (c: ChannelContext): SignTag => DISPUTES[c.solo?.kind ?? 'close_solo'].tag;
 const ownTag = (c: ChannelContext): SignTag => OPERATIONS[pendingKind(c)].ownTag;
 const ackTag = (c: ChannelContext): SignTag => OPERATIONS[pendingKind(c)].ackTag;
 const fixedTag = (tag: SignTag) => () => tag;
@@ -309,6 +371,16 @@ export const channelMachine = setup({
       assertEvent(event, 'PEER.funding_created');
       return fundingCheck(context, event.msg.signedTx) === null;
     },
+    disputeRefused: ({ context, event }) => {
+      assertEvent(event, 'CLIENT.DISPUTE');
+      return isRefusal(buildDispute(context, event));
+    },
+    soloSignatureBad: ({ context, event }) => {
+      assertEvent(event, 'CLIENT.SIGNED');
+      return !context.solo || !context.kit.checkSigned(event.signedTx, context.solo.signedTx, [me(context)], participants(context)).ok;
+    },
+    established: ({ context }) => context.state !== null,
+    restoredClosing: ({ context }) => (context.restored?.onchain?.lockedUntil ?? 0) !== 0,
     reestablishMatches: ({ context, event }) => {
       assertEvent(event, ['PEER.channel_reestablish', 'PEER.channel_reest_ack']);
       const { msg } = event;
@@ -572,6 +644,71 @@ export const channelMachine = setup({
       enqueue.emit(info('died'));
     }),
 
+    // --- disputes ---
+    proposeDispute: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'CLIENT.DISPUTE');
+      const solo = buildDispute(context, event);
+      if (isRefusal(solo)) return;
+      enqueue.assign({ solo });
+      enqueue.emit(toClient({ kind: 'sign', tag: DISPUTES[solo.kind].tag, signedTx: solo.signedTx, updates: [] }));
+    }),
+    refuseDispute: emit(({ context, event }) => {
+      assertEvent(event, 'CLIENT.DISPUTE');
+      const refusal = buildDispute(context, event) as Refusal;
+      return reject(refusal.reason, event.request, refusal.detail);
+    }),
+    rejectSoloSignature: emit(({ context, event }) => {
+      assertEvent(event, 'CLIENT.SIGNED');
+      const check = context.kit.checkSigned(event.signedTx, context.solo!.signedTx, [me(context)], participants(context));
+      return check.ok ? reject('internal_error', event.request) : reject(check.reason, event.request, check.detail);
+    }),
+    /** Our client signed the dispute tx: it goes on chain; the chain watcher reports what it does. */
+    postSolo: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'CLIENT.SIGNED');
+      const check = context.kit.checkSigned(event.signedTx, context.solo!.signedTx, [me(context)], participants(context));
+      if (check.ok) enqueue.emit({ type: 'postTx', signedTx: check.signedTx });
+      enqueue.assign({ solo: null });
+    }),
+    abortSolo: enqueueActions(({ enqueue }) => {
+      enqueue.emit(info('aborted_update'));
+      enqueue.assign({ solo: null });
+    }),
+    reportSoloRejected: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'CHAIN.REJECTED');
+      enqueue.emit(conflict(context, CODE.rejectedOnChain));
+      enqueue.emit(reject('not_allowed_now', null, `rejected on-chain: ${event.detail}`));
+    }),
+    reportChannelChangedOnChain: emit(({ context, event }) => {
+      assertEvent(event, 'CHAIN.CHANNEL_CHANGED');
+      return toClient({ kind: 'on_chain_tx', info: 'channel_changed', tx: event.tx ?? context.state!.signedTx, txType: 'channel_snapshot_solo_tx' });
+    }),
+    /**
+     * The channel is solo-closing on chain. If our latest co-signed round is newer than the one it closes
+     * on, the client can slash with it (the node never slashes by itself; the watchtower may).
+     */
+    reportClosingOnChain: emit(({ context, event }) => {
+      assertEvent(event, 'CHAIN.CHANNEL_CLOSING');
+      if (newerThanChain(context, event.round)) {
+        return toClient({ kind: 'on_chain_tx', info: 'can_slash', tx: context.state!.signedTx, txType: 'channel_offchain_tx' });
+      }
+      return toClient({ kind: 'on_chain_tx', info: 'solo_closing', tx: event.tx ?? context.state!.signedTx, txType: 'channel_close_solo_tx' });
+    }),
+    reportRestoredClosing: emit(({ context }) => {
+      const round = context.restored!.onchain!.round;
+      return newerThanChain(context, round)
+        ? toClient({ kind: 'on_chain_tx', info: 'can_slash', tx: context.state!.signedTx, txType: 'channel_offchain_tx' })
+        : toClient({ kind: 'on_chain_tx', info: 'solo_closing', tx: context.state!.signedTx, txType: 'channel_close_solo_tx' });
+    }),
+    reportClosingInfo: emit(() => info('closing')),
+    dropAll: enqueueActions(({ enqueue }) => enqueue.assign({ pending: null, solo: null, ownLocked: false, peerLocked: false })),
+    reportClosedOnChain: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'CHAIN.CHANNEL_CLOSED');
+      const tx = event.tx ?? context.state!.signedTx;
+      enqueue.emit(toClient({ kind: 'on_chain_tx', info: 'channel_closed', tx, txType: 'channel_settle_tx' }));
+      if (event.tx) enqueue.emit(watchTx(context, event.tx));
+      else enqueue.raise({ type: 'CHAIN.LOCKED', txHash: '' });
+    }),
+
     // --- messages, leave, reestablish ---
     rejectNotAllowed: emit(({ event }) => reject('not_allowed_now', 'request' in event ? event.request : undefined)),
 
@@ -619,7 +756,7 @@ export const channelMachine = setup({
   },
 }).createMachine({
   id: 'channel',
-  context: ({ input }) => ({ ...input, channelId: null, state: null, pending: null, ownLocked: false, peerLocked: false }),
+  context: ({ input }) => ({ ...input, channelId: null, state: null, pending: null, ownLocked: false, peerLocked: false, solo: null }),
   entry: ['announceFsmUp', 'restore'],
   initial: 'starting',
   on: {
@@ -628,6 +765,7 @@ export const channelMachine = setup({
     'CLIENT.DEPOSIT': { actions: 'rejectNotAllowed' },
     'CLIENT.WITHDRAW': { actions: 'rejectNotAllowed' },
     'CLIENT.SHUTDOWN': { actions: 'rejectNotAllowed' },
+    'CLIENT.DISPUTE': { actions: 'rejectNotAllowed' },
     'CLIENT.SIGNED': { actions: 'rejectNotAllowed' },
     'CLIENT.ABORT': { actions: 'rejectNotAllowed' },
     'CLIENT.LEAVE': { actions: 'rejectNotAllowed' },
@@ -639,6 +777,9 @@ export const channelMachine = setup({
       { guard: 'canAwaitReestablish', target: '.awaiting_reestablish', actions: ['reportPeerDisconnected', 'dropPending'] },
       { target: '.closed', actions: ['reportPeerDisconnected', 'reportDied', 'stopForError'] },
     ],
+    // whatever the FSM was doing, a channel closing on chain is a dispute now
+    'CHAIN.CHANNEL_CLOSING': { guard: 'established', target: '.channel_closing', actions: ['dropAll', 'reportClosingOnChain', 'reportClosingInfo'] },
+    'CHAIN.CHANNEL_CLOSED': { guard: 'established', target: '.channel_closed', actions: ['dropAll', 'reportClosedOnChain'] },
   },
   states: {
     starting: {
@@ -755,6 +896,12 @@ export const channelMachine = setup({
               { guard: 'proposalRefused', actions: 'refuseProposal' },
               { target: 'awaiting_own_signature', actions: 'propose' },
             ],
+            'CLIENT.DISPUTE': [
+              { guard: 'disputeRefused', actions: 'refuseDispute' },
+              { target: 'awaiting_solo_signature', actions: 'proposeDispute' },
+            ],
+            'CHAIN.CHANNEL_CHANGED': { actions: 'reportChannelChangedOnChain' },
+            'CHAIN.REJECTED': { actions: 'reportSoloRejected' },
             'PEER.update': [
               { guard: 'peerProposalBad', actions: 'refusePeerProposal' },
               { target: 'awaiting_ack_signature', actions: 'requestAckSignature' },
@@ -764,6 +911,17 @@ export const channelMachine = setup({
               { guard: 'keepsRunning', target: '#channel.awaiting_reestablish', actions: ['ackLeave', 'reportLeave'] },
               { target: '#channel.closed', actions: ['ackLeave', 'reportLeave', 'reportDied', 'stopForLeave'] },
             ],
+          },
+        },
+        awaiting_solo_signature: {
+          description: 'Our client signs a close_solo or snapshot_solo tx, which goes on chain alone.',
+          on: {
+            'CLIENT.SIGNED': [
+              { guard: ({ context, event }) => !signedWith(soloTag)({ context, event }), actions: 'rejectNotAllowed' },
+              { guard: 'soloSignatureBad', actions: 'rejectSoloSignature' },
+              { target: 'idle', actions: 'postSolo' },
+            ],
+            'CLIENT.ABORT': { guard: abortedWith(soloTag), target: 'idle', actions: 'abortSolo' },
           },
         },
         awaiting_own_signature: {
@@ -853,6 +1011,50 @@ export const channelMachine = setup({
         'PEER.update_error': { guard: 'errorMatchesPending', target: 'open', actions: 'reportPeerRefusal' },
         // the peer FSM stops once the close is confirmed; ours follows the chain on its own
         'PEER.DISCONNECTED': {},
+        // the chain watcher sees the same close: the tx watcher above reports it
+        'CHAIN.CHANNEL_CLOSED': {},
+        'CHAIN.CHANNEL_CHANGED': {},
+      },
+    },
+
+    channel_closing: {
+      description: 'The channel is solo-closing on chain: the client may slash with a newer round, then settle after the lock.',
+      initial: 'watching',
+      on: {
+        'CHAIN.CHANNEL_CLOSING': { actions: 'reportClosingOnChain' },
+        'CHAIN.REJECTED': { actions: 'reportSoloRejected' },
+        // the peer may be long gone; the dispute goes on without it
+        'PEER.DISCONNECTED': {},
+        'CLIENT.DISCONNECTED': { target: 'closed', actions: 'stopForError' },
+      },
+      states: {
+        watching: {
+          on: {
+            'CLIENT.DISPUTE': [
+              { guard: 'disputeRefused', actions: 'refuseDispute' },
+              { target: 'awaiting_solo_signature', actions: 'proposeDispute' },
+            ],
+          },
+        },
+        awaiting_solo_signature: {
+          description: 'Our client signs a slash or settle tx.',
+          on: {
+            'CLIENT.SIGNED': [
+              { guard: ({ context, event }) => !signedWith(soloTag)({ context, event }), actions: 'rejectNotAllowed' },
+              { guard: 'soloSignatureBad', actions: 'rejectSoloSignature' },
+              { target: 'watching', actions: 'postSolo' },
+            ],
+            'CLIENT.ABORT': { guard: abortedWith(soloTag), target: 'watching', actions: 'abortSolo' },
+          },
+        },
+      },
+    },
+
+    channel_closed: {
+      description: 'The channel is gone from the chain (settled); waiting for the settling tx to be deep enough.',
+      on: {
+        'CHAIN.LOCKED': { target: 'closed', actions: ['confirmClosed', 'stopForClose'] },
+        'PEER.DISCONNECTED': {},
       },
     },
 
@@ -866,7 +1068,11 @@ export const channelMachine = setup({
 
     reestablishing: {
       description: 'Restored from the store; waiting for the link to the peer to confirm the latest state.',
-      always: { guard: ({ context }) => context.role === 'responder', target: 'awaiting_reestablish' },
+      always: [
+        // a channel in dispute on chain needs no peer: the client can slash and settle alone
+        { guard: 'restoredClosing', target: 'channel_closing', actions: ['reportRestoredClosing', 'reportClosingInfo'] },
+        { guard: ({ context }) => context.role === 'responder', target: 'awaiting_reestablish' },
+      ],
       on: { 'PEER.CONNECTED': { target: 'awaiting_reest_ack', actions: 'sendReestablish' } },
     },
     awaiting_reest_ack: {

@@ -8,6 +8,7 @@ import type { Chain } from './chain/chain.js';
 import { DevChain } from './chain/dev-chain.js';
 import { createNodeHttpApi } from './chain/node-http-api.js';
 import { TxWatcher } from './chain/tx-watcher.js';
+import { ChannelWatcher } from './chain/channel-watcher.js';
 import { Registry } from './channel/registry.js';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
@@ -48,6 +49,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     genesisBalance: BigInt(config.chain.genesisBalance),
   });
   const watcher = new TxWatcher(chain);
+  const channels = new ChannelWatcher(chain);
   const registry = new Registry();
   const kit = createTxKit(config.networkId);
 
@@ -56,7 +58,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
     path: config.ws.path,
     maxFrameBytes: config.ws.maxFrameBytes,
     kit, chain, store, registry, log,
-    sessionDeps: { store, chain, watcher, log, maxFrameBytes: config.ws.maxFrameBytes },
+    sessionDeps: { store, chain, watcher, channels, log, maxFrameBytes: config.ws.maxFrameBytes },
   });
 
   const httpPort = await listen(nodeApi, config.http.host, config.http.port);
@@ -75,6 +77,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
       channelServer.closeAllConnections();
       nodeApi.closeAllConnections();
       watcher.close();
+      channels.close();
       await chain.close();
       if (!options.store) await store.close();
     },

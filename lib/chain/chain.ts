@@ -27,6 +27,8 @@ export interface Chain {
   postTx(signedTx: EncodedTx): Promise<string>;
   txStatus(txHash: string): Promise<TxStatus>;
   channel(id: ChannelId): Promise<ChannelObject | null>;
+  /** The latest tx that changed a channel (null when the chain cannot say). */
+  channelTx(id: ChannelId): Promise<EncodedTx | null>;
   /** Called with the new height whenever a block is added; returns the unsubscribe function. */
   onBlock(listener: (height: number) => void): () => void;
   close(): Promise<void>;

@@ -48,6 +48,7 @@ export class DevChain implements Chain {
   private readonly pool = new Map<string, PooledTx>();
   private readonly mined = new Map<string, MinedTx>();
   private readonly failed = new Map<string, string>();
+  private readonly lastChannelTx = new Map<ChannelId, EncodedTx>();
   private readonly listeners = new Set<(height: number) => void>();
   private currentHeight = 0;
   private readonly timer: NodeJS.Timeout;
@@ -75,6 +76,10 @@ export class DevChain implements Chain {
 
   async channel(id: ChannelId): Promise<ChannelObject | null> {
     return this.channelNow(id);
+  }
+
+  async channelTx(id: ChannelId): Promise<EncodedTx | null> {
+    return this.lastChannelTx.get(id) ?? null;
   }
 
   channelNow(id: ChannelId): ChannelObject | null {
@@ -145,6 +150,7 @@ export class DevChain implements Chain {
         this.checkBalances(effect);
         this.apply(sender, effect);
         this.mined.set(p.hash, { ...p, blockHeight: this.currentHeight });
+        if (effect.channel) this.lastChannelTx.set(effect.channel.id, p.signedTx);
       } catch (err) {
         // no longer applies (spent balance, channel changed): dropped, as a node drops it
         this.failed.set(p.hash, (err as Error).message);

@@ -12,6 +12,7 @@ import type { ChannelEffect, ChannelId, ClientOutput, PeerMessage, Role } from '
 import { amountToJson } from '../amounts.js';
 import type { Chain } from '../chain/chain.js';
 import type { TxWatcher } from '../chain/tx-watcher.js';
+import { onchainChannel, type ChannelWatcher } from '../chain/channel-watcher.js';
 import { parseJson, stringifyJson, JsonParseError, type Json } from '../json.js';
 import type { Logger } from '../log.js';
 import type { ChannelStore } from '../store/store.js';
@@ -31,6 +32,7 @@ export interface SessionDeps {
   store: ChannelStore;
   chain: Chain;
   watcher: TxWatcher;
+  channels: ChannelWatcher;
   log: Logger;
   maxFrameBytes: number;
   /** called once when the FSM has stopped and the session should be forgotten */
@@ -59,6 +61,7 @@ export class Session {
   private collecting: Frame[] | null = null;
   private refusedCurrent = false;
   private inbox: Promise<void> = Promise.resolve();
+  private unfollow: (() => void) | undefined;
   private currentRequest: Json | undefined;
 
   constructor(
@@ -155,6 +158,11 @@ export class Session {
       case 'deposit': return { type: 'CLIENT.DEPOSIT', amount: req.amount, terms, request: req.request };
       case 'withdraw': return { type: 'CLIENT.WITHDRAW', amount: req.amount, terms, request: req.request };
       case 'shutdown': return { type: 'CLIENT.SHUTDOWN', terms, request: req.request };
+      default: {
+        const channelId = this.channelId;
+        const onchain = channelId ? await onchainChannel(this.deps.chain, channelId) : null;
+        return { type: 'CLIENT.DISPUTE', kind: req.op, terms, onchain, request: req.request };
+      }
     }
   }
 
@@ -250,6 +258,7 @@ export class Session {
       this.loggedChannelId = this.channelId;
       this.log = this.deps.log.child({ role: this.role, channel_id: this.channelId });
     }
+    this.followChain();
     switch (effect.type) {
       case 'toClient':
         this.toClient(effect.output);
@@ -295,6 +304,19 @@ export class Session {
     }
   }
 
+  /** Once the channel exists, the chain watcher tells this FSM what happens to it on chain. */
+  private followChain(): void {
+    const channelId = this.channelId;
+    if (this.unfollow || !channelId || !this.actor.getSnapshot().context.state) return;
+    this.unfollow = this.deps.channels.follow(channelId, (change) => {
+      switch (change.kind) {
+        case 'changed': this.send({ type: 'CHAIN.CHANNEL_CHANGED', round: change.channel!.round, tx: change.tx }); break;
+        case 'closing': this.send({ type: 'CHAIN.CHANNEL_CLOSING', round: change.channel!.round, tx: change.tx }); break;
+        case 'closed': this.send({ type: 'CHAIN.CHANNEL_CLOSED', tx: change.tx }); break;
+      }
+    });
+  }
+
   private toClient(output: ClientOutput): void {
     if (output.kind === 'error' && output.request !== undefined && output.request === this.currentRequest) this.refusedCurrent = true;
     if (output.kind === 'error' || output.kind === 'conflict') this.log.info(`channel ${output.kind}`, { output: stringifyJson(output) });
@@ -329,6 +351,7 @@ export class Session {
   private stop(why: string): void {
     if (this.stopped) return;
     this.stopped = true;
+    this.unfollow?.();
     this.log.info('fsm stopped', { why });
     // let the frames already queued reach the client before the socket closes
     setImmediate(() => this.client.close(1000, why));

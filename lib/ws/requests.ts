@@ -5,7 +5,7 @@
 import { decode } from '@aeternity/aepp-sdk';
 import type { ChannelEvent } from '../../fsm/channel-machine.js';
 import type { Reason } from '../../fsm/reasons.js';
-import type { AccountId, SignTag } from '../../fsm/types.js';
+import type { AccountId, DisputeKind, SignTag } from '../../fsm/types.js';
 import { parseAmount } from '../amounts.js';
 import type { Json } from '../json.js';
 import { describeErrors, validator } from '../schemas.js';
@@ -15,7 +15,7 @@ export type Query = 'balances' | 'offchain_state' | 'poi' | 'ping';
 
 /** An operation that ends on chain: the session adds the proposer's nonce before the FSM sees it. */
 export interface OnchainRequest {
-  op: 'deposit' | 'withdraw' | 'shutdown';
+  op: 'deposit' | 'withdraw' | 'shutdown' | DisputeKind;
   amount: bigint;
   /** the client may fix these itself, as the node allows */
   nonce?: number;
@@ -29,15 +29,18 @@ export type Interpreted =
   | { kind: 'query'; query: Query; accounts: AccountId[] }
   | { kind: 'refused'; reason: Reason; detail?: string };
 
-const SIGN_TAGS: readonly SignTag[] = [
-  'initiator_sign', 'responder_sign', 'update', 'update_ack', 'deposit_tx', 'deposit_ack', 'withdraw_tx', 'withdraw_ack',
-  'shutdown_sign', 'shutdown_sign_ack',
-];
-
-/** Operations the node has that this service does not run yet: refused by name, not as unknown. */
-const NOT_YET = new Set([
-  'channels.close_solo', 'channels.slash', 'channels.settle', 'channels.snapshot_solo',
-]);
+/** The method a client answers a sign request on, by the tag it was asked with (the node accepts both names of a dispute). */
+const SIGN_REPLIES: Record<string, SignTag> = {
+  'channels.initiator_sign': 'initiator_sign', 'channels.responder_sign': 'responder_sign',
+  'channels.update': 'update', 'channels.update_ack': 'update_ack',
+  'channels.deposit_tx': 'deposit_tx', 'channels.deposit_ack': 'deposit_ack',
+  'channels.withdraw_tx': 'withdraw_tx', 'channels.withdraw_ack': 'withdraw_ack',
+  'channels.shutdown_sign': 'shutdown_sign', 'channels.shutdown_sign_ack': 'shutdown_sign_ack',
+  'channels.close_solo_sign': 'close_solo_sign', 'channels.close_solo_tx': 'close_solo_sign',
+  'channels.slash_sign': 'slash_tx', 'channels.slash_tx': 'slash_tx',
+  'channels.settle_sign': 'settle_sign', 'channels.settle_tx': 'settle_sign',
+  'channels.snapshot_solo_sign': 'snapshot_solo_tx', 'channels.snapshot_solo_tx': 'snapshot_solo_tx',
+};
 const NEEDS_VM = /^channels\.(update\.(new_contract|call_contract)|force_progress|dry_run\.|get\.contract|clean_contract_calls)/;
 
 const schema = (def: string) => validator(`client-requests.schema.json#/$defs/${def}`);
@@ -71,7 +74,7 @@ export function interpret(request: ClientRequest): Interpreted {
     return { kind: 'event', event: { type: 'CLIENT.UPDATE_NEW', from, to, amount, meta: (params.meta as string[] | undefined) ?? [], ...withRequest } };
   }
 
-  const signTag = SIGN_TAGS.find((tag) => method === `channels.${tag}`);
+  const signTag = Object.hasOwn(SIGN_REPLIES, method) ? SIGN_REPLIES[method] : undefined;
   if (signTag) {
     const bad = checkParams('signReply', params);
     if (bad) return bad;
@@ -86,12 +89,17 @@ export function interpret(request: ClientRequest): Interpreted {
   switch (method) {
     case 'channels.deposit':
     case 'channels.withdraw':
-    case 'channels.shutdown': {
+    case 'channels.shutdown':
+    case 'channels.close_solo':
+    case 'channels.slash':
+    case 'channels.settle':
+    case 'channels.snapshot_solo': {
       const op = method.slice('channels.'.length) as OnchainRequest['op'];
-      const bad = checkParams(op === 'shutdown' ? 'shutdown' : 'onchainAmount', params);
+      const needsAmount = op === 'deposit' || op === 'withdraw';
+      const bad = checkParams(needsAmount ? 'onchainAmount' : 'shutdown', params);
       if (bad) return bad;
       let amount = 0n;
-      if (op !== 'shutdown') {
+      if (needsAmount) {
         const parsed = parseAmount(params.amount);
         if (typeof parsed !== 'bigint') return { kind: 'refused', reason: parsed };
         if (parsed === 0n) return { kind: 'refused', reason: 'value_too_low', detail: `a ${op} of 0` };
@@ -137,7 +145,6 @@ export function interpret(request: ClientRequest): Interpreted {
       return { kind: 'refused', reason: 'not_allowed_now', detail: 'stop is not offered by this service' };
     }
   }
-  if (NOT_YET.has(method)) return { kind: 'refused', reason: 'not_allowed_now', detail: `${method} is not supported by this service yet` };
   if (NEEDS_VM.test(method)) return { kind: 'refused', reason: 'method_not_found', detail: 'contracts need a FATE VM, which this service does not run' };
   return { kind: 'refused', reason: 'method_not_found', detail: method };
 }

@@ -11,6 +11,7 @@ import type { Reason } from '../../fsm/reasons.js';
 import type { ChannelInput } from '../../fsm/channel-machine.js';
 import type { TxKit } from '../../fsm/types.js';
 import type { Chain } from '../chain/chain.js';
+import { onchainChannel } from '../chain/channel-watcher.js';
 import type { Registry } from '../channel/registry.js';
 import { hashFsmId, Session, type SessionDeps } from '../channel/session.js';
 import { stringifyJson } from '../json.js';
@@ -126,7 +127,7 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
       await deps.store.setFsmIdHash(open.channelId, open.role, hashFsmId(fsmId));
       input = {
         kit: deps.kit, role: open.role, fsmId, params: stored.params, keepRunning: open.keepRunning,
-        restored: { channelId: stored.channelId, state: stored.state },
+        restored: { channelId: stored.channelId, state: stored.state, onchain: await onchainChannel(deps.chain, stored.channelId) },
       };
       responderId = stored.params.responderId;
     }
