@@ -228,9 +228,16 @@ function coSigned(p: Pending): CoSignedState {
   return { round: p.round, balances: p.balances, stateHash: p.stateHash, signedTx: p.signedTx, updates: p.updates };
 }
 
-/** The responder's parameters, with the initiator filled in when it accepted any. */
+/**
+ * The responder's parameters as agreed: the initiator filled in when it accepted any, and the
+ * initiator's delegates as it names them (each side names its own).
+ */
 function agreedParams(c: ChannelContext, proposed: ChannelParams): ChannelParams {
-  return c.anyInitiator ? { ...c.params, initiatorId: proposed.initiatorId } : c.params;
+  return {
+    ...c.params,
+    initiatorDelegateIds: proposed.initiatorDelegateIds,
+    ...(c.anyInitiator && { initiatorId: proposed.initiatorId }),
+  };
 }
 
 function openRefusal(c: ChannelContext, proposed: ChannelParams) {
@@ -400,9 +407,10 @@ export const channelMachine = setup({
 
     acceptChannel: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'PEER.channel_open');
-      enqueue.assign({ params: agreedParams(context, event.msg.params) });
+      const params = agreedParams(context, event.msg.params);
+      enqueue.assign({ params });
       enqueue.emit(info('channel_open'));
-      enqueue.emit(toPeer({ type: 'channel_accept', minimumDepth: context.params.minimumDepth }));
+      enqueue.emit(toPeer({ type: 'channel_accept', minimumDepth: params.minimumDepth, responderDelegateIds: params.responderDelegateIds }));
     }),
 
     refuseOpen: enqueueActions(({ context, event, enqueue }) => {
@@ -412,9 +420,13 @@ export const channelMachine = setup({
       enqueue.emit(toPeer({ type: 'error', reason: refusal.reason, detail: refusal.detail }));
     }),
 
-    requestInitiatorSignature: enqueueActions(({ context, enqueue }) => {
-      const created = context.kit.createTx(context.params, context.terms!);
+    requestInitiatorSignature: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'PEER.channel_accept');
+      // each side names its own delegates: the responder's come with its acceptance
+      const params = { ...context.params, responderDelegateIds: event.msg.responderDelegateIds };
+      const created = context.kit.createTx(params, context.terms!);
       enqueue.assign({
+        params,
         channelId: created.channelId,
         pending: {
           kind: 'create', round: 1, balances: created.balances, updates: [], stateHash: created.stateHash,

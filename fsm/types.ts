@@ -154,7 +154,7 @@ export type SignTag =
 /** Messages between the two participants' FSMs. */
 export type PeerMessage =
   | { type: 'channel_open'; params: ChannelParams; temporaryId: string }
-  | { type: 'channel_accept'; minimumDepth: number }
+  | { type: 'channel_accept'; minimumDepth: number; responderDelegateIds: AccountId[] }
   | { type: 'funding_created'; signedTx: EncodedTx }
   | { type: 'funding_signed'; signedTx: EncodedTx }
   | { type: 'funding_locked'; channelId: ChannelId }

@@ -11,11 +11,12 @@ export interface Config {
   ws: { host: string; port: number; path: string; maxFrameBytes: number };
   http: { host: string; port: number };
   redis: { url: string; keyPrefix: string };
-  chain: { blockIntervalMs: number; genesisBalance: string };
+  chain: { blockIntervalMs: number; genesisBalance: string; nodeUrl: string; pollMs: number };
+  watchtower: { enabled: boolean; secretKey: string };
 }
 
 /** Environment variable → where it lands in the config, and whether it is a number. */
-const ENV: Array<[string, string[], 'number' | 'string']> = [
+const ENV: Array<[string, string[], 'number' | 'string' | 'boolean']> = [
   ['NETWORK_ID', ['networkId'], 'string'],
   ['LOG_LEVEL', ['logLevel'], 'string'],
   ['WS_HOST', ['ws', 'host'], 'string'],
@@ -26,6 +27,10 @@ const ENV: Array<[string, string[], 'number' | 'string']> = [
   ['REDIS_URL', ['redis', 'url'], 'string'],
   ['REDIS_KEY_PREFIX', ['redis', 'keyPrefix'], 'string'],
   ['BLOCK_INTERVAL_MS', ['chain', 'blockIntervalMs'], 'number'],
+  ['CHAIN_NODE_URL', ['chain', 'nodeUrl'], 'string'],
+  ['CHAIN_POLL_MS', ['chain', 'pollMs'], 'number'],
+  ['WATCHTOWER', ['watchtower', 'enabled'], 'boolean'],
+  ['WATCHTOWER_SECRET_KEY', ['watchtower', 'secretKey'], 'string'],
 ];
 
 export class ConfigError extends Error {
@@ -37,7 +42,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Deep
   for (const [name, path, type] of ENV) {
     const raw = env[name];
     if (raw === undefined || raw === '') continue;
-    const value = type === 'number' && /^\d+$/.test(raw) ? Number(raw) : raw;
+    let value: unknown = raw;
+    if (type === 'number' && /^\d+$/.test(raw)) value = Number(raw);
+    if (type === 'boolean' && /^(true|false)$/.test(raw)) value = raw === 'true';
     setPath(config, path, value);
   }
   merge(config, overrides as Record<string, unknown>);

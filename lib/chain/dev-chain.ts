@@ -30,6 +30,8 @@ export interface DevChainOptions {
   networkId: string;
   blockIntervalMs: number;
   genesisBalance: bigint;
+  /** more accounts funded at genesis (the service's watchtower key, say) */
+  genesisAccounts?: Array<[AccountId, bigint]>;
 }
 
 const MAX_POOL = 10_000;
@@ -56,6 +58,7 @@ export class DevChain implements Chain {
   constructor(options: DevChainOptions) {
     this.networkId = options.networkId;
     this.accounts.set(GENESIS_ACCOUNT, { balance: options.genesisBalance, nonce: 0 });
+    for (const [account, balance] of options.genesisAccounts ?? []) this.accounts.set(account, { balance, nonce: 0 });
     this.timer = setInterval(() => this.mineBlock(), options.blockIntervalMs);
     this.timer.unref();
   }

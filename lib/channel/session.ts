@@ -37,6 +37,8 @@ export interface SessionDeps {
   maxFrameBytes: number;
   /** called once when the FSM has stopped and the session should be forgotten */
   onStopped(session: Session, why: string): void;
+  /** called once a new channel's first round is in the store */
+  onChannelStored?(channelId: ChannelId): void;
 }
 
 /** Which peer a session can be paired with: same port and responder, same channel when reestablishing. */
@@ -236,6 +238,11 @@ export class Session {
     }
   }
 
+  /** Tells the client something that happened outside its FSM (the watchtower's actions). */
+  notify(output: ClientOutput): void {
+    if (!this.stopped) this.sendFrame(this.codec.output(this.channelId, output));
+  }
+
   /** The client's socket is gone. */
   clientGone(): void {
     if (!this.stopped) this.actor.send({ type: 'CLIENT.DISCONNECTED' });
@@ -328,6 +335,7 @@ export class Session {
     const first = effect.first ? { params: effect.params, fsmIdHash: hashFsmId(this.fsmId) } : undefined;
     this.deps.store.saveRound(effect.channelId, this.role, effect.state, first).then(
       (result) => {
+        if (result === 'saved' && effect.first) this.deps.onChannelStored?.(effect.channelId);
         if (result === 'saved') this.send({ type: 'STORE.SAVED', round });
         else this.send({ type: 'STORE.FAILED', round, detail: 'a round at least as high is already stored' });
       },

@@ -6,7 +6,7 @@
 import { Redis } from 'ioredis';
 import type { ChannelId, ChannelParams, CoSignedState, OperationKind, Role } from '../../fsm/types.js';
 import { decodeOnchain, decodeParams, decodeState, encodeParams, encodeState } from './records.js';
-import { StoreUnavailableError, type ChannelStore, type SaveResult, type StoredChannel } from './store.js';
+import { StoreUnavailableError, type ChannelStore, type SaveResult, type StoredChannel, type WatchtowerAction } from './store.js';
 
 /**
  * Rounds only go up: the write happens only if the new round is above the stored one, in one atomic
@@ -69,7 +69,29 @@ export class RedisStore implements ChannelStore {
     const written = await this.redis.saveRound(
       key, `${key}:rounds`, state.round, encodeState(state), first ? encodeParams(first.params) : '', first?.fsmIdHash ?? '',
     );
+    // the index is one key for all channels, so it cannot share the script's slot in a cluster
+    if (written === 1 && first) await this.redis.sadd(`${this.prefix}channels`, channelId);
     return written === 1 ? 'saved' : 'stale';
+  }
+
+  async channelIds(): Promise<ChannelId[]> {
+    return (await this.redis.smembers(`${this.prefix}channels`)) as ChannelId[];
+  }
+
+  async addWatchtowerAction(channelId: ChannelId, role: Role, action: WatchtowerAction): Promise<void> {
+    await this.redis.rpush(`${this.key(channelId, role)}:watchtower`, JSON.stringify(action));
+  }
+
+  async takeWatchtowerActions(channelId: ChannelId, role: Role): Promise<WatchtowerAction[]> {
+    const key = `${this.key(channelId, role)}:watchtower`;
+    const [[, items]] = (await this.redis.multi().lrange(key, 0, -1).del(key).exec()) as [[Error | null, string[]]];
+    return items.map((item) => JSON.parse(item) as WatchtowerAction);
+  }
+
+  async serviceValue(name: string, create: () => string): Promise<string> {
+    const key = `${this.prefix}service:${name}`;
+    await this.redis.set(key, create(), 'NX');
+    return (await this.redis.get(key))!;
   }
 
   async load(channelId: ChannelId, role: Role): Promise<StoredChannel | null> {

@@ -33,9 +33,27 @@ export interface ChannelStore {
   markClosed(channelId: ChannelId, role: Role): Promise<void>;
   /** Replaces the fsm_id hash after a reestablish: the old fsm_id stops working. */
   setFsmIdHash(channelId: ChannelId, role: Role, fsmIdHash: string): Promise<void>;
+  /** Every channel this service hosts (written with its first round). */
+  channelIds(): Promise<ChannelId[]>;
+  /** Records what the watchtower did for a participant, to tell its client when it returns. */
+  addWatchtowerAction(channelId: ChannelId, role: Role, action: WatchtowerAction): Promise<void>;
+  /** The watchtower's actions the participant's client has not heard of yet; they count as told now. */
+  takeWatchtowerActions(channelId: ChannelId, role: Role): Promise<WatchtowerAction[]>;
+  /** A value of the service itself, made by `create` the first time and the same ever after. */
+  serviceValue(name: string, create: () => string): Promise<string>;
   /** Every co-signed round of the channel, oldest first. */
   history(channelId: ChannelId, role: Role): Promise<CoSignedState[]>;
   close(): Promise<void>;
+}
+
+export interface WatchtowerAction {
+  action: 'slash';
+  txHash: string;
+  signedTx: string;
+  /** the round the chain was closing on, and the one the watchtower slashed with */
+  onchainRound: number;
+  round: number;
+  height: number;
 }
 
 export class StoreUnavailableError extends Error {

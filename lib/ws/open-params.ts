@@ -16,6 +16,8 @@ interface Common {
   role: Role;
   port: number;
   keepRunning: boolean;
+  /** name the service's watchtower key as this participant's delegate (new channels only) */
+  watchtower: boolean;
 }
 
 export type OpenRequest =
@@ -51,6 +53,7 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
     port: query.port ? Number(query.port) : DEFAULT_PORT,
     // a responder stays up for a reestablish unless told otherwise, as the aepp-sdk relies on
     keepRunning: role === 'responder' && query.keep_running !== 'false',
+    watchtower: query.watchtower === 'true',
   };
 
   if (query.existing_channel_id !== undefined || query.existing_fsm_id !== undefined) {

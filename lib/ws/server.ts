@@ -9,7 +9,7 @@ import { encode, Encoding } from '@aeternity/aepp-sdk';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Reason } from '../../fsm/reasons.js';
 import type { ChannelInput } from '../../fsm/channel-machine.js';
-import type { TxKit } from '../../fsm/types.js';
+import type { AccountId, EncodedTx, TxKit } from '../../fsm/types.js';
 import type { Chain } from '../chain/chain.js';
 import { onchainChannel } from '../chain/channel-watcher.js';
 import type { Registry } from '../channel/registry.js';
@@ -21,6 +21,8 @@ import { codecs, type Codec, type Protocol } from './codec.js';
 import { parseOpenParams, type OpenRequest } from './open-params.js';
 
 export interface ChannelServerDeps {
+  /** the watchtower's account, named as delegate by participants that ask for it */
+  watchtowerAddress: AccountId | null;
   path: string;
   maxFrameBytes: number;
   kit: TxKit;
@@ -104,7 +106,12 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
     let input: ChannelInput;
     let responderId: string;
     if (open.kind === 'new') {
-      const { params } = open;
+      const params = { ...open.params };
+      if (open.watchtower) {
+        if (!deps.watchtowerAddress) throw new Refusal('not_allowed_now', 'this service runs no watchtower');
+        if (open.role === 'initiator') params.initiatorDelegateIds = [deps.watchtowerAddress];
+        else params.responderDelegateIds = [deps.watchtowerAddress];
+      }
       const stakes: Array<[typeof params.initiatorId, bigint]> = [[params.responderId, params.responderAmount]];
       if (!open.anyInitiator) stakes.unshift([params.initiatorId, params.initiatorAmount]);
       for (const [id, amount] of stakes) {
@@ -142,6 +149,12 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
     );
     session.start();
     deps.registry.add(session);
+    if (open.kind === 'reestablish') {
+      // what the watchtower did while the client was away
+      for (const action of await deps.store.takeWatchtowerActions(open.channelId, open.role)) {
+        session.notify({ kind: 'on_chain_tx', info: 'watchtower_slash', tx: action.signedTx as EncodedTx, txType: 'channel_slash_tx' });
+      }
+    }
     return session;
   }
 

@@ -1,0 +1,135 @@
+/**
+ * The chain interface over an Aeternity node's HTTP API, through the aepp-sdk's `Node` client: what
+ * the service uses on a real network (or against another process's dev chain). New blocks are found
+ * by polling the height.
+ */
+import { Node } from '@aeternity/aepp-sdk';
+import type { AccountId, ChannelId, EncodedTx, StateHash } from '../../fsm/types.js';
+import { ChainRejectedError, type Chain, type ChainAccount, type TxStatus } from './chain.js';
+import type { ChannelObject } from './channel-rules.js';
+
+export interface NodeChainOptions {
+  url: string;
+  networkId: string;
+  /** how often to look for a new block */
+  pollMs: number;
+}
+
+/** The status code of an error from the aepp-sdk's Node client, if it came from an HTTP reply. */
+function statusOf(err: unknown): number | undefined {
+  return (err as { statusCode?: number }).statusCode;
+}
+
+function reasonOf(err: unknown): string {
+  const message = (err as Error).message ?? String(err);
+  return message.replace(/^v3\/[^ ]+ error: /, '');
+}
+
+export class NodeChain implements Chain {
+  readonly networkId: string;
+  private readonly node: Node;
+  private readonly listeners = new Set<(height: number) => void>();
+  private readonly timer: NodeJS.Timeout;
+  private lastHeight = -1;
+  private polling = false;
+
+  constructor(options: NodeChainOptions) {
+    this.networkId = options.networkId;
+    this.node = new Node(options.url, { retryCount: 0 });
+    this.timer = setInterval(() => void this.poll(), options.pollMs);
+    this.timer.unref();
+  }
+
+  async height(): Promise<number> {
+    return (await this.node.getCurrentKeyBlockHeight()).height;
+  }
+
+  async account(id: AccountId): Promise<ChainAccount | null> {
+    try {
+      const account = await this.node.getAccountByPubkey(id);
+      return { balance: BigInt(account.balance), nonce: account.nonce };
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw err;
+    }
+  }
+
+  async nextNonce(id: AccountId): Promise<number> {
+    try {
+      return (await this.node.getAccountNextNonce(id)).nextNonce;
+    } catch (err) {
+      if (statusOf(err) === 404) return 1;
+      throw err;
+    }
+  }
+
+  async postTx(signedTx: EncodedTx): Promise<string> {
+    try {
+      return (await this.node.postTransaction({ tx: signedTx })).txHash;
+    } catch (err) {
+      const status = statusOf(err);
+      if (status !== undefined && status >= 400 && status < 500) throw new ChainRejectedError(reasonOf(err));
+      throw err;
+    }
+  }
+
+  async txStatus(txHash: string): Promise<TxStatus> {
+    try {
+      const tx = await this.node.getTransactionByHash(txHash);
+      return tx.blockHeight < 0 ? { state: 'pending' } : { state: 'mined', height: tx.blockHeight };
+    } catch (err) {
+      if (statusOf(err) === 404) return { state: 'unknown' };
+      throw err;
+    }
+  }
+
+  async channel(id: ChannelId): Promise<ChannelObject | null> {
+    try {
+      const c = await this.node.getChannelByPubkey(id);
+      const delegates = c.delegateIds as unknown as { initiator?: string[]; responder?: string[] } | string[];
+      return {
+        id: c.id as ChannelId, initiator: c.initiatorId as AccountId, responder: c.responderId as AccountId,
+        channelAmount: BigInt(c.channelAmount), initiatorAmount: BigInt(c.initiatorAmount), responderAmount: BigInt(c.responderAmount),
+        channelReserve: BigInt(c.channelReserve), lockPeriod: BigInt(c.lockPeriod), round: c.round, soloRound: c.soloRound,
+        stateHash: c.stateHash as StateHash, lockedUntil: c.lockedUntil,
+        delegates: Array.isArray(delegates)
+          ? { initiator: delegates as AccountId[], responder: delegates as AccountId[] }
+          : { initiator: (delegates.initiator ?? []) as AccountId[], responder: (delegates.responder ?? []) as AccountId[] },
+      };
+    } catch (err) {
+      if (statusOf(err) === 404) return null;
+      throw err;
+    }
+  }
+
+  /** A node does not index txs by channel; the watcher falls back to what it knows. */
+  async channelTx(): Promise<EncodedTx | null> {
+    return null;
+  }
+
+  onBlock(listener: (height: number) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private async poll(): Promise<void> {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      const height = await this.height();
+      if (height > this.lastHeight) {
+        this.lastHeight = height;
+        for (const listener of this.listeners) listener(height);
+      }
+    } catch {
+      // the node is unreachable for now; the next poll tries again
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    this.listeners.clear();
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * The node-backed chain against the dev chain's own HTTP API: the same answers as the in-process chain.
+ */
+import t from 'tap';
+import type { AddressInfo } from 'node:net';
+import { AccountMemory, buildTx, Tag } from '@aeternity/aepp-sdk';
+import { DevChain, GENESIS_ACCOUNT } from '../../lib/chain/dev-chain.js';
+import { createNodeHttpApi } from '../../lib/chain/node-http-api.js';
+import { NodeChain } from '../../lib/chain/node-chain.js';
+import { ChainRejectedError } from '../../lib/chain/chain.js';
+import { silentLogger } from '../../lib/log.js';
+import { cosign, NETWORK_ID } from '../helpers/accounts.js';
+
+const GENESIS = new AccountMemory('sk_2CuofqWZHrABCrM7GY95YSQn8PyFvKQadnvFnpwhjUnDCFAWmf');
+
+t.test('NodeChain reads and writes the dev chain through its node HTTP API', async (t) => {
+  const dev = new DevChain({ networkId: NETWORK_ID, blockIntervalMs: 60_000, genesisBalance: 10n ** 30n });
+  const api = createNodeHttpApi(dev, silentLogger());
+  await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+  const chain = new NodeChain({ url, networkId: NETWORK_ID, pollMs: 20 });
+  t.teardown(async () => { await chain.close(); await dev.close(); api.close(); api.closeAllConnections(); });
+
+  t.equal(await chain.height(), 0);
+  t.equal((await chain.account(GENESIS_ACCOUNT))?.balance, 10n ** 30n, 'big balances exactly');
+  const stranger = AccountMemory.generate();
+  t.equal(await chain.account(stranger.address), null, 'unknown account');
+  t.equal(await chain.nextNonce(stranger.address), 1);
+  t.equal(await chain.nextNonce(GENESIS_ACCOUNT), 1);
+
+  const heights: number[] = [];
+  chain.onBlock((h) => heights.push(h));
+  const spend = await cosign(GENESIS, buildTx({ tag: Tag.SpendTx, senderId: GENESIS.address, recipientId: stranger.address, amount: 10n ** 21n, nonce: 1 }));
+  const hash = await chain.postTx(spend as `tx_${string}`);
+  t.same(await chain.txStatus(hash), { state: 'pending' });
+  dev.mineBlock();
+  t.same(await chain.txStatus(hash), { state: 'mined', height: 1 });
+  t.equal((await chain.account(stranger.address))?.balance, 10n ** 21n);
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  t.same(heights, [1], 'new blocks are noticed');
+  t.same(await chain.txStatus('th_2BQH5Xe1G5yo8dzGjvtNa3XUpnvu3CnnaYMcWyEL1N2wsn8dWB'), { state: 'unknown' });
+
+  const forged = await cosign(stranger, buildTx({ tag: Tag.SpendTx, senderId: GENESIS.address, recipientId: stranger.address, amount: 1n, nonce: 2 }));
+  await t.rejects(chain.postTx(forged as `tx_${string}`), ChainRejectedError, 'a refused tx is a ChainRejectedError');
+  t.equal(await chain.channel('ch_2jqr9vjPiaNk2H4iE3pV9FCayL1BbyT4nDk4WHd6HTE16ZswWu'), null, 'no such channel');
+});
