@@ -51,15 +51,14 @@ export class Watchtower {
   /** Starts protecting a channel if one of its participants named the watchtower as delegate. */
   async consider(id: ChannelId): Promise<void> {
     if (this.followed.has(id)) return;
-    const roles = await this.protectedRoles(id);
-    if (roles.length === 0) return;
+    if ((await this.protectedRoles(id)).length === 0) return;
     this.followed.set(id, this.deps.channels.follow(id, (change) => {
-      if (change.kind === 'closing' && change.channel) void this.answer(id, roles, change.channel);
+      if (change.kind === 'closing' && change.channel) void this.answer(id, change.channel);
       if (change.kind === 'closed') this.forget(id);
     }));
+    // a new channel is stored before its create tx is even posted: absent from the chain is not closed
     const now = await this.deps.chain.channel(id);
-    if (!now) this.forget(id);
-    else if (now.lockedUntil !== 0) await this.answer(id, roles, now);
+    if (now && now.lockedUntil !== 0) await this.answer(id, now);
   }
 
   private forget(id: ChannelId): void {
@@ -78,40 +77,48 @@ export class Watchtower {
     return roles;
   }
 
-  /** The channel is solo-closing: slash for each protected participant whose client is away and who holds a newer round. */
-  private async answer(id: ChannelId, roles: Role[], channel: ChannelObject): Promise<void> {
-    for (const role of roles) {
-      try {
-        await this.slashFor(id, role, channel);
-      } catch (err) {
-        this.deps.log.error('watchtower slash failed', { channel_id: id, role, error: (err as Error).message });
-      }
-    }
-  }
-
-  private async slashFor(id: ChannelId, role: Role, channel: ChannelObject): Promise<void> {
+  /**
+   * The channel is solo-closing. Every protected participant whose client is away and who holds a newer
+   * co-signed round than the one on chain needs a slash; one slash with the newest such round serves
+   * them all (both hold the same co-signed rounds), and each is told of it when its client returns.
+   */
+  private async answer(id: ChannelId, channel: ChannelObject): Promise<void> {
     const { chain, store, registry, kit, account, log } = this.deps;
-    // a connected client was told can_slash and decides itself, as the node leaves it to the client
-    if (registry.find(id, role)) return;
-    const stored = await store.load(id, role);
-    if (!stored || stored.closed) return;
-    const latest = stored.state;
-    if (kit.innerTag(latest.signedTx) !== OFFCHAIN_TX_TAG || latest.round <= channel.round) return;
-    const key = `${id}:${latest.round}`;
-    if (this.sent.has(key)) return;
-    this.sent.add(key);
+    try {
+      // both participants' records exist by now, whichever was written first when following began
+      const roles = await this.protectedRoles(id);
+      log.debug('watchtower sees a solo close', { channel_id: id, onchain_round: channel.round, roles });
+      const needing: Array<{ role: Role; stored: NonNullable<Awaited<ReturnType<ChannelStore['load']>>> }> = [];
+      for (const role of roles) {
+        // a connected client was told can_slash and decides itself, as the node leaves it to the client
+        if (registry.find(id, role)) continue;
+        const stored = await store.load(id, role);
+        if (!stored || stored.closed) continue;
+        const latest = stored.state;
+        if (kit.innerTag(latest.signedTx) === OFFCHAIN_TX_TAG && latest.round > channel.round) needing.push({ role, stored });
+      }
+      if (needing.length === 0) return;
+      const newest = needing.reduce((a, b) => (b.stored.state.round > a.stored.state.round ? b : a)).stored;
+      const key = `${id}:${newest.state.round}`;
+      if (this.sent.has(key)) return;
+      this.sent.add(key);
 
-    const height = await chain.height();
-    const unsigned = kit.disputeTx({
-      kind: 'slash', channelId: id, from: account.address, payload: latest.signedTx, params: stored.params, balances: latest.balances,
-      terms: { nonce: await chain.nextNonce(account.address), ttl: 0 },
-    });
-    const signedTx = (await account.signTransaction(kit.innerTx(unsigned)!, { networkId: chain.networkId })) as EncodedTx;
-    const txHash = await chain.postTx(signedTx);
-    await store.addWatchtowerAction(id, role, { action: 'slash', txHash, signedTx, onchainRound: channel.round, round: latest.round, height });
-    log.info('watchtower slashed', {
-      channel_id: id, role, participant: accountOf(stored.params, role), onchain_round: channel.round, round: latest.round, tx_hash: txHash,
-    });
+      const height = await chain.height();
+      const unsigned = kit.disputeTx({
+        kind: 'slash', channelId: id, from: account.address, payload: newest.state.signedTx, params: newest.params,
+        balances: newest.state.balances, terms: { nonce: await chain.nextNonce(account.address), ttl: 0 },
+      });
+      const signedTx = (await account.signTransaction(kit.innerTx(unsigned)!, { networkId: chain.networkId })) as EncodedTx;
+      const txHash = await chain.postTx(signedTx);
+      for (const { role, stored } of needing) {
+        await store.addWatchtowerAction(id, role, { action: 'slash', txHash, signedTx, onchainRound: channel.round, round: newest.state.round, height });
+        log.info('watchtower slashed', {
+          channel_id: id, role, participant: accountOf(stored.params, role), onchain_round: channel.round, round: newest.state.round, tx_hash: txHash,
+        });
+      }
+    } catch (err) {
+      this.deps.log.error('watchtower slash failed', { channel_id: id, error: (err as Error).message });
+    }
   }
 
   close(): void {

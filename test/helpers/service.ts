@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { AccountMemory, AeSdk, Node } from '@aeternity/aepp-sdk';
 import { Redis } from 'ioredis';
 import { loadConfig, type Config, type DeepPartial } from '../../lib/config.js';
-import { silentLogger } from '../../lib/log.js';
+import { createLogger, silentLogger } from '../../lib/log.js';
 import { startService, type RunningService } from '../../lib/service.js';
 import { NETWORK_ID } from './accounts.js';
 
@@ -37,7 +37,8 @@ export interface TestService extends RunningService {
 }
 
 export async function startTestService(overrides: DeepPartial<Config> = {}, config = testConfig(overrides)): Promise<TestService> {
-  const service = await startService(config, { log: silentLogger() });
+  // TEST_LOG=debug (or info…) shows the service's log while a test runs
+  const service = await startService(config, { log: process.env.TEST_LOG ? createLogger(process.env.TEST_LOG) : silentLogger() });
   let aeSdk: AeSdk | undefined;
   return {
     ...service,
