@@ -115,3 +115,28 @@ t.test('several responders wait on one port, told apart by responder id', async 
   t.equal((await service.chain.channel(ids[2]))?.channelAmount, 4n * 10n ** 21n, 'each with its own terms');
   for (const c of [i1, r1, i2, r2]) c.close();
 });
+
+t.test('txfee minimum depth waits as the node computes it; assume_minimum_depth lets each side go on', async (t) => {
+  const { TestClient } = await import('./helpers/client.js');
+  const { channelQuery } = await import('./helpers/channel.js');
+  const { buildTxHash } = await import('@aeternity/aepp-sdk');
+  const [a, b] = await service.fundedAccounts(2);
+  // factor 1: the depth is the fee in units of the minimum gas price, thousands of blocks
+  const query = { ...channelQuery(a!, b!, 3995), minimum_depth: 1, minimum_depth_strategy: 'txfee' };
+  const initiator = await TestClient.connect(service.channelUrl, { ...query, role: 'initiator', host: 'localhost' }, 'json-rpc', a!);
+  const responder = await TestClient.connect(service.channelUrl, { ...query, role: 'responder' }, 'json-rpc', b!);
+  const mined = await initiator.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'channel_changed');
+  await responder.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'channel_changed');
+  await initiator.quiet(300);
+  t.notOk(initiator.sequence().includes('info:own_funding_locked'), 'mined, but not deep enough');
+  const txHash = buildTxHash(mined.data.tx);
+  initiator.send('channels.assume_minimum_depth', { tx_hash: txHash }, 9);
+  t.equal((await initiator.next((m) => m.method === 'result')).data, 'ok');
+  await initiator.nextMethod('channels.info', 'own_funding_locked');
+  responder.send('channels.assume_minimum_depth', { tx_hash: 'th_2BQH5Xe1G5yo8dzGjvtNa3XUpnvu3CnnaYMcWyEL1N2wsn8dWB' }, 10);
+  const refused = await responder.nextMethod('error');
+  t.equal(refused.data.data[0].code, 1018, 'not a tx it waits for');
+  responder.send('channels.assume_minimum_depth', { tx_hash: txHash }, 11);
+  await Promise.all([initiator.nextMethod('channels.info', 'open'), responder.nextMethod('channels.info', 'open')]);
+  initiator.close(); responder.close();
+});

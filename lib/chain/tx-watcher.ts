@@ -13,6 +13,8 @@ export interface WatchCallbacks {
 }
 
 interface Watch {
+  /** who asked: an assumption only ever applies to the asker's own watches */
+  owner: object;
   txHash: string;
   minimumDepth: number;
   minedAt: number | null;
@@ -27,14 +29,19 @@ export class TxWatcher {
     this.unsubscribe = chain.onBlock((height) => void this.check(height));
   }
 
-  watch(signedTx: EncodedTx, minimumDepth: number, callbacks: WatchCallbacks): void {
-    this.watches.add({ txHash: buildTxHash(signedTx), minimumDepth, minedAt: null, callbacks });
+  watch(owner: object, signedTx: EncodedTx, minimumDepth: number, callbacks: WatchCallbacks): void {
+    this.watches.add({ owner, txHash: buildTxHash(signedTx), minimumDepth, minedAt: null, callbacks });
   }
 
-  /** Treats a watched tx as deep enough now (assume_minimum_depth); false if it is not watched. */
-  assume(txHash: string): boolean {
+  /** Whether the owner waits for this tx. */
+  watching(owner: object, txHash: string): boolean {
+    return [...this.watches].some((w) => w.owner === owner && w.txHash === txHash);
+  }
+
+  /** Treats a tx the owner watches as deep enough now (assume_minimum_depth); false if it watches no such tx. */
+  assume(owner: object, txHash: string): boolean {
     for (const watch of this.watches) {
-      if (watch.txHash !== txHash) continue;
+      if (watch.owner !== owner || watch.txHash !== txHash) continue;
       this.watches.delete(watch);
       watch.callbacks.locked(txHash);
       return true;

@@ -198,6 +198,17 @@ export class Session {
       this.sendFrame(this.codec.pong(this.channelId, request));
       return;
     }
+    if (query === 'assume_minimum_depth') {
+      // the client takes the risk of a reorg for this tx: go on as if it were deep enough
+      const txHash = accounts[0]!;
+      if (!this.deps.watcher.watching(this, txHash)) {
+        this.refuse(request, 'not_allowed_now', 'no such tx is waiting for minimum depth');
+        return;
+      }
+      if (request.id !== undefined && this.codec.protocol === 'json-rpc') this.sendFrame(this.codec.result(this.channelId, request, 'ok'));
+      this.deps.watcher.assume(this, txHash);
+      return;
+    }
     const { context } = this.actor.getSnapshot();
     if (!context.state) {
       this.refuse(request, 'not_allowed_now', 'the channel is not open yet');
@@ -300,7 +311,7 @@ export class Session {
         });
         return;
       case 'watchTx':
-        this.deps.watcher.watch(effect.signedTx, effect.minimumDepth, {
+        this.deps.watcher.watch(this, effect.signedTx, effect.minimumDepth, {
           mined: (txHash) => this.send({ type: 'CHAIN.MINED', txHash }),
           locked: (txHash) => this.send({ type: 'CHAIN.LOCKED', txHash }),
           rejected: (detail) => this.send({ type: 'CHAIN.REJECTED', detail }),

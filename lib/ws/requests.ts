@@ -11,7 +11,7 @@ import type { Json } from '../json.js';
 import { describeErrors, validator } from '../schemas.js';
 import type { ClientRequest } from './codec.js';
 
-export type Query = 'balances' | 'offchain_state' | 'poi' | 'ping';
+export type Query = 'balances' | 'offchain_state' | 'poi' | 'ping' | 'assume_minimum_depth';
 
 /** An operation that ends on chain: the session adds the proposer's nonce before the FSM sees it. */
 export interface OnchainRequest {
@@ -26,7 +26,8 @@ export interface OnchainRequest {
 export type Interpreted =
   | { kind: 'event'; event: ChannelEvent }
   | { kind: 'onchain'; onchain: OnchainRequest }
-  | { kind: 'query'; query: Query; accounts: AccountId[] }
+  /** `accounts` holds the accounts asked about (or, for assume_minimum_depth, the tx hash) */
+  | { kind: 'query'; query: Query; accounts: string[] }
   | { kind: 'refused'; reason: Reason; detail?: string };
 
 /** The method a client answers a sign request on, by the tag it was asked with (the node accepts both names of a dispute). */
@@ -137,6 +138,11 @@ export function interpret(request: ClientRequest): Interpreted {
         return { kind: 'refused', reason: 'not_found', detail: 'this channel has no contracts' };
       }
       return { kind: 'query', query: method === 'channels.get.poi' ? 'poi' : 'balances', accounts };
+    }
+    case 'channels.assume_minimum_depth': {
+      const bad = checkParams('txHash', params);
+      if (bad) return bad;
+      return { kind: 'query', query: 'assume_minimum_depth', accounts: [params.tx_hash as string] };
     }
     case 'channels.system': {
       const bad = checkParams('system', params);
