@@ -8,7 +8,7 @@ import type { ChannelParams } from '../../fsm/types.js';
 const I = 'ak_mLjPFZQ6xB2FHGTVyfL4imAWbPrgYqcPcmxFoVhvzyU5BMrWw' as const;
 const R = 'ak_26jA8T3BcpjBxJp3Rb3GQm8HDdqGnQg9LCFBhtkwWVr7AF5RFC' as const;
 const X = 'ak_2EWaJ2fGaZSQ6PZb2fJEKddsgGLv7NMuwMMr9aTnv2Ern7J2Cq' as const;
-const params = { initiatorId: I, responderId: R, channelReserve: 10n } as ChannelParams;
+const params = { initiatorId: I, responderId: R, channelReserve: 10n } as unknown as ChannelParams;
 const start = { initiator: 100n, responder: 50n };
 
 t.test('minimum depth: plain takes the factor, txfee derives it from the fee as the node does', async (t) => {
