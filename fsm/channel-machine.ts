@@ -84,6 +84,10 @@ export interface ChannelContext extends ChannelInput {
   peerLocked: boolean;
   /** a dispute tx our client is signing */
   solo: { kind: DisputeKind; signedTx: EncodedTx } | null;
+  /** our client's socket is there; an established channel lives on without it until it reconnects */
+  clientConnected: boolean;
+  /** the round the chain is closing on, while solo-closing */
+  closingRound: number | null;
 }
 
 type WithRequest = { request?: unknown };
@@ -99,6 +103,7 @@ export type ChannelEvent =
   | ({ type: 'CLIENT.MESSAGE'; to: AccountId; info: string } & WithRequest)
   | ({ type: 'CLIENT.LEAVE' } & WithRequest)
   | { type: 'CLIENT.DISCONNECTED' }
+  | { type: 'CLIENT.RECONNECTED' }
   | { type: 'PEER.CONNECTED' }
   | { type: 'PEER.DISCONNECTED' }
   | PeerEvent
@@ -264,6 +269,14 @@ function fundingCheck(c: ChannelContext, signedTx: string): { channelId: Channel
   };
 }
 
+/** can_slash when our latest co-signed round is newer than the one the chain closes on, else solo_closing. */
+function closingReport(c: ChannelContext, onchainRound: number, tx: EncodedTx | null): ChannelEffect {
+  if (newerThanChain(c, onchainRound)) {
+    return toClient({ kind: 'on_chain_tx', info: 'can_slash', tx: c.state!.signedTx, txType: 'channel_offchain_tx' });
+  }
+  return toClient({ kind: 'on_chain_tx', info: 'solo_closing', tx: tx ?? c.state!.signedTx, txType: 'channel_close_solo_tx' });
+}
+
 /** Our latest co-signed state is an off-chain tx the chain has not seen: something to close or slash with. */
 function newerThanChain(c: ChannelContext, onchainRound: number): boolean {
   return c.state !== null && c.kit.innerTag(c.state.signedTx) === OFFCHAIN_TX_TAG && c.state.round > onchainRound;
@@ -387,6 +400,13 @@ export const channelMachine = setup({
       return !context.solo || !context.kit.checkSigned(event.signedTx, context.solo.signedTx, [me(context)], participants(context)).ok;
     },
     established: ({ context }) => context.state !== null,
+    clientAway: ({ context }) => !context.clientConnected,
+    /** the peer's proposal already carries our own client's signature (a backchannel co-signature) */
+    peerProposalCoSigned: ({ context, event }) => {
+      assertEvent(event, 'PEER.update');
+      const check = checkPeerProposal(context, event.msg);
+      return check.ok && context.kit.checkSigned(event.msg.signedTx, check.pending.signedTx, [me(context)], participants(context)).ok;
+    },
     restoredClosing: ({ context }) => (context.restored?.onchain?.lockedUntil ?? 0) !== 0,
     reestablishMatches: ({ context, event }) => {
       assertEvent(event, ['PEER.channel_reestablish', 'PEER.channel_reest_ack']);
@@ -698,18 +718,15 @@ export const channelMachine = setup({
      * The channel is solo-closing on chain. If our latest co-signed round is newer than the one it closes
      * on, the client can slash with it (the node never slashes by itself; the watchtower may).
      */
-    reportClosingOnChain: emit(({ context, event }) => {
+    reportClosingOnChain: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'CHAIN.CHANNEL_CLOSING');
-      if (newerThanChain(context, event.round)) {
-        return toClient({ kind: 'on_chain_tx', info: 'can_slash', tx: context.state!.signedTx, txType: 'channel_offchain_tx' });
-      }
-      return toClient({ kind: 'on_chain_tx', info: 'solo_closing', tx: event.tx ?? context.state!.signedTx, txType: 'channel_close_solo_tx' });
+      enqueue.assign({ closingRound: event.round });
+      enqueue.emit(closingReport(context, event.round, event.tx));
     }),
-    reportRestoredClosing: emit(({ context }) => {
-      const round = context.restored!.onchain!.round;
-      return newerThanChain(context, round)
-        ? toClient({ kind: 'on_chain_tx', info: 'can_slash', tx: context.state!.signedTx, txType: 'channel_offchain_tx' })
-        : toClient({ kind: 'on_chain_tx', info: 'solo_closing', tx: context.state!.signedTx, txType: 'channel_close_solo_tx' });
+    /** A client that comes back to a closing channel hears where the dispute stands. */
+    reportClosingAgain: enqueueActions(({ context, enqueue }) => {
+      enqueue.emit(closingReport(context, context.closingRound ?? 0, null));
+      enqueue.emit(info('closing'));
     }),
     reportClosingInfo: emit(() => info('closing')),
     dropAll: enqueueActions(({ enqueue }) => enqueue.assign({ pending: null, solo: null, ownLocked: false, peerLocked: false })),
@@ -722,6 +739,31 @@ export const channelMachine = setup({
     }),
 
     // --- messages, leave, reestablish ---
+    markClientGone: enqueueActions(({ enqueue }) => enqueue.assign({ clientConnected: false })),
+    markClientBack: enqueueActions(({ enqueue }) => enqueue.assign({ clientConnected: true })),
+
+    /** The peer proposed while our client is away: nobody can co-sign it, so the peer rolls back. */
+    refuseForAbsence: emit(({ event }) => {
+      assertEvent(event, 'PEER.update');
+      return toPeer({ type: 'update_error', signedTx: event.msg.signedTx, code: CODE.abort });
+    }),
+
+    /** It carries both signatures already: take it as co-signed, no client needed. */
+    takeCoSignedProposal: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'PEER.update');
+      const check = checkPeerProposal(context, event.msg);
+      if (!check.ok) return;
+      const both = context.kit.checkSigned(event.msg.signedTx, check.pending.signedTx, [me(context)], participants(context));
+      if (both.ok) enqueue.assign({ pending: { ...check.pending, signedTx: both.signedTx } });
+    }),
+
+    /** Our client went away in the middle of co-signing: the peer gets an abort. */
+    abandonAck: enqueueActions(({ context, enqueue }) => {
+      enqueue.emit(toPeer({ type: 'update_error', signedTx: context.pending!.signedTx, code: CODE.abort }));
+      enqueue.assign({ pending: null, clientConnected: false });
+    }),
+    abandonOwn: enqueueActions(({ enqueue }) => enqueue.assign({ pending: null, solo: null, clientConnected: false })),
+
     rejectNotAllowed: emit(({ event }) => reject('not_allowed_now', 'request' in event ? event.request : undefined)),
 
     relayMessage: emit(({ context, event }) => {
@@ -768,7 +810,10 @@ export const channelMachine = setup({
   },
 }).createMachine({
   id: 'channel',
-  context: ({ input }) => ({ ...input, channelId: null, state: null, pending: null, ownLocked: false, peerLocked: false, solo: null }),
+  context: ({ input }) => ({
+    ...input, channelId: null, state: null, pending: null, ownLocked: false, peerLocked: false, solo: null, clientConnected: true,
+    closingRound: input.restored?.onchain?.lockedUntil ? input.restored.onchain.round : null,
+  }),
   entry: ['announceFsmUp', 'restore'],
   initial: 'starting',
   on: {
@@ -784,7 +829,12 @@ export const channelMachine = setup({
     'CLIENT.MESSAGE': { actions: 'rejectNotAllowed' },
     'PEER.message': { actions: 'deliverMessage' },
     'PEER.error': { actions: 'reportPeerError' },
-    'CLIENT.DISCONNECTED': { target: '.closed', actions: 'stopForError' },
+    // before the channel exists there is nothing to come back to; after, the FSM waits for its client
+    'CLIENT.DISCONNECTED': [
+      { guard: 'established', actions: 'markClientGone' },
+      { target: '.closed', actions: 'stopForError' },
+    ],
+    'CLIENT.RECONNECTED': { actions: 'markClientBack' },
     'PEER.DISCONNECTED': [
       { guard: 'canAwaitReestablish', target: '.awaiting_reestablish', actions: ['reportPeerDisconnected', 'dropPending'] },
       { target: '.closed', actions: ['reportPeerDisconnected', 'reportDied', 'stopForError'] },
@@ -916,6 +966,8 @@ export const channelMachine = setup({
             'CHAIN.REJECTED': { actions: 'reportSoloRejected' },
             'PEER.update': [
               { guard: 'peerProposalBad', actions: 'refusePeerProposal' },
+              { guard: 'peerProposalCoSigned', target: 'persisting', actions: 'takeCoSignedProposal' },
+              { guard: 'clientAway', actions: 'refuseForAbsence' },
               { target: 'awaiting_ack_signature', actions: 'requestAckSignature' },
             ],
             'CLIENT.LEAVE': { target: '#channel.awaiting_leave_ack', actions: 'sendLeave' },
@@ -934,6 +986,7 @@ export const channelMachine = setup({
               { target: 'idle', actions: 'postSolo' },
             ],
             'CLIENT.ABORT': { guard: abortedWith(soloTag), target: 'idle', actions: 'abortSolo' },
+            'CLIENT.DISCONNECTED': { target: 'idle', actions: 'abandonOwn' },
           },
         },
         awaiting_own_signature: {
@@ -945,6 +998,7 @@ export const channelMachine = setup({
               { target: 'awaiting_peer_ack', actions: ['takeOwnSignature', 'sendProposal'] },
             ],
             'CLIENT.ABORT': { guard: abortedWith(ownTag), target: 'idle', actions: 'abortOwnProposal' },
+            'CLIENT.DISCONNECTED': { target: 'idle', actions: 'abandonOwn' },
             'PEER.update': { target: 'idle', actions: 'resolveRace' },
           },
         },
@@ -968,6 +1022,7 @@ export const channelMachine = setup({
               { target: 'persisting', actions: 'takeOwnSignature' },
             ],
             'CLIENT.ABORT': { guard: abortedWith(ackTag), target: 'idle', actions: 'abortAck' },
+            'CLIENT.DISCONNECTED': { target: 'idle', actions: 'abandonAck' },
           },
         },
         persisting: {
@@ -1035,9 +1090,9 @@ export const channelMachine = setup({
       on: {
         'CHAIN.CHANNEL_CLOSING': { actions: 'reportClosingOnChain' },
         'CHAIN.REJECTED': { actions: 'reportSoloRejected' },
+        'CLIENT.RECONNECTED': { actions: ['markClientBack', 'reportClosingAgain'] },
         // the peer may be long gone; the dispute goes on without it
         'PEER.DISCONNECTED': {},
-        'CLIENT.DISCONNECTED': { target: 'closed', actions: 'stopForError' },
       },
       states: {
         watching: {
@@ -1057,6 +1112,7 @@ export const channelMachine = setup({
               { target: 'watching', actions: 'postSolo' },
             ],
             'CLIENT.ABORT': { guard: abortedWith(soloTag), target: 'watching', actions: 'abortSolo' },
+            'CLIENT.DISCONNECTED': { target: 'watching', actions: 'abandonOwn' },
           },
         },
       },
@@ -1082,7 +1138,7 @@ export const channelMachine = setup({
       description: 'Restored from the store; waiting for the link to the peer to confirm the latest state.',
       always: [
         // a channel in dispute on chain needs no peer: the client can slash and settle alone
-        { guard: 'restoredClosing', target: 'channel_closing', actions: ['reportRestoredClosing', 'reportClosingInfo'] },
+        { guard: 'restoredClosing', target: 'channel_closing', actions: 'reportClosingAgain' },
         { guard: ({ context }) => context.role === 'responder', target: 'awaiting_reestablish' },
       ],
       on: { 'PEER.CONNECTED': { target: 'awaiting_reest_ack', actions: 'sendReestablish' } },

@@ -91,7 +91,7 @@ export class Watchtower {
       const needing: Array<{ role: Role; stored: NonNullable<Awaited<ReturnType<ChannelStore['load']>>> }> = [];
       for (const role of roles) {
         // a connected client was told can_slash and decides itself, as the node leaves it to the client
-        if (registry.find(id, role)) continue;
+        if (registry.find(id, role)?.attached) continue;
         const stored = await store.load(id, role);
         if (!stored || stored.closed) continue;
         const latest = stored.state;

@@ -76,10 +76,10 @@ async function runCheat(t: Test, service: TestService, ch: OpenedChannel,
   await transfer(ch, ch.initiator, cheater.address, victim.address, 5n * 10n ** 20n);
   const victimLatest = 10n ** 21n + 10n ** 20n - 9n * 10n ** 19n + 5n * 10n ** 20n;
 
-  // the victim goes away (no leave: it just disconnects)
+  // the victim goes away (no leave: it just disconnects; its FSM waits for it)
   ch.responder.close();
   await ch.responder.closedAndDone();
-  await until(async () => !service.registry.find(ch.channelId as any, 'responder'), 'the victim\'s session to end');
+  await until(async () => service.registry.find(ch.channelId as any, 'responder')?.attached === false, 'the victim\'s client to be gone');
   ch.initiator.close();
 
   let running = service;

@@ -71,8 +71,8 @@ export class Session {
     readonly pairing: PairingKey,
     readonly fsmId: string,
     input: ChannelInput,
-    private readonly client: ClientLink,
-    private readonly codec: Codec,
+    private client: ClientLink | null,
+    private codec: Codec,
     private readonly deps: SessionDeps,
   ) {
     this.loggedChannelId = input.restored?.channelId ?? null;
@@ -254,9 +254,27 @@ export class Session {
     if (!this.stopped) this.sendFrame(this.codec.output(this.channelId, output));
   }
 
-  /** The client's socket is gone. */
-  clientGone(): void {
+  /** Whether a client socket is attached. */
+  get attached(): boolean {
+    return this.client !== null;
+  }
+
+  /**
+   * The client's socket is gone. An FSM whose channel exists lives on without it (frames meant for the
+   * client are dropped; it catches up with get.offchain_state when it reconnects); one that does not stops.
+   */
+  clientGone(link: ClientLink): void {
+    if (this.client !== link) return; // an older socket, already replaced
+    this.client = null;
     if (!this.stopped) this.actor.send({ type: 'CLIENT.DISCONNECTED' });
+  }
+
+  /** A reconnecting client (same fsm_id): it gets fsm_up with that id and the FSM goes on with it. */
+  attach(link: ClientLink, codec: Codec): void {
+    this.client = link;
+    this.codec = codec;
+    this.sendFrame(this.codec.output(this.channelId, { kind: 'info', event: 'fsm_up', data: { fsm_id: this.fsmId } }));
+    this.send({ type: 'CLIENT.RECONNECTED' });
   }
 
   // --- from the peer ---
@@ -362,6 +380,7 @@ export class Session {
       this.collecting.push(frame);
       return;
     }
+    if (!this.client) return; // the client is away: it syncs with get.offchain_state when back
     const text = stringifyJson(frame);
     if (this.log.isDebugEnabled()) this.log.debug('frame out', { frame: text.slice(0, 2000) });
     this.client.send(text);
@@ -373,7 +392,8 @@ export class Session {
     this.unfollow?.();
     this.log.info('fsm stopped', { why });
     // let the frames already queued reach the client before the socket closes
-    setImmediate(() => this.client.close(1000, why));
+    const client = this.client;
+    setImmediate(() => client?.close(1000, why));
     this.deps.onStopped(this, why);
   }
 }

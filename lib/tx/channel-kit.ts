@@ -82,7 +82,7 @@ function describeMismatch(candidate: EncodedTx, expected: EncodedTx): { reason: 
 }
 
 export function createTxKit(networkId: string): TxKit {
-  const checkSigned = (candidate: string, expected: EncodedTx, signers: AccountId[]): SignedCheck => {
+  const checkSigned = (candidate: string, expected: EncodedTx, signers: AccountId[], participants: AccountId[]): SignedCheck => {
     const got = unpackSigned(candidate);
     if (!got) return { ok: false, reason: 'broken_encoding_transaction', detail: 'signed_tx is not a transaction' };
     const want = unpackSigned(expected);
@@ -93,10 +93,16 @@ export function createTxKit(networkId: string): TxKit {
     }
     const message = signingMessage(networkId, decode(want.encodedTx));
     const signatures = [...want.signatures];
+    const known = (sig: Uint8Array) => signatures.some((s) => Buffer.from(s).equals(sig));
     for (const signer of signers) {
       const sig = got.signatures.find((s) => verifySignature(message, s, signer));
       if (!sig) return { ok: false, reason: 'bad_signature', detail: `no valid signature by ${signer}` };
-      if (!signatures.some((s) => Buffer.from(s).equals(sig))) signatures.push(sig);
+      if (!known(sig)) signatures.push(sig);
+    }
+    // a client may bring the other participant's signature too (co-signed over a backchannel): keep it
+    // if it is one; anything else it carried is dropped, never passed on
+    for (const sig of got.signatures) {
+      if (!known(sig) && participants.some((p) => !signers.includes(p) && verifySignature(message, sig, p))) signatures.push(sig);
     }
     return { ok: true, signedTx: wrapSigned(want.encodedTx, signatures) };
   };

@@ -9,11 +9,11 @@ import { encode, Encoding } from '@aeternity/aepp-sdk';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Reason } from '../../fsm/reasons.js';
 import type { ChannelInput } from '../../fsm/channel-machine.js';
-import type { AccountId, EncodedTx, TxKit } from '../../fsm/types.js';
+import type { AccountId, ChannelId, EncodedTx, Role, TxKit } from '../../fsm/types.js';
 import type { Chain } from '../chain/chain.js';
 import { onchainChannel } from '../chain/channel-watcher.js';
 import type { Registry } from '../channel/registry.js';
-import { hashFsmId, Session, type SessionDeps } from '../channel/session.js';
+import { hashFsmId, Session, type ClientLink, type SessionDeps } from '../channel/session.js';
 import { stringifyJson } from '../json.js';
 import type { Logger } from '../log.js';
 import type { ChannelStore } from '../store/store.js';
@@ -75,8 +75,9 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
       refuseConnection(ws, codec, open.reason, open.detail);
       return;
     }
+    const link: ClientLink = { send: (text) => ws.readyState === ws.OPEN && ws.send(text), close: (code, reason) => ws.close(code, reason) };
     // Frames that arrive while the session is being set up wait for it, in order.
-    const ready = createSession(open, ws, codec).catch((err: unknown) => {
+    const ready = createSession(open, link, codec).catch((err: unknown) => {
       if (err instanceof Refusal) refuseConnection(ws, codec, err.reason, err.detail);
       else {
         deps.log.error('could not start a channel session', { error: (err as Error).message });
@@ -92,7 +93,7 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
         else session.handleFrame(text);
       });
     });
-    ws.on('close', () => void ready.then((session) => session?.clientGone()));
+    ws.on('close', () => void ready.then((session) => session?.clientGone(link)));
     ws.on('error', () => ws.terminate());
   });
 
@@ -101,7 +102,7 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
     ws.close(1008, reason);
   }
 
-  async function createSession(open: OpenRequest, ws: WebSocket, codec: Codec): Promise<Session> {
+  async function createSession(open: OpenRequest, link: ClientLink, codec: Codec): Promise<Session> {
     const fsmId = newFsmId();
     let input: ChannelInput;
     let responderId: string;
@@ -125,11 +126,19 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
       input = { kit: deps.kit, role: open.role, fsmId, params, keepRunning: open.keepRunning, anyInitiator: open.anyInitiator, ...(terms && { terms }) };
       responderId = params.responderId;
     } else {
+      // reconnect without leave: the FSM is still running and takes the new socket
+      const live = deps.registry.find(open.channelId, open.role);
+      if (live) {
+        if (!sameSecret(hashFsmId(live.fsmId), hashFsmId(open.fsmId))) throw new Refusal('invalid_fsm_id', 'existing_fsm_id does not match');
+        if (live.attached) throw new Refusal('not_allowed_now', 'this participant is already connected to the channel');
+        live.attach(link, codec);
+        await reportWatchtower(live, open.channelId, open.role);
+        return live;
+      }
       const stored = await deps.store.load(open.channelId, open.role);
       if (!stored) throw new Refusal('not_found', `channel ${open.channelId} is not known here`);
       if (stored.closed) throw new Refusal('not_allowed_now', `channel ${open.channelId} is closed`);
       if (!sameSecret(stored.fsmIdHash, hashFsmId(open.fsmId))) throw new Refusal('invalid_fsm_id', 'existing_fsm_id does not match');
-      if (deps.registry.find(open.channelId, open.role)) throw new Refusal('not_allowed_now', 'this participant is already connected to the channel');
       // the old fsm_id stops working once the new one is stored
       await deps.store.setFsmIdHash(open.channelId, open.role, hashFsmId(fsmId));
       input = {
@@ -143,19 +152,21 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
       { port: open.port, responderId, channelId: open.kind === 'new' ? null : open.channelId },
       fsmId,
       input,
-      { send: (text) => ws.readyState === ws.OPEN && ws.send(text), close: (code, reason) => ws.close(code, reason) },
+      link,
       codec,
       { ...deps.sessionDeps, onStopped: (s, why) => deps.registry.remove(s, why) },
     );
     session.start();
     deps.registry.add(session);
-    if (open.kind === 'reestablish') {
-      // what the watchtower did while the client was away
-      for (const action of await deps.store.takeWatchtowerActions(open.channelId, open.role)) {
-        session.notify({ kind: 'on_chain_tx', info: 'watchtower_slash', tx: action.signedTx as EncodedTx, txType: 'channel_slash_tx' });
-      }
-    }
+    if (open.kind === 'reestablish') await reportWatchtower(session, open.channelId, open.role);
     return session;
+  }
+
+  /** Tells a returning client what the watchtower did while it was away. */
+  async function reportWatchtower(session: Session, channelId: ChannelId, role: Role): Promise<void> {
+    for (const action of await deps.store.takeWatchtowerActions(channelId, role)) {
+      session.notify({ kind: 'on_chain_tx', info: 'watchtower_slash', tx: action.signedTx as EncodedTx, txType: 'channel_slash_tx' });
+    }
   }
 
   return { server, wss };

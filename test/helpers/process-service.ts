@@ -1,0 +1,67 @@
+/**
+ * The service started the way the README starts it (`npm start`), as its own process: free ports, a
+ * Redis key prefix of its own, fast dev-chain blocks. For the tests that must see the real front door.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createServer } from 'node:net';
+import { Redis } from 'ioredis';
+import { REDIS_URL } from './service.js';
+
+export interface ServiceProcess {
+  channelUrl: string;
+  nodeUrl: string;
+  prefix: string;
+  stop(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startServiceProcess(env: Record<string, string> = {}): Promise<ServiceProcess> {
+  const [wsPort, httpPort] = [await freePort(), await freePort()];
+  const prefix = `aesc-test:${randomBytes(6).toString('hex')}:`;
+  const child: ChildProcess = spawn('npm', ['start', '--silent'], {
+    cwd: new URL('../..', import.meta.url).pathname,
+    env: {
+      ...process.env, WS_PORT: String(wsPort), HTTP_PORT: String(httpPort), REDIS_URL, REDIS_KEY_PREFIX: prefix,
+      BLOCK_INTERVAL_MS: '100', LOG_LEVEL: process.env.TEST_LOG ?? 'warn', ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true, // its own process group, so stop() ends npm and the service under it
+  });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => { output += d.toString(); if (process.env.TEST_LOG) process.stderr.write(d); });
+  child.stderr!.on('data', (d: Buffer) => { output += d.toString(); if (process.env.TEST_LOG) process.stderr.write(d); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+
+  // up when both ports answer
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const up = await fetch(`http://127.0.0.1:${httpPort}/v3/status`).then((r) => r.ok, () => false);
+    if (up) break;
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the service did not start:\n${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    channelUrl: `ws://127.0.0.1:${wsPort}/channel`,
+    nodeUrl: `http://127.0.0.1:${httpPort}`,
+    prefix,
+    async stop() {
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
+      await exited;
+      const redis = new Redis(REDIS_URL);
+      const keys = await redis.keys(`${prefix}*`);
+      if (keys.length) await redis.del(...keys);
+      await redis.quit();
+    },
+  };
+}
