@@ -18,9 +18,9 @@ import {
 import type { Reason } from './reasons.js';
 import type {
   AccountId, Balances, ChannelEffect, ChannelId, ChannelParams, ClientOutput, CoSignedState, DisputeKind, EncodedTx,
-  OffchainUpdate, OnchainChannel, OnchainTerms, OperationKind, PeerMessage, Role, SignTag, StateHash, TxKit,
+  OffchainUpdate, OnchainChannel, OnchainTerms, OperationKind, PeerMessage, Role, SignTag, StateHash, Timeouts, TxKit,
 } from './types.js';
-import { otherRole } from './types.js';
+import { DEFAULT_TIMEOUTS, otherRole } from './types.js';
 
 /** Protocol codes of conflicts and aborts (channel-api §4). */
 export const CODE = { validation: 1, conflict: 2, timeout: 3, abort: 4, rejectedOnChain: 5 } as const;
@@ -54,6 +54,8 @@ export interface ChannelInput {
   keepRunning: boolean;
   /** a responder that accepts whichever initiator opens (`initiator_id=any`) */
   anyInitiator?: boolean;
+  /** how long to wait for each thing; the node's defaults where left out */
+  timeouts?: Partial<Timeouts>;
   /**
    * set when the FSM is restored from the store to reestablish an existing channel; `onchain` is what
    * the chain holds for it (null: the channel is gone from the chain)
@@ -88,6 +90,11 @@ export interface ChannelContext extends ChannelInput {
   clientConnected: boolean;
   /** the round the chain is closing on, while solo-closing */
   closingRound: number | null;
+  /**
+   * our last proposal we stopped waiting for: if the peer's ack still comes, the peer holds that round
+   * co-signed, and so do we
+   */
+  abandoned: Pending | null;
 }
 
 type WithRequest = { request?: unknown };
@@ -320,6 +327,10 @@ function buildDispute(c: ChannelContext, e: Extract<ChannelEvent, { type: 'CLIEN
 
 const weProposed = (c: ChannelContext): boolean => c.pending?.proposer === c.role;
 
+function timeout(c: ChannelContext, name: keyof Timeouts): number {
+  return c.timeouts?.[name] ?? DEFAULT_TIMEOUTS[name];
+}
+
 /** A store answer about the round in flight (and not a late answer about an earlier one). */
 function savedPending(c: ChannelContext, e: ChannelEvent): boolean {
   return (e.type === 'STORE.SAVED' || e.type === 'STORE.FAILED') && c.pending !== null && e.round === c.pending.round;
@@ -344,6 +355,16 @@ export const channelMachine = setup({
     events: {} as ChannelEvent,
     input: {} as ChannelInput,
     emitted: {} as ChannelEffect,
+  },
+  delays: {
+    accept: ({ context }) => timeout(context, 'accept'),
+    funding_create: ({ context }) => timeout(context, 'funding_create'),
+    funding_sign: ({ context }) => timeout(context, 'funding_sign'),
+    funding_lock: ({ context }) => timeout(context, 'funding_lock'),
+    sign: ({ context }) => timeout(context, 'sign'),
+    idle: ({ context }) => timeout(context, 'idle'),
+    awaiting_open: ({ context }) => timeout(context, 'awaiting_open'),
+    initialized: ({ context }) => timeout(context, 'initialized'),
   },
   guards: {
     isInitiator: ({ context }) => context.role === 'initiator',
@@ -401,6 +422,12 @@ export const channelMachine = setup({
     },
     established: ({ context }) => context.state !== null,
     clientAway: ({ context }) => !context.clientConnected,
+    lateAck: ({ context, event }) => {
+      assertEvent(event, 'PEER.update_ack');
+      const { abandoned, state } = context;
+      return abandoned !== null && state !== null && abandoned.round === state.round + 1 &&
+        context.kit.checkSigned(event.msg.signedTx, abandoned.signedTx, [peerAccount(context)], participants(context)).ok;
+    },
     /** the peer's proposal already carries our own client's signature (a backchannel co-signature) */
     peerProposalCoSigned: ({ context, event }) => {
       assertEvent(event, 'PEER.update');
@@ -514,7 +541,7 @@ export const channelMachine = setup({
       assertEvent(event, ['CLIENT.UPDATE_NEW', 'CLIENT.DEPOSIT', 'CLIENT.WITHDRAW', 'CLIENT.SHUTDOWN']);
       const pending = ownProposal(context, event);
       if (isRefusal(pending)) return;
-      enqueue.assign({ pending });
+      enqueue.assign({ pending, abandoned: null });
       enqueue.emit(toClient({ kind: 'sign', tag: OPERATIONS[pending.kind as OperationKind].ownTag, signedTx: pending.signedTx, updates: pending.updates }));
     }),
 
@@ -739,6 +766,41 @@ export const channelMachine = setup({
     }),
 
     // --- messages, leave, reestablish ---
+    /** Waiting ran out before the channel was open (or for good): the FSM gives up, as the node does. */
+    reportTimeoutAndDie: enqueueActions(({ enqueue }) => {
+      enqueue.emit(info('timeout'));
+      enqueue.emit(info('died'));
+      enqueue.emit({ type: 'stopped', why: 'timeout' });
+    }),
+
+    /**
+     * Waiting ran out in the middle of an operation: back to the last co-signed round. Our client gets a
+     * conflict with code 3; the peer, if it was waiting on us, an error with the same code.
+     */
+    rollBackOnTimeout: enqueueActions(({ context, enqueue }) => {
+      const { pending } = context;
+      if (pending && pending.proposer !== context.role) {
+        enqueue.emit(toPeer({ type: 'update_error', signedTx: pending.signedTx, code: CODE.timeout }));
+      }
+      enqueue.emit(conflict(context, CODE.timeout));
+      const sentToPeer = pending !== null && pending.proposer === context.role && pending.kind === 'update';
+      enqueue.assign({ pending: null, solo: null, abandoned: sentToPeer ? pending : null });
+    }),
+
+    /** The ack we stopped waiting for came after all: the round is co-signed, take it. */
+    takeLateAck: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'PEER.update_ack');
+      const check = context.kit.checkSigned(event.msg.signedTx, context.abandoned!.signedTx, [peerAccount(context)], participants(context));
+      if (check.ok) enqueue.assign({ pending: { ...context.abandoned!, signedTx: check.signedTx }, abandoned: null });
+    }),
+
+    /** The peer gave up on the operation we were co-signing. */
+    dropPeerProposal: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, 'PEER.update_error');
+      enqueue.emit(conflict(context, event.msg.code));
+      enqueue.assign({ pending: null });
+    }),
+
     markClientGone: enqueueActions(({ enqueue }) => enqueue.assign({ clientConnected: false })),
     markClientBack: enqueueActions(({ enqueue }) => enqueue.assign({ clientConnected: true })),
 
@@ -813,6 +875,7 @@ export const channelMachine = setup({
   context: ({ input }) => ({
     ...input, channelId: null, state: null, pending: null, ownLocked: false, peerLocked: false, solo: null, clientConnected: true,
     closingRound: input.restored?.onchain?.lockedUntil ? input.restored.onchain.round : null,
+    abandoned: null,
   }),
   entry: ['announceFsmUp', 'restore'],
   initial: 'starting',
@@ -854,10 +917,12 @@ export const channelMachine = setup({
 
     connecting: {
       description: 'Initiator: waiting for the link to the responder, then proposing the channel.',
+      after: { initialized: { target: 'closed', actions: 'reportTimeoutAndDie' } },
       on: { 'PEER.CONNECTED': { target: 'awaiting_accept', actions: 'sendChannelOpen' } },
     },
     awaiting_open: {
       description: 'Responder: waiting for the initiator\'s channel_open.',
+      after: { awaiting_open: { target: 'closed', actions: 'reportTimeoutAndDie' } },
       on: {
         'PEER.channel_open': [
           { guard: 'openMismatch', target: 'closed', actions: ['refuseOpen', 'stopForError'] },
@@ -867,10 +932,12 @@ export const channelMachine = setup({
     },
     awaiting_accept: {
       description: 'Initiator: channel_open sent, waiting for channel_accept.',
+      after: { accept: { target: 'closed', actions: 'reportTimeoutAndDie' } },
       on: { 'PEER.channel_accept': { target: 'awaiting_initiator_signature', actions: 'requestInitiatorSignature' } },
     },
     awaiting_initiator_signature: {
       description: 'Initiator: our client signs the create tx.',
+      after: { sign: { target: 'closed', actions: 'reportTimeoutAndDie' } },
       on: {
         'CLIENT.SIGNED': [
           { guard: ({ context, event }) => !signedWith(fixedTag('initiator_sign'))({ context, event }), actions: 'rejectNotAllowed' },
@@ -882,6 +949,7 @@ export const channelMachine = setup({
     },
     awaiting_funding_created: {
       description: 'Responder: waiting for the initiator\'s signed create tx.',
+      after: { funding_create: { target: 'closed', actions: 'reportTimeoutAndDie' } },
       on: {
         'PEER.funding_created': [
           { guard: 'fundingCreatedBad', target: 'closed', actions: ['reportDied', 'stopForError'] },
@@ -891,6 +959,7 @@ export const channelMachine = setup({
     },
     awaiting_responder_signature: {
       description: 'Responder: our client co-signs the create tx.',
+      after: { sign: { target: 'closed', actions: 'reportTimeoutAndDie' } },
       on: {
         'CLIENT.SIGNED': [
           { guard: ({ context, event }) => !signedWith(fixedTag('responder_sign'))({ context, event }), actions: 'rejectNotAllowed' },
@@ -902,6 +971,7 @@ export const channelMachine = setup({
     },
     awaiting_funding_signed: {
       description: 'Initiator: waiting for the responder\'s co-signature on the create tx.',
+      after: { funding_sign: { target: 'closed', actions: 'reportTimeoutAndDie' } },
       on: {
         'PEER.funding_signed': [
           { guard: 'peerSignatureBad', target: 'closed', actions: ['reportDied', 'stopForError'] },
@@ -922,6 +992,7 @@ export const channelMachine = setup({
         enqueue({ type: context.role === 'initiator' ? 'initiatorFunded' : 'responderFunded' });
       }),
       always: { guard: 'bothLocked', target: 'open', actions: ['reportFundingLocked', 'announceOpen'] },
+      after: { funding_lock: { target: 'closed', actions: 'reportTimeoutAndDie' } },
       on: {
         'CHAIN.MINED': { actions: 'reportFundingMined' },
         'CHAIN.LOCKED': { actions: 'lockOwnFunding' },
@@ -941,6 +1012,8 @@ export const channelMachine = setup({
       },
       states: {
         idle: {
+          // a keep_running responder stays for its initiator, however long (the node ignores its idle timeout)
+          after: { idle: { guard: ({ context }) => !(context.role === 'responder' && context.keepRunning), target: '#channel.closed', actions: 'reportTimeoutAndDie' } },
           on: {
             'CLIENT.UPDATE_NEW': [
               { guard: 'proposalRefused', actions: 'refuseProposal' },
@@ -964,6 +1037,7 @@ export const channelMachine = setup({
             ],
             'CHAIN.CHANNEL_CHANGED': { actions: 'reportChannelChangedOnChain' },
             'CHAIN.REJECTED': { actions: 'reportSoloRejected' },
+            'PEER.update_ack': { guard: 'lateAck', target: 'persisting', actions: 'takeLateAck' },
             'PEER.update': [
               { guard: 'peerProposalBad', actions: 'refusePeerProposal' },
               { guard: 'peerProposalCoSigned', target: 'persisting', actions: 'takeCoSignedProposal' },
@@ -979,6 +1053,7 @@ export const channelMachine = setup({
         },
         awaiting_solo_signature: {
           description: 'Our client signs a close_solo or snapshot_solo tx, which goes on chain alone.',
+          after: { sign: { target: 'idle', actions: 'rollBackOnTimeout' } },
           on: {
             'CLIENT.SIGNED': [
               { guard: ({ context, event }) => !signedWith(soloTag)({ context, event }), actions: 'rejectNotAllowed' },
@@ -991,6 +1066,7 @@ export const channelMachine = setup({
         },
         awaiting_own_signature: {
           description: 'Our client signs the operation it proposed.',
+          after: { sign: { target: 'idle', actions: 'rollBackOnTimeout' } },
           on: {
             'CLIENT.SIGNED': [
               { guard: ({ context, event }) => !signedWith(ownTag)({ context, event }), actions: 'rejectNotAllowed' },
@@ -1004,6 +1080,7 @@ export const channelMachine = setup({
         },
         awaiting_peer_ack: {
           description: 'Our signed operation is with the peer, waiting for its co-signature.',
+          after: { accept: { target: 'idle', actions: 'rollBackOnTimeout' } },
           on: {
             'PEER.update_ack': [
               { guard: 'peerSignatureBad', target: 'idle', actions: 'refuseBadAck' },
@@ -1015,6 +1092,7 @@ export const channelMachine = setup({
         },
         awaiting_ack_signature: {
           description: 'Our client co-signs the operation the peer proposed.',
+          after: { sign: { target: 'idle', actions: 'rollBackOnTimeout' } },
           on: {
             'CLIENT.SIGNED': [
               { guard: ({ context, event }) => !signedWith(ackTag)({ context, event }), actions: 'rejectNotAllowed' },
@@ -1023,6 +1101,7 @@ export const channelMachine = setup({
             ],
             'CLIENT.ABORT': { guard: abortedWith(ackTag), target: 'idle', actions: 'abortAck' },
             'CLIENT.DISCONNECTED': { target: 'idle', actions: 'abandonAck' },
+            'PEER.update_error': { guard: 'errorMatchesPending', target: 'idle', actions: 'dropPeerProposal' },
           },
         },
         persisting: {
@@ -1128,6 +1207,7 @@ export const channelMachine = setup({
 
     awaiting_leave_ack: {
       description: 'We asked the peer to leave; waiting for its acknowledgement.',
+      after: { accept: { target: 'closed', actions: ['reportLeave', 'reportTimeoutAndDie'] } },
       on: {
         'PEER.leave_ack': { target: 'closed', actions: ['reportLeave', 'reportDied', 'stopForLeave'] },
         'PEER.leave': { target: 'closed', actions: ['ackLeave', 'reportLeave', 'reportDied', 'stopForLeave'] },
@@ -1136,6 +1216,7 @@ export const channelMachine = setup({
 
     reestablishing: {
       description: 'Restored from the store; waiting for the link to the peer to confirm the latest state.',
+      after: { initialized: { target: 'closed', actions: 'reportTimeoutAndDie' } },
       always: [
         // a channel in dispute on chain needs no peer: the client can slash and settle alone
         { guard: 'restoredClosing', target: 'channel_closing', actions: 'reportClosingAgain' },
@@ -1145,6 +1226,7 @@ export const channelMachine = setup({
     },
     awaiting_reest_ack: {
       description: 'Initiator: channel_reestablish sent, waiting for the responder.',
+      after: { accept: { target: 'closed', actions: 'reportTimeoutAndDie' } },
       on: {
         'PEER.channel_reest_ack': [
           { guard: 'reestablishMatches', target: 'open', actions: ['reportReestablished', 'announceOpen'] },

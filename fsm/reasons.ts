@@ -34,6 +34,8 @@ export const REASONS = [
   'frame_too_large',
   'store_unavailable',
   'channel_not_found',
+  'service_full',
+  'too_many_connections',
 ] as const;
 
 export type Reason = (typeof REASONS)[number];

@@ -27,6 +27,32 @@ export interface ChannelParams {
   responderDelegateIds: AccountId[];
 }
 
+/** How long the FSM waits for each thing (ms), as the node's timeout_* parameters name them. */
+export interface Timeouts {
+  /** the peer: channel_accept, an ack, a leave or reestablish answer */
+  accept: number;
+  /** responder: the initiator's signed create tx */
+  funding_create: number;
+  /** initiator: the responder's co-signed create tx */
+  funding_sign: number;
+  /** the create tx reaching minimum depth */
+  funding_lock: number;
+  /** our own client's signature */
+  sign: number;
+  /** an open channel with nothing happening */
+  idle: number;
+  /** responder: the initiator's channel_open */
+  awaiting_open: number;
+  /** initiator: the link to the responder */
+  initialized: number;
+}
+
+/** The node's defaults (aesc_fsm). */
+export const DEFAULT_TIMEOUTS: Timeouts = {
+  accept: 120_000, funding_create: 120_000, funding_sign: 120_000, funding_lock: 360_000,
+  sign: 500_000, idle: 600_000, awaiting_open: 120_000, initialized: 120_000,
+};
+
 /**
  * The chain facts of an on-chain tx that the proposer fixes and the peer takes as given: the
  * proposer's account nonce, the ttl and the fee (left out: the minimum fee for the tx).

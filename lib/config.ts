@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describeErrors, validator } from './schemas.js';
+import type { Timeouts } from '../fsm/types.js';
 
 export interface Config {
   networkId: string;
@@ -13,6 +14,8 @@ export interface Config {
   redis: { url: string; keyPrefix: string };
   chain: { blockIntervalMs: number; genesisBalance: string; nodeUrl: string; pollMs: number };
   watchtower: { enabled: boolean; secretKey: string };
+  timeouts: Timeouts;
+  limits: { maxChannels: number; maxConnectionsPerAddress: number };
 }
 
 /** Environment variable → where it lands in the config, and whether it is a number. */
@@ -31,6 +34,10 @@ const ENV: Array<[string, string[], 'number' | 'string' | 'boolean']> = [
   ['CHAIN_POLL_MS', ['chain', 'pollMs'], 'number'],
   ['WATCHTOWER', ['watchtower', 'enabled'], 'boolean'],
   ['WATCHTOWER_SECRET_KEY', ['watchtower', 'secretKey'], 'string'],
+  ['MAX_CHANNELS', ['limits', 'maxChannels'], 'number'],
+  ['MAX_CONNECTIONS_PER_ADDRESS', ['limits', 'maxConnectionsPerAddress'], 'number'],
+  ...(['accept', 'funding_create', 'funding_sign', 'funding_lock', 'sign', 'idle', 'awaiting_open', 'initialized'] as const)
+    .map((name): [string, string[], 'number'] => [`TIMEOUT_${name.toUpperCase()}`, ['timeouts', name], 'number']),
 ];
 
 export class ConfigError extends Error {

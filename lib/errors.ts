@@ -63,6 +63,8 @@ export const ERRORS: Record<Reason, ErrorInfo> = {
   frame_too_large: { code: 3003, message: 'Frame too large' },
   store_unavailable: { code: 3004, message: 'Could not persist the co-signed state' },
   channel_not_found: { code: 3005, message: 'Channel not found' },
+  service_full: { code: 3006, message: 'The service hosts as many channels as it may' },
+  too_many_connections: { code: 3007, message: 'Too many connections from this address' },
 };
 
 /** Reasons that are about the frame itself rather than a refusal by the channel. */

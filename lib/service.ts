@@ -21,6 +21,9 @@ import { createTxKit } from './tx/channel-kit.js';
 import { Watchtower } from './watchtower.js';
 import { createChannelServer } from './ws/server.js';
 
+/** How long a shutdown waits for store writes under way. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
 /** What the dev chain gives the watchtower's key at genesis, so it can pay slash fees. */
 const WATCHTOWER_DEV_FUNDS = 10n ** 24n;
 
@@ -83,6 +86,8 @@ export async function startService(config: Config, options: ServiceOptions = {})
 
   const { server: channelServer, wss } = createChannelServer({
     watchtowerAddress: watchtower?.address ?? null,
+    timeouts: config.timeouts,
+    limits: config.limits,
     path: config.ws.path,
     maxFrameBytes: config.ws.maxFrameBytes,
     kit, chain, store, registry, log,
@@ -102,12 +107,22 @@ export async function startService(config: Config, options: ServiceOptions = {})
     nodeUrl,
     chain, store, registry,
     watchtowerAddress: watchtower?.address ?? null,
+    /**
+     * Graceful: stop accepting, let every round being written finish (its acknowledgement then goes
+     * out, or it never does), then close the clients' sockets and the store.
+     */
     async stop() {
       watchtower?.close();
+      const closed = new Promise((resolve) => channelServer.close(resolve));
+      await Promise.race([
+        Promise.all(registry.all().map((session) => session.drain())),
+        new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS)),
+      ]);
+      for (const session of registry.all()) session.dispose();
       for (const client of wss.clients) client.close(1001, 'service stopping');
       await new Promise<void>((resolve) => wss.close(() => resolve()));
-      await new Promise((resolve) => channelServer.close(resolve));
       channelServer.closeAllConnections();
+      await closed;
       if (nodeApi) {
         await new Promise((resolve) => nodeApi.close(resolve));
         nodeApi.closeAllConnections();

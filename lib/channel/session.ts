@@ -49,6 +49,15 @@ export interface PairingKey {
   channelId: ChannelId | null;
 }
 
+/**
+ * The FSM's timers must not keep a process alive by themselves (the sockets and servers do that): a
+ * stopped service, or a test, ends even while an idle timer of ten minutes is set.
+ */
+const UNREFERENCED_CLOCK = {
+  setTimeout: (fn: (...args: unknown[]) => void, ms: number) => setTimeout(fn, ms).unref(),
+  clearTimeout: (handle: unknown) => clearTimeout(handle as NodeJS.Timeout),
+};
+
 export function hashFsmId(fsmId: string): string {
   return createHash('sha256').update(fsmId).digest('hex');
 }
@@ -64,6 +73,8 @@ export class Session {
   private refusedCurrent = false;
   private inbox: Promise<void> = Promise.resolve();
   private unfollow: (() => void) | undefined;
+  /** store writes under way: a shutdown lets them finish, so what they acknowledge is kept */
+  private readonly writes = new Set<Promise<unknown>>();
   private currentRequest: Json | undefined;
 
   constructor(
@@ -77,7 +88,7 @@ export class Session {
   ) {
     this.loggedChannelId = input.restored?.channelId ?? null;
     this.log = deps.log.child({ role, channel_id: this.loggedChannelId });
-    this.actor = createActor(channelMachine, { input });
+    this.actor = createActor(channelMachine, { input, clock: UNREFERENCED_CLOCK });
     this.actor.on('*', (effect: ChannelEffect) => this.perform(effect));
   }
 
@@ -310,7 +321,7 @@ export class Session {
         return;
       case 'persistOnchain': {
         const round = effect.state.round;
-        this.deps.store.saveOnchain(effect.channelId, this.role, effect.kind, effect.state).then(
+        this.track(this.deps.store.saveOnchain(effect.channelId, this.role, effect.kind, effect.state)).then(
           () => this.send({ type: 'STORE.SAVED', round }),
           (err: Error) => this.send({ type: 'STORE.FAILED', round, detail: err.message }),
         );
@@ -359,10 +370,28 @@ export class Session {
     this.sendFrame(this.codec.output(this.channelId, output));
   }
 
+  /** Ends the FSM without a word to anyone: the service is stopping. */
+  dispose(): void {
+    this.stopped = true;
+    this.unfollow?.();
+    this.actor.stop();
+  }
+
+  /** Resolves once every store write under way has finished (and its answer reached the FSM). */
+  async drain(): Promise<void> {
+    while (this.writes.size) await Promise.allSettled([...this.writes]);
+  }
+
+  private track<T>(write: Promise<T>): Promise<T> {
+    this.writes.add(write);
+    void write.finally(() => this.writes.delete(write)).catch(() => undefined);
+    return write;
+  }
+
   private persist(effect: Extract<ChannelEffect, { type: 'persist' }>): void {
     const round = effect.state.round;
     const first = effect.first ? { params: effect.params, fsmIdHash: hashFsmId(this.fsmId) } : undefined;
-    this.deps.store.saveRound(effect.channelId, this.role, effect.state, first).then(
+    this.track(this.deps.store.saveRound(effect.channelId, this.role, effect.state, first)).then(
       (result) => {
         if (result === 'saved' && effect.first) this.deps.onChannelStored?.(effect.channelId);
         if (result === 'saved') this.send({ type: 'STORE.SAVED', round });

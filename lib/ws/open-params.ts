@@ -4,7 +4,7 @@
  */
 import { decode } from '@aeternity/aepp-sdk';
 import type { Reason } from '../../fsm/reasons.js';
-import type { AccountId, ChannelId, ChannelParams, Role } from '../../fsm/types.js';
+import type { AccountId, ChannelId, ChannelParams, Role, Timeouts } from '../../fsm/types.js';
 import { openParamsRefusal } from '../../fsm/protocol.js';
 import { parseAmount } from '../amounts.js';
 import { describeErrors, validator } from '../schemas.js';
@@ -18,6 +18,8 @@ interface Common {
   keepRunning: boolean;
   /** name the service's watchtower key as this participant's delegate (new channels only) */
   watchtower: boolean;
+  /** the timeout_* parameters given */
+  timeouts: Partial<Timeouts>;
 }
 
 export type OpenRequest =
@@ -54,6 +56,9 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
     // a responder stays up for a reestablish unless told otherwise, as the aepp-sdk relies on
     keepRunning: role === 'responder' && query.keep_running !== 'false',
     watchtower: query.watchtower === 'true',
+    timeouts: Object.fromEntries(Object.entries(query)
+      .filter(([key]) => key.startsWith('timeout_'))
+      .map(([key, value]) => [key.slice('timeout_'.length), Number(value)])) as Partial<Timeouts>,
   };
 
   if (query.existing_channel_id !== undefined || query.existing_fsm_id !== undefined) {

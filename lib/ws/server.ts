@@ -9,7 +9,7 @@ import { encode, Encoding } from '@aeternity/aepp-sdk';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Reason } from '../../fsm/reasons.js';
 import type { ChannelInput } from '../../fsm/channel-machine.js';
-import type { AccountId, ChannelId, EncodedTx, Role, TxKit } from '../../fsm/types.js';
+import type { AccountId, ChannelId, EncodedTx, Role, Timeouts, TxKit } from '../../fsm/types.js';
 import type { Chain } from '../chain/chain.js';
 import { onchainChannel } from '../chain/channel-watcher.js';
 import type { Registry } from '../channel/registry.js';
@@ -21,6 +21,10 @@ import { codecs, type Codec, type Protocol } from './codec.js';
 import { parseOpenParams, type OpenRequest } from './open-params.js';
 
 export interface ChannelServerDeps {
+  /** the service-wide timers, each overridable per channel */
+  timeouts: Timeouts;
+  /** so that one client cannot exhaust the service's memory */
+  limits: { maxChannels: number; maxConnectionsPerAddress: number };
   /** the watchtower's account, named as delegate by participants that ask for it */
   watchtowerAddress: AccountId | null;
   path: string;
@@ -66,11 +70,25 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit('connection', ws, req));
   });
 
+  const connectionsFrom = new Map<string, number>();
+
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     const search = new URL(req.url ?? '/', 'http://localhost').searchParams;
-    const open = parseOpenParams(search);
     const protocol: Protocol = search.get('protocol') === 'json-rpc' ? 'json-rpc' : 'legacy';
     const codec = codecs[protocol];
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const count = (connectionsFrom.get(address) ?? 0) + 1;
+    connectionsFrom.set(address, count);
+    ws.once('close', () => {
+      const left = (connectionsFrom.get(address) ?? 1) - 1;
+      if (left > 0) connectionsFrom.set(address, left);
+      else connectionsFrom.delete(address);
+    });
+    if (count > deps.limits.maxConnectionsPerAddress) {
+      refuseConnection(ws, codec, 'too_many_connections', `at most ${deps.limits.maxConnectionsPerAddress} from one address`);
+      return;
+    }
+    const open = parseOpenParams(search);
     if ('reason' in open) {
       refuseConnection(ws, codec, open.reason, open.detail);
       return;
@@ -104,6 +122,9 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
 
   async function createSession(open: OpenRequest, link: ClientLink, codec: Codec): Promise<Session> {
     const fsmId = newFsmId();
+    if (deps.registry.size >= deps.limits.maxChannels && !(open.kind === 'reestablish' && deps.registry.find(open.channelId, open.role))) {
+      throw new Refusal('service_full', `at most ${deps.limits.maxChannels} live channel FSMs`);
+    }
     let input: ChannelInput;
     let responderId: string;
     if (open.kind === 'new') {
@@ -123,7 +144,10 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
       const terms = open.role === 'initiator'
         ? { nonce: open.nonce ?? (await deps.chain.nextNonce(params.initiatorId)), ttl: open.ttl, ...(open.fee !== undefined && { fee: open.fee }) }
         : undefined;
-      input = { kit: deps.kit, role: open.role, fsmId, params, keepRunning: open.keepRunning, anyInitiator: open.anyInitiator, ...(terms && { terms }) };
+      input = {
+        kit: deps.kit, role: open.role, fsmId, params, keepRunning: open.keepRunning, anyInitiator: open.anyInitiator,
+        timeouts: { ...deps.timeouts, ...open.timeouts }, ...(terms && { terms }),
+      };
       responderId = params.responderId;
     } else {
       // reconnect without leave: the FSM is still running and takes the new socket
@@ -143,6 +167,7 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
       await deps.store.setFsmIdHash(open.channelId, open.role, hashFsmId(fsmId));
       input = {
         kit: deps.kit, role: open.role, fsmId, params: stored.params, keepRunning: open.keepRunning,
+        timeouts: { ...deps.timeouts, ...open.timeouts },
         restored: { channelId: stored.channelId, state: stored.state, onchain: await onchainChannel(deps.chain, stored.channelId) },
       };
       responderId = stored.params.responderId;

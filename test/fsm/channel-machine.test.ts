@@ -73,6 +73,7 @@ function pair(opts: { storeFails?: Role } = {}) {
       }
     });
   }
+  t.teardown(() => { for (const side of Object.values(sides)) side.actor.stop(); });
   const start = async () => {
     sides.initiator.actor.start();
     sides.responder.actor.start();
