@@ -12,6 +12,11 @@ export interface ServiceProcess {
   channelUrl: string;
   nodeUrl: string;
   prefix: string;
+  /** SIGTERM, and the exit code */
+  terminate(): Promise<number | null>;
+  /** SIGKILL, no questions asked */
+  kill(): Promise<void>;
+  /** ends the process if it still runs and deletes its keys */
   stop(): Promise<void>;
 }
 
@@ -26,10 +31,23 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startServiceProcess(env: Record<string, string> = {}): Promise<ServiceProcess> {
-  const [wsPort, httpPort] = [await freePort(), await freePort()];
-  const prefix = `aesc-test:${randomBytes(6).toString('hex')}:`;
-  const child: ChildProcess = spawn('npm', ['start', '--silent'], {
+export interface ProcessOptions {
+  env?: Record<string, string>;
+  /** the ports and key prefix of an earlier run, to restart "the same" service */
+  reuse?: { wsPort: number; httpPort: number; prefix: string };
+  /**
+   * run what `npm start` runs (node with tsx on lib/main.ts) without npm around it, so signals and the
+   * exit code are the service's own
+   */
+  direct?: boolean;
+}
+
+export async function startServiceProcess(options: ProcessOptions = {}): Promise<ServiceProcess & { wsPort: number; httpPort: number }> {
+  const { env = {}, reuse, direct = false } = options;
+  const [wsPort, httpPort] = reuse ? [reuse.wsPort, reuse.httpPort] : [await freePort(), await freePort()];
+  const prefix = reuse?.prefix ?? `aesc-test:${randomBytes(6).toString('hex')}:`;
+  const [command, args] = direct ? [process.execPath, ['--import', 'tsx', 'lib/main.ts']] : ['npm', ['start', '--silent']];
+  const child: ChildProcess = spawn(command, args, {
     cwd: new URL('../..', import.meta.url).pathname,
     env: {
       ...process.env, WS_PORT: String(wsPort), HTTP_PORT: String(httpPort), REDIS_URL, REDIS_KEY_PREFIX: prefix,
@@ -52,9 +70,19 @@ export async function startServiceProcess(env: Record<string, string> = {}): Pro
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return {
+    wsPort,
+    httpPort,
     channelUrl: `ws://127.0.0.1:${wsPort}/channel`,
     nodeUrl: `http://127.0.0.1:${httpPort}`,
     prefix,
+    async terminate() {
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
+      return exited;
+    },
+    async kill() {
+      if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
+      await exited;
+    },
     async stop() {
       if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
       await exited;
