@@ -327,6 +327,25 @@ function buildDispute(c: ChannelContext, e: Extract<ChannelEvent, { type: 'CLIEN
 
 const weProposed = (c: ChannelContext): boolean => c.pending?.proposer === c.role;
 
+/** What a reestablish message says of our latest co-signed round. */
+function latestOf(c: ChannelContext) {
+  const { round, stateHash, signedTx, updates } = c.state!;
+  return { channelId: c.channelId!, round, stateHash, signedTx, updates };
+}
+
+/**
+ * The peer's latest round, if it is exactly our next off-chain round: its updates applied to our state
+ * give the very tx it holds, signed by both. Then we lost it in a crash and may take it.
+ */
+function adoptable(c: ChannelContext, msg: { channelId: ChannelId; round: number; signedTx: EncodedTx; updates: OffchainUpdate[] }): Pending | null {
+  if (!c.state || msg.channelId !== c.channelId || msg.round !== c.state.round + 1) return null;
+  if (c.kit.innerTag(msg.signedTx) !== OFFCHAIN_TX_TAG) return null;
+  const built = buildProposal(c, { kind: 'update', updates: msg.updates }, otherRole(c.role));
+  if (isRefusal(built)) return null;
+  const check = c.kit.checkSigned(msg.signedTx, built.signedTx, participants(c), participants(c));
+  return check.ok ? { ...built, signedTx: check.signedTx } : null;
+}
+
 function timeout(c: ChannelContext, name: keyof Timeouts): number {
   return c.timeouts?.[name] ?? DEFAULT_TIMEOUTS[name];
 }
@@ -435,6 +454,14 @@ export const channelMachine = setup({
       return check.ok && context.kit.checkSigned(event.msg.signedTx, check.pending.signedTx, [me(context)], participants(context)).ok;
     },
     restoredClosing: ({ context }) => (context.restored?.onchain?.lockedUntil ?? 0) !== 0,
+    peerOneRoundAhead: ({ context, event }) => {
+      assertEvent(event, ['PEER.channel_reestablish', 'PEER.channel_reest_ack']);
+      return adoptable(context, event.msg) !== null;
+    },
+    weOneRoundAhead: ({ context, event }) => {
+      assertEvent(event, ['PEER.channel_reestablish', 'PEER.channel_reest_ack']);
+      return event.msg.channelId === context.channelId && event.msg.round + 1 === context.state?.round;
+    },
     reestablishMatches: ({ context, event }) => {
       assertEvent(event, ['PEER.channel_reestablish', 'PEER.channel_reest_ack']);
       const { msg } = event;
@@ -849,12 +876,14 @@ export const channelMachine = setup({
     reportDied: emit(() => info('died')),
     reportPeerDisconnected: emit(() => info('peer_disconnected')),
 
-    sendReestablish: emit(({ context }) => toPeer({
-      type: 'channel_reestablish', channelId: context.channelId!, round: context.state!.round, stateHash: context.state!.stateHash,
-    })),
-    ackReestablish: emit(({ context }) => toPeer({
-      type: 'channel_reest_ack', channelId: context.channelId!, round: context.state!.round, stateHash: context.state!.stateHash,
-    })),
+    sendReestablish: emit(({ context }) => toPeer({ type: 'channel_reestablish', ...latestOf(context) })),
+    ackReestablish: emit(({ context }) => toPeer({ type: 'channel_reest_ack', ...latestOf(context) })),
+    /** The peer holds the next round co-signed and we lost it (a crash): take it, once it checks out. */
+    adoptPeerRound: enqueueActions(({ context, event, enqueue }) => {
+      assertEvent(event, ['PEER.channel_reestablish', 'PEER.channel_reest_ack']);
+      const adopted = adoptable(context, event.msg);
+      if (adopted) enqueue.assign({ pending: adopted });
+    }),
     refuseReestablish: enqueueActions(({ enqueue }) => {
       enqueue.emit(toPeer({ type: 'error', reason: 'conflict', detail: 'reestablish does not match our latest state' }));
       enqueue.emit(reject('conflict', null, 'the peer reestablished with a different latest state'));
@@ -1230,6 +1259,7 @@ export const channelMachine = setup({
       on: {
         'PEER.channel_reest_ack': [
           { guard: 'reestablishMatches', target: 'open', actions: ['reportReestablished', 'announceOpen'] },
+          { guard: 'peerOneRoundAhead', target: 'catching_up', actions: 'adoptPeerRound' },
           { target: 'closed', actions: ['refuseReestablish', 'reportDied', 'stopForError'] },
         ],
       },
@@ -1239,8 +1269,22 @@ export const channelMachine = setup({
       on: {
         'PEER.channel_reestablish': [
           { guard: 'reestablishMatches', target: 'open', actions: ['ackReestablish', 'reportReestablished', 'announceOpen'] },
+          { guard: 'peerOneRoundAhead', target: 'catching_up', actions: 'adoptPeerRound' },
+          // we are the one ahead: our ack carries the round, and the initiator catches up
+          { guard: 'weOneRoundAhead', target: 'open', actions: ['ackReestablish', 'reportReestablished', 'announceOpen'] },
           { actions: 'refuseReestablish' },
         ],
+      },
+    },
+    catching_up: {
+      description: 'Reestablishing a round behind the peer: its co-signed round is written to the store first.',
+      entry: 'persistPending',
+      on: {
+        'STORE.SAVED': [
+          { guard: ({ context, event }) => savedPending(context, event) && context.role === 'responder', target: 'open', actions: ['commitPending', 'ackReestablish', 'reportReestablished', 'announceOpen'] },
+          { guard: 'savedPending', target: 'open', actions: ['commitPending', 'reportReestablished', 'announceOpen'] },
+        ],
+        'STORE.FAILED': { guard: 'savedPending', target: 'closed', actions: ['reportStoreFailure', 'reportDied', 'stopForError'] },
       },
     },
 

@@ -193,8 +193,9 @@ export type PeerMessage =
   | { type: 'locked'; kind: 'deposit' | 'withdraw'; signedTx: EncodedTx }
   | { type: 'leave' }
   | { type: 'leave_ack' }
-  | { type: 'channel_reestablish'; channelId: ChannelId; round: number; stateHash: StateHash }
-  | { type: 'channel_reest_ack'; channelId: ChannelId; round: number; stateHash: StateHash }
+  /** each side's latest co-signed round travels along, so one that is a round behind (a crash) can catch up */
+  | { type: 'channel_reestablish'; channelId: ChannelId; round: number; stateHash: StateHash; signedTx: EncodedTx; updates: OffchainUpdate[] }
+  | { type: 'channel_reest_ack'; channelId: ChannelId; round: number; stateHash: StateHash; signedTx: EncodedTx; updates: OffchainUpdate[] }
   | { type: 'error'; reason: Reason; detail?: string };
 
 /** Effects, as data: the machine emits them and lib/channel performs them. */

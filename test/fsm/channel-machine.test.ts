@@ -27,9 +27,8 @@ interface Side {
   account: Participant;
 }
 
-function pair(opts: { storeFails?: Role } = {}) {
-  const initiator = newParticipant();
-  const responder = newParticipant();
+function pair(opts: { storeFails?: Role; restored?: Partial<Record<Role, { channelId: string; state: unknown }>>; accounts?: [Participant, Participant] } = {}) {
+  const [initiator, responder] = opts.accounts ?? [newParticipant(), newParticipant()];
   const params: ChannelParams = {
     initiatorId: initiator.address, responderId: responder.address,
     initiatorAmount: 10n ** 21n, responderAmount: 5n * 10n ** 20n, pushAmount: 0n,
@@ -42,6 +41,7 @@ function pair(opts: { storeFails?: Role } = {}) {
       input: {
         kit, role, fsmId: `ba_${role}`, params, keepRunning: role === 'responder',
         ...(role === 'initiator' && { terms: { nonce: 1, ttl: 0 } }),
+        ...(opts.restored?.[role] && { restored: opts.restored[role] as never }),
       },
     });
     sides[role] = { actor, outputs: [], effects: [], answer: () => 'sign', account: role === 'initiator' ? initiator : responder };
@@ -199,4 +199,82 @@ t.test('leave: both get the latest state; a keep_running responder waits for a r
   t.equal(events(sides.responder).at(-1), 'leave');
   t.equal(sides.initiator.actor.getSnapshot().status, 'done');
   t.equal(sides.responder.actor.getSnapshot().value, 'awaiting_reestablish');
+});
+
+t.test('reestablish after a crash left the sides a round apart: the one behind catches up, verified', async (t) => {
+  for (const behind of ['initiator', 'responder'] as const) {
+    const first = pair();
+    await first.start();
+    const { initiator, responder } = first;
+    first.sides.initiator.actor.send({ type: 'CLIENT.UPDATE_NEW', from: initiator.address, to: responder.address, amount: 7n, meta: [] });
+    await settle();
+    const round2 = first.sides.initiator.actor.getSnapshot().context.state!;
+    first.sides.initiator.actor.send({ type: 'CLIENT.UPDATE_NEW', from: initiator.address, to: responder.address, amount: 5n, meta: [] });
+    await settle();
+    const round3 = first.sides.initiator.actor.getSnapshot().context.state!;
+    const channelId = first.sides.initiator.actor.getSnapshot().context.channelId!;
+    const restored = {
+      initiator: { channelId, state: behind === 'initiator' ? round2 : round3 },
+      responder: { channelId, state: behind === 'responder' ? round2 : round3 },
+    };
+    const again = pair({ restored, accounts: [initiator, responder] });
+    // the restored machines keep the first pair's parameters
+    for (const role of ['initiator', 'responder'] as const) {
+      const params = first.sides[role].actor.getSnapshot().context.params;
+      again.sides[role].actor = (await import('xstate')).createActor(channelMachine, {
+        input: { kit, role, fsmId: `ba_${role}2`, params, keepRunning: true, restored: restored[role] as never },
+      });
+    }
+    // rewire effects on the new actors the way pair() does: simplest is to step them by hand
+    const outputs: Record<Role, ClientOutput[]> = { initiator: [], responder: [] };
+    const persisted: Record<Role, number[]> = { initiator: [], responder: [] };
+    for (const role of ['initiator', 'responder'] as const) {
+      const actor = again.sides[role].actor;
+      const other = again.sides[role === 'initiator' ? 'responder' : 'initiator'];
+      actor.on('*', (effect: ChannelEffect) => {
+        lastActivity = Date.now();
+        if (effect.type === 'toClient') outputs[role].push(effect.output);
+        if (effect.type === 'toPeer') setImmediate(() => other.actor.send(peerEvent(effect.message)));
+        if (effect.type === 'persist') {
+          persisted[role].push(effect.state.round);
+          setImmediate(() => actor.send({ type: 'STORE.SAVED', round: effect.state.round }));
+        }
+      });
+      actor.start();
+    }
+    again.sides.initiator.actor.send({ type: 'PEER.CONNECTED' });
+    await settle();
+    for (const role of ['initiator', 'responder'] as const) {
+      t.equal(again.sides[role].actor.getSnapshot().context.state?.round, 3, `${behind} behind: ${role} is on round 3`);
+      t.same(outputs[role].map((o) => (o.kind === 'info' ? o.event : o.kind)).slice(-3), ['channel_reestablished', 'open', 'update']);
+      again.sides[role].actor.stop();
+    }
+    t.same(persisted[behind], [3], 'the one behind persisted the round it caught up with');
+    t.same(persisted[behind === 'initiator' ? 'responder' : 'initiator'], [], 'the other wrote nothing');
+  }
+});
+
+t.test('reestablish refuses a round it cannot verify', async (t) => {
+  const first = pair();
+  await first.start();
+  const { initiator, responder } = first;
+  first.sides.initiator.actor.send({ type: 'CLIENT.UPDATE_NEW', from: initiator.address, to: responder.address, amount: 7n, meta: [] });
+  await settle();
+  const state = first.sides.responder.actor.getSnapshot().context.state!;
+  const actor = first.sides.responder.actor;
+  // a forged "next round": right shape, but the updates do not give this tx
+  const forged = { type: 'channel_reestablish' as const, channelId: actor.getSnapshot().context.channelId!, round: state.round + 1,
+    stateHash: state.stateHash, signedTx: state.signedTx, updates: state.updates };
+  const restoredResponder = (await import('xstate')).createActor(channelMachine, {
+    input: { kit, role: 'responder', fsmId: 'ba_r', params: actor.getSnapshot().context.params, keepRunning: true,
+      restored: { channelId: forged.channelId, state } },
+  });
+  const effects: ChannelEffect[] = [];
+  restoredResponder.on('*', (e: ChannelEffect) => effects.push(e));
+  restoredResponder.start();
+  restoredResponder.send(peerEvent(forged));
+  t.notOk(effects.some((e) => e.type === 'persist'), 'nothing persisted');
+  t.ok(effects.some((e) => e.type === 'toPeer' && e.message.type === 'error'), 'the peer is told');
+  t.equal(restoredResponder.getSnapshot().value, 'awaiting_reestablish');
+  restoredResponder.stop();
 });
