@@ -821,6 +821,11 @@ export const channelMachine = setup({
       if (check.ok) enqueue.assign({ pending: { ...context.abandoned!, signedTx: check.signedTx }, abandoned: null });
     }),
 
+    refuseBusy: emit(({ event }) => {
+      assertEvent(event, 'PEER.update');
+      return toPeer({ type: 'update_error', signedTx: event.msg.signedTx, code: CODE.conflict });
+    }),
+
     /** The peer gave up on the operation we were co-signing. */
     dropPeerProposal: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'PEER.update_error');
@@ -1038,6 +1043,8 @@ export const channelMachine = setup({
           { guard: 'messageToPeer', actions: 'relayMessage' },
           { actions: 'rejectMessage' },
         ],
+        // busy with another operation (persisting, on chain, co-signing): the peer hears so at once
+        'PEER.update': { actions: 'refuseBusy' },
       },
       states: {
         idle: {

@@ -98,7 +98,7 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     const pending = ch.initiator.received.find((m) => m.method === 'channels.sign.update')!;
     const { cosign } = await import('./helpers/accounts.js');
     ch.initiator.reply('update', { signed_tx: await cosign(realAccount!, pending.data.signed_tx) });
-    await ch.responder.nextMethod('channels.update');
+    await Promise.all([ch.responder.nextMethod('channels.update'), ch.initiator.nextMethod('channels.update')]);
     t.equal((await storedRound(ch, 'initiator'))?.round, 2);
     ch.initiator.close(); ch.responder.close();
   });
