@@ -4,7 +4,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { Redis } from 'ioredis';
 import { REDIS_URL } from './service.js';
 
@@ -18,6 +18,13 @@ export interface ServiceProcess {
   kill(): Promise<void>;
   /** ends the process if it still runs and deletes its keys */
   stop(): Promise<void>;
+}
+
+function accepts(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 export async function freePort(): Promise<number> {
@@ -64,7 +71,7 @@ export async function startServiceProcess(options: ProcessOptions = {}): Promise
   // up when both ports answer
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const up = await fetch(`http://127.0.0.1:${httpPort}/v3/status`).then((r) => r.ok, () => false);
+    const up = await fetch(`http://127.0.0.1:${httpPort}/v3/status`).then((r) => r.ok, () => false) && await accepts(wsPort);
     if (up) break;
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the service did not start:\n${output}`);
     await new Promise((resolve) => setTimeout(resolve, 100));

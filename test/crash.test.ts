@@ -1,0 +1,133 @@
+/**
+ * Crashes: the service runs as its own process and is killed with SIGKILL at random moments while
+ * several channels stream transfers, many times in a row. After each restart every round any client
+ * was told is co-signed is in Redis, the two participants' latest rounds differ by at most the one in
+ * flight, both reestablish (the one behind catches up), and the next transfer is exactly the next
+ * round: nothing lost, nothing applied twice.
+ */
+import t from 'tap';
+import { AccountMemory, AeSdk, Node } from '@aeternity/aepp-sdk';
+import { Redis } from 'ioredis';
+import { channelQuery } from './helpers/channel.js';
+import { TestClient, type Incoming } from './helpers/client.js';
+import { startServiceProcess } from './helpers/process-service.js';
+import { REDIS_URL } from './helpers/service.js';
+import { unpackSignedTx } from './helpers/accounts.js';
+import { recordSummary } from './helpers/summary.js';
+
+const KILLS = Number(process.env.CRASH_KILLS ?? 8);
+const CHANNELS = 3;
+
+type Role = 'initiator' | 'responder';
+interface Pair {
+  id: string;
+  port: number;
+  accounts: Record<Role, AccountMemory>;
+  clients: Record<Role, TestClient>;
+  fsmIds: Record<Role, string>;
+  /** the highest round each client was told is co-signed */
+  reported: Record<Role, number>;
+}
+
+const roundOf = (state: string) => Number((unpackSignedTx(state).encodedTx as { round?: number }).round ?? 1);
+
+/** Follows what a client is told: the rounds reported co-signed, and its fsm_id (what arrived already, and what comes). */
+function track(pair: Pair, role: Role, client: TestClient): void {
+  pair.clients[role] = client;
+  const see = (m: Incoming) => {
+    if (m.method === 'channels.update') pair.reported[role] = Math.max(pair.reported[role], roundOf(m.data.state));
+    if (m.method === 'channels.info' && m.data.event === 'fsm_up') pair.fsmIds[role] = m.data.fsm_id;
+  };
+  client.received.forEach(see);
+  const original = client.received.push.bind(client.received);
+  client.received.push = (...items) => {
+    items.forEach(see);
+    return original(...items);
+  };
+}
+
+/** Transfers back and forth until the socket goes (the kill). */
+async function stream(pair: Pair): Promise<void> {
+  for (let n = 0; ; n++) {
+    const [from, to]: [Role, Role] = n % 2 ? ['responder', 'initiator'] : ['initiator', 'responder'];
+    const sender = pair.clients[from];
+    if (sender.closed) return;
+    sender.send('channels.update.new', { from: pair.accounts[from].address, to: pair.accounts[to].address, amount: 1 });
+    try {
+      await Promise.all([from, to].map((r) => pair.clients[r as Role].next((m) => m.method === 'channels.update' || m.method === 'channels.conflict' || m.method === 'error', 5000)));
+    } catch {
+      return;
+    }
+  }
+}
+
+async function storedRounds(prefix: string, id: string): Promise<Record<Role, number>> {
+  const redis = new Redis(REDIS_URL);
+  const [i, r] = await Promise.all((['initiator', 'responder'] as const).map((role) => redis.hget(`${prefix}{${id}}:${role}`, 'round')));
+  await redis.quit();
+  return { initiator: Number(i), responder: Number(r) };
+}
+
+t.test(`SIGKILL at random moments, ${KILLS} times: no co-signed round is lost or applied twice`, async (t) => {
+  const first = await startServiceProcess({ direct: true });
+  const same = { wsPort: first.wsPort, httpPort: first.httpPort, prefix: first.prefix };
+  let proc = first;
+  t.teardown(() => proc.stop());
+  const aeSdk = new AeSdk({
+    nodes: [{ name: 'dev', instance: new Node(proc.nodeUrl) }],
+    accounts: [new AccountMemory('sk_2CuofqWZHrABCrM7GY95YSQn8PyFvKQadnvFnpwhjUnDCFAWmf')], _expectedMineRate: 1000, _microBlockCycle: 100,
+  } as ConstructorParameters<typeof AeSdk>[0]);
+
+  const pairs: Pair[] = [];
+  for (let c = 0; c < CHANNELS; c++) {
+    const accounts = { initiator: AccountMemory.generate(), responder: AccountMemory.generate() };
+    for (const a of Object.values(accounts)) await aeSdk.spend('10000000000000000000000', a.address);
+    const port = 6000 + c;
+    const query = channelQuery(accounts.initiator, accounts.responder, port);
+    const pair = { id: '', port, accounts, clients: {}, fsmIds: {}, reported: { initiator: 0, responder: 0 } } as unknown as Pair;
+    track(pair, 'initiator', await TestClient.connect(proc.channelUrl, { ...query, role: 'initiator', host: 'localhost' }, 'json-rpc', accounts.initiator));
+    track(pair, 'responder', await TestClient.connect(proc.channelUrl, { ...query, role: 'responder' }, 'json-rpc', accounts.responder));
+    const open = await pair.clients.initiator.nextMethod('channels.info', 'open');
+    await Promise.all([pair.clients.initiator.nextMethod('channels.update'), pair.clients.responder.nextMethod('channels.update')]);
+    pair.id = open.frame.params.channel_id;
+    pairs.push(pair);
+  }
+
+  let lost = 0;
+  let survived = 0;
+  for (let kill = 1; kill <= KILLS; kill++) {
+    const traffic = pairs.map(stream);
+    await new Promise((resolve) => setTimeout(resolve, 100 + Math.floor(Math.random() * 400)));
+    await proc.kill();
+    await Promise.all(traffic);
+
+    for (const pair of pairs) {
+      const stored = await storedRounds(proc.prefix, pair.id);
+      for (const role of ['initiator', 'responder'] as const) {
+        if (stored[role] < pair.reported[role]) lost += pair.reported[role] - stored[role];
+      }
+      t.ok(Math.abs(stored.initiator - stored.responder) <= 1, `kill ${kill}: the two sides are at most a round apart (${stored.initiator}/${stored.responder})`);
+    }
+
+    proc = await startServiceProcess({ direct: true, reuse: same });
+    for (const pair of pairs) {
+      const stored = await storedRounds(proc.prefix, pair.id);
+      const expected = Math.max(stored.initiator, stored.responder);
+      // the responder listens first, then the initiator comes back
+      track(pair, 'responder', await TestClient.connect(proc.channelUrl, { role: 'responder', port: pair.port, existing_channel_id: pair.id, existing_fsm_id: pair.fsmIds.responder }, 'json-rpc', pair.accounts.responder));
+      await pair.clients.responder.nextMethod('channels.info', 'fsm_up');
+      track(pair, 'initiator', await TestClient.connect(proc.channelUrl, { role: 'initiator', host: 'localhost', port: pair.port, existing_channel_id: pair.id, existing_fsm_id: pair.fsmIds.initiator }, 'json-rpc', pair.accounts.initiator));
+      const [a, b] = await Promise.all([pair.clients.initiator.nextMethod('channels.update'), pair.clients.responder.nextMethod('channels.update')]);
+      t.equal(roundOf(a.data.state), expected, `kill ${kill}: reestablished on round ${expected}`);
+      t.equal(roundOf(b.data.state), expected);
+      pair.clients.initiator.send('channels.update.new', { from: pair.accounts.initiator.address, to: pair.accounts.responder.address, amount: 1 });
+      const [next] = await Promise.all([pair.clients.initiator.nextMethod('channels.update'), pair.clients.responder.nextMethod('channels.update')]);
+      t.equal(roundOf(next.data.state), expected + 1, 'the next transfer is exactly the next round');
+    }
+    survived++;
+  }
+  t.equal(lost, 0, 'no round any client was told is co-signed was lost');
+  recordSummary('kills survived', survived);
+  recordSummary('rounds lost', lost);
+  for (const pair of pairs) { pair.clients.initiator.close(); pair.clients.responder.close(); }
+});
