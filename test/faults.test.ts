@@ -111,3 +111,19 @@ t.test('SIGTERM: the service stops accepting, lets writes finish, exits 0, and e
   t.ok(round >= reported, `every round reported to the client is stored (stored ${round}, reported ${reported})`);
   await proc.stop();
 });
+
+t.test('a service at its channel limit refuses more, with a reason', async (t) => {
+  const small = await startTestService({ limits: { maxChannels: 2 } });
+  t.teardown(async () => { await small.stop(); await small.cleanup(); });
+  const ch = await openChannel(small, 'json-rpc');
+  const { channelQuery } = await import('./helpers/channel.js');
+  const [a, b] = await small.fundedAccounts(2);
+  const third = await TestClient.connect(small.channelUrl, { ...channelQuery(a!, b!, 3980), role: 'responder' }, 'json-rpc', b!);
+  const e = await third.nextMethod('error');
+  t.equal(e.data.data[0].code, 3006, 'service_full');
+  await third.closedAndDone();
+  ch.initiator.send('channels.update.new', { from: ch.initiatorAccount.address, to: ch.responderAccount.address, amount: 1 });
+  await ch.responder.nextMethod('channels.update');
+  t.pass('the channels it hosts go on');
+  ch.initiator.close(); ch.responder.close();
+});
