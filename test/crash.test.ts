@@ -6,12 +6,12 @@
  * round: nothing lost, nothing applied twice.
  */
 import t from 'tap';
-import { AccountMemory, AeSdk, Node } from '@aeternity/aepp-sdk';
+import { AccountMemory } from '@aeternity/aepp-sdk';
 import { Redis } from 'ioredis';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient, type Incoming } from './helpers/client.js';
 import { startServiceProcess } from './helpers/process-service.js';
-import { REDIS_URL } from './helpers/service.js';
+import { genesisSdk, REDIS_URL } from './helpers/service.js';
 import { unpackSignedTx } from './helpers/accounts.js';
 import { recordSummary } from './helpers/summary.js';
 
@@ -73,10 +73,7 @@ t.test(`SIGKILL at random moments, ${KILLS} times: no co-signed round is lost or
   const same = { wsPort: first.wsPort, httpPort: first.httpPort, prefix: first.prefix };
   let proc = first;
   t.teardown(() => proc.stop());
-  const aeSdk = new AeSdk({
-    nodes: [{ name: 'dev', instance: new Node(proc.nodeUrl) }],
-    accounts: [new AccountMemory('sk_2CuofqWZHrABCrM7GY95YSQn8PyFvKQadnvFnpwhjUnDCFAWmf')], _expectedMineRate: 1000, _microBlockCycle: 100,
-  } as ConstructorParameters<typeof AeSdk>[0]);
+  const aeSdk = genesisSdk(proc.nodeUrl);
 
   const pairs: Pair[] = [];
   for (let c = 0; c < CHANNELS; c++) {

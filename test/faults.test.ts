@@ -8,7 +8,7 @@ import { openChannel } from './helpers/channel.js';
 import { TestClient } from './helpers/client.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { startServiceProcess } from './helpers/process-service.js';
-import { REDIS_URL } from './helpers/service.js';
+import { genesisSdk, REDIS_URL } from './helpers/service.js';
 
 let service: TestService;
 t.before(async () => { service = await startTestService({ limits: { maxConnectionsPerAddress: 40 } }); });
@@ -80,11 +80,8 @@ t.test('too many connections from one address are refused, with a reason', async
 
 t.test('SIGTERM: the service stops accepting, lets writes finish, exits 0, and every reported round is in Redis', async (t) => {
   const proc = await startServiceProcess({ direct: true });
-  const { AccountMemory, AeSdk, Node } = await import('@aeternity/aepp-sdk');
-  const aeSdk = new AeSdk({
-    nodes: [{ name: 'dev', instance: new Node(proc.nodeUrl) }],
-    accounts: [new AccountMemory('sk_2CuofqWZHrABCrM7GY95YSQn8PyFvKQadnvFnpwhjUnDCFAWmf')], _expectedMineRate: 1000, _microBlockCycle: 100,
-  } as ConstructorParameters<typeof AeSdk>[0]);
+  const { AccountMemory } = await import('@aeternity/aepp-sdk');
+  const aeSdk = genesisSdk(proc.nodeUrl);
   const accounts = [AccountMemory.generate(), AccountMemory.generate()];
   for (const a of accounts) await aeSdk.spend('10000000000000000000000', a.address);
   const ch = await openChannel({ channelUrl: proc.channelUrl, fundedAccounts: async () => accounts } as unknown as TestService, 'json-rpc');

@@ -28,6 +28,16 @@ export function testConfig(overrides: DeepPartial<Config> = {}): Config {
   });
 }
 
+/** An AeSdk that spends from the dev-mode genesis account on the node API at `nodeUrl`, polling fast. */
+export function genesisSdk(nodeUrl: string): AeSdk {
+  return new AeSdk({
+    nodes: [{ name: 'dev', instance: new Node(nodeUrl) }],
+    accounts: [new AccountMemory(GENESIS_SECRET)],
+    _expectedMineRate: 1000,
+    _microBlockCycle: 100,
+  } as ConstructorParameters<typeof AeSdk>[0]);
+}
+
 export interface TestService extends RunningService {
   config: Config;
   /** funds fresh accounts from genesis through the node HTTP API and AeSdk */
@@ -44,12 +54,7 @@ export async function startTestService(overrides: DeepPartial<Config> = {}, conf
     ...service,
     config,
     async fundedAccounts(count, amount = 10n ** 22n) {
-      aeSdk ??= new AeSdk({
-        nodes: [{ name: 'dev', instance: new Node(service.nodeUrl) }],
-        accounts: [new AccountMemory(GENESIS_SECRET)],
-        _expectedMineRate: 1000,
-        _microBlockCycle: 100,
-      } as ConstructorParameters<typeof AeSdk>[0]);
+      aeSdk ??= genesisSdk(service.nodeUrl);
       const accounts = Array.from({ length: count }, () => AccountMemory.generate());
       for (const account of accounts) await aeSdk.spend(amount.toString(), account.address);
       return accounts;

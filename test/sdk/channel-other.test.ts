@@ -4,15 +4,14 @@
  * without leave, and a backchannel update co-signed while the peer's client is away.
  */
 import t from 'tap';
-import { AccountMemory, AeSdk, Channel, Node, Tag, buildTx, unpackTx } from '@aeternity/aepp-sdk';
+import { AccountMemory, AeSdk, Channel, Tag, buildTx, unpackTx } from '@aeternity/aepp-sdk';
 import { startServiceProcess, type ServiceProcess } from '../helpers/process-service.js';
+import { genesisSdk } from '../helpers/service.js';
 import { NETWORK_ID } from '../helpers/accounts.js';
 
 type Tx = `tx_${string}`;
 type Options = Parameters<typeof Channel.initialize>[0];
 type Poi = Parameters<AeSdk['buildTx']>[0] extends infer P ? P : never;
-
-const GENESIS_SECRET = 'sk_2CuofqWZHrABCrM7GY95YSQn8PyFvKQadnvFnpwhjUnDCFAWmf';
 
 let service: ServiceProcess;
 let aeSdk: AeSdk;
@@ -37,12 +36,7 @@ const feeOf = (tx: string) => BigInt((unpackTx(tx as Tx) as unknown as { fee: st
 
 t.before(async () => {
   service = await startServiceProcess();
-  aeSdk = new AeSdk({
-    nodes: [{ name: 'dev', instance: new Node(service.nodeUrl) }],
-    accounts: [new AccountMemory(GENESIS_SECRET)],
-    _expectedMineRate: 1000,
-    _microBlockCycle: 100,
-  } as ConstructorParameters<typeof AeSdk>[0]);
+  aeSdk = genesisSdk(service.nodeUrl);
 });
 t.teardown(() => service.stop());
 

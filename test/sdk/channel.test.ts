@@ -9,9 +9,10 @@
 import t from 'tap';
 import {
   AccountMemory, AeSdk, Channel, ChannelConnectionError, ChannelIncomingMessageError, IllegalArgumentError,
-  InsufficientBalanceError, Node, Tag, UnknownChannelStateError, buildTx, unpackTx,
+  InsufficientBalanceError, Tag, UnknownChannelStateError, buildTx, unpackTx,
 } from '@aeternity/aepp-sdk';
 import { startServiceProcess, type ServiceProcess } from '../helpers/process-service.js';
+import { genesisSdk } from '../helpers/service.js';
 import { NETWORK_ID } from '../helpers/accounts.js';
 
 type Tx = `tx_${string}`;
@@ -24,8 +25,6 @@ function recorded<A extends unknown[], R>(fn: (...args: A) => R): ((...args: A) 
   const wrapper = Object.assign((...args: A) => { calls.push(args); return fn(...args); }, { calls, reset: () => { calls.length = 0; } });
   return wrapper;
 }
-
-const GENESIS_SECRET = 'sk_2CuofqWZHrABCrM7GY95YSQn8PyFvKQadnvFnpwhjUnDCFAWmf';
 
 let service: ServiceProcess;
 let aeSdk: AeSdk;
@@ -86,12 +85,7 @@ const signedState = async (ch: Channel) => buildTx((await ch.state()).signedTx! 
 
 t.before(async () => {
   service = await startServiceProcess();
-  aeSdk = new AeSdk({
-    nodes: [{ name: 'dev', instance: new Node(service.nodeUrl) }],
-    accounts: [new AccountMemory(GENESIS_SECRET)],
-    _expectedMineRate: 1000,
-    _microBlockCycle: 100,
-  } as ConstructorParameters<typeof AeSdk>[0]);
+  aeSdk = genesisSdk(service.nodeUrl);
   await freshAccounts();
 });
 t.teardown(async () => {
