@@ -74,3 +74,20 @@ t.test('Redis down: no round is acknowledged, the service keeps serving, and it 
   t.equal(stored?.state.round, 3, 'and it is in Redis');
   ch.initiator.close(); ch.responder.close();
 });
+
+t.test('a slow Redis (writes paused for a while) makes updates slower, not wrong', { skip: !hasRedisServer && 'no redis-server here' }, async (t) => {
+  const port = await freePort();
+  const dir = mkdtempSync(join(tmpdir(), 'aesc-redis-'));
+  const redis = await redisServer(port, dir);
+  const service: TestService = await startTestService({}, testConfig({ redis: { url: `redis://127.0.0.1:${port}` } }));
+  t.teardown(async () => { await service.stop(); await stopRedis(redis); });
+  const ch = await openChannel(service, 'legacy');
+  spawnSync('redis-cli', ['-p', String(port), 'client', 'pause', '1500', 'write']);
+  const started = Date.now();
+  ch.initiator.send('channels.update.new', { from: ch.initiatorAccount.address, to: ch.responderAccount.address, amount: 9 });
+  await Promise.all([ch.initiator.nextMethod('channels.update'), ch.responder.nextMethod('channels.update')]);
+  t.ok(Date.now() - started >= 1000, 'it waited for the store');
+  t.equal((await service.store.load(ch.channelId as any, 'initiator'))?.state.round, 2);
+  t.same((await service.store.history(ch.channelId as any, 'responder')).map((s) => s.round), [1, 2], 'each round once');
+  ch.initiator.close(); ch.responder.close();
+});
