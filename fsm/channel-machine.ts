@@ -15,15 +15,12 @@ import {
   accountOf, applyUpdates, closeMutualFinals, isRefusal, minimumDepth, onchainUpdates, openMismatch, openParamsRefusal, transferUpdates,
   type Refusal,
 } from './protocol.js';
-import type { Reason } from './reasons.js';
+import { CODE, type Reason } from './reasons.js';
 import type {
   AccountId, Balances, ChannelEffect, ChannelId, ChannelParams, ClientOutput, CoSignedState, DisputeKind, EncodedTx,
   OffchainUpdate, OnchainChannel, OnchainTerms, OperationKind, PeerMessage, Role, SignTag, StateHash, Timeouts, TxKit,
 } from './types.js';
 import { DEFAULT_TIMEOUTS, otherRole } from './types.js';
-
-/** Protocol codes of conflicts and aborts (channel-api §4). */
-export const CODE = { validation: 1, conflict: 2, timeout: 3, abort: 4, rejectedOnChain: 5 } as const;
 
 /** The sign request of each dispute tx, as the node names it (channel-api §3). */
 export const DISPUTES: Record<DisputeKind, { tag: SignTag; txType: string }> = {

@@ -39,3 +39,6 @@ export const REASONS = [
 ] as const;
 
 export type Reason = (typeof REASONS)[number];
+
+/** Protocol codes of conflicts, aborts and timeouts (channel-api §4); 128 and up are the clients' own. */
+export const CODE = { validation: 1, conflict: 2, timeout: 3, abort: 4, rejectedOnChain: 5 } as const;

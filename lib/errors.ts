@@ -21,15 +21,6 @@ export const JSONRPC_CODE = {
   rejected: 3,
 } as const;
 
-/** Protocol codes carried by conflicts, aborts and channel errors. */
-export const PROTOCOL_CODE = {
-  validation_error: 1,
-  conflict: 2,
-  timeout: 3,
-  abort: 4,
-  rejected_on_chain: 5,
-} as const;
-
 export const ERRORS: Record<Reason, ErrorInfo> = {
   parse_error: { code: -32700, message: 'Parse error' },
   invalid_request: { code: -32000, message: 'Invalid request' },
@@ -78,11 +69,4 @@ export function jsonRpcError(reason: Reason, request: unknown, detail?: string) 
   const data = [{ code: info.code, message: detail ? `${info.message}: ${detail}` : info.message }];
   if (TOP_LEVEL.has(reason)) return { code: info.code, message: info.message, data, request };
   return { code: JSONRPC_CODE.rejected, message: 'Rejected', data, request };
-}
-
-/** An error raised at the edge (codec, URL parsing) before anything reaches an FSM. */
-export class ServiceError extends Error {
-  constructor(readonly reason: Reason, readonly detail?: string) {
-    super(detail ? `${reason}: ${detail}` : reason);
-  }
 }

@@ -6,7 +6,8 @@
  */
 import type { ChannelId, ClientOutput } from '../../fsm/types.js';
 import type { Reason } from '../../fsm/reasons.js';
-import { ERRORS, jsonRpcError, PROTOCOL_CODE } from '../errors.js';
+import { ERRORS, jsonRpcError } from '../errors.js';
+import { CODE } from '../../fsm/reasons.js';
 import type { Json } from '../json.js';
 import { amountToJson } from '../amounts.js';
 
@@ -40,11 +41,11 @@ const isObject = (v: Json | undefined): v is Record<string, Json> => typeof v ==
 /** The node's text for a protocol code in conflicts (aesc_fsm error_code_to_msg). */
 export function errorCodeMessage(code: number): string {
   switch (code) {
-    case PROTOCOL_CODE.validation_error: return 'validation error';
-    case PROTOCOL_CODE.conflict: return 'conflict';
-    case PROTOCOL_CODE.timeout: return 'timeout';
-    case PROTOCOL_CODE.abort: return 'abort';
-    case PROTOCOL_CODE.rejected_on_chain: return 'rejected on-chain';
+    case CODE.validation: return 'validation error';
+    case CODE.conflict: return 'conflict';
+    case CODE.timeout: return 'timeout';
+    case CODE.abort: return 'abort';
+    case CODE.rejectedOnChain: return 'rejected on-chain';
     default: return code >= 128 ? 'user-defined' : 'unknown';
   }
 }
