@@ -1,0 +1,122 @@
+/**
+ * The vocabulary of the channel machine: what it is started with, what it keeps, the events it takes,
+ * and how each operation is named towards clients. Plain types and data.
+ */
+import { accountOf } from './protocol.js';
+import type {
+  AccountId, Balances, ChannelId, ChannelParams, CoSignedState, DisputeKind, EncodedTx, OffchainUpdate, OnchainChannel,
+  OnchainTerms, OperationKind, PeerMessage, Role, SignTag, StateHash, Timeouts, TxKit,
+} from './types.js';
+import { otherRole } from './types.js';
+
+/** The sign request of each dispute tx, as the node names it (channel-api §3). */
+export const DISPUTES: Record<DisputeKind, { tag: SignTag; txType: string }> = {
+  close_solo: { tag: 'close_solo_sign', txType: 'channel_close_solo_tx' },
+  slash: { tag: 'slash_tx', txType: 'channel_slash_tx' },
+  settle: { tag: 'settle_sign', txType: 'channel_settle_tx' },
+  snapshot_solo: { tag: 'snapshot_solo_tx', txType: 'channel_snapshot_solo_tx' },
+};
+
+export const OFFCHAIN_TX_TAG = 57;
+
+/** How each operation is named towards the clients, as the node names it. */
+export const OPERATIONS: Record<OperationKind, { ownTag: SignTag; ackTag: SignTag; created: string; txType: string }> = {
+  update: { ownTag: 'update', ackTag: 'update_ack', created: 'update', txType: 'channel_offchain_tx' },
+  deposit: { ownTag: 'deposit_tx', ackTag: 'deposit_ack', created: 'deposit_created', txType: 'channel_deposit_tx' },
+  withdraw: { ownTag: 'withdraw_tx', ackTag: 'withdraw_ack', created: 'withdraw_created', txType: 'channel_withdraw_tx' },
+  shutdown: { ownTag: 'shutdown_sign', ackTag: 'shutdown_sign_ack', created: 'shutdown', txType: 'channel_close_mutual_tx' },
+};
+
+export interface ChannelInput {
+  kit: TxKit;
+  role: Role;
+  fsmId: string;
+  params: ChannelParams;
+  /** initiator only: the chain facts of the create tx (nonce, ttl, fee) */
+  terms?: OnchainTerms;
+  /** a responder that stays up after its peer leaves or disconnects, ready for a reestablish */
+  keepRunning: boolean;
+  /** a responder that accepts whichever initiator opens (`initiator_id=any`) */
+  anyInitiator?: boolean;
+  /** how long to wait for each thing; the node's defaults where left out */
+  timeouts?: Partial<Timeouts>;
+  /**
+   * set when the FSM is restored from the store to reestablish an existing channel; `onchain` is what
+   * the chain holds for it (null: the channel is gone from the chain)
+   */
+  restored?: { channelId: ChannelId; state: CoSignedState; onchain?: OnchainChannel | null };
+}
+
+/** An operation in flight: the tx we are building, with the signatures gathered so far. */
+export interface Pending {
+  kind: OperationKind | 'create';
+  /** the round the operation produces (a mutual close keeps the current one) */
+  round: number;
+  /** the balances after it (for a mutual close: the final amounts paid out) */
+  balances: Balances;
+  updates: OffchainUpdate[];
+  stateHash: StateHash;
+  signedTx: EncodedTx;
+  proposer: Role;
+}
+
+export interface ChannelContext extends ChannelInput {
+  channelId: ChannelId | null;
+  state: CoSignedState | null;
+  pending: Pending | null;
+  /** our copy of the pending on-chain tx reached minimum depth */
+  ownLocked: boolean;
+  /** the peer's copy did */
+  peerLocked: boolean;
+  /** a dispute tx our client is signing */
+  solo: { kind: DisputeKind; signedTx: EncodedTx } | null;
+  /** our client's socket is there; an established channel lives on without it until it reconnects */
+  clientConnected: boolean;
+  /** the round the chain is closing on, while solo-closing */
+  closingRound: number | null;
+  /**
+   * our last proposal we stopped waiting for: if the peer's ack still comes, the peer holds that round
+   * co-signed, and so do we
+   */
+  abandoned: Pending | null;
+}
+
+export type WithRequest = { request?: unknown };
+export type PeerEvent = { [K in PeerMessage['type']]: { type: `PEER.${K}`; msg: Extract<PeerMessage, { type: K }> } }[PeerMessage['type']];
+
+export type ChannelEvent =
+  | ({ type: 'CLIENT.UPDATE_NEW'; from: AccountId; to: AccountId; amount: bigint; meta: string[] } & WithRequest)
+  | ({ type: 'CLIENT.DEPOSIT' | 'CLIENT.WITHDRAW'; amount: bigint; terms: OnchainTerms } & WithRequest)
+  | ({ type: 'CLIENT.SHUTDOWN'; terms: OnchainTerms } & WithRequest)
+  | ({ type: 'CLIENT.DISPUTE'; kind: DisputeKind; terms: OnchainTerms; onchain: OnchainChannel | null } & WithRequest)
+  | ({ type: 'CLIENT.SIGNED'; tag: SignTag; signedTx: string } & WithRequest)
+  | ({ type: 'CLIENT.ABORT'; tag: SignTag; code: number } & WithRequest)
+  | ({ type: 'CLIENT.MESSAGE'; to: AccountId; info: string } & WithRequest)
+  | ({ type: 'CLIENT.LEAVE' } & WithRequest)
+  | { type: 'CLIENT.DISCONNECTED' }
+  | { type: 'CLIENT.RECONNECTED' }
+  | { type: 'PEER.CONNECTED' }
+  | { type: 'PEER.DISCONNECTED' }
+  | PeerEvent
+  | { type: 'STORE.SAVED'; round: number }
+  | { type: 'STORE.FAILED'; round: number; detail: string }
+  | { type: 'CHAIN.MINED'; txHash: string }
+  | { type: 'CHAIN.LOCKED'; txHash: string }
+  | { type: 'CHAIN.REJECTED'; detail: string }
+  /** the chain watcher: the channel object changed while active, is solo-closing, or is gone */
+  | { type: 'CHAIN.CHANNEL_CHANGED'; round: number; tx: EncodedTx | null }
+  | { type: 'CHAIN.CHANNEL_CLOSING'; round: number; tx: EncodedTx | null }
+  | { type: 'CHAIN.CHANNEL_CLOSED'; tx: EncodedTx | null };
+
+export type ProposalEvent = Extract<ChannelEvent, { type: 'CLIENT.UPDATE_NEW' | 'CLIENT.DEPOSIT' | 'CLIENT.WITHDRAW' | 'CLIENT.SHUTDOWN' }>;
+
+/** Turns a peer message into the machine event of the same name. */
+export function peerEvent(msg: PeerMessage): ChannelEvent {
+  return { type: `PEER.${msg.type}`, msg } as ChannelEvent;
+}
+
+export const me = (c: ChannelContext): AccountId => accountOf(c.params, c.role);
+export const peerAccount = (c: ChannelContext): AccountId => accountOf(c.params, otherRole(c.role));
+export const participants = (c: ChannelContext): AccountId[] => [c.params.initiatorId, c.params.responderId];
+export const lastRound = (c: ChannelContext): number => c.state?.round ?? 0;
+export const pendingKind = (c: ChannelContext): OperationKind => (c.pending?.kind === 'create' ? 'update' : c.pending?.kind ?? 'update');
