@@ -19,7 +19,7 @@ import {
 } from './channel-context.js';
 import {
   adoptable, agreedParams, buildDispute, checkOwnSignature, checkPeerProposal, checkPeerSignature, coSigned, fundingCheck, latestOf,
-  newerThanChain, openRefusal, ownProposal, savedPending, timeout, weProposed,
+  newerThanChain, oncePerEvent, openRefusal, ownProposal, savedPending, timeout, weProposed,
 } from './operations.js';
 
 export { peerEvent, OPERATIONS, DISPUTES } from './channel-context.js';
@@ -91,15 +91,15 @@ export const channelMachine = setup({
     },
     ownSignatureBad: ({ context, event }) => {
       assertEvent(event, 'CLIENT.SIGNED');
-      return !checkOwnSignature(context, event.signedTx).ok;
+      return !oncePerEvent(event, 'ownSignature', () => checkOwnSignature(context, event.signedTx)).ok;
     },
     peerProposalBad: ({ context, event }) => {
       assertEvent(event, 'PEER.update');
-      return !checkPeerProposal(context, event.msg).ok;
+      return !oncePerEvent(event, 'peerProposal', () => checkPeerProposal(context, event.msg)).ok;
     },
     peerSignatureBad: ({ context, event }) => {
       assertEvent(event, ['PEER.update_ack', 'PEER.funding_signed']);
-      return !checkPeerSignature(context, event.msg.signedTx).ok;
+      return !oncePerEvent(event, 'peerSignature', () => checkPeerSignature(context, event.msg.signedTx)).ok;
     },
     errorMatchesPending: ({ context, event }) => {
       assertEvent(event, 'PEER.update_error');
@@ -143,7 +143,7 @@ export const channelMachine = setup({
     /** the peer's proposal already carries our own client's signature (a backchannel co-signature) */
     peerProposalCoSigned: ({ context, event }) => {
       assertEvent(event, 'PEER.update');
-      const check = checkPeerProposal(context, event.msg);
+      const check = oncePerEvent(event, 'peerProposal', () => checkPeerProposal(context, event.msg));
       return check.ok && context.kit.checkSigned(event.msg.signedTx, check.pending.signedTx, [me(context)], participants(context)).ok;
     },
     restoredClosing: ({ context }) => (context.restored?.onchain?.lockedUntil ?? 0) !== 0,
@@ -274,20 +274,20 @@ export const channelMachine = setup({
     /** Our client signed: keep its signature on the pending tx. */
     takeOwnSignature: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'CLIENT.SIGNED');
-      const check = checkOwnSignature(context, event.signedTx);
+      const check = oncePerEvent(event, 'ownSignature', () => checkOwnSignature(context, event.signedTx));
       if (check.ok) enqueue.assign({ pending: { ...context.pending!, signedTx: check.signedTx } });
     }),
 
     /** The peer co-signed what we proposed: keep its signature on the pending tx. */
     takePeerSignature: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, ['PEER.update_ack', 'PEER.funding_signed']);
-      const check = checkPeerSignature(context, event.msg.signedTx);
+      const check = oncePerEvent(event, 'peerSignature', () => checkPeerSignature(context, event.msg.signedTx));
       if (check.ok) enqueue.assign({ pending: { ...context.pending!, signedTx: check.signedTx } });
     }),
 
     rejectOwnSignature: emit(({ context, event }) => {
       assertEvent(event, 'CLIENT.SIGNED');
-      const check = checkOwnSignature(context, event.signedTx);
+      const check = oncePerEvent(event, 'ownSignature', () => checkOwnSignature(context, event.signedTx));
       return check.ok ? reject('internal_error', event.request) : reject(check.reason, event.request, check.detail);
     }),
 
@@ -297,7 +297,7 @@ export const channelMachine = setup({
 
     requestAckSignature: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'PEER.update');
-      const check = checkPeerProposal(context, event.msg);
+      const check = oncePerEvent(event, 'peerProposal', () => checkPeerProposal(context, event.msg));
       if (!check.ok) return;
       const kind = event.msg.kind;
       enqueue.assign({ pending: check.pending });
@@ -307,7 +307,7 @@ export const channelMachine = setup({
 
     refusePeerProposal: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'PEER.update');
-      const check = checkPeerProposal(context, event.msg);
+      const check = oncePerEvent(event, 'peerProposal', () => checkPeerProposal(context, event.msg));
       const detail = check.ok ? undefined : check.detail;
       enqueue.emit(toPeer({ type: 'update_error', signedTx: event.msg.signedTx, code: CODE.validation }));
       enqueue.emit(toClient({ kind: 'error', reason: check.ok ? 'internal_error' : check.reason, detail: `refused the peer's ${event.msg.kind}${detail ? `: ${detail}` : ''}` }));
@@ -538,7 +538,7 @@ export const channelMachine = setup({
     /** It carries both signatures already: take it as co-signed, no client needed. */
     takeCoSignedProposal: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'PEER.update');
-      const check = checkPeerProposal(context, event.msg);
+      const check = oncePerEvent(event, 'peerProposal', () => checkPeerProposal(context, event.msg));
       if (!check.ok) return;
       const both = context.kit.checkSigned(event.msg.signedTx, check.pending.signedTx, [me(context)], participants(context));
       if (both.ok) enqueue.assign({ pending: { ...check.pending, signedTx: both.signedTx } });

@@ -210,3 +210,20 @@ export function savedPending(c: ChannelContext, e: ChannelEvent): boolean {
   return (e.type === 'STORE.SAVED' || e.type === 'STORE.FAILED') && c.pending !== null && e.round === c.pending.round;
 }
 
+
+const perEvent = new WeakMap<object, Map<string, unknown>>();
+
+/**
+ * A check worked out once per event. The guards and actions of one transition see the same event and
+ * the same context, so rebuilding a tx and verifying its signatures for each of them would only repeat
+ * the work (signature checks are the per-update path's main cost).
+ */
+export function oncePerEvent<T>(event: object, name: string, work: () => T): T {
+  let results = perEvent.get(event);
+  if (!results) {
+    results = new Map();
+    perEvent.set(event, results);
+  }
+  if (!results.has(name)) results.set(name, work());
+  return results.get(name) as T;
+}
