@@ -12,6 +12,12 @@ export interface ServiceProcess {
   channelUrl: string;
   nodeUrl: string;
   prefix: string;
+  /** the process id (the service's own when started `direct`, npm's otherwise) */
+  pid: number;
+  /** milliseconds from spawn until both ports answered */
+  startedMs: number;
+  /** milliseconds from spawn until the service printed `text` (waits for it) */
+  printed(text: string, timeoutMs?: number): Promise<number>;
   /** SIGTERM, and the exit code */
   terminate(): Promise<number | null>;
   /** SIGKILL, no questions asked */
@@ -63,9 +69,19 @@ export async function startServiceProcess(options: ProcessOptions = {}): Promise
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true, // its own process group, so stop() ends npm and the service under it
   });
+  const spawned = performance.now();
   let output = '';
-  child.stdout!.on('data', (d: Buffer) => { output += d.toString(); if (process.env.TEST_LOG) process.stderr.write(d); });
-  child.stderr!.on('data', (d: Buffer) => { output += d.toString(); if (process.env.TEST_LOG) process.stderr.write(d); });
+  /** when the output reached each length, to say when a line was printed */
+  const arrivals: Array<{ end: number; at: number }> = [];
+  const lineWaiters = new Set<() => void>();
+  const collect = (d: Buffer) => {
+    output += d.toString();
+    arrivals.push({ end: output.length, at: performance.now() });
+    if (process.env.TEST_LOG) process.stderr.write(d);
+    for (const wake of [...lineWaiters]) wake();
+  };
+  child.stdout!.on('data', collect);
+  child.stderr!.on('data', collect);
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
 
   // up when both ports answer
@@ -74,9 +90,26 @@ export async function startServiceProcess(options: ProcessOptions = {}): Promise
     const up = await fetch(`http://127.0.0.1:${httpPort}/v3/status`).then((r) => r.ok, () => false) && await accepts(wsPort);
     if (up) break;
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the service did not start:\n${output}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await new Promise((resolve) => setTimeout(resolve, 10));
   }
+  const startedMs = performance.now() - spawned;
   return {
+    pid: child.pid!,
+    startedMs,
+    printed(text, timeoutMs = 60_000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => { lineWaiters.delete(check); reject(new Error(`the service never printed ${text}`)); }, timeoutMs);
+        const check = () => {
+          const index = output.indexOf(text);
+          if (index < 0) return;
+          lineWaiters.delete(check);
+          clearTimeout(timer);
+          resolve(arrivals.find((a) => a.end >= index + text.length)!.at - spawned);
+        };
+        lineWaiters.add(check);
+        check();
+      });
+    },
     wsPort,
     httpPort,
     channelUrl: `ws://127.0.0.1:${wsPort}/channel`,

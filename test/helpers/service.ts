@@ -12,7 +12,7 @@ import { startService, type RunningService } from '../../lib/service.js';
 import { NETWORK_ID } from './accounts.js';
 
 /** The dev-mode genesis secret key: public test data (channel-api §7). */
-const GENESIS_SECRET = 'sk_2CuofqWZHrABCrM7GY95YSQn8PyFvKQadnvFnpwhjUnDCFAWmf';
+export const GENESIS_SECRET = 'sk_2CuofqWZHrABCrM7GY95YSQn8PyFvKQadnvFnpwhjUnDCFAWmf';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
