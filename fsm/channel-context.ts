@@ -95,6 +95,12 @@ export type ChannelEvent =
   | ({ type: 'CLIENT.LEAVE' } & WithRequest)
   | { type: 'CLIENT.DISCONNECTED' }
   | { type: 'CLIENT.RECONNECTED' }
+  /**
+   * From a host that lets an idle FSM sleep without its actor (lib/channel/session.ts): it woke up
+   * (its idle timer starts again, as for any activity), or its idle time ran out while it slept.
+   */
+  | { type: 'CLOCK.RESUMED' }
+  | { type: 'CLOCK.IDLE_EXPIRED' }
   | { type: 'PEER.CONNECTED' }
   | { type: 'PEER.DISCONNECTED' }
   | PeerEvent

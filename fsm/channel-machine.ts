@@ -10,7 +10,7 @@
  * confirmed it (the `persisting…` states); every signature is checked against the expected signer and
  * the exact tx we built; a refused request leaves the context as it was.
  */
-import { assertEvent, emit, enqueueActions, setup } from 'xstate';
+import { assertEvent, emit, enqueueActions, not, setup } from 'xstate';
 import { isRefusal, minimumDepth, type Refusal } from './protocol.js';
 import { CODE, type Reason } from './reasons.js';
 import type { ChannelEffect, ClientOutput, EncodedTx, OperationKind, PeerMessage, SignTag } from './types.js';
@@ -19,7 +19,7 @@ import {
 } from './channel-context.js';
 import {
   adoptable, agreedParams, buildDispute, checkOwnSignature, checkPeerProposal, checkPeerSignature, coSigned, fundingCheck, latestOf,
-  newerThanChain, oncePerEvent, openRefusal, ownProposal, savedPending, timeout, weProposed,
+  keepsRunning, newerThanChain, oncePerEvent, openRefusal, ownProposal, savedPending, timeout, weProposed,
 } from './operations.js';
 
 export { peerEvent, OPERATIONS, DISPUTES } from './channel-context.js';
@@ -81,7 +81,7 @@ export const channelMachine = setup({
   guards: {
     isInitiator: ({ context }) => context.role === 'initiator',
     isRestored: ({ context }) => context.restored !== undefined,
-    keepsRunning: ({ context }) => context.role === 'responder' && context.keepRunning,
+    keepsRunning: ({ context }) => keepsRunning(context),
     canAwaitReestablish: ({ context }) => context.role === 'responder' && context.keepRunning && context.state !== null,
     bothLocked: ({ context }) => context.ownLocked && context.peerLocked,
     messageToPeer: ({ context, event }) => event.type === 'CLIENT.MESSAGE' && event.to === peerAccount(context),
@@ -742,8 +742,10 @@ export const channelMachine = setup({
       states: {
         idle: {
           // a keep_running responder stays for its initiator, however long (the node ignores its idle timeout)
-          after: { idle: { guard: ({ context }) => !(context.role === 'responder' && context.keepRunning), target: '#channel.closed', actions: 'reportTimeoutAndDie' } },
+          after: { idle: { guard: not('keepsRunning'), target: '#channel.closed', actions: 'reportTimeoutAndDie' } },
           on: {
+            'CLOCK.RESUMED': { target: 'idle', reenter: true },
+            'CLOCK.IDLE_EXPIRED': { guard: not('keepsRunning'), target: '#channel.closed', actions: 'reportTimeoutAndDie' },
             'CLIENT.UPDATE_NEW': [
               { guard: 'proposalRefused', actions: 'refuseProposal' },
               { target: 'awaiting_own_signature', actions: 'propose' },

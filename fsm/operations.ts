@@ -201,6 +201,11 @@ export function adoptable(c: ChannelContext, msg: { channelId: ChannelId; round:
   return check.ok ? { ...built, signedTx: check.signedTx } : null;
 }
 
+/** A keep_running responder waits for its initiator however long it is idle (the node ignores its idle timeout). */
+export function keepsRunning(c: ChannelContext): boolean {
+  return c.role === 'responder' && c.keepRunning;
+}
+
 export function timeout(c: ChannelContext, name: keyof Timeouts): number {
   return c.timeouts?.[name] ?? DEFAULT_TIMEOUTS[name];
 }

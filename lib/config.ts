@@ -15,7 +15,7 @@ export interface Config {
   chain: { blockIntervalMs: number; genesisBalance: string; nodeUrl: string; pollMs: number };
   watchtower: { enabled: boolean; secretKey: string };
   timeouts: Timeouts;
-  limits: { maxChannels: number; maxConnectionsPerAddress: number };
+  limits: { maxChannels: number; maxConnectionsPerAddress: number; hibernateAfterMs: number };
 }
 
 /** Environment variable → where it lands in the config, and whether it is a number. */
@@ -36,6 +36,7 @@ const ENV: Array<[string, string[], 'number' | 'string' | 'boolean']> = [
   ['WATCHTOWER_SECRET_KEY', ['watchtower', 'secretKey'], 'string'],
   ['MAX_CHANNELS', ['limits', 'maxChannels'], 'number'],
   ['MAX_CONNECTIONS_PER_ADDRESS', ['limits', 'maxConnectionsPerAddress'], 'number'],
+  ['HIBERNATE_AFTER_MS', ['limits', 'hibernateAfterMs'], 'number'],
   ...(['accept', 'funding_create', 'funding_sign', 'funding_lock', 'sign', 'idle', 'awaiting_open', 'initialized'] as const)
     .map((name): [string, string[], 'number'] => [`TIMEOUT_${name.toUpperCase()}`, ['timeouts', name], 'number']),
 ];

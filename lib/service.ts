@@ -12,6 +12,7 @@ import { DevChain } from './chain/dev-chain.js';
 import { NodeChain } from './chain/node-chain.js';
 import { createNodeHttpApi } from './chain/node-http-api.js';
 import { TxWatcher } from './chain/tx-watcher.js';
+import { startHibernation } from './channel/hibernation.js';
 import { Registry } from './channel/registry.js';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from './log.js';
@@ -81,6 +82,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
   const watcher = new TxWatcher(chain);
   const channels = new ChannelWatcher(chain);
   const registry = new Registry();
+  const stopHibernation = startHibernation(registry, config.limits.hibernateAfterMs);
   const kit = createTxKit(config.networkId);
   const watchtower = watchtowerKey ? new Watchtower({ account: watchtowerKey, chain, store, channels, registry, kit, log }) : null;
 
@@ -112,6 +114,7 @@ export async function startService(config: Config, options: ServiceOptions = {})
      * out, or it never does), then close the clients' sockets and the store.
      */
     async stop() {
+      stopHibernation();
       watchtower?.close();
       const closed = new Promise((resolve) => channelServer.close(resolve));
       await Promise.race([

@@ -19,6 +19,7 @@ import type { Logger } from './log.js';
 import type { ChannelStore } from './store/store.js';
 
 const OFFCHAIN_TX_TAG = 57;
+const START_LOOKS_AT_ONCE = 64;
 
 export interface WatchtowerDeps {
   account: AccountMemory;
@@ -41,11 +42,20 @@ export class Watchtower {
     return this.deps.account.address;
   }
 
-  /** Looks at every hosted channel once and follows those that name the watchtower. */
+  /**
+   * Looks at every hosted channel once and follows those that name the watchtower: many at a time, as
+   * each look waits on Redis and ten thousand in a row would hold up start-up for seconds.
+   */
   async start(): Promise<void> {
-    for (const id of await this.deps.store.channelIds()) {
-      await this.consider(id).catch((err: Error) => this.deps.log.warn('watchtower could not look at a channel', { channel_id: id, error: err.message }));
-    }
+    const ids = await this.deps.store.channelIds();
+    let next = 0;
+    const worker = async () => {
+      while (next < ids.length) {
+        const id = ids[next++]!;
+        await this.consider(id).catch((err: Error) => this.deps.log.warn('watchtower could not look at a channel', { channel_id: id, error: err.message }));
+      }
+    };
+    await Promise.all(Array.from({ length: START_LOOKS_AT_ONCE }, worker));
   }
 
   /** Starts protecting a channel if one of its participants named the watchtower as delegate. */

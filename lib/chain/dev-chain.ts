@@ -6,6 +6,7 @@
 import { buildTx, buildTxHash, decode, Encoding, encode, hash, Tag, unpackTx } from '@aeternity/aepp-sdk';
 import type { AccountId, ChannelId, EncodedTx } from '../../fsm/types.js';
 import { unpackSigned } from '../tx/channel-kit.js';
+import { ownCopy } from '../tx/encoding.js';
 import { signingMessage, verifySignature } from '../tx/crypto.js';
 import { ChainRejectedError, type Chain, type ChainAccount, type TxStatus } from './chain.js';
 import {
@@ -136,7 +137,8 @@ export class DevChain implements Chain {
     if (Number(tx.nonce) <= (this.accounts.get(senderOf(tx))?.nonce ?? 0)) throw new ChainRejectedError('Invalid tx: nonce too low');
     // as the node's mempool does: refuse what would not apply now (the next block checks again)
     this.checkBalances(this.effectOf(tx, this.currentHeight + 1));
-    this.pool.set(txHash, { hash: txHash, signedTx, tx, signatures: unpacked.signatures });
+    // kept for as long as the chain runs: copies, not views into the decoded tx's pool slab
+    this.pool.set(txHash, { hash: txHash, signedTx, tx, signatures: unpacked.signatures.map(ownCopy) });
     return txHash;
   }
 

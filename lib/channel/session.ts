@@ -5,8 +5,9 @@
  */
 import { createHash } from 'node:crypto';
 import { decode } from '@aeternity/aepp-sdk';
-import { createActor, type Actor } from 'xstate';
+import { createActor, type Actor, type SnapshotFrom } from 'xstate';
 import { channelMachine, peerEvent, type ChannelEvent, type ChannelInput } from '../../fsm/channel-machine.js';
+import { keepsRunning, timeout } from '../../fsm/operations.js';
 import type { Reason } from '../../fsm/reasons.js';
 import type { ChannelEffect, ChannelId, ClientOutput, PeerMessage, Role } from '../../fsm/types.js';
 import { amountToJson } from '../amounts.js';
@@ -62,11 +63,25 @@ export function hashFsmId(fsmId: string): string {
   return createHash('sha256').update(fsmId).digest('hex');
 }
 
+type ChannelSnapshot = SnapshotFrom<typeof channelMachine>;
+
+/**
+ * An FSM asleep: what its actor knew, without the actor. An xstate actor costs about 9 KB, most of
+ * an idle channel's memory; a channel open and idle needs only its context to wake up again.
+ */
+interface Dormant {
+  snapshot: ChannelSnapshot;
+  persisted: ReturnType<Actor<typeof channelMachine>['getPersistedSnapshot']>;
+  /** when its idle timeout would have ended it (null when it waits however long) */
+  idleDeadline: number | null;
+}
+
 export class Session {
-  readonly actor: Actor<typeof channelMachine>;
+  /** the running FSM; null while it sleeps (see `hibernateIfQuiet`) */
+  private actor: Actor<typeof channelMachine> | null;
+  private dormant: Dormant | null = null;
+  private lastActivity = Date.now();
   peer: Session | null = null;
-  private log: Logger;
-  private loggedChannelId: ChannelId | null;
   private stopped = false;
   /** frames produced while one client request is handled, so an "ok" reply can go first */
   private collecting: Frame[] | null = null;
@@ -86,14 +101,69 @@ export class Session {
     private codec: Codec,
     private readonly deps: SessionDeps,
   ) {
-    this.loggedChannelId = input.restored?.channelId ?? null;
-    this.log = deps.log.child({ role, channel_id: this.loggedChannelId });
-    this.actor = createActor(channelMachine, { input, clock: UNREFERENCED_CLOCK });
-    this.actor.on('*', (effect: ChannelEffect) => this.perform(effect));
+    this.actor = this.newActor({ input });
+  }
+
+  private newActor(options: { input: ChannelInput } | { snapshot: Dormant['persisted'] }): Actor<typeof channelMachine> {
+    const actor = createActor(channelMachine, { ...options, clock: UNREFERENCED_CLOCK } as Parameters<typeof createActor<typeof channelMachine>>[1]);
+    // an actor put to sleep says nothing more
+    actor.on('*', (effect: ChannelEffect) => { if (this.actor === actor) this.perform(effect); });
+    return actor;
+  }
+
+  /** A logger that names this FSM: made when something is logged (rarely), not kept by every session. */
+  private get log(): Logger {
+    return this.deps.log.child({ role: this.role, channel_id: this.channelId });
+  }
+
+  private snapshot(): ChannelSnapshot {
+    return this.actor?.getSnapshot() ?? this.dormant!.snapshot;
+  }
+
+  /** The running FSM, woken first if it sleeps; every event goes through here. */
+  private running(): Actor<typeof channelMachine> {
+    this.lastActivity = Date.now();
+    if (this.actor) return this.actor;
+    const { persisted } = this.dormant!;
+    this.dormant = null;
+    this.actor = this.newActor({ snapshot: persisted });
+    this.actor.start();
+    this.actor.send({ type: 'CLOCK.RESUMED' });
+    return this.actor;
+  }
+
+  /**
+   * Puts the FSM to sleep when its channel is open and idle and nothing has happened for `quietMs`;
+   * the next event of any kind wakes it. Whether it sleeps now.
+   */
+  hibernateIfQuiet(now: number, quietMs: number): boolean {
+    const actor = this.actor;
+    if (!actor || this.stopped || this.collecting || now - this.lastActivity < quietMs) return false;
+    const snapshot = actor.getSnapshot();
+    if (!snapshot.matches({ open: 'idle' })) return false;
+    const { context } = snapshot;
+    this.dormant = {
+      snapshot,
+      persisted: actor.getPersistedSnapshot() as Dormant['persisted'],
+      idleDeadline: keepsRunning(context) ? null : this.lastActivity + timeout(context, 'idle'),
+    };
+    this.actor = null;
+    actor.stop(); // and its timers with it: the idle deadline is kept above
+    return true;
+  }
+
+  /** A sleeping FSM whose idle time has run out is woken to time out, as it would have awake. */
+  expireIfIdle(now: number): void {
+    const deadline = this.dormant?.idleDeadline;
+    if (deadline !== undefined && deadline !== null && now >= deadline) this.send({ type: 'CLOCK.IDLE_EXPIRED' });
+  }
+
+  get asleep(): boolean {
+    return this.dormant !== null;
   }
 
   get channelId(): ChannelId | null {
-    return this.actor.getSnapshot().context.channelId;
+    return this.snapshot().context.channelId;
   }
 
   get isStopped(): boolean {
@@ -101,7 +171,7 @@ export class Session {
   }
 
   start(): void {
-    this.actor.start();
+    this.running().start();
   }
 
   // --- from the client ---
@@ -124,7 +194,7 @@ export class Session {
 
   private async processFrame(text: string): Promise<void> {
     if (this.stopped) return;
-    if (this.log.isDebugEnabled()) this.log.debug('frame in', { frame: text.slice(0, 2000) });
+    if (this.deps.log.isDebugEnabled()) this.log.debug('frame in', { frame: text.slice(0, 2000) });
     if (Buffer.byteLength(text) > this.deps.maxFrameBytes) {
       this.sendFrame(this.codec.error(this.channelId, {}, undefined, 'frame_too_large', `at most ${this.deps.maxFrameBytes} bytes`));
       return;
@@ -164,7 +234,7 @@ export class Session {
 
   /** The FSM event of an on-chain operation, with the chain facts its tx needs: the proposer's nonce. */
   private async onchainEvent(req: OnchainRequest): Promise<ChannelEvent> {
-    const { params } = this.actor.getSnapshot().context;
+    const { params } = this.snapshot().context;
     const nonce = req.nonce ?? (await this.deps.chain.nextNonce(accountOf(params, this.role)));
     const terms = { nonce, ttl: 0, ...(req.fee !== undefined && { fee: req.fee }) };
     switch (req.op) {
@@ -188,7 +258,7 @@ export class Session {
     this.refusedCurrent = false;
     this.currentRequest = request.raw;
     try {
-      this.actor.send(event);
+      this.running().send(event);
     } finally {
       const frames = this.collecting;
       this.collecting = null;
@@ -220,7 +290,7 @@ export class Session {
       this.deps.watcher.assume(this, txHash);
       return;
     }
-    const { context } = this.actor.getSnapshot();
+    const { context } = this.snapshot();
     if (!context.state) {
       this.refuse(request, 'not_allowed_now', 'the channel is not open yet');
       return;
@@ -276,7 +346,7 @@ export class Session {
   clientGone(link: ClientLink): void {
     if (this.client !== link) return; // an older socket, already replaced
     this.client = null;
-    if (!this.stopped) this.actor.send({ type: 'CLIENT.DISCONNECTED' });
+    if (!this.stopped) this.send({ type: 'CLIENT.DISCONNECTED' });
   }
 
   /** A reconnecting client (same fsm_id): it gets fsm_up with that id and the FSM goes on with it. */
@@ -290,20 +360,16 @@ export class Session {
   // --- from the peer ---
 
   receivePeer(message: PeerMessage): void {
-    if (!this.stopped) this.actor.send(peerEvent(message));
+    if (!this.stopped) this.running().send(peerEvent(message));
   }
 
   send(event: ChannelEvent): void {
-    if (!this.stopped) this.actor.send(event);
+    if (!this.stopped) this.running().send(event);
   }
 
   // --- effects ---
 
   private perform(effect: ChannelEffect): void {
-    if (this.channelId !== this.loggedChannelId) {
-      this.loggedChannelId = this.channelId;
-      this.log = this.deps.log.child({ role: this.role, channel_id: this.channelId });
-    }
     this.followChain();
     switch (effect.type) {
       case 'toClient':
@@ -353,7 +419,7 @@ export class Session {
   /** Once the channel exists, the chain watcher tells this FSM what happens to it on chain. */
   private followChain(): void {
     const channelId = this.channelId;
-    if (this.unfollow || !channelId || !this.actor.getSnapshot().context.state) return;
+    if (this.unfollow || !channelId || !this.snapshot().context.state) return;
     this.unfollow = this.deps.channels.follow(channelId, (change) => {
       switch (change.kind) {
         case 'changed': this.send({ type: 'CHAIN.CHANNEL_CHANGED', round: change.channel!.round, tx: change.tx }); break;
@@ -373,7 +439,7 @@ export class Session {
   dispose(): void {
     this.stopped = true;
     this.unfollow?.();
-    this.actor.stop();
+    this.actor?.stop();
   }
 
   /** Resolves once every store write under way has finished (and its answer reached the FSM). */
@@ -410,7 +476,7 @@ export class Session {
     }
     if (!this.client) return; // the client is away: it syncs with get.offchain_state when back
     const text = stringifyJson(frame);
-    if (this.log.isDebugEnabled()) this.log.debug('frame out', { frame: text.slice(0, 2000) });
+    if (this.deps.log.isDebugEnabled()) this.log.debug('frame out', { frame: text.slice(0, 2000) });
     this.client.send(text);
   }
 

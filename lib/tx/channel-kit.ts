@@ -3,12 +3,14 @@
  * off-chain tx (v2) and their SignedTx wrappers, the channel id, and the checks on signed txs that
  * come back from a client or the peer. Implements the machine's TxKit.
  */
-import { buildTx, decode, encode, Encoding, EntryTag, hash, Tag, unpackEntry, unpackTx } from '@aeternity/aepp-sdk';
-import { decode as rlpDecode } from 'rlp';
+import { buildTx, Encoding, EntryTag, hash, Tag, unpackEntry, unpackTx } from '@aeternity/aepp-sdk';
+import { decode as rlpDecode, encode as rlpEncode } from 'rlp';
 import type {
   AccountId, Balances, ChannelId, ChannelParams, EncodedTx, SignedCheck, StateHash, TxKit,
 } from '../../fsm/types.js';
 import { signingMessage, verifySignature } from './crypto.js';
+import { decode, encode, ownCopy } from './encoding.js';
+import { Memo } from './memo.js';
 import { accountsTrie, proofOfInclusion, stateHash, type Trie } from './state-trees.js';
 
 /** A close_solo without payload closes on the state the chain already holds. */
@@ -28,14 +30,41 @@ export function channelTrie(params: ChannelParams, balances: Balances): Trie | n
   ]);
 }
 
+const stateHashes = new Memo<StateHash>(1_000);
+
+/** The state hash of a channel's balances (a pure function: each side of a round asks for the same one). */
 export function channelStateHash(params: ChannelParams, balances: Balances): StateHash {
-  return encode(stateHash(channelTrie(params, balances)), Encoding.State);
+  const key = `${params.initiatorId}:${params.responderId}:${balances.initiator}:${balances.responder}`;
+  return stateHashes.get(key, () => encode(stateHash(channelTrie(params, balances)), Encoding.State));
 }
 
-/** Wraps an unsigned tx in a SignedTx with the given signatures, sorted by their bytes as the node sorts them. */
+// RLP fields as bytes: the rlp package turns numbers into bytes through hex strings, slowly
+const SIGNED_TX_HEADER = [Buffer.of(Tag.SignedTx), Buffer.of(1)];
+const OFFCHAIN_TX_HEADER = [Buffer.of(Tag.ChannelOffChainTx), Buffer.of(2)];
+/** the id type tag of a channel in an RLP id field (aeser_id) */
+const CHANNEL_ID_TAG = 6;
+
+/** An integer as the node writes it: minimal big-endian bytes, and zero as one zero byte (binary:encode_unsigned). */
+function uintBytes(n: number): Buffer {
+  if (n === 0) return Buffer.of(0);
+  const bytes: number[] = [];
+  for (let rest = n; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest % 256);
+  return Buffer.from(bytes);
+}
+
+/**
+ * Wraps an unsigned tx in a SignedTx with the given signatures, sorted by their bytes as the node sorts
+ * them. RLP written directly: this runs for every signature of every round.
+ */
 export function wrapSigned(tx: EncodedTx, signatures: Uint8Array[] = []): EncodedTx {
   const sorted = signatures.map((s) => Buffer.from(s)).sort(Buffer.compare);
-  return buildTx({ tag: Tag.SignedTx, signatures: sorted, encodedTx: tx }) as EncodedTx;
+  return encode(rlpEncode([...SIGNED_TX_HEADER, sorted, decode(tx)]), Encoding.Transaction);
+}
+
+/** The off-chain tx (v2) of a round, RLP written directly: [57, 2, channel id, round, state hash]. */
+export function offchainTx(channel: ChannelId, round: number, hashOfState: StateHash): EncodedTx {
+  const channelIdField = Buffer.concat([Buffer.of(CHANNEL_ID_TAG), decode(channel)]);
+  return encode(rlpEncode([...OFFCHAIN_TX_HEADER, channelIdField, uintBytes(round), decode(hashOfState)]), Encoding.Transaction);
 }
 
 interface UnpackedSigned {
@@ -82,6 +111,8 @@ function describeMismatch(candidate: EncodedTx, expected: EncodedTx): { reason: 
 }
 
 export function createTxKit(networkId: string): TxKit {
+  /** what each round's signatures sign, worked out once for the checks of both sides */
+  const signingMessages = new Memo<Buffer>(1_000);
   const checkSigned = (candidate: string, expected: EncodedTx, signers: AccountId[], participants: AccountId[]): SignedCheck => {
     const got = unpackSigned(candidate);
     if (!got) return { ok: false, reason: 'broken_encoding_transaction', detail: 'signed_tx is not a transaction' };
@@ -91,17 +122,21 @@ export function createTxKit(networkId: string): TxKit {
       const { reason, detail } = describeMismatch(got.encodedTx, want.encodedTx);
       return { ok: false, reason, detail };
     }
-    const message = signingMessage(networkId, decode(want.encodedTx));
+    const message = signingMessages.get(want.encodedTx, () => ownCopy(signingMessage(networkId, decode(want.encodedTx))));
     const signatures = [...want.signatures];
     const known = (sig: Uint8Array) => signatures.some((s) => Buffer.from(s).equals(sig));
+    // Signatures we already hold were checked when they came; trying them first against another
+    // signer would only spend a failing verify, so the new ones go first.
+    const fresh = got.signatures.filter((sig) => !known(sig));
+    const held = got.signatures.filter((sig) => known(sig));
     for (const signer of signers) {
-      const sig = got.signatures.find((s) => verifySignature(message, s, signer));
+      const sig = fresh.find((s) => !known(s) && verifySignature(message, s, signer)) ?? held.find((s) => verifySignature(message, s, signer));
       if (!sig) return { ok: false, reason: 'bad_signature', detail: `no valid signature by ${signer}` };
       if (!known(sig)) signatures.push(sig);
     }
     // a client may bring the other participant's signature too (co-signed over a backchannel): keep it
     // if it is one; anything else it carried is dropped, never passed on
-    for (const sig of got.signatures) {
+    for (const sig of fresh) {
       if (!known(sig) && participants.some((p) => !signers.includes(p) && verifySignature(message, sig, p))) signatures.push(sig);
     }
     return { ok: true, signedTx: wrapSigned(want.encodedTx, signatures) };
@@ -153,7 +188,7 @@ export function createTxKit(networkId: string): TxKit {
           round,
           nonce: onchain.terms.nonce,
         } as Parameters<typeof buildTx>[0])
-        : buildTx({ tag: Tag.ChannelOffChainTx, channelId: channel, round, stateHash: hashOfState })) as EncodedTx;
+        : offchainTx(channel, round, hashOfState)) as EncodedTx;
       return { signedTx: wrapSigned(tx), stateHash: hashOfState };
     },
 

@@ -42,6 +42,14 @@ const DEFAULT_MINIMUM_DEPTH = { txfee: 10, plain: 3 } as const;
 
 type Query = Record<string, string>;
 
+/**
+ * A string that does not share memory with the URL it was read from: V8 keeps a slice's whole parent
+ * string alive, and the ids live as long as the channel does.
+ */
+function ownString(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
+}
+
 export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefusal {
   const query: Query = {};
   for (const [key, value] of search) query[key] = value;
@@ -87,8 +95,8 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
 
   const strategy = (query.minimum_depth_strategy as 'txfee' | 'plain' | undefined) ?? 'txfee';
   const params: ChannelParams = {
-    initiatorId: (anyInitiator ? query.responder_id : query.initiator_id) as AccountId,
-    responderId: query.responder_id as AccountId,
+    initiatorId: ownString(anyInitiator ? query.responder_id! : query.initiator_id!) as AccountId,
+    responderId: ownString(query.responder_id!) as AccountId,
     initiatorAmount: amounts.initiator_amount!,
     responderAmount: amounts.responder_amount!,
     pushAmount: amounts.push_amount ?? 0n,

@@ -60,6 +60,8 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
   });
   // ws enforces a hard ceiling; frames between the configured limit and it get an error frame instead
   const wss = new WebSocketServer({ noServer: true, maxPayload: deps.maxFrameBytes * 4 });
+  // one for every session: a copy each would cost every idle channel memory for nothing
+  const sessionDeps: SessionDeps = { ...deps.sessionDeps, onStopped: (s, why) => deps.registry.remove(s, why) };
 
   server.on('upgrade', (req, socket, head) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname;
@@ -179,7 +181,7 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
       input,
       link,
       codec,
-      { ...deps.sessionDeps, onStopped: (s, why) => deps.registry.remove(s, why) },
+      sessionDeps,
     );
     session.start();
     deps.registry.add(session);

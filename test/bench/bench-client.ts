@@ -17,6 +17,8 @@ type Waiter = { match: (m: Message) => boolean; resolve: (m: Message) => void; r
 export class BenchClient {
   /** nanoseconds spent handling sign requests since the last reset */
   signingNs = 0n;
+  /** sees every frame in, for tracing where a transfer's time goes */
+  onFrame: ((method: string) => void) | null = null;
   private waiters: Waiter[] = [];
   private closedWith: Error | null = null;
 
@@ -35,6 +37,7 @@ export class BenchClient {
   private receive(text: string): void {
     const message = JSON.parse(text) as Message;
     const method = message.method;
+    this.onFrame?.(method ?? 'reply');
     if (method?.startsWith('channels.sign.')) {
       const started = process.hrtime.bigint();
       const tag = method.slice('channels.sign.'.length);

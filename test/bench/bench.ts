@@ -6,7 +6,9 @@
  * WebSockets, in the JSON-RPC envelope. Each figure is the median of several runs, with their range.
  * The results are printed and written into BENCHMARKS.md between its result markers.
  *
- * BENCH_RUNS (default 5) sets the runs; BENCH_CHANNELS=1000,10000 the memory steps.
+ * BENCH_RUNS (default 5) sets the runs; BENCH_CHANNELS=1000,10000 the memory steps; BENCH_ONLY=throughput
+ * (or memory) runs one phase; BENCH_PROFILE=dir has the service (and the clients, in dir/clients) write V8 CPU
+ * profiles there.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -24,11 +26,19 @@ const NETWORK_ID = 'ae_dev';
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const MEMORY_STEPS = (process.env.BENCH_CHANNELS ?? '1000,10000').split(',').map(Number);
 const AGGREGATE_CHANNELS = 100;
+/** channels opened with their clients staying, to see what a connected pair adds */
+const CONNECTED_CHANNELS = 1000;
 /** the service's per-update work, counted in its code: what each transfer costs at the limits */
 const PER_TRANSFER = { verifies: 2, redisWrites: 2, clientRoundTrips: 3, signs: 2 };
-/** initiators opening at once when building up the memory steps (each opens its channels one by one) */
-const OPENING_INITIATORS = 500;
-const SERVICE_ENV = { BLOCK_INTERVAL_MS: '100', LOG_LEVEL: 'error', MAX_CONNECTIONS_PER_ADDRESS: '100000' };
+/**
+ * initiators opening at once when building up the memory steps (each opens its channels one by one):
+ * resident memory is a high-water mark, and a bigger opening storm leaves a higher one behind
+ */
+const OPENING_INITIATORS = 100;
+const SERVICE_ENV: Record<string, string> = {
+  BLOCK_INTERVAL_MS: '100', LOG_LEVEL: 'error', MAX_CONNECTIONS_PER_ADDRESS: '100000',
+};
+const SERVICE_NODE_ARGS = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -42,10 +52,11 @@ async function repeat(runs: number, measure: () => Promise<number> | number): Pr
 // --- the client process ---
 
 class Clients {
-  private readonly child: ChildProcess;
+  readonly child: ChildProcess;
 
   constructor() {
-    this.child = fork(new URL('./client-process.ts', import.meta.url).pathname, { execArgv: ['--import', 'tsx'] });
+    const profile = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}/clients`] : [];
+    this.child = fork(new URL('./client-process.ts', import.meta.url).pathname, { execArgv: [...profile, '--import', 'tsx'] });
   }
 
   run(command: ClientCommand): Promise<Extract<ClientReply, { ok: true }>> {
@@ -93,21 +104,53 @@ function channelSpecs(accounts: Participant[], count: number): ChannelSpec[] {
   return Array.from({ length: count }, (_, i) => ({ initiator: accounts[i % half]!, responder: accounts[half + (i % half)]!, port: nextPort++ }));
 }
 
-// --- what the process uses ---
+// --- what the processes use ---
+
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** CPU time (user + system) a process has used so far, in ms. */
+function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
+async function redisCpuMs(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const seconds = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)![1]);
+  return 1000 * (seconds('used_cpu_user') + seconds('used_cpu_sys'));
+}
+
+interface CpuPerTransfer { service: number; clients: number; redis: number }
+
+/** Runs a load and says what it cost each process per transfer, in µs of CPU. */
+async function withCpu(service: ServiceProcess, clients: Clients, redis: Redis, load: () => Promise<{ transfers?: number }>) {
+  const before = { service: processCpuMs(service.pid), clients: processCpuMs(clients.child.pid!), redis: await redisCpuMs(redis) };
+  const result = await load();
+  const perTransfer = (now: number, then: number) => (1000 * (now - then)) / result.transfers!;
+  const cpu: CpuPerTransfer = {
+    service: perTransfer(processCpuMs(service.pid), before.service),
+    clients: perTransfer(processCpuMs(clients.child.pid!), before.clients),
+    redis: perTransfer(await redisCpuMs(redis), before.redis),
+  };
+  return { result, cpu };
+}
 
 function residentKb(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]);
 }
 
-/** Resident memory once the service has been quiet for a while: the median of a few looks. */
+/** what config/default.json sets: an idle channel's FSMs sleep after this long */
+const HIBERNATE_AFTER_MS = 5000;
+
+/** Resident memory once the service has been quiet long enough for idle FSMs to sleep: the median of a few looks. */
 async function settledResidentKb(pid: number): Promise<Figure> {
-  await sleep(2000);
+  await sleep(HIBERNATE_AFTER_MS + 2000);
   return repeat(RUNS, async () => { await sleep(300); return residentKb(pid); });
 }
 
 function startService(extra: Record<string, string> = {}, reuse?: ProcessOptions['reuse']) {
-  return startServiceProcess({ direct: true, env: { ...SERVICE_ENV, ...extra }, ...(reuse && { reuse }) });
+  return startServiceProcess({ direct: true, nodeArgs: SERVICE_NODE_ARGS, env: { ...SERVICE_ENV, ...extra }, ...(reuse && { reuse }) });
 }
 
 async function deleteKeys(prefix: string): Promise<void> {
@@ -126,11 +169,12 @@ async function deleteKeys(prefix: string): Promise<void> {
 interface Results {
   machine: Record<string, string>;
   limits: { verifies: Figure; signs: Figure; redisWrites: Figure; wsRoundTrips: Figure };
-  sequential: Figure;
-  aggregate: Figure;
+  sequential: { rate: Figure; cpu: Record<keyof CpuPerTransfer, Figure> };
+  aggregate: { rate: Figure; cpu: Record<keyof CpuPerTransfer, Figure> };
   latency: { rate: number; p50: Figure; p99: Figure; serviceP50: Figure; serviceP99: Figure };
   memory: Array<{ channels: number; kbPerChannel: Figure; residentMb: Figure }>;
   baselineMb: Figure;
+  connectedKb: Figure;
   startup: { channels: number; listeningMs: Figure; readyMs: Figure } | null;
 }
 
@@ -160,19 +204,34 @@ async function limits(): Promise<Results['limits']> {
 async function throughput(): Promise<Pick<Results, 'sequential' | 'aggregate' | 'latency'>> {
   const service = await startService();
   const clients = new Clients();
+  const redis = new Redis(REDIS_URL);
   try {
     const accounts = await fundedAccounts(service.nodeUrl, 2 * AGGREGATE_CHANNELS);
     await clients.run({ cmd: 'open', url: service.channelUrl, networkId: NETWORK_ID, specs: channelSpecs(accounts, AGGREGATE_CHANNELS), keepConnected: true });
-    log(`opened ${AGGREGATE_CHANNELS} channels; warming up`);
+    const idleFrom = processCpuMs(service.pid);
+    await sleep(2000);
+    log(`opened ${AGGREGATE_CHANNELS} channels; idle service CPU ${((processCpuMs(service.pid) - idleFrom) / 20).toFixed(1)} %; warming up`);
     await clients.run({ cmd: 'aggregate', channels: AGGREGATE_CHANNELS, durationMs: 2000 });
 
     const perSecond = (r: { transfers?: number; elapsedMs?: number }) => (r.transfers! * 1000) / r.elapsedMs!;
-    const sequential = await repeat(RUNS, async () => perSecond(await clients.run({ cmd: 'sequential', durationMs: 2000 })));
-    log(`sequential transfers/s on one channel: ${show(sequential)}`);
-    const aggregate = await repeat(RUNS, async () => perSecond(await clients.run({ cmd: 'aggregate', channels: AGGREGATE_CHANNELS, durationMs: 3000 })));
-    log(`aggregate transfers/s over ${AGGREGATE_CHANNELS} channels: ${show(aggregate)}`);
+    const measure = async (command: ClientCommand) => {
+      const rates: number[] = [];
+      const cpus: CpuPerTransfer[] = [];
+      for (let i = 0; i < RUNS; i++) {
+        const { result, cpu } = await withCpu(service, clients, redis, () => clients.run(command));
+        rates.push(perSecond(result));
+        cpus.push(cpu);
+      }
+      const cpu = { service: figure(cpus.map((c) => c.service)), clients: figure(cpus.map((c) => c.clients)), redis: figure(cpus.map((c) => c.redis)) };
+      return { rate: figure(rates), cpu };
+    };
+    const cpuLine = (c: Results['sequential']['cpu']) => `CPU per transfer: service ${show(c.service)} µs, clients ${show(c.clients)} µs, Redis ${show(c.redis)} µs`;
+    const sequential = await measure({ cmd: 'sequential', durationMs: 2000 });
+    log(`sequential transfers/s on one channel: ${show(sequential.rate)}; ${cpuLine(sequential.cpu)}`);
+    const aggregate = await measure({ cmd: 'aggregate', channels: AGGREGATE_CHANNELS, durationMs: 3000 });
+    log(`aggregate transfers/s over ${AGGREGATE_CHANNELS} channels: ${show(aggregate.rate)}; ${cpuLine(aggregate.cpu)}`);
 
-    const rate = Math.round(aggregate.median / 2);
+    const rate = Math.round(aggregate.rate.median / 2);
     const runs: Array<{ totalUs: number[]; serviceUs: number[] }> = [];
     for (let i = 0; i < RUNS; i++) {
       const r = await clients.run({ cmd: 'paced', channels: AGGREGATE_CHANNELS, perSecond: rate, durationMs: 3000 });
@@ -190,6 +249,7 @@ async function throughput(): Promise<Pick<Results, 'sequential' | 'aggregate' | 
     await clients.run({ cmd: 'closeAll' });
     return { sequential, aggregate, latency };
   } finally {
+    await redis.quit();
     clients.stop();
     await service.stop();
   }
@@ -197,29 +257,39 @@ async function throughput(): Promise<Pick<Results, 'sequential' | 'aggregate' | 
 
 /**
  * Memory per idle open channel, then the start-up time of a service that finds them all in Redis.
- * The first step's clients stay connected; beyond it each channel's clients leave once it is open
- * (their FSMs stay up, waiting for a reconnect), as this machine allows 20,000 open files per process
- * and two sockets per channel would pass it at 10,000.
+ * The steps' clients leave once their channel is open (the FSMs stay up, waiting for a reconnect, and
+ * fall asleep when idle): this machine allows 20,000 open files per process, and two sockets per
+ * channel would pass it at 10,000. What a connected pair of clients adds is measured after the steps,
+ * on channels opened with their clients staying.
  */
-async function memoryAndStartup(): Promise<Pick<Results, 'memory' | 'baselineMb' | 'startup'>> {
+async function memoryAndStartup(): Promise<Pick<Results, 'memory' | 'baselineMb' | 'connectedKb' | 'startup'>> {
   let service: ServiceProcess & { wsPort: number; httpPort: number } = await startService();
   const clients = new Clients();
   const memory: Results['memory'] = [];
   let startup: Results['startup'] = null;
   try {
     const baseline = await settledResidentKb(service.pid);
-    const accounts = await fundedAccounts(service.nodeUrl, 2 * Math.min(OPENING_INITIATORS, Math.max(...MEMORY_STEPS)));
-    let open = 0;
-    for (const [step, target] of MEMORY_STEPS.entries()) {
+    const accounts = await fundedAccounts(service.nodeUrl, 2 * Math.min(OPENING_INITIATORS, Math.max(...MEMORY_STEPS, CONNECTED_CHANNELS)));
+    const open = async (count: number, keepConnected: boolean) => {
       const started = performance.now();
-      await clients.run({ cmd: 'open', url: service.channelUrl, networkId: NETWORK_ID, specs: channelSpecs(accounts, target - open), keepConnected: step === 0 });
-      log(`opened ${target - open} channels in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-      open = target;
-      const resident = await settledResidentKb(service.pid);
+      await clients.run({ cmd: 'open', url: service.channelUrl, networkId: NETWORK_ID, specs: channelSpecs(accounts, count), keepConnected });
+      log(`opened ${count} channels${keepConnected ? ' (clients staying)' : ''} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    };
+    let opened = 0;
+    let resident = baseline;
+    for (const target of MEMORY_STEPS) {
+      await open(target - opened, false);
+      opened = target;
+      resident = await settledResidentKb(service.pid);
       const kbPerChannel = figure([resident.median, resident.min, resident.max].map((kb) => (kb - baseline.median) / target));
       memory.push({ channels: target, kbPerChannel, residentMb: figure([resident.median, resident.min, resident.max].map((kb) => kb / 1024)) });
       log(`${target} channels: ${show(kbPerChannel, 1)} KB each, ${show(memory.at(-1)!.residentMb)} MB resident`);
     }
+    await open(CONNECTED_CHANNELS, true);
+    const withClients = await settledResidentKb(service.pid);
+    const connectedKb = figure([withClients.median, withClients.min, withClients.max].map((kb) => (kb - resident.median) / CONNECTED_CHANNELS));
+    log(`${CONNECTED_CHANNELS} more with both clients connected: ${show(connectedKb, 1)} KB each`);
+    opened += CONNECTED_CHANNELS;
     await clients.run({ cmd: 'closeAll' });
 
     // start-up: the same ports and Redis prefix, all channels persisted
@@ -232,9 +302,9 @@ async function memoryAndStartup(): Promise<Pick<Results, 'memory' | 'baselineMb'
       listening.push(service.startedMs);
       ready.push(await service.printed('service started'));
     }
-    startup = { channels: open, listeningMs: figure(listening), readyMs: figure(ready) };
-    log(`start-up with ${open} channels: listening ${show(startup.listeningMs)} ms, ready ${show(startup.readyMs)} ms`);
-    return { memory, baselineMb: figure([baseline.median / 1024]), startup };
+    startup = { channels: opened, listeningMs: figure(listening), readyMs: figure(ready) };
+    log(`start-up with ${opened} channels: listening ${show(startup.listeningMs)} ms, ready ${show(startup.readyMs)} ms`);
+    return { memory, baselineMb: figure([baseline.median / 1024]), connectedKb, startup };
   } finally {
     clients.stop();
     await service.terminate();
@@ -271,14 +341,15 @@ function report(r: Results): string {
     '',
     '| figure | result | target | bound by |',
     '| --- | --- | --- | --- |',
-    `| sequential transfers/s, one channel | ${show(r.sequential)} | ≥ 1,000 | ${pct(r.sequential.median / (1000 / serialMs))} of the serial floor (${n(1000 / serialMs)}/s) |`,
-    `| aggregate transfers/s, ${AGGREGATE_CHANNELS} channels | ${show(r.aggregate)} | ≥ 2,000 | ${pct(r.aggregate.median / perTransferCeiling.verify)} of the one-core verify ceiling (${n(perTransferCeiling.verify)}/s); Redis ceiling ${n(perTransferCeiling.redis)}/s |`,
+    `| sequential transfers/s, one channel | ${show(r.sequential.rate)} | ≥ 1,000 | ${pct(r.sequential.rate.median / (1000 / serialMs))} of the serial floor (${n(1000 / serialMs)}/s) |`,
+    `| aggregate transfers/s, ${AGGREGATE_CHANNELS} channels | ${show(r.aggregate.rate)} | ≥ 2,000 | ${pct(r.aggregate.rate.median / perTransferCeiling.verify)} of the one-core verify ceiling (${n(perTransferCeiling.verify)}/s); Redis ceiling ${n(perTransferCeiling.redis)}/s |`,
     `| latency p50 at ${n(r.latency.rate)}/s (half load), ms | ${show(r.latency.p50, 2)} | | |`,
     `| latency p99 at half load, ms | ${show(r.latency.p99, 2)} | | |`,
     `| of which in the service (not signing), p50, ms | ${show(r.latency.serviceP50, 2)} | | |`,
     `| of which in the service (not signing), p99, ms | ${show(r.latency.serviceP99, 2)} | < 5 | |`,
     `| resident memory, no channels, MB | ${show(r.baselineMb)} | | |`,
     ...r.memory.map((m) => `| resident memory per idle open channel at ${n(m.channels)} channels, KB | ${show(m.kbPerChannel, 1)} | ${m.channels >= 10_000 ? '≤ 20' : ''} | ${show(m.residentMb)} MB in all |`),
+    `| more per idle channel whose two clients stay connected, KB | ${show(r.connectedKb, 1)} | | |`,
     ...(r.startup ? [
       `| start-up with ${n(r.startup.channels)} persisted channels: listening, ms | ${show(r.startup.listeningMs)} | | |`,
       `| start-up with ${n(r.startup.channels)} persisted channels: watchtower caught up, ms | ${show(r.startup.readyMs)} | < 5,000 | |`,
@@ -305,6 +376,9 @@ function writeReport(text: string): void {
 }
 
 async function main(): Promise<void> {
+  // one phase alone prints its figures and leaves BENCHMARKS.md as it is
+  if (process.env.BENCH_ONLY === 'throughput') return void (await throughput());
+  if (process.env.BENCH_ONLY === 'memory') return void (await memoryAndStartup());
   const results: Results = {
     machine: await machine(),
     limits: await limits(),

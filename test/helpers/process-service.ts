@@ -53,13 +53,15 @@ export interface ProcessOptions {
    * exit code are the service's own
    */
   direct?: boolean;
+  /** more node options when `direct` (a CPU profile, say) */
+  nodeArgs?: string[];
 }
 
 export async function startServiceProcess(options: ProcessOptions = {}): Promise<ServiceProcess & { wsPort: number; httpPort: number }> {
-  const { env = {}, reuse, direct = false } = options;
+  const { env = {}, reuse, direct = false, nodeArgs = [] } = options;
   const [wsPort, httpPort] = reuse ? [reuse.wsPort, reuse.httpPort] : [await freePort(), await freePort()];
   const prefix = reuse?.prefix ?? `aesc-test:${randomBytes(6).toString('hex')}:`;
-  const [command, args] = direct ? [process.execPath, ['--import', 'tsx', 'lib/main.ts']] : ['npm', ['start', '--silent']];
+  const [command, args] = direct ? [process.execPath, [...nodeArgs, '--import', 'tsx', 'lib/main.ts']] : ['npm', ['start', '--silent']];
   const child: ChildProcess = spawn(command, args, {
     cwd: new URL('../..', import.meta.url).pathname,
     env: {
