@@ -45,6 +45,8 @@ export class RedisStore implements ChannelStore {
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
     const redis = new Redis(options.url, {
       lazyConnect: true,
+      // the writes of many channels in one tick go out in one write (and are read by Redis in one go)
+      enableAutoPipelining: true,
       maxRetriesPerRequest: 1,
       commandTimeout: options.commandTimeoutMs ?? 5000,
       retryStrategy: (times) => Math.min(times * 100, 2000),

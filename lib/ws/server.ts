@@ -95,7 +95,21 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
       refuseConnection(ws, codec, open.reason, open.detail);
       return;
     }
-    const link: ClientLink = { send: (text) => ws.readyState === ws.OPEN && ws.send(text), close: (code, reason) => ws.close(code, reason) };
+    const socket = req.socket;
+    let corked = false;
+    const link: ClientLink = {
+      send: (text) => {
+        if (ws.readyState !== ws.OPEN) return;
+        // the frames of one turn of the event loop (an info and a sign request, say) leave in one write
+        if (!corked) {
+          corked = true;
+          socket.cork();
+          process.nextTick(() => { corked = false; socket.uncork(); });
+        }
+        ws.send(text);
+      },
+      close: (code, reason) => ws.close(code, reason),
+    };
     // Frames that arrive while the session is being set up wait for it, in order.
     const ready = createSession(open, link, codec).catch((err: unknown) => {
       if (err instanceof Refusal) refuseConnection(ws, codec, err.reason, err.detail);

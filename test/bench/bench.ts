@@ -19,6 +19,8 @@ import { startServiceProcess, type ProcessOptions, type ServiceProcess } from '.
 import { GENESIS_SECRET, REDIS_URL } from '../helpers/service.js';
 import type { ChannelSpec, Participant } from './bench-client.js';
 import type { ClientCommand, ClientReply } from './client-process.js';
+import { fsmPairTransfers } from './fsm-pair.js';
+import { inspectorUrl, liveHeapBytes } from './inspector.js';
 import { ed25519Signs, ed25519Verifies, redisWrites, wsEchoRoundTrips } from './limits.js';
 import { figure, percentile, show, type Figure } from './stats.js';
 
@@ -28,6 +30,8 @@ const MEMORY_STEPS = (process.env.BENCH_CHANNELS ?? '1000,10000').split(',').map
 const AGGREGATE_CHANNELS = 100;
 /** channels opened with their clients staying, to see what a connected pair adds */
 const CONNECTED_CHANNELS = 1000;
+/** channels opened before the memory baseline is taken */
+const WARM_UP_CHANNELS = 100;
 /** the service's per-update work, counted in its code: what each transfer costs at the limits */
 const PER_TRANSFER = { verifies: 2, redisWrites: 2, clientRoundTrips: 3, signs: 2 };
 /**
@@ -38,7 +42,7 @@ const OPENING_INITIATORS = 100;
 const SERVICE_ENV: Record<string, string> = {
   BLOCK_INTERVAL_MS: '100', LOG_LEVEL: 'error', MAX_CONNECTIONS_PER_ADDRESS: '100000',
 };
-const SERVICE_NODE_ARGS = process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [];
+const SERVICE_NODE_ARGS = [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [])];
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -149,8 +153,8 @@ async function settledResidentKb(pid: number): Promise<Figure> {
   return repeat(RUNS, async () => { await sleep(300); return residentKb(pid); });
 }
 
-function startService(extra: Record<string, string> = {}, reuse?: ProcessOptions['reuse']) {
-  return startServiceProcess({ direct: true, nodeArgs: SERVICE_NODE_ARGS, env: { ...SERVICE_ENV, ...extra }, ...(reuse && { reuse }) });
+function startService(extra: Record<string, string> = {}, reuse?: ProcessOptions['reuse'], nodeArgs: string[] = []) {
+  return startServiceProcess({ direct: true, nodeArgs: [...SERVICE_NODE_ARGS, ...nodeArgs], env: { ...SERVICE_ENV, ...extra }, ...(reuse && { reuse }) });
 }
 
 async function deleteKeys(prefix: string): Promise<void> {
@@ -168,13 +172,16 @@ async function deleteKeys(prefix: string): Promise<void> {
 
 interface Results {
   machine: Record<string, string>;
-  limits: { verifies: Figure; signs: Figure; redisWrites: Figure; wsRoundTrips: Figure };
+  limits: { verifies: Figure; signs: Figure; redisWrites: Figure; wsRoundTrips: Figure; fsmPair: Figure; fsmUs: Figure };
+  /** share of CPU time the hypervisor took from this machine during the run */
+  stolen: number;
   sequential: { rate: Figure; cpu: Record<keyof CpuPerTransfer, Figure> };
   aggregate: { rate: Figure; cpu: Record<keyof CpuPerTransfer, Figure> };
   latency: { rate: number; p50: Figure; p99: Figure; serviceP50: Figure; serviceP99: Figure };
-  memory: Array<{ channels: number; kbPerChannel: Figure; residentMb: Figure }>;
+  memory: Array<{ channels: number; kbPerChannel: Figure; heapKbPerChannel: Figure; residentMb: Figure }>;
   baselineMb: Figure;
   connectedKb: Figure;
+  connectedHeapKb: Figure;
   startup: { channels: number; listeningMs: Figure; readyMs: Figure } | null;
 }
 
@@ -192,13 +199,26 @@ async function machine(): Promise<Record<string, string>> {
 }
 
 async function limits(): Promise<Results['limits']> {
-  log('limits: ed25519, Redis, WebSocket echo');
-  return {
+  log('limits: ed25519, Redis, WebSocket echo, the FSM pair alone');
+  const pairs: Array<{ perSecond: number; fsmUs: number }> = [];
+  for (let i = 0; i < RUNS; i++) pairs.push(await fsmPairTransfers());
+  const result = {
     verifies: await repeat(RUNS, () => ed25519Verifies()),
     signs: await repeat(RUNS, () => ed25519Signs()),
     redisWrites: await repeat(RUNS, () => redisWrites(REDIS_URL, `aesc-bench:${process.pid}:`)),
     wsRoundTrips: await repeat(RUNS, () => wsEchoRoundTrips()),
+    fsmPair: figure(pairs.map((p) => p.perSecond)),
+    fsmUs: figure(pairs.map((p) => p.fsmUs)),
   };
+  log(`  verifies/s ${show(result.verifies)}, signs/s ${show(result.signs)}, Redis writes/s ${show(result.redisWrites)}, WebSocket round trips/s ${show(result.wsRoundTrips)}`);
+  log(`  FSM pair alone: ${show(result.fsmPair)} transfers/s, ${show(result.fsmUs)} µs of FSM work each`);
+  return result;
+}
+
+/** CPU ticks in all and stolen by the hypervisor, from /proc/stat. */
+function cpuTicks(): { total: number; steal: number } {
+  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  return { total: fields.reduce((a, b) => a + b, 0), steal: fields[7] ?? 0 };
 }
 
 async function throughput(): Promise<Pick<Results, 'sequential' | 'aggregate' | 'latency'>> {
@@ -208,9 +228,7 @@ async function throughput(): Promise<Pick<Results, 'sequential' | 'aggregate' | 
   try {
     const accounts = await fundedAccounts(service.nodeUrl, 2 * AGGREGATE_CHANNELS);
     await clients.run({ cmd: 'open', url: service.channelUrl, networkId: NETWORK_ID, specs: channelSpecs(accounts, AGGREGATE_CHANNELS), keepConnected: true });
-    const idleFrom = processCpuMs(service.pid);
-    await sleep(2000);
-    log(`opened ${AGGREGATE_CHANNELS} channels; idle service CPU ${((processCpuMs(service.pid) - idleFrom) / 20).toFixed(1)} %; warming up`);
+    log(`opened ${AGGREGATE_CHANNELS} channels; warming up`);
     await clients.run({ cmd: 'aggregate', channels: AGGREGATE_CHANNELS, durationMs: 2000 });
 
     const perSecond = (r: { transfers?: number; elapsedMs?: number }) => (r.transfers! * 1000) / r.elapsedMs!;
@@ -262,19 +280,24 @@ async function throughput(): Promise<Pick<Results, 'sequential' | 'aggregate' | 
  * channel would pass it at 10,000. What a connected pair of clients adds is measured after the steps,
  * on channels opened with their clients staying.
  */
-async function memoryAndStartup(): Promise<Pick<Results, 'memory' | 'baselineMb' | 'connectedKb' | 'startup'>> {
-  let service: ServiceProcess & { wsPort: number; httpPort: number } = await startService();
+async function memoryAndStartup(): Promise<Pick<Results, 'memory' | 'baselineMb' | 'connectedKb' | 'connectedHeapKb' | 'startup'>> {
+  // with its inspector open, to ask for its live heap (it costs nothing while nobody is attached)
+  let service: ServiceProcess & { wsPort: number; httpPort: number } = await startService({}, undefined, ['--inspect=127.0.0.1:0']);
+  const liveHeapKb = async () => (await liveHeapBytes(inspectorUrl(service.output()))) / 1024;
   const clients = new Clients();
   const memory: Results['memory'] = [];
   let startup: Results['startup'] = null;
   try {
-    const baseline = await settledResidentKb(service.pid);
     const accounts = await fundedAccounts(service.nodeUrl, 2 * Math.min(OPENING_INITIATORS, Math.max(...MEMORY_STEPS, CONNECTED_CHANNELS)));
     const open = async (count: number, keepConnected: boolean) => {
       const started = performance.now();
       await clients.run({ cmd: 'open', url: service.channelUrl, networkId: NETWORK_ID, specs: channelSpecs(accounts, count), keepConnected });
       log(`opened ${count} channels${keepConnected ? ' (clients staying)' : ''} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     };
+    // the baseline is a service that has opened channels before: its code loaded and compiled
+    await open(WARM_UP_CHANNELS, false);
+    const baseline = await settledResidentKb(service.pid);
+    const baselineHeapKb = await liveHeapKb();
     let opened = 0;
     let resident = baseline;
     for (const target of MEMORY_STEPS) {
@@ -282,14 +305,17 @@ async function memoryAndStartup(): Promise<Pick<Results, 'memory' | 'baselineMb'
       opened = target;
       resident = await settledResidentKb(service.pid);
       const kbPerChannel = figure([resident.median, resident.min, resident.max].map((kb) => (kb - baseline.median) / target));
-      memory.push({ channels: target, kbPerChannel, residentMb: figure([resident.median, resident.min, resident.max].map((kb) => kb / 1024)) });
-      log(`${target} channels: ${show(kbPerChannel, 1)} KB each, ${show(memory.at(-1)!.residentMb)} MB resident`);
+      const heapKbPerChannel = figure([((await liveHeapKb()) - baselineHeapKb) / target]);
+      memory.push({ channels: target, kbPerChannel, heapKbPerChannel, residentMb: figure([resident.median, resident.min, resident.max].map((kb) => kb / 1024)) });
+      log(`${target} channels: ${show(kbPerChannel, 1)} KB each resident, ${show(heapKbPerChannel, 1)} KB live heap, ${show(memory.at(-1)!.residentMb)} MB resident in all`);
     }
+    const heapBefore = await liveHeapKb();
     await open(CONNECTED_CHANNELS, true);
     const withClients = await settledResidentKb(service.pid);
     const connectedKb = figure([withClients.median, withClients.min, withClients.max].map((kb) => (kb - resident.median) / CONNECTED_CHANNELS));
-    log(`${CONNECTED_CHANNELS} more with both clients connected: ${show(connectedKb, 1)} KB each`);
-    opened += CONNECTED_CHANNELS;
+    const connectedHeapKb = figure([((await liveHeapKb()) - heapBefore) / CONNECTED_CHANNELS]);
+    log(`${CONNECTED_CHANNELS} more with both clients connected: ${show(connectedKb, 1)} KB each resident, ${show(connectedHeapKb, 1)} KB live heap`);
+    opened += CONNECTED_CHANNELS + WARM_UP_CHANNELS;
     await clients.run({ cmd: 'closeAll' });
 
     // start-up: the same ports and Redis prefix, all channels persisted
@@ -304,7 +330,7 @@ async function memoryAndStartup(): Promise<Pick<Results, 'memory' | 'baselineMb'
     }
     startup = { channels: opened, listeningMs: figure(listening), readyMs: figure(ready) };
     log(`start-up with ${opened} channels: listening ${show(startup.listeningMs)} ms, ready ${show(startup.readyMs)} ms`);
-    return { memory, baselineMb: figure([baseline.median / 1024]), connectedKb, startup };
+    return { memory, baselineMb: figure([baseline.median / 1024]), connectedKb, connectedHeapKb, startup };
   } finally {
     clients.stop();
     await service.terminate();
@@ -315,44 +341,56 @@ async function memoryAndStartup(): Promise<Pick<Results, 'memory' | 'baselineMb'
 // --- the report ---
 
 function report(r: Results): string {
-  const perTransferCeiling = {
-    verify: r.limits.verifies.median / PER_TRANSFER.verifies,
-    redis: r.limits.redisWrites.median / PER_TRANSFER.redisWrites,
-    ws: r.limits.wsRoundTrips.median / PER_TRANSFER.clientRoundTrips,
-  };
-  // one transfer after another: its serial costs add up
-  const serialMs = 1000 * (PER_TRANSFER.verifies / r.limits.verifies.median + PER_TRANSFER.signs / r.limits.signs.median
-    + PER_TRANSFER.redisWrites / r.limits.redisWrites.median + PER_TRANSFER.clientRoundTrips / r.limits.wsRoundTrips.median);
-  const pct = (x: number) => `${Math.round(100 * x)} %`;
   const n = (x: number) => Math.round(x).toLocaleString('en-US');
+  const pct = (x: number) => `${Math.round(100 * x)} %`;
+  const l = r.limits;
+  // one transfer after another: its unavoidable costs add up on its critical path
+  // (the FSM work includes the two verifies)
+  const floorMs = 1000 * (PER_TRANSFER.signs / l.signs.median + PER_TRANSFER.redisWrites / l.redisWrites.median
+    + PER_TRANSFER.clientRoundTrips / l.wsRoundTrips.median) + l.fsmUs.median / 1000;
+  const floorRate = 1000 / floorMs;
+  // many channels at once: the service is one thread, so its CPU per transfer bounds the rate
+  const serviceCeiling = 1e6 / r.aggregate.cpu.service.median;
+  const fsmCeiling = 1e6 / l.fsmUs.median;
+  const cpuRow = (label: string, f: Results['sequential']) =>
+    `| CPU per transfer (${label}): service · clients · Redis, µs | ${show(f.cpu.service)} · ${show(f.cpu.clients)} · ${show(f.cpu.redis)} | | |`;
   const lines = [
-    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\` (${RUNS} runs each; median, with the range of the runs in brackets).`,
+    `Measured ${new Date().toISOString().slice(0, 10)} with \`npm run bench\`: ${RUNS} runs each, the median with the range of the runs in brackets.`,
     '',
-    '**Machine**: ' + Object.entries(r.machine).map(([k, v]) => `${k} ${v}`).join('; ') + '. Service, clients and Redis share it.',
+    '**Machine**: ' + Object.entries(r.machine).map(([k, v]) => `${k} ${v}`).join('; ')
+      + `. Service, clients and Redis share it; the hypervisor took ${pct(r.stolen)} of its CPU time during the run.`,
     '',
-    '| limit (one core, nothing else in the way) | per second |',
+    '| limit, measured in the same run | per second |',
     '| --- | --- |',
-    `| ed25519 verify, node:crypto | ${show(r.limits.verifies)} |`,
-    `| ed25519 sign, node:crypto | ${show(r.limits.signs)} |`,
-    `| Redis write, awaited one by one | ${show(r.limits.redisWrites)} |`,
-    `| WebSocket echo round trip, one socket, across processes | ${show(r.limits.wsRoundTrips)} |`,
+    `| ed25519 verify, node:crypto, one core | ${show(l.verifies)} |`,
+    `| ed25519 sign, node:crypto, one core | ${show(l.signs)} |`,
+    `| Redis write, awaited one by one | ${show(l.redisWrites)} |`,
+    `| WebSocket echo round trip, one socket, across processes | ${show(l.wsRoundTrips)} |`,
+    `| the FSM pair alone: both xstate FSMs and their tx work, no I/O (test/bench/fsm-pair.ts) | ${show(l.fsmPair)} transfers (${show(l.fsmUs)} µs of FSM work each) |`,
     '',
-    `A transfer costs the service ${PER_TRANSFER.verifies} signature verifies and ${PER_TRANSFER.redisWrites} Redis writes (one per participant), the clients ${PER_TRANSFER.signs} signatures, and ${PER_TRANSFER.clientRoundTrips} client round trips on its critical path. Done one after another with nothing else, those alone take ${serialMs.toFixed(2)} ms: at most ${n(1000 / serialMs)} sequential transfers/s.`,
+    `A transfer needs ${PER_TRANSFER.verifies} signature verifies and ${PER_TRANSFER.redisWrites} Redis writes (one per participant, each before its side moves on), ${PER_TRANSFER.signs} client signatures, ${PER_TRANSFER.clientRoundTrips} client round trips on its critical path, and the FSM work above (which includes the verifies). Those alone, one after another, take ${floorMs.toFixed(2)} ms: the floor for sequential transfers is ${n(floorRate)}/s. With many channels the service's one thread is the bound: at its measured ${n(r.aggregate.cpu.service.median)} µs of CPU per transfer it cannot pass ${n(serviceCeiling)}/s, and the FSM work alone caps it at ${n(fsmCeiling)}/s.`,
     '',
-    '| figure | result | target | bound by |',
+    `Memory is resident set size (RSS), a high-water mark: what opening the channels left behind counts too. The live heap (asked of the service through its inspector after a full garbage collection) is what the channels themselves keep. The baseline is a service that has opened and left ${WARM_UP_CHANNELS} channels; the channels of each step are on top of those. Their clients leave once the channel is open (the FSMs stay, waiting for a reconnect, and sleep when idle): two sockets per channel at 10,000 would pass this machine's 20,000 open files per process.`,
+    '',
+    '| figure | result | target | against its bound |',
     '| --- | --- | --- | --- |',
-    `| sequential transfers/s, one channel | ${show(r.sequential.rate)} | ≥ 1,000 | ${pct(r.sequential.rate.median / (1000 / serialMs))} of the serial floor (${n(1000 / serialMs)}/s) |`,
-    `| aggregate transfers/s, ${AGGREGATE_CHANNELS} channels | ${show(r.aggregate.rate)} | ≥ 2,000 | ${pct(r.aggregate.rate.median / perTransferCeiling.verify)} of the one-core verify ceiling (${n(perTransferCeiling.verify)}/s); Redis ceiling ${n(perTransferCeiling.redis)}/s |`,
-    `| latency p50 at ${n(r.latency.rate)}/s (half load), ms | ${show(r.latency.p50, 2)} | | |`,
-    `| latency p99 at half load, ms | ${show(r.latency.p99, 2)} | | |`,
-    `| of which in the service (not signing), p50, ms | ${show(r.latency.serviceP50, 2)} | | |`,
-    `| of which in the service (not signing), p99, ms | ${show(r.latency.serviceP99, 2)} | < 5 | |`,
+    `| sequential transfers/s, one channel | ${show(r.sequential.rate)} | ≥ 1,000 | ${pct(r.sequential.rate.median / floorRate)} of the floor (${n(floorRate)}/s) |`,
+    cpuRow('sequential', r.sequential),
+    `| aggregate transfers/s, ${AGGREGATE_CHANNELS} channels | ${show(r.aggregate.rate)} | ≥ 2,000 | ${pct(r.aggregate.rate.median / serviceCeiling)} of one service thread (${n(serviceCeiling)}/s); ${pct(r.aggregate.rate.median / fsmCeiling)} of the FSM-work ceiling (${n(fsmCeiling)}/s) |`,
+    cpuRow(`${AGGREGATE_CHANNELS} channels`, r.aggregate),
+    `| latency at ${n(r.latency.rate)}/s (half load): p50, ms | ${show(r.latency.p50, 2)} | | |`,
+    `| latency at half load: p99, ms | ${show(r.latency.p99, 2)} | | |`,
+    `| of which not in the clients' signing: p50, ms | ${show(r.latency.serviceP50, 2)} | | |`,
+    `| of which not in the clients' signing: p99, ms | ${show(r.latency.serviceP99, 2)} | < 5 | |`,
     `| resident memory, no channels, MB | ${show(r.baselineMb)} | | |`,
-    ...r.memory.map((m) => `| resident memory per idle open channel at ${n(m.channels)} channels, KB | ${show(m.kbPerChannel, 1)} | ${m.channels >= 10_000 ? '≤ 20' : ''} | ${show(m.residentMb)} MB in all |`),
-    `| more per idle channel whose two clients stay connected, KB | ${show(r.connectedKb, 1)} | | |`,
+    ...r.memory.flatMap((m) => [
+      `| resident memory per idle open channel at ${n(m.channels)} channels, KB | ${show(m.kbPerChannel, 1)} | ${m.channels >= 10_000 ? '≤ 20' : ''} | ${show(m.residentMb)} MB in all |`,
+      `| live heap per idle open channel at ${n(m.channels)} channels (after a full GC), KB | ${show(m.heapKbPerChannel, 1)} | | |`,
+    ]),
+    `| more per idle channel whose two clients stay connected, KB: resident · live heap | ${show(r.connectedKb, 1)} · ${show(r.connectedHeapKb, 1)} | | |`,
     ...(r.startup ? [
       `| start-up with ${n(r.startup.channels)} persisted channels: listening, ms | ${show(r.startup.listeningMs)} | | |`,
-      `| start-up with ${n(r.startup.channels)} persisted channels: watchtower caught up, ms | ${show(r.startup.readyMs)} | < 5,000 | |`,
+      `| start-up with ${n(r.startup.channels)} persisted channels: every channel looked at, ms | ${show(r.startup.readyMs)} | < 5,000 | |`,
     ] : []),
   ];
   return lines.join('\n');
@@ -379,12 +417,15 @@ async function main(): Promise<void> {
   // one phase alone prints its figures and leaves BENCHMARKS.md as it is
   if (process.env.BENCH_ONLY === 'throughput') return void (await throughput());
   if (process.env.BENCH_ONLY === 'memory') return void (await memoryAndStartup());
-  const results: Results = {
+  const ticks = cpuTicks();
+  const partial = {
     machine: await machine(),
     limits: await limits(),
     ...(await throughput()),
     ...(await memoryAndStartup()),
   };
+  const after = cpuTicks();
+  const results: Results = { ...partial, stolen: (after.steal - ticks.steal) / (after.total - ticks.total) };
   const text = report(results);
   log(`\n${text}\n`);
   writeReport(text);

@@ -18,6 +18,8 @@ export interface ServiceProcess {
   startedMs: number;
   /** milliseconds from spawn until the service printed `text` (waits for it) */
   printed(text: string, timeoutMs?: number): Promise<number>;
+  /** everything it printed so far, stdout and stderr */
+  output(): string;
   /** SIGTERM, and the exit code */
   terminate(): Promise<number | null>;
   /** SIGKILL, no questions asked */
@@ -98,6 +100,7 @@ export async function startServiceProcess(options: ProcessOptions = {}): Promise
   return {
     pid: child.pid!,
     startedMs,
+    output: () => output,
     printed(text, timeoutMs = 60_000) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => { lineWaiters.delete(check); reject(new Error(`the service never printed ${text}`)); }, timeoutMs);
