@@ -382,7 +382,7 @@ function report(r: Results): string {
     `| latency at half load: p99, ms | ${show(r.latency.p99, 2)} | | |`,
     `| of which not in the clients' signing: p50, ms | ${show(r.latency.serviceP50, 2)} | | |`,
     `| of which not in the clients' signing: p99, ms | ${show(r.latency.serviceP99, 2)} | < 5 | |`,
-    `| resident memory, no channels, MB | ${show(r.baselineMb)} | | |`,
+    `| resident memory of the baseline (${WARM_UP_CHANNELS} channels opened and left), MB | ${show(r.baselineMb)} | | |`,
     ...r.memory.flatMap((m) => [
       `| resident memory per idle open channel at ${n(m.channels)} channels, KB | ${show(m.kbPerChannel, 1)} | ${m.channels >= 10_000 ? '≤ 20' : ''} | ${show(m.residentMb)} MB in all |`,
       `| live heap per idle open channel at ${n(m.channels)} channels (after a full GC), KB | ${show(m.heapKbPerChannel, 1)} | | |`,
