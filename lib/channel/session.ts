@@ -5,8 +5,8 @@
  */
 import { createHash } from 'node:crypto';
 import { decode } from '@aeternity/aepp-sdk';
-import { createActor, type Actor, type SnapshotFrom } from 'xstate';
-import { channelMachine, peerEvent, type ChannelEvent, type ChannelInput } from '../../fsm/channel-machine.js';
+import { createActor, type Actor } from 'xstate';
+import { channelMachine, peerEvent, type ChannelContext, type ChannelEvent, type ChannelInput } from '../../fsm/channel-machine.js';
 import { keepsRunning, timeout } from '../../fsm/operations.js';
 import type { Reason } from '../../fsm/reasons.js';
 import type { ChannelEffect, ChannelId, ClientOutput, PeerMessage, Role } from '../../fsm/types.js';
@@ -63,15 +63,12 @@ export function hashFsmId(fsmId: string): string {
   return createHash('sha256').update(fsmId).digest('hex');
 }
 
-type ChannelSnapshot = SnapshotFrom<typeof channelMachine>;
-
 /**
  * An FSM asleep: what its actor knew, without the actor. An xstate actor costs about 9 KB, most of
- * an idle channel's memory; a channel open and idle needs only its context to wake up again.
+ * an idle channel's memory; a channel open and idle needs only its state and context to wake up again.
  */
 interface Dormant {
-  snapshot: ChannelSnapshot;
-  persisted: ReturnType<Actor<typeof channelMachine>['getPersistedSnapshot']>;
+  persisted: ReturnType<Actor<typeof channelMachine>['getPersistedSnapshot']> & { context: ChannelContext };
   /** when its idle timeout would have ended it (null when it waits however long) */
   idleDeadline: number | null;
 }
@@ -116,8 +113,9 @@ export class Session {
     return this.deps.log.child({ role: this.role, channel_id: this.channelId });
   }
 
-  private snapshot(): ChannelSnapshot {
-    return this.actor?.getSnapshot() ?? this.dormant!.snapshot;
+  /** The FSM's context, awake or asleep. */
+  private context(): ChannelContext {
+    return this.actor?.getSnapshot().context ?? this.dormant!.persisted.context;
   }
 
   /** The running FSM, woken first if it sleeps; every event goes through here. */
@@ -143,7 +141,6 @@ export class Session {
     if (!snapshot.matches({ open: 'idle' })) return false;
     const { context } = snapshot;
     this.dormant = {
-      snapshot,
       persisted: actor.getPersistedSnapshot() as Dormant['persisted'],
       idleDeadline: keepsRunning(context) ? null : this.lastActivity + timeout(context, 'idle'),
     };
@@ -163,7 +160,7 @@ export class Session {
   }
 
   get channelId(): ChannelId | null {
-    return this.snapshot().context.channelId;
+    return this.context().channelId;
   }
 
   get isStopped(): boolean {
@@ -234,7 +231,7 @@ export class Session {
 
   /** The FSM event of an on-chain operation, with the chain facts its tx needs: the proposer's nonce. */
   private async onchainEvent(req: OnchainRequest): Promise<ChannelEvent> {
-    const { params } = this.snapshot().context;
+    const { params } = this.context();
     const nonce = req.nonce ?? (await this.deps.chain.nextNonce(accountOf(params, this.role)));
     const terms = { nonce, ttl: 0, ...(req.fee !== undefined && { fee: req.fee }) };
     switch (req.op) {
@@ -290,7 +287,7 @@ export class Session {
       this.deps.watcher.assume(this, txHash);
       return;
     }
-    const { context } = this.snapshot();
+    const context = this.context();
     if (!context.state) {
       this.refuse(request, 'not_allowed_now', 'the channel is not open yet');
       return;
@@ -419,7 +416,7 @@ export class Session {
   /** Once the channel exists, the chain watcher tells this FSM what happens to it on chain. */
   private followChain(): void {
     const channelId = this.channelId;
-    if (this.unfollow || !channelId || !this.snapshot().context.state) return;
+    if (this.unfollow || !channelId || !this.context().state) return;
     this.unfollow = this.deps.channels.follow(channelId, (change) => {
       switch (change.kind) {
         case 'changed': this.send({ type: 'CHAIN.CHANNEL_CHANGED', round: change.channel!.round, tx: change.tx }); break;

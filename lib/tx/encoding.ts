@@ -13,8 +13,12 @@ const BASE64_TYPES = new Set<string>([
 ]);
 const STATE_HASH_BYTES = 32;
 const BASE58_MEMO_LIMIT = 50_000;
+/** accounts and channel ids are about 50 characters; nothing longer is worth remembering */
+const BASE58_MEMO_MAX_CHARS = 128;
 /** the txs of the rounds in flight are decoded by several checks each */
 const BASE64_MEMO_LIMIT = 1_000;
+/** only what a round's tx can be: a client's megabyte string is decoded, not remembered */
+const BASE64_MEMO_MAX_CHARS = 4_096;
 const base58Decoded = new Map<string, Buffer>();
 const base64Decoded = new Map<string, Buffer>();
 
@@ -50,15 +54,15 @@ export function decode(data: Encoded.Any): Buffer {
   const known = base64Decoded.get(data);
   if (known) return Buffer.from(known); // a copy: callers may write into what they get
   const text = data.slice(separator + 1);
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw new Error(`Encoded string is not base64: ${data}`);
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw new Error(`Encoded string is not base64: ${data.slice(0, 40)}…`);
   const bytes = Buffer.from(text, 'base64');
-  if (bytes.length < 4) throw new Error(`Encoded string too short: ${data}`);
+  if (bytes.length < 4) throw new Error(`Encoded string too short: ${data.slice(0, 40)}`);
   const payload = bytes.subarray(0, -4);
   if (!checksum(payload).equals(bytes.subarray(-4))) throw new Error('Invalid checksum');
   if (prefix === Encoding.State && payload.length !== STATE_HASH_BYTES) {
     throw new Error(`Payload should be ${STATE_HASH_BYTES} bytes, got ${payload.length} instead`);
   }
-  remember(base64Decoded, BASE64_MEMO_LIMIT, data, ownCopy(payload));
+  if (data.length <= BASE64_MEMO_MAX_CHARS) remember(base64Decoded, BASE64_MEMO_LIMIT, data, ownCopy(payload));
   return payload;
 }
 
@@ -66,7 +70,7 @@ function decodeBase58(data: Encoded.Any): Buffer {
   let bytes = base58Decoded.get(data);
   if (!bytes) {
     bytes = ownCopy(sdkDecode(data));
-    remember(base58Decoded, BASE58_MEMO_LIMIT, data, bytes);
+    if (data.length <= BASE58_MEMO_MAX_CHARS) remember(base58Decoded, BASE58_MEMO_LIMIT, data, bytes);
   }
   return Buffer.from(bytes); // a copy: callers may write into what they get
 }
