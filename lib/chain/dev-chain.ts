@@ -27,6 +27,12 @@ export interface MinedTx extends PooledTx {
   blockHeight: number;
 }
 
+/** A mined tx as kept: the signed tx alone (unpacked again when asked for), as the chain keeps all of them. */
+interface MinedRecord {
+  signedTx: EncodedTx;
+  blockHeight: number;
+}
+
 export interface DevChainOptions {
   networkId: string;
   blockIntervalMs: number;
@@ -49,7 +55,7 @@ export class DevChain implements Chain {
   private readonly accounts = new Map<AccountId, ChainAccount>();
   private readonly channels = new Map<ChannelId, ChannelObject>();
   private readonly pool = new Map<string, PooledTx>();
-  private readonly mined = new Map<string, MinedTx>();
+  private readonly mined = new Map<string, MinedRecord>();
   private readonly failed = new Map<string, string>();
   private readonly lastChannelTx = new Map<ChannelId, EncodedTx>();
   private readonly listeners = new Set<(height: number) => void>();
@@ -94,7 +100,11 @@ export class DevChain implements Chain {
   /** A tx by hash, mined or pending (blockHeight -1), for the node HTTP API. */
   transaction(txHash: string): MinedTx | null {
     const mined = this.mined.get(txHash);
-    if (mined) return mined;
+    if (mined) {
+      const unpacked = unpackSigned(mined.signedTx)!;
+      const tx = unpackTx(unpacked.encodedTx) as unknown as ChannelTx;
+      return { hash: txHash, signedTx: mined.signedTx, tx, signatures: unpacked.signatures, blockHeight: mined.blockHeight };
+    }
     const pending = this.pool.get(txHash);
     return pending ? { ...pending, blockHeight: -1 } : null;
   }
@@ -154,7 +164,7 @@ export class DevChain implements Chain {
         const effect = this.effectOf(p.tx, this.currentHeight);
         this.checkBalances(effect);
         this.apply(sender, effect);
-        this.mined.set(p.hash, { ...p, blockHeight: this.currentHeight });
+        this.mined.set(p.hash, { signedTx: p.signedTx, blockHeight: this.currentHeight });
         if (effect.channel) this.lastChannelTx.set(effect.channel.id, p.signedTx);
       } catch (err) {
         // no longer applies (spent balance, channel changed): dropped, as a node drops it
