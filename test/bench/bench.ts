@@ -147,10 +147,22 @@ function residentKb(pid: number): number {
 /** what config/default.json sets: an idle channel's FSMs sleep after this long */
 const HIBERNATE_AFTER_MS = 5000;
 
-/** Resident memory once the service has been quiet long enough for idle FSMs to sleep: the median of a few looks. */
-async function settledResidentKb(pid: number): Promise<Figure> {
+/** What the service holds, looked at once it has been quiet long enough for idle FSMs to sleep. */
+interface MemoryLook {
+  /** resident memory before a collection: the high-water mark of what came before */
+  highWaterKb: number;
+  /** the live heap after a full collection */
+  heapKb: number;
+  /** resident memory after that collection, a few looks */
+  residentKb: Figure;
+}
+
+async function settledMemory(pid: number, liveHeapKb: () => Promise<number>): Promise<MemoryLook> {
   await sleep(HIBERNATE_AFTER_MS + 2000);
-  return repeat(RUNS, async () => { await sleep(300); return residentKb(pid); });
+  const highWaterKb = residentKb(pid);
+  const heapKb = await liveHeapKb();
+  await sleep(1000);
+  return { highWaterKb, heapKb, residentKb: await repeat(RUNS, async () => { await sleep(300); return residentKb(pid); }) };
 }
 
 function startService(extra: Record<string, string> = {}, reuse?: ProcessOptions['reuse'], nodeArgs: string[] = []) {
@@ -178,7 +190,7 @@ interface Results {
   sequential: { rate: Figure; cpu: Record<keyof CpuPerTransfer, Figure> };
   aggregate: { rate: Figure; cpu: Record<keyof CpuPerTransfer, Figure> };
   latency: { rate: number; p50: Figure; p99: Figure; serviceP50: Figure; serviceP99: Figure };
-  memory: Array<{ channels: number; kbPerChannel: Figure; heapKbPerChannel: Figure; residentMb: Figure }>;
+  memory: Array<{ channels: number; kbPerChannel: Figure; heapKbPerChannel: Figure; highWaterKbPerChannel: Figure; residentMb: Figure }>;
   baselineMb: Figure;
   connectedKb: Figure;
   connectedHeapKb: Figure;
@@ -296,24 +308,26 @@ async function memoryAndStartup(): Promise<Pick<Results, 'memory' | 'baselineMb'
     };
     // the baseline is a service that has opened channels before: its code loaded and compiled
     await open(WARM_UP_CHANNELS, false);
-    const baseline = await settledResidentKb(service.pid);
-    const baselineHeapKb = await liveHeapKb();
+    const baseline = await settledMemory(service.pid, liveHeapKb);
+    const perChannel = (now: MemoryLook, before: MemoryLook, channels: number) => ({
+      kbPerChannel: figure([now.residentKb.median, now.residentKb.min, now.residentKb.max].map((kb) => (kb - before.residentKb.median) / channels)),
+      heapKbPerChannel: figure([(now.heapKb - before.heapKb) / channels]),
+      highWaterKbPerChannel: figure([(now.highWaterKb - before.highWaterKb) / channels]),
+    });
     let opened = 0;
-    let resident = baseline;
+    let last = baseline;
     for (const target of MEMORY_STEPS) {
       await open(target - opened, false);
       opened = target;
-      resident = await settledResidentKb(service.pid);
-      const kbPerChannel = figure([resident.median, resident.min, resident.max].map((kb) => (kb - baseline.median) / target));
-      const heapKbPerChannel = figure([((await liveHeapKb()) - baselineHeapKb) / target]);
-      memory.push({ channels: target, kbPerChannel, heapKbPerChannel, residentMb: figure([resident.median, resident.min, resident.max].map((kb) => kb / 1024)) });
-      log(`${target} channels: ${show(kbPerChannel, 1)} KB each resident, ${show(heapKbPerChannel, 1)} KB live heap, ${show(memory.at(-1)!.residentMb)} MB resident in all`);
+      last = await settledMemory(service.pid, liveHeapKb);
+      const step = { channels: target, ...perChannel(last, baseline, target), residentMb: figure([last.residentKb.median / 1024]) };
+      memory.push(step);
+      log(`${target} channels: ${show(step.kbPerChannel, 1)} KB each resident after a full GC (${show(step.highWaterKbPerChannel, 1)} before it), ${show(step.heapKbPerChannel, 1)} KB live heap; ${show(step.residentMb)} MB resident in all`);
     }
-    const heapBefore = await liveHeapKb();
     await open(CONNECTED_CHANNELS, true);
-    const withClients = await settledResidentKb(service.pid);
-    const connectedKb = figure([withClients.median, withClients.min, withClients.max].map((kb) => (kb - resident.median) / CONNECTED_CHANNELS));
-    const connectedHeapKb = figure([((await liveHeapKb()) - heapBefore) / CONNECTED_CHANNELS]);
+    const connected = perChannel(await settledMemory(service.pid, liveHeapKb), last, CONNECTED_CHANNELS);
+    const connectedKb = connected.kbPerChannel;
+    const connectedHeapKb = connected.heapKbPerChannel;
     log(`${CONNECTED_CHANNELS} more with both clients connected: ${show(connectedKb, 1)} KB each resident, ${show(connectedHeapKb, 1)} KB live heap`);
     opened += CONNECTED_CHANNELS + WARM_UP_CHANNELS;
     await clients.run({ cmd: 'closeAll' });
@@ -330,7 +344,7 @@ async function memoryAndStartup(): Promise<Pick<Results, 'memory' | 'baselineMb'
     }
     startup = { channels: opened, listeningMs: figure(listening), readyMs: figure(ready) };
     log(`start-up with ${opened} channels: listening ${show(startup.listeningMs)} ms, ready ${show(startup.readyMs)} ms`);
-    return { memory, baselineMb: figure([baseline.median / 1024]), connectedKb, connectedHeapKb, startup };
+    return { memory, baselineMb: figure([baseline.residentKb.median / 1024]), connectedKb, connectedHeapKb, startup };
   } finally {
     clients.stop();
     await service.terminate();
@@ -370,7 +384,7 @@ function report(r: Results): string {
     '',
     `A transfer needs ${PER_TRANSFER.verifies} signature verifies and ${PER_TRANSFER.redisWrites} Redis writes (one per participant, each before its side moves on), ${PER_TRANSFER.signs} client signatures, ${PER_TRANSFER.clientRoundTrips} client round trips on its critical path, and the FSM work above (which includes the verifies). Those alone, one after another, take ${floorMs.toFixed(2)} ms: the floor for sequential transfers is ${n(floorRate)}/s. With many channels the service's one thread is the bound: at its measured ${n(r.aggregate.cpu.service.median)} µs of CPU per transfer it cannot pass ${n(serviceCeiling)}/s, and the FSM work alone caps it at ${n(fsmCeiling)}/s.`,
     '',
-    `Memory is resident set size (RSS), a high-water mark: what opening the channels left behind counts too. The live heap (asked of the service through its inspector after a full garbage collection) is what the channels themselves keep. The baseline is a service that has opened and left ${WARM_UP_CHANNELS} channels; the channels of each step are on top of those. Their clients leave once the channel is open (the FSMs stay, waiting for a reconnect, and sleep when idle): two sockets per channel at 10,000 would pass this machine's 20,000 open files per process.`,
+    `Memory is resident set size (RSS) once the idle FSMs have fallen asleep and a full garbage collection has run (asked of the service through its inspector), so that what opening the channels left as garbage does not count; the RSS just before that collection is the high-water mark, and the live heap after it is what the channels themselves keep. The baseline is a service that has opened and left ${WARM_UP_CHANNELS} channels; the channels of each step are on top of those. Their clients leave once the channel is open (the FSMs stay, waiting for a reconnect, and sleep when idle): two sockets per channel at 10,000 would pass this machine's 20,000 open files per process.`,
     '',
     '| figure | result | target | against its bound |',
     '| --- | --- | --- | --- |',
@@ -385,7 +399,7 @@ function report(r: Results): string {
     `| resident memory of the baseline (${WARM_UP_CHANNELS} channels opened and left), MB | ${show(r.baselineMb)} | | |`,
     ...r.memory.flatMap((m) => [
       `| resident memory per idle open channel at ${n(m.channels)} channels, KB | ${show(m.kbPerChannel, 1)} | ${m.channels >= 10_000 ? '≤ 20' : ''} | ${show(m.residentMb)} MB in all |`,
-      `| live heap per idle open channel at ${n(m.channels)} channels (after a full GC), KB | ${show(m.heapKbPerChannel, 1)} | | |`,
+      `| of which live heap · resident before the collection (high water), KB | ${show(m.heapKbPerChannel, 1)} · ${show(m.highWaterKbPerChannel, 1)} | | |`,
     ]),
     `| more per idle channel whose two clients stay connected, KB: resident · live heap | ${show(r.connectedKb, 1)} · ${show(r.connectedHeapKb, 1)} | | |`,
     ...(r.startup ? [
