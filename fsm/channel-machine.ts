@@ -57,6 +57,12 @@ const ownTag = (c: ChannelContext): SignTag => OPERATIONS[pendingKind(c)].ownTag
 const ackTag = (c: ChannelContext): SignTag => OPERATIONS[pendingKind(c)].ackTag;
 const fixedTag = (tag: SignTag) => () => tag;
 
+/** How an open, idle FSM takes its client's update, deposit, withdraw or shutdown. */
+const PROPOSE = [
+  { guard: 'proposalRefused' as const, actions: 'refuseProposal' as const },
+  { target: 'awaiting_own_signature', actions: 'propose' as const },
+];
+
 /**
  * The participant's channel FSM. Start it with `createActor(channelMachine, { input })` and feed it
  * ChannelEvents; listen to its emitted ChannelEffects.
@@ -746,22 +752,11 @@ export const channelMachine = setup({
           on: {
             'CLOCK.RESUMED': { target: 'idle', reenter: true },
             'CLOCK.IDLE_EXPIRED': { guard: not('keepsRunning'), target: '#channel.closed', actions: 'reportTimeoutAndDie' },
-            'CLIENT.UPDATE_NEW': [
-              { guard: 'proposalRefused', actions: 'refuseProposal' },
-              { target: 'awaiting_own_signature', actions: 'propose' },
-            ],
-            'CLIENT.DEPOSIT': [
-              { guard: 'proposalRefused', actions: 'refuseProposal' },
-              { target: 'awaiting_own_signature', actions: 'propose' },
-            ],
-            'CLIENT.WITHDRAW': [
-              { guard: 'proposalRefused', actions: 'refuseProposal' },
-              { target: 'awaiting_own_signature', actions: 'propose' },
-            ],
-            'CLIENT.SHUTDOWN': [
-              { guard: 'proposalRefused', actions: 'refuseProposal' },
-              { target: 'awaiting_own_signature', actions: 'propose' },
-            ],
+            // every co-signed operation starts the same way: refused, or built and sent to our client to sign
+            'CLIENT.UPDATE_NEW': PROPOSE,
+            'CLIENT.DEPOSIT': PROPOSE,
+            'CLIENT.WITHDRAW': PROPOSE,
+            'CLIENT.SHUTDOWN': PROPOSE,
             'CLIENT.DISPUTE': [
               { guard: 'disputeRefused', actions: 'refuseDispute' },
               { target: 'awaiting_solo_signature', actions: 'proposeDispute' },

@@ -11,7 +11,7 @@ import type {
 import { signingMessage, verifySignature } from './crypto.js';
 import { decode, encode, ownCopy } from './encoding.js';
 import { Memo } from './memo.js';
-import { accountsTrie, proofOfInclusion, stateHash, type Trie } from './state-trees.js';
+import { accountsTrie, intBytes, proofOfInclusion, stateHash, type Trie } from './state-trees.js';
 
 /** A close_solo without payload closes on the state the chain already holds. */
 const EMPTY_PAYLOAD = encode(Buffer.alloc(0), Encoding.Transaction);
@@ -44,14 +44,6 @@ const OFFCHAIN_TX_HEADER = [Buffer.of(Tag.ChannelOffChainTx), Buffer.of(2)];
 /** the id type tag of a channel in an RLP id field (aeser_id) */
 const CHANNEL_ID_TAG = 6;
 
-/** An integer as the node writes it: minimal big-endian bytes, and zero as one zero byte (binary:encode_unsigned). */
-function uintBytes(n: number): Buffer {
-  if (n === 0) return Buffer.of(0);
-  const bytes: number[] = [];
-  for (let rest = n; rest > 0; rest = Math.floor(rest / 256)) bytes.unshift(rest % 256);
-  return Buffer.from(bytes);
-}
-
 /**
  * Wraps an unsigned tx in a SignedTx with the given signatures, sorted by their bytes as the node sorts
  * them. RLP written directly: this runs for every signature of every round.
@@ -64,7 +56,7 @@ export function wrapSigned(tx: EncodedTx, signatures: Uint8Array[] = []): Encode
 /** The off-chain tx (v2) of a round, RLP written directly: [57, 2, channel id, round, state hash]. */
 export function offchainTx(channel: ChannelId, round: number, hashOfState: StateHash): EncodedTx {
   const channelIdField = Buffer.concat([Buffer.of(CHANNEL_ID_TAG), decode(channel)]);
-  return encode(rlpEncode([...OFFCHAIN_TX_HEADER, channelIdField, uintBytes(round), decode(hashOfState)]), Encoding.Transaction);
+  return encode(rlpEncode([...OFFCHAIN_TX_HEADER, channelIdField, intBytes(round), decode(hashOfState)]), Encoding.Transaction);
 }
 
 interface UnpackedSigned {

@@ -6,6 +6,7 @@
  */
 import { hash } from 'node:crypto';
 import { decode as sdkDecode, encode as sdkEncode, Encoding, type Encoded } from '@aeternity/aepp-sdk';
+import { Memo } from './memo.js';
 
 const BASE64_TYPES = new Set<string>([
   Encoding.ContractBytearray, Encoding.ContractStoreKey, Encoding.ContractStoreValue, Encoding.Transaction, Encoding.OracleQuery,
@@ -19,8 +20,8 @@ const BASE58_MEMO_MAX_CHARS = 128;
 const BASE64_MEMO_LIMIT = 1_000;
 /** only what a round's tx can be: a client's megabyte string is decoded, not remembered */
 const BASE64_MEMO_MAX_CHARS = 4_096;
-const base58Decoded = new Map<string, Buffer>();
-const base64Decoded = new Map<string, Buffer>();
+const base58Decoded = new Memo<Buffer>(BASE58_MEMO_LIMIT);
+const base64Decoded = new Memo<Buffer>(BASE64_MEMO_LIMIT);
 
 function checksum(payload: Uint8Array): Buffer {
   return hash('sha256', hash('sha256', payload, 'buffer'), 'buffer').subarray(0, 4);
@@ -37,11 +38,6 @@ export function ownCopy(bytes: Uint8Array): Buffer {
   return copy;
 }
 
-function remember(memo: Map<string, Buffer>, limit: number, key: string, value: Buffer): void {
-  if (memo.size >= limit) memo.delete(memo.keys().next().value!);
-  memo.set(key, value);
-}
-
 export function encode<E extends Encoding>(data: Uint8Array, type: E): Encoded.Generic<E> {
   if (!BASE64_TYPES.has(type)) return sdkEncode(data, type);
   return `${type}_${Buffer.concat([data, checksum(data)]).toString('base64')}` as Encoded.Generic<E>;
@@ -50,10 +46,15 @@ export function encode<E extends Encoding>(data: Uint8Array, type: E): Encoded.G
 export function decode(data: Encoded.Any): Buffer {
   const separator = data.indexOf('_');
   const prefix = data.slice(0, separator);
-  if (separator < 0 || !BASE64_TYPES.has(prefix)) return decodeBase58(data);
-  const known = base64Decoded.get(data);
-  if (known) return Buffer.from(known); // a copy: callers may write into what they get
-  const text = data.slice(separator + 1);
+  const base64 = separator >= 0 && BASE64_TYPES.has(prefix);
+  const decodeOnce = base64 ? () => decodeBase64(data, prefix) : () => sdkDecode(data);
+  if (data.length > (base64 ? BASE64_MEMO_MAX_CHARS : BASE58_MEMO_MAX_CHARS)) return decodeOnce();
+  // a copy each time: callers may write into what they get
+  return Buffer.from((base64 ? base64Decoded : base58Decoded).get(data, () => ownCopy(decodeOnce())));
+}
+
+function decodeBase64(data: string, prefix: string): Buffer {
+  const text = data.slice(prefix.length + 1);
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw new Error(`Encoded string is not base64: ${data.slice(0, 40)}…`);
   const bytes = Buffer.from(text, 'base64');
   if (bytes.length < 4) throw new Error(`Encoded string too short: ${data.slice(0, 40)}`);
@@ -62,15 +63,5 @@ export function decode(data: Encoded.Any): Buffer {
   if (prefix === Encoding.State && payload.length !== STATE_HASH_BYTES) {
     throw new Error(`Payload should be ${STATE_HASH_BYTES} bytes, got ${payload.length} instead`);
   }
-  if (data.length <= BASE64_MEMO_MAX_CHARS) remember(base64Decoded, BASE64_MEMO_LIMIT, data, ownCopy(payload));
   return payload;
-}
-
-function decodeBase58(data: Encoded.Any): Buffer {
-  let bytes = base58Decoded.get(data);
-  if (!bytes) {
-    bytes = ownCopy(sdkDecode(data));
-    if (data.length <= BASE58_MEMO_MAX_CHARS) remember(base58Decoded, BASE58_MEMO_LIMIT, data, bytes);
-  }
-  return Buffer.from(bytes); // a copy: callers may write into what they get
 }

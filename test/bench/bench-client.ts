@@ -28,7 +28,7 @@ export class BenchClient {
     ws.on('error', (err) => this.fail(err));
   }
 
-  /** Connects; `firstWait` is registered before any frame can arrive. */
+  /** Connects; frames nobody waits for yet are dropped, so wait (`next`) before anything can arrive. */
   static connect(url: string, query: Record<string, string | number | bigint>, participant: Participant, networkId: string): BenchClient {
     const search = new URLSearchParams({ protocol: 'json-rpc', ...Object.fromEntries(Object.entries(query).map(([k, v]) => [k, String(v)])) });
     return new BenchClient(new WebSocket(`${url}?${search}`, { perMessageDeflate: false }), new Signer(participant.secretKey, networkId));

@@ -34,6 +34,13 @@ function reaches(channel: Channel, status: string): Promise<void> {
 const balanceOf = async (account: string) => BigInt(await aeSdk.getBalance(account as `ak_${string}`));
 const feeOf = (tx: string) => BigInt((unpackTx(tx as Tx) as unknown as { fee: string }).fee);
 
+/** Builds a channel tx with the aepp-sdk and posts it signed by `onAccount`, as a wallet would; the tx, for its fee. */
+async function post(fields: Record<string, unknown>, onAccount: AccountMemory): Promise<Tx> {
+  const tx = await aeSdk.buildTx(fields as unknown as Poi);
+  await aeSdk.sendTransaction(tx, { onAccount });
+  return tx;
+}
+
 t.before(async () => {
   service = await startServiceProcess();
   aeSdk = genesisSdk(service.nodeUrl);
@@ -63,15 +70,13 @@ t.test('can solo close a channel', async (t) => {
   const poi = await initiatorCh.poi({ accounts: [initiator.address, responder.address] });
   const balances = await initiatorCh.balances([initiator.address, responder.address]);
   const [iBefore, rBefore] = [await balanceOf(initiator.address), await balanceOf(responder.address)];
-  const closeSolo = await aeSdk.buildTx({
+  const closeSolo = await post({
     tag: Tag.ChannelCloseSoloTx, channelId: initiatorCh.id(), fromId: initiator.address, poi, payload: signedTx!,
-  } as unknown as Poi);
-  await aeSdk.sendTransaction(closeSolo, { onAccount: initiator });
-  const settle = await aeSdk.buildTx({
+  }, initiator);
+  const settle = await post({
     tag: Tag.ChannelSettleTx, channelId: initiatorCh.id(), fromId: initiator.address,
     initiatorAmountFinal: balances[initiator.address]!, responderAmountFinal: balances[responder.address]!,
-  } as unknown as Poi);
-  await aeSdk.sendTransaction(settle, { onAccount: initiator });
+  }, initiator);
   t.equal(await balanceOf(initiator.address) - iBefore + feeOf(closeSolo) + feeOf(settle), BigInt(balances[initiator.address]!));
   t.equal(await balanceOf(responder.address) - rBefore, BigInt(balances[responder.address]!));
 });
@@ -83,19 +88,16 @@ t.test('can dispute via slash tx', async (t) => {
   const recentUpdate = await initiatorCh.update(initiator.address, responder.address, 100, initiatorSign);
   const recentPoi = await responderCh.poi({ accounts: [initiator.address, responder.address] });
   const recent = await responderCh.balances([initiator.address, responder.address]);
-  const closeSolo = await aeSdk.buildTx({
+  const closeSolo = await post({
     tag: Tag.ChannelCloseSoloTx, channelId: initiatorCh.id(), fromId: initiator.address, poi: oldPoi, payload: oldUpdate.signedTx!,
-  } as unknown as Poi);
-  await aeSdk.sendTransaction(closeSolo, { onAccount: initiator });
-  const slash = await aeSdk.buildTx({
+  }, initiator);
+  const slash = await post({
     tag: Tag.ChannelSlashTx, channelId: responderCh.id(), fromId: responder.address, poi: recentPoi, payload: recentUpdate.signedTx!,
-  } as unknown as Poi);
-  await aeSdk.sendTransaction(slash, { onAccount: responder });
-  const settle = await aeSdk.buildTx({
+  }, responder);
+  const settle = await post({
     tag: Tag.ChannelSettleTx, channelId: responderCh.id(), fromId: responder.address,
     initiatorAmountFinal: recent[initiator.address]!, responderAmountFinal: recent[responder.address]!,
-  } as unknown as Poi);
-  await aeSdk.sendTransaction(settle, { onAccount: responder });
+  }, responder);
   t.equal(await balanceOf(initiator.address) - iBefore + feeOf(closeSolo), BigInt(recent[initiator.address]!));
   t.equal(await balanceOf(responder.address) - rBefore + feeOf(slash) + feeOf(settle), BigInt(recent[responder.address]!));
 });
