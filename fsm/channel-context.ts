@@ -79,6 +79,11 @@ export interface ChannelContext extends ChannelInput {
    * co-signed, and so do we
    */
   abandoned: Pending | null;
+  /**
+   * a proposal the peer sent while we were writing the round before it: its client was told of that
+   * round already and went on at once, so it waits for the write instead of being refused
+   */
+  deferredPeerUpdate: Extract<PeerEvent, { type: 'PEER.update' }> | null;
 }
 
 export type WithRequest = { request?: unknown };

@@ -10,7 +10,7 @@
  * confirmed it (the `persisting…` states); every signature is checked against the expected signer and
  * the exact tx we built; a refused request leaves the context as it was.
  */
-import { assertEvent, emit, enqueueActions, not, setup } from 'xstate';
+import { assertEvent, assign, emit, enqueueActions, not, setup } from 'xstate';
 import { isRefusal, minimumDepth, type Refusal } from './protocol.js';
 import { CODE, type Reason } from './reasons.js';
 import type { ChannelEffect, ClientOutput, EncodedTx, OperationKind, PeerMessage, SignTag } from './types.js';
@@ -520,6 +520,16 @@ export const channelMachine = setup({
       if (check.ok) enqueue.assign({ pending: { ...context.abandoned!, signedTx: check.signedTx }, abandoned: null });
     }),
 
+    deferPeerUpdate: assign(({ event }) => {
+      assertEvent(event, 'PEER.update');
+      return { deferredPeerUpdate: event };
+    }),
+    takeDeferredPeerUpdate: enqueueActions(({ context, enqueue }) => {
+      if (!context.deferredPeerUpdate) return;
+      enqueue.raise(context.deferredPeerUpdate);
+      enqueue.assign({ deferredPeerUpdate: null });
+    }),
+
     refuseBusy: emit(({ event }) => {
       assertEvent(event, 'PEER.update');
       return toPeer({ type: 'update_error', signedTx: event.msg.signedTx, code: CODE.conflict });
@@ -608,7 +618,7 @@ export const channelMachine = setup({
   context: ({ input }) => ({
     ...input, channelId: null, state: null, pending: null, ownLocked: false, peerLocked: false, solo: null, clientConnected: true,
     closingRound: input.restored?.onchain?.lockedUntil ? input.restored.onchain.round : null,
-    abandoned: null,
+    abandoned: null, deferredPeerUpdate: null,
   }),
   entry: ['announceFsmUp', 'restore'],
   initial: 'starting',
@@ -747,6 +757,7 @@ export const channelMachine = setup({
       },
       states: {
         idle: {
+          entry: 'takeDeferredPeerUpdate',
           // a keep_running responder stays for its initiator, however long (the node ignores its idle timeout)
           after: { idle: { guard: not('keepsRunning'), target: '#channel.closed', actions: 'reportTimeoutAndDie' } },
           on: {
@@ -834,6 +845,7 @@ export const channelMachine = setup({
           description: 'Co-signed: written to the store before our signature leaves, the client hears of it or the tx is posted.',
           entry: 'persistPending',
           on: {
+            'PEER.update': { actions: 'deferPeerUpdate' },
             'STORE.SAVED': [
               { guard: 'savedPendingUpdate', target: 'idle', actions: ['commitPending', 'reportUpdate'] },
               { guard: 'savedPeerUpdate', target: 'idle', actions: ['sendAckToPeer', 'commitPending', 'reportUpdate'] },

@@ -7,9 +7,7 @@ import {
   accountOf, applyUpdates, closeMutualFinals, isRefusal, onchainUpdates, openMismatch, openParamsRefusal, transferUpdates, type Refusal,
 } from './protocol.js';
 import type { Reason } from './reasons.js';
-import type {
-  ChannelId, ChannelParams, CoSignedState, DisputeKind, EncodedTx, OffchainUpdate, OnchainTerms, PeerMessage, Role, Timeouts,
-} from './types.js';
+import type { ChannelId, ChannelParams, CoSignedState, DisputeKind, EncodedTx, LatestRound, OffchainUpdate, OnchainTerms, PeerMessage, Role, Timeouts } from './types.js';
 import { DEFAULT_TIMEOUTS, otherRole } from './types.js';
 import {
   me, peerAccount, participants, OFFCHAIN_TX_TAG, type ChannelContext, type ChannelEvent, type Pending, type ProposalEvent,
@@ -183,22 +181,28 @@ export function buildDispute(c: ChannelContext, e: Extract<ChannelEvent, { type:
 export const weProposed = (c: ChannelContext): boolean => c.pending?.proposer === c.role;
 
 /** What a reestablish message says of our latest co-signed round. */
-export function latestOf(c: ChannelContext) {
-  const { round, stateHash, signedTx, updates } = c.state!;
-  return { channelId: c.channelId!, round, stateHash, signedTx, updates };
+export function latestOf(c: ChannelContext): LatestRound {
+  const { round, stateHash, signedTx, balances, updates } = c.state!;
+  return { channelId: c.channelId!, round, stateHash, signedTx, balances, updates };
 }
 
 /**
- * The peer's latest round, if it is exactly our next off-chain round: its updates applied to our state
- * give the very tx it holds, signed by both. Then we lost it in a crash and may take it.
+ * The peer's latest round, if it is exactly our next off-chain round: the off-chain tx of its balances,
+ * moving no coins in or out of the channel, signed by both. Then we lost it (a crash, or a recovery
+ * from an older state) and may take it: both participants agreed to it.
  */
-export function adoptable(c: ChannelContext, msg: { channelId: ChannelId; round: number; signedTx: EncodedTx; updates: OffchainUpdate[] }): Pending | null {
-  if (!c.state || msg.channelId !== c.channelId || msg.round !== c.state.round + 1) return null;
+export function adoptable(c: ChannelContext, msg: LatestRound): Pending | null {
+  if (!c.state || !c.channelId || msg.channelId !== c.channelId || msg.round !== c.state.round + 1) return null;
   if (c.kit.innerTag(msg.signedTx) !== OFFCHAIN_TX_TAG) return null;
-  const built = buildProposal(c, { kind: 'update', updates: msg.updates }, otherRole(c.role));
-  if (isRefusal(built)) return null;
+  const { initiator, responder } = msg.balances;
+  if (initiator < 0n || responder < 0n || initiator + responder !== c.state.balances.initiator + c.state.balances.responder) return null;
+  const built = c.kit.roundTx(c.channelId, msg.round, c.params, msg.balances);
   const check = c.kit.checkSigned(msg.signedTx, built.signedTx, participants(c), participants(c));
-  return check.ok ? { ...built, signedTx: check.signedTx } : null;
+  if (!check.ok) return null;
+  return {
+    kind: 'update', round: msg.round, balances: msg.balances, updates: msg.updates, stateHash: built.stateHash,
+    signedTx: check.signedTx, proposer: otherRole(c.role),
+  };
 }
 
 /** A keep_running responder waits for its initiator however long it is idle (the node ignores its idle timeout). */

@@ -88,6 +88,17 @@ export interface CoSignedState {
   updates: OffchainUpdate[];
 }
 
+/** A participant's latest co-signed round, as told to its peer when they reestablish. */
+export interface LatestRound {
+  channelId: ChannelId;
+  round: number;
+  stateHash: StateHash;
+  signedTx: EncodedTx;
+  balances: Balances;
+  /** the updates that made the round (empty when they are not known, as after a recovery) */
+  updates: OffchainUpdate[];
+}
+
 /** Result of checking a signed tx against the tx we expect. */
 export type SignedCheck =
   | { ok: true; signedTx: EncodedTx }
@@ -193,9 +204,12 @@ export type PeerMessage =
   | { type: 'locked'; kind: 'deposit' | 'withdraw'; signedTx: EncodedTx }
   | { type: 'leave' }
   | { type: 'leave_ack' }
-  /** each side's latest co-signed round travels along, so one that is a round behind (a crash) can catch up */
-  | { type: 'channel_reestablish'; channelId: ChannelId; round: number; stateHash: StateHash; signedTx: EncodedTx; updates: OffchainUpdate[] }
-  | { type: 'channel_reest_ack'; channelId: ChannelId; round: number; stateHash: StateHash; signedTx: EncodedTx; updates: OffchainUpdate[] }
+  /**
+   * each side's latest co-signed round travels along, with its balances, so one that is a round
+   * behind (a crash, or a channel recovered from an older state) can catch up
+   */
+  | ({ type: 'channel_reestablish' } & LatestRound)
+  | ({ type: 'channel_reest_ack' } & LatestRound)
   | { type: 'error'; reason: Reason; detail?: string };
 
 /** Effects, as data: the machine emits them and lib/channel performs them. */

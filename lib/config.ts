@@ -1,9 +1,14 @@
 /**
  * Configuration: config/default.json, overridden by environment variables, validated against
- * schemas/config.schema.json before anything starts. A bad value stops the service with one line.
+ * schemas/config.schema.json before anything starts. A bad value stops the service with one line that
+ * names the setting as the operator wrote it (its environment variable), the value and what is allowed.
  */
 import { readFileSync } from 'node:fs';
-import { describeErrors, validator } from './schemas.js';
+import { AccountMemory } from '@aeternity/aepp-sdk';
+import type { ErrorObject } from 'ajv';
+import { packagePath } from './package-root.js';
+import { redactUrl } from './redact.js';
+import { subschema, validator } from './schemas.js';
 import type { Timeouts } from '../fsm/types.js';
 
 export interface Config {
@@ -11,6 +16,8 @@ export interface Config {
   logLevel: 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
   ws: { host: string; port: number; path: string; maxFrameBytes: number };
   http: { host: string; port: number };
+  /** the embedded store's directory, used when redis.url is empty */
+  dataDir: string;
   redis: { url: string; keyPrefix: string };
   chain: { blockIntervalMs: number; genesisBalance: string; nodeUrl: string; pollMs: number };
   watchtower: { enabled: boolean; secretKey: string };
@@ -27,6 +34,7 @@ const ENV: Array<[string, string[], 'number' | 'string' | 'boolean']> = [
   ['MAX_FRAME_BYTES', ['ws', 'maxFrameBytes'], 'number'],
   ['HTTP_HOST', ['http', 'host'], 'string'],
   ['HTTP_PORT', ['http', 'port'], 'number'],
+  ['DATA_DIR', ['dataDir'], 'string'],
   ['REDIS_URL', ['redis', 'url'], 'string'],
   ['REDIS_KEY_PREFIX', ['redis', 'keyPrefix'], 'string'],
   ['BLOCK_INTERVAL_MS', ['chain', 'blockIntervalMs'], 'number'],
@@ -41,24 +49,97 @@ const ENV: Array<[string, string[], 'number' | 'string' | 'boolean']> = [
     .map((name): [string, string[], 'number'] => [`TIMEOUT_${name.toUpperCase()}`, ['timeouts', name], 'number']),
 ];
 
+/** What a pattern allows, in words: nobody should have to read the regular expression. */
+const PATTERN_WORDS: Record<string, string> = {
+  '/ws/path': 'a path starting with /',
+  '/redis/url': 'empty (the embedded store in DATA_DIR) or a redis:// or rediss:// URL',
+  '/chain/nodeUrl': "empty (the embedded dev chain) or an http:// or https:// URL of an Aeternity node's API",
+  '/chain/genesisBalance': 'a whole number of aettos (at most 60 digits)',
+  '/watchtower/secretKey': 'empty (a key is made and kept in the store) or an ed25519 secret key sk_… (base58check)',
+};
+
+/** A bad setting: its message is the one line the service stops with. */
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: DeepPartial<Config> = {}): Config {
-  const config = JSON.parse(readFileSync(new URL('../config/default.json', import.meta.url), 'utf8')) as Record<string, unknown>;
+  const config = JSON.parse(readFileSync(packagePath('config', 'default.json'), 'utf8')) as Record<string, unknown>;
   for (const [name, path, type] of ENV) {
     const raw = env[name];
-    if (raw === undefined || raw === '') continue;
+    // set means set: an empty REDIS_URL asks for the embedded store, an empty REDIS_KEY_PREFIX is refused
+    if (raw === undefined) continue;
     let value: unknown = raw;
-    if (type === 'number' && /^\d+$/.test(raw)) value = Number(raw);
+    if (type === 'number' && /^-?\d+$/.test(raw)) value = Number(raw);
     if (type === 'boolean' && /^(true|false)$/.test(raw)) value = raw === 'true';
     setPath(config, path, value);
   }
   merge(config, overrides as Record<string, unknown>);
   const validate = validator<Config>('config.schema.json');
-  if (!validate(config)) throw new ConfigError(`invalid configuration: ${describeErrors(validate.errors)}`);
-  return config;
+  if (!validate(config)) throw new ConfigError(describeConfigErrors(validate.errors, config));
+  const valid = config as unknown as Config;
+  checkSecretKey(valid);
+  return valid;
+}
+
+/**
+ * The schema only sees the shape of `sk_…`; the key must also decode (base58check, an ed25519 seed) as
+ * the watchtower will decode it, or the service would fail later with a stack trace.
+ */
+function checkSecretKey(config: Config): void {
+  if (!config.watchtower.secretKey) return;
+  try {
+    void new AccountMemory(config.watchtower.secretKey as `sk_${string}`);
+  } catch (err) {
+    throw new ConfigError(`${settingName('/watchtower/secretKey')}=<hidden>: does not decode (${(err as Error).message}); `
+      + `must be ${PATTERN_WORDS['/watchtower/secretKey']}`);
+  }
+}
+
+/**
+ * The name of the setting at a config path in error messages: its environment variable, as the README
+ * lists them, for every setting that has one; the path (`ws.path`) for the few that do not.
+ */
+export function settingName(pointer: string): string {
+  const entry = ENV.find(([, path]) => `/${path.join('/')}` === pointer);
+  return entry?.[0] ?? (pointer.split('/').slice(1).join('.') || 'config');
+}
+
+/** A setting's value fit for an error message: secrets hidden, passwords cut out of URLs. */
+export function shownValue(pointer: string, value: unknown): string {
+  if (pointer === '/watchtower/secretKey') return '<hidden>';
+  const text = typeof value === 'string' ? (value === '' ? '""' : value) : JSON.stringify(value);
+  return pointer === '/redis/url' && typeof value === 'string' ? redactUrl(text) : text;
+}
+
+/** `WS_PORT=-1: must be an integer >= 0 and <= 65535`: the first thing wrong, in one line. */
+function describeConfigErrors(errors: ErrorObject[] | null | undefined, config: Record<string, unknown>): string {
+  const e = errors?.[0];
+  if (!e) return 'invalid configuration';
+  const dotted = (pointer: string, key: unknown) => [...pointer.split('/').slice(1), String(key)].join('.');
+  if (e.keyword === 'additionalProperties') return `unknown setting ${dotted(e.instancePath, e.params.additionalProperty)}`;
+  if (e.keyword === 'required') return `missing setting ${dotted(e.instancePath, e.params.missingProperty)}`;
+  const value = e.instancePath.split('/').slice(1).reduce<unknown>((at, key) => (at as Record<string, unknown> | undefined)?.[key], config);
+  return `${settingName(e.instancePath)}=${shownValue(e.instancePath, value)}: ${allowed(e.instancePath)}`;
+}
+
+function allowed(pointer: string): string {
+  const schema = subschema('config.schema.json', pointer) ?? {};
+  if (PATTERN_WORDS[pointer]) return `must be ${PATTERN_WORDS[pointer]}`;
+  if (Array.isArray(schema.enum)) return `must be one of ${schema.enum.join(', ')}`;
+  const { minimum, maximum, minLength, maxLength } = schema as Record<string, number | undefined>;
+  const bounds = (low: string, high: string, lo?: number, hi?: number) =>
+    [lo !== undefined && `${low} ${lo}`, hi !== undefined && `${high} ${hi}`].filter(Boolean).join(' and ');
+  switch (schema.type) {
+    case 'boolean': return 'must be true or false';
+    case 'integer': return `must be an integer ${bounds('>=', '<=', minimum, maximum)}`.trimEnd();
+    case 'string': {
+      if (minLength !== undefined && maxLength !== undefined) return `must be ${minLength} to ${maxLength} characters`;
+      if (minLength) return 'must not be empty';
+      return schema.pattern ? `must match ${String(schema.pattern)}` : 'must be a string';
+    }
+    default: return 'is invalid';
+  }
 }
 
 export type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? DeepPartial<T[K]> : T[K] };

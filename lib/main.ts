@@ -1,26 +1,59 @@
 /**
- * `npm start`: the service on its embedded defaults (config/default.json plus environment).
+ * `npm start` (`exec node dist/lib/main.js`): the service on config/default.json plus environment.
+ *
+ * A setting that cannot work stops it with one line on stderr and exit code 1. SIGTERM or SIGINT stops
+ * it gracefully and it exits 0: npm forwards both to its child, and `exec` made this process that child.
  */
 import { ConfigError, loadConfig } from './config.js';
-import { startService } from './service.js';
+import { startService, type RunningService } from './service.js';
+import { DataDirLockedError } from './store/embedded.js';
 import { StoreUnavailableError } from './store/store.js';
 
+/**
+ * A stop still under way after this long ends the process anyway (exit 1): orchestrators send SIGKILL
+ * 10 s after SIGTERM, and a word on stderr beats a silent kill.
+ */
+const STOP_DEADLINE_MS = 9_000;
+
+let service: RunningService | null = null;
+let stopping = false;
+
+function fail(message: string): never {
+  process.stderr.write(`aesc-service: ${message}\n`);
+  process.exit(1);
+}
+
+async function stop(running: RunningService): Promise<void> {
+  try {
+    await running.stop();
+  } catch (err) {
+    fail(`stopping failed: ${(err as Error).message}`);
+  }
+  process.exit(0);
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  // npm forwards the signal it got, and a terminal's Ctrl-C reaches npm and this process both: the
+  // second one must not cut short the stop the first one began
+  if (stopping) return;
+  stopping = true;
+  process.stderr.write(`${signal}: stopping\n`);
+  setTimeout(() => fail(`stopping took longer than ${STOP_DEADLINE_MS / 1000} s; exiting anyway`), STOP_DEADLINE_MS).unref();
+  // a signal during start-up stops the service as soon as it is up
+  if (service) void stop(service);
+}
+
 async function main(): Promise<void> {
+  // from the first moment: node's default for these signals is to die on the spot, writes or not
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   const config = loadConfig();
-  const service = await startService(config);
-  const shutdown = (signal: string) => {
-    process.stderr.write(`${signal}: stopping\n`);
-    service.stop().then(() => process.exit(0), () => process.exit(1));
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  service = await startService(config);
+  if (stopping) await stop(service);
 }
 
 main().catch((err: unknown) => {
-  if (err instanceof ConfigError || err instanceof StoreUnavailableError) {
-    process.stderr.write(`aesc-service: ${err.message}\n`);
-  } else {
-    process.stderr.write(`aesc-service: failed to start: ${(err as Error).stack ?? String(err)}\n`);
-  }
-  process.exit(1);
+  // the operator's mistakes are one line; anything else is a bug, and its stack is wanted
+  if (err instanceof ConfigError || err instanceof StoreUnavailableError || err instanceof DataDirLockedError) fail(err.message);
+  fail(`failed to start: ${(err as Error).stack ?? String(err)}`);
 });

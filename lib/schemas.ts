@@ -3,9 +3,11 @@
  * these before it can become an FSM event.
  */
 import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { Ajv2020, type ValidateFunction, type ErrorObject } from 'ajv/dist/2020.js';
+import { packagePath } from './package-root.js';
 
-const SCHEMA_DIR = new URL('../schemas/', import.meta.url);
+const SCHEMA_DIR = packagePath('schemas');
 
 let ajv: Ajv2020 | undefined;
 
@@ -13,7 +15,7 @@ function instance(): Ajv2020 {
   if (!ajv) {
     ajv = new Ajv2020({ allErrors: false, strict: true });
     for (const file of readdirSync(SCHEMA_DIR).filter((f) => f.endsWith('.schema.json'))) {
-      ajv.addSchema(JSON.parse(readFileSync(new URL(file, SCHEMA_DIR), 'utf8')));
+      ajv.addSchema(JSON.parse(readFileSync(join(SCHEMA_DIR, file), 'utf8')));
     }
   }
   return ajv;
@@ -30,6 +32,18 @@ export function validator<T>(id: string): ValidateFunction<T> {
     compiled.set(id, fn);
   }
   return fn as ValidateFunction<T>;
+}
+
+/**
+ * The part of a schema that describes the value at `pointer` (`/ws/port`) of its instances, following
+ * `properties` only: enough to say in words what a setting allows.
+ */
+export function subschema(id: string, pointer: string): Record<string, unknown> | undefined {
+  let at = validator(id).schema as Record<string, unknown> | undefined;
+  for (const key of pointer.split('/').slice(1)) {
+    at = (at?.properties as Record<string, Record<string, unknown>> | undefined)?.[key];
+  }
+  return at;
 }
 
 /** One line naming what is wrong, for an error reply. */

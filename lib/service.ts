@@ -8,22 +8,28 @@ import { AccountMemory } from '@aeternity/aepp-sdk';
 import type { AccountId } from '../fsm/types.js';
 import type { Chain } from './chain/chain.js';
 import { ChannelWatcher } from './chain/channel-watcher.js';
-import { DevChain } from './chain/dev-chain.js';
+import { openDevChain } from './chain/dev/open-dev-chain.js';
 import { NodeChain } from './chain/node-chain.js';
 import { createNodeHttpApi } from './chain/node-http-api.js';
 import { TxWatcher } from './chain/tx-watcher.js';
 import { startHibernation } from './channel/hibernation.js';
 import { Registry } from './channel/registry.js';
-import type { Config } from './config.js';
+import { ConfigError, settingName, type Config } from './config.js';
+import { checkNode } from './chain/node-check.js';
 import { createLogger, type Logger } from './log.js';
-import { RedisStore } from './store/redis-store.js';
+import type { StoreBackend } from './store/backend.js';
+import { openStore, type OpenedStore } from './store/open-store.js';
 import type { ChannelStore } from './store/store.js';
 import { createTxKit } from './tx/channel-kit.js';
 import { Watchtower } from './watchtower.js';
+import { reportChannelsNotOnChain } from './chain-audit.js';
 import { createChannelServer } from './ws/server.js';
 
 /** How long a shutdown waits for store writes under way. */
 const SHUTDOWN_GRACE_MS = 5_000;
+
+/** How long a shutdown waits for clients to answer the close frame before cutting their sockets. */
+const CLOSE_ANSWER_MS = 1_000;
 
 /** What the dev chain gives the watchtower's key at genesis, so it can pay slash fees. */
 const WATCHTOWER_DEV_FUNDS = 10n ** 24n;
@@ -35,6 +41,8 @@ export interface RunningService {
   nodeUrl: string;
   chain: Chain;
   store: ChannelStore;
+  /** where the store (and the dev chain's ledger) live */
+  backend: StoreBackend;
   registry: Registry;
   /** the account channels name as delegate to be protected by the watchtower (null when it is off) */
   watchtowerAddress: AccountId | null;
@@ -43,14 +51,35 @@ export interface RunningService {
 
 export interface ServiceOptions {
   log?: Logger;
-  store?: ChannelStore;
 }
 
-function listen(server: Server, host: string, port: number): Promise<number> {
+/** Listens, or fails with one line naming the setting that cannot work (`WS_PORT=3014: … in use`). */
+function listen(server: Server, host: string, port: number, settings: { host: string; port: string }): Promise<number> {
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => reject(listenFailure(err as NodeJS.ErrnoException, host, port, settings)));
     server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
   });
+}
+
+function listenFailure(err: NodeJS.ErrnoException, host: string, port: number, settings: { host: string; port: string }): Error {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new ConfigError(`${settings.port}=${port}: ${host}:${port} is already in use; must be a free port (0 picks one)`);
+    case 'EACCES':
+      return new ConfigError(`${settings.port}=${port}: this user may not listen on ${host}:${port}; must be a port above 1023 (0 picks one)`);
+    case 'EADDRNOTAVAIL':
+      return new ConfigError(`${settings.host}=${host}: not an address of this machine; must be one of its addresses (127.0.0.1, 0.0.0.0, …)`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ConfigError(`${settings.host}=${host}: unknown host; must be an address or a name of this machine`);
+    default:
+      return err;
+  }
+}
+
+/** Runs the undo steps of a start-up that failed half-way, newest first, so an embedder's process is left as it was. */
+async function undo(steps: Array<() => unknown>): Promise<void> {
+  for (const step of steps.reverse()) await Promise.resolve().then(step).catch(() => undefined);
 }
 
 /** The watchtower's key: configured, or made once and kept in the store so restarts keep the address. */
@@ -62,7 +91,22 @@ async function watchtowerAccount(config: Config, store: ChannelStore): Promise<A
 
 export async function startService(config: Config, options: ServiceOptions = {}): Promise<RunningService> {
   const log = options.log ?? createLogger(config.logLevel);
-  const store = options.store ?? (await RedisStore.connect({ url: config.redis.url, keyPrefix: config.redis.keyPrefix }));
+  // before anything is opened: a node that does not answer, or answers for another network, is a bad setting
+  if (config.chain.nodeUrl) await checkNode(config.chain.nodeUrl, config.networkId);
+  const opened = await openStore(config, log);
+  /** what to close if start-up fails after this point */
+  const undoSteps: Array<() => unknown> = [() => opened.close()];
+  try {
+    return await startOn(config, log, opened, undoSteps);
+  } catch (err) {
+    await undo(undoSteps);
+    throw err;
+  }
+}
+
+async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSteps: Array<() => unknown>): Promise<RunningService> {
+  const { store } = opened;
+  const backend: StoreBackend = opened.backend;
   const watchtowerKey = await watchtowerAccount(config, store);
 
   let chain: Chain;
@@ -70,21 +114,27 @@ export async function startService(config: Config, options: ServiceOptions = {})
   if (config.chain.nodeUrl) {
     chain = new NodeChain({ url: config.chain.nodeUrl, networkId: config.networkId, pollMs: config.chain.pollMs });
   } else {
-    const devChain = new DevChain({
+    // kept in the store's backend: a restart continues the chain the stored channels live on
+    const devChain = await openDevChain({
       networkId: config.networkId,
       blockIntervalMs: config.chain.blockIntervalMs,
       genesisBalance: BigInt(config.chain.genesisBalance),
       genesisAccounts: watchtowerKey ? [[watchtowerKey.address, WATCHTOWER_DEV_FUNDS]] : [],
-    });
+      onError: (err) => log.error('dev chain block failed', { error: err.message }),
+    }, backend);
     chain = devChain;
     nodeApi = createNodeHttpApi(devChain, log);
   }
+  undoSteps.push(() => chain.close());
   const watcher = new TxWatcher(chain);
   const channels = new ChannelWatcher(chain);
+  undoSteps.push(() => watcher.close(), () => channels.close());
   const registry = new Registry();
   const stopHibernation = startHibernation(registry, config.limits.hibernateAfterMs);
+  undoSteps.push(stopHibernation);
   const kit = createTxKit(config.networkId);
   const watchtower = watchtowerKey ? new Watchtower({ account: watchtowerKey, chain, store, channels, registry, kit, log }) : null;
+  undoSteps.push(() => watchtower?.close());
 
   const { server: channelServer, wss } = createChannelServer({
     watchtowerAddress: watchtower?.address ?? null,
@@ -99,41 +149,63 @@ export async function startService(config: Config, options: ServiceOptions = {})
     },
   });
 
-  const nodeUrl = nodeApi ? `http://${config.http.host}:${await listen(nodeApi, config.http.host, config.http.port)}` : config.chain.nodeUrl;
-  const wsPort = await listen(channelServer, config.ws.host, config.ws.port);
+  let nodeUrl = config.chain.nodeUrl;
+  if (nodeApi) {
+    const api = nodeApi;
+    undoSteps.push(() => api.listening && new Promise((resolve) => api.close(resolve)));
+    const port = await listen(api, config.http.host, config.http.port, { host: settingName('/http/host'), port: settingName('/http/port') });
+    nodeUrl = `http://${config.http.host}:${port}`;
+  }
+  undoSteps.push(() => channelServer.listening && new Promise((resolve) => channelServer.close(resolve)));
+  const wsPort = await listen(channelServer, config.ws.host, config.ws.port, { host: settingName('/ws/host'), port: settingName('/ws/port') });
   // after the node API is up (its own chain may be the one it answers for): catch up on what happened while down
   await watchtower?.start();
+  // in the background: with a remote node this asks about every channel, and nothing waits on it
+  reportChannelsNotOnChain(store, chain, log).catch((err: Error) => log.warn('could not compare the stored channels with the chain', { error: err.message }));
 
   const service: RunningService = {
     channelUrl: `ws://${config.ws.host}:${wsPort}${config.ws.path}`,
     nodeUrl,
-    chain, store, registry,
+    chain, store, backend, registry,
     watchtowerAddress: watchtower?.address ?? null,
     /**
      * Graceful: stop accepting, let every round being written finish (its acknowledgement then goes
-     * out, or it never does), then close the clients' sockets and the store.
+     * out, or it never does), then close the clients' sockets and the store. Nothing of the service
+     * is left to keep an embedder's event loop alive.
      */
     async stop() {
       stopHibernation();
       watchtower?.close();
       const closed = new Promise((resolve) => channelServer.close(resolve));
+      // the grace timer is cleared once the writes are done: left running, it kept an embedder's
+      // process alive for the whole grace period after stop() had returned
+      let grace: NodeJS.Timeout | undefined;
       await Promise.race([
         Promise.all(registry.all().map((session) => session.drain())),
-        new Promise((resolve) => setTimeout(resolve, SHUTDOWN_GRACE_MS)),
+        new Promise((resolve) => { grace = setTimeout(resolve, SHUTDOWN_GRACE_MS); }),
       ]);
+      clearTimeout(grace);
       for (const session of registry.all()) session.dispose();
       for (const client of wss.clients) client.close(1001, 'service stopping');
-      await new Promise<void>((resolve) => wss.close(() => resolve()));
+      // a client that does not answer the close frame would hold the socket for ws's 30 s close timeout
+      const wssClosed = new Promise<void>((resolve) => wss.close(() => resolve()));
+      let answer: NodeJS.Timeout | undefined;
+      await Promise.race([wssClosed, new Promise((resolve) => { answer = setTimeout(resolve, CLOSE_ANSWER_MS); })]);
+      clearTimeout(answer);
+      for (const client of wss.clients) client.terminate();
+      await wssClosed;
       channelServer.closeAllConnections();
       await closed;
       if (nodeApi) {
-        await new Promise((resolve) => nodeApi.close(resolve));
+        const apiClosed = new Promise((resolve) => nodeApi.close(resolve));
+        // keep-alive connections of wallets would otherwise hold the close open
         nodeApi.closeAllConnections();
+        await apiClosed;
       }
       watcher.close();
       channels.close();
       await chain.close();
-      if (!options.store) await store.close();
+      await opened.close();
     },
   };
   log.info('service started', {

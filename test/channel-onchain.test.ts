@@ -123,6 +123,8 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     t.equal(await onChainBalance(r), rBefore + 10n ** 21n + 12345n - fee / 2n);
     t.equal(await service.chain.channel(ch.channelId as any), null, 'the channel object is gone');
     await Promise.all([ch.initiator.closedAndDone(), ch.responder.closedAndDone()]);
+    // marked closed in the store once the chain says so; the clients may hear it first
+    for (let tries = 0; tries < 100 && !(await stored(ch, 'initiator'))?.closed; tries++) await new Promise((resolve) => setTimeout(resolve, 20));
     t.equal((await stored(ch, 'initiator'))?.closed, true);
     const again = await TestClient.connect(service.channelUrl, {
       role: 'initiator', host: 'localhost', port: ch.port, existing_channel_id: ch.channelId, existing_fsm_id: ch.fsmIds.initiator,

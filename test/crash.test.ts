@@ -1,17 +1,17 @@
 /**
  * Crashes: the service runs as its own process and is killed with SIGKILL at random moments while
- * several channels stream transfers, many times in a row. After each restart every round any client
- * was told is co-signed is in Redis, the two participants' latest rounds differ by at most the one in
+ * several channels stream transfers, many times in a row, once on each store (embedded and Redis).
+ * After each restart every round any client was told is co-signed is in the store, the two participants' latest rounds differ by at most the one in
  * flight, both reestablish (the one behind catches up), and the next transfer is exactly the next
  * round: nothing lost, nothing applied twice.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { AccountMemory } from '@aeternity/aepp-sdk';
-import { Redis } from 'ioredis';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient, type Incoming } from './helpers/client.js';
 import { startServiceProcess } from './helpers/process-service.js';
-import { genesisSdk, REDIS_URL } from './helpers/service.js';
+import { genesisSdk } from './helpers/service.js';
+import { testStorage, type StoreKind, type TestStorage } from './helpers/storage.js';
 import { unpackSignedTx } from './helpers/accounts.js';
 import { recordSummary } from './helpers/summary.js';
 
@@ -61,16 +61,26 @@ async function stream(pair: Pair): Promise<void> {
   }
 }
 
-async function storedRounds(prefix: string, id: string): Promise<Record<Role, number>> {
-  const redis = new Redis(REDIS_URL);
-  const [i, r] = await Promise.all((['initiator', 'responder'] as const).map((role) => redis.hget(`${prefix}{${id}}:${role}`, 'round')));
-  await redis.quit();
-  return { initiator: Number(i), responder: Number(r) };
+/** Each side's latest stored round, read the way the service reads it (while the service is down). */
+async function storedRounds(storage: TestStorage, ids: string[]): Promise<Array<Record<Role, number>>> {
+  const { store, close } = await storage.open();
+  try {
+    return await Promise.all(ids.map(async (id) => {
+      const [i, r] = await Promise.all((['initiator', 'responder'] as const).map((role) => store.load(id as `ch_${string}`, role)));
+      return { initiator: i?.state.round ?? 0, responder: r?.state.round ?? 0 };
+    }));
+  } finally {
+    await close();
+  }
 }
 
-t.test(`SIGKILL at random moments, ${KILLS} times: no co-signed round is lost or applied twice`, async (t) => {
-  const first = await startServiceProcess({ direct: true });
-  const same = { wsPort: first.wsPort, httpPort: first.httpPort, prefix: first.prefix };
+for (const kind of ['embedded', 'redis'] as StoreKind[]) {
+  t.test(`${kind} store: SIGKILL at random moments, ${KILLS} times: no co-signed round is lost or applied twice`, (t) => killUnderTraffic(t, kind));
+}
+
+async function killUnderTraffic(t: Test, kind: StoreKind): Promise<void> {
+  const first = await startServiceProcess({ direct: true, storage: testStorage(kind) });
+  const same = { wsPort: first.wsPort, httpPort: first.httpPort, storage: first.storage };
   let proc = first;
   t.teardown(() => proc.stop());
   const aeSdk = genesisSdk(proc.nodeUrl);
@@ -98,8 +108,9 @@ t.test(`SIGKILL at random moments, ${KILLS} times: no co-signed round is lost or
     await proc.kill();
     await Promise.all(traffic);
 
-    for (const pair of pairs) {
-      const stored = await storedRounds(proc.prefix, pair.id);
+    const storedNow = await storedRounds(proc.storage, pairs.map((p) => p.id));
+    for (const [index, pair] of pairs.entries()) {
+      const stored = storedNow[index]!;
       for (const role of ['initiator', 'responder'] as const) {
         if (stored[role] < pair.reported[role]) lost += pair.reported[role] - stored[role];
       }
@@ -107,8 +118,8 @@ t.test(`SIGKILL at random moments, ${KILLS} times: no co-signed round is lost or
     }
 
     proc = await startServiceProcess({ direct: true, reuse: same });
-    for (const pair of pairs) {
-      const stored = await storedRounds(proc.prefix, pair.id);
+    for (const [index, pair] of pairs.entries()) {
+      const stored = storedNow[index]!;
       const expected = Math.max(stored.initiator, stored.responder);
       // the responder listens first, then the initiator comes back
       track(pair, 'responder', await TestClient.connect(proc.channelUrl, { role: 'responder', port: pair.port, existing_channel_id: pair.id, existing_fsm_id: pair.fsmIds.responder }, 'json-rpc', pair.accounts.responder));
@@ -127,4 +138,4 @@ t.test(`SIGKILL at random moments, ${KILLS} times: no co-signed round is lost or
   recordSummary('kills survived', survived);
   recordSummary('rounds lost', lost);
   for (const pair of pairs) { pair.clients.initiator.close(); pair.clients.responder.close(); }
-});
+}

@@ -3,12 +3,11 @@
  * acknowledges, an idle channel, too many connections, and SIGTERM in the middle of traffic.
  */
 import t from 'tap';
-import { Redis } from 'ioredis';
 import { openChannel } from './helpers/channel.js';
 import { TestClient } from './helpers/client.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { startServiceProcess } from './helpers/process-service.js';
-import { genesisSdk, REDIS_URL } from './helpers/service.js';
+import { genesisSdk } from './helpers/service.js';
 
 let service: TestService;
 t.before(async () => { service = await startTestService({ limits: { maxConnectionsPerAddress: 40 } }); });
@@ -78,7 +77,7 @@ t.test('too many connections from one address are refused, with a reason', async
   for (const c of clients) c.close();
 });
 
-t.test('SIGTERM: the service stops accepting, lets writes finish, exits 0, and every reported round is in Redis', async (t) => {
+t.test('SIGTERM: the service stops accepting, lets writes finish, exits 0, and every reported round is stored', async (t) => {
   const proc = await startServiceProcess({ direct: true });
   const { AccountMemory } = await import('@aeternity/aepp-sdk');
   const aeSdk = genesisSdk(proc.nodeUrl);
@@ -101,9 +100,9 @@ t.test('SIGTERM: the service stops accepting, lets writes finish, exits 0, and e
   stop = true;
   await traffic;
   t.equal(code, 0, 'exit code 0');
-  const redis = new Redis(REDIS_URL);
-  const round = Number(await redis.hget(`${proc.prefix}{${ch.channelId}}:initiator`, 'round'));
-  await redis.quit();
+  const { store, close } = await proc.storage.open();
+  const round = (await store.load(ch.channelId as `ch_${string}`, 'initiator'))?.state.round ?? 0;
+  await close();
   t.ok(reported > 1, `transfers went through (${reported})`);
   t.ok(round >= reported, `every round reported to the client is stored (stored ${round}, reported ${reported})`);
   await proc.stop();

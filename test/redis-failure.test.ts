@@ -9,8 +9,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openChannel } from './helpers/channel.js';
-import { freePort } from './helpers/process-service.js';
+import { freePort } from './helpers/free-port.js';
 import { startTestService, testConfig, type TestService } from './helpers/service.js';
+import { testStorage } from './helpers/storage.js';
 
 const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
 
@@ -34,7 +35,7 @@ t.test('Redis down: no round is acknowledged, the service keeps serving, and it 
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'aesc-redis-'));
   let redis = await redisServer(port, dir);
-  const config = testConfig({ redis: { url: `redis://127.0.0.1:${port}` } });
+  const config = testConfig({}, testStorage('redis', `redis://127.0.0.1:${port}`));
   const service: TestService = await startTestService({}, config);
   t.teardown(async () => { await service.stop(); if (redis.exitCode === null) await stopRedis(redis); });
 
@@ -79,7 +80,7 @@ t.test('a slow Redis (writes paused for a while) makes updates slower, not wrong
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'aesc-redis-'));
   const redis = await redisServer(port, dir);
-  const service: TestService = await startTestService({}, testConfig({ redis: { url: `redis://127.0.0.1:${port}` } }));
+  const service: TestService = await startTestService({}, testConfig({}, testStorage('redis', `redis://127.0.0.1:${port}`)));
   t.teardown(async () => { await service.stop(); await stopRedis(redis); });
   const ch = await openChannel(service, 'legacy');
   spawnSync('redis-cli', ['-p', String(port), 'client', 'pause', '1500', 'write']);

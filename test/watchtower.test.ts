@@ -5,26 +5,15 @@
  * external dev chain the service reaches through its node HTTP API (NodeChain).
  */
 import t, { type Test } from 'tap';
-import type { AddressInfo } from 'node:net';
 import { AccountMemory, buildTx, Tag, unpackEntry } from '@aeternity/aepp-sdk';
 import { DevChain } from '../lib/chain/dev-chain.js';
-import { createNodeHttpApi } from '../lib/chain/node-http-api.js';
-import { silentLogger } from '../lib/log.js';
 import { openChannel, type OpenedChannel } from './helpers/channel.js';
 import { TestClient } from './helpers/client.js';
+import { externalChain } from './helpers/external-chain.js';
 import { startTestService, testConfig, type TestService } from './helpers/service.js';
 import { cosign, NETWORK_ID, unpackSignedTx } from './helpers/accounts.js';
 
 const LOCK_PERIOD = 60;
-
-async function externalChain(t: Test, watchtower: AccountMemory) {
-  const chain = new DevChain({ networkId: NETWORK_ID, blockIntervalMs: 50, genesisBalance: 10n ** 30n, genesisAccounts: [[watchtower.address, 10n ** 24n]] });
-  const api = createNodeHttpApi(chain, silentLogger());
-  await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
-  t.teardown(async () => { await chain.close(); api.close(); api.closeAllConnections(); });
-  return { chain, url: `http://127.0.0.1:${(api.address() as AddressInfo).port}` };
-}
-
 
 async function transfer(ch: OpenedChannel, from: TestClient, fromAccount: string, to: string, amount: bigint) {
   from.send('channels.update.new', { from: fromAccount, to, amount });
@@ -44,7 +33,7 @@ async function until<T>(check: () => Promise<T | null | undefined | false>, what
 
 t.test('the watchtower slashes for an offline victim, and tells it when it returns', async (t) => {
   const watchtower = AccountMemory.generate();
-  const external = await externalChain(t, watchtower);
+  const external = await externalChain(t, [watchtower.address as `ak_${string}`]);
   const config = testConfig({ chain: { nodeUrl: external.url, pollMs: 20 }, watchtower: { enabled: true, secretKey: watchtower.secretKey } });
   const service = await startTestService({}, config);
   t.teardown(async () => { await service.stop(); await service.cleanup(); });
@@ -58,7 +47,7 @@ t.test('the watchtower slashes for an offline victim, and tells it when it retur
 
 t.test('a close while the service is down is answered when it comes back', async (t) => {
   const watchtower = AccountMemory.generate();
-  const external = await externalChain(t, watchtower);
+  const external = await externalChain(t, [watchtower.address as `ak_${string}`]);
   const config = testConfig({ chain: { nodeUrl: external.url, pollMs: 20 }, watchtower: { enabled: true, secretKey: watchtower.secretKey } });
   const service = await startTestService({}, config);
   const ch = await openChannel(service, 'json-rpc', { extra: { lock_period: LOCK_PERIOD, watchtower: 'true' } });

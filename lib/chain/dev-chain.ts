@@ -2,6 +2,10 @@
  * The embedded dev chain: in-process and deterministic. It mines a block on an interval, checks every
  * tx as a node would (signatures against the network id, nonces, minimum fees, ttl, balances, the
  * channel rules) and applies spends and every channel tx to accounts and channel objects.
+ *
+ * Opened on a ledger (`DevChain.open`), it survives restarts: the whole state stays in memory for
+ * synchronous reads and is written through, each accepted tx before postTx answers and each block
+ * before it is applied in memory and announced. Built with `new DevChain(options)`, it lives in memory only.
  */
 import { buildTx, buildTxHash, decode, Encoding, encode, hash, Tag, unpackTx } from '@aeternity/aepp-sdk';
 import type { AccountId, ChannelId, EncodedTx } from '../../fsm/types.js';
@@ -9,9 +13,9 @@ import { unpackSigned } from '../tx/channel-kit.js';
 import { ownCopy } from '../tx/encoding.js';
 import { signingMessage, verifySignature } from '../tx/crypto.js';
 import { ChainRejectedError, type Chain, type ChainAccount, type TxStatus } from './chain.js';
-import {
-  applyChannelTx, CHANNEL_TAGS, channelOf, senderOf, signersOf, type ChannelObject, type ChannelTx,
-} from './channel-rules.js';
+import { channelOf, senderOf, signersOf, type ChannelObject, type ChannelTx } from './channel-rules.js';
+import { BlockDraft, checkBalances, effectOf, type ChainView } from './dev/block-draft.js';
+import type { BlockDelta, DevChainLedger, DevChainSnapshot, MinedRecord } from './dev/ledger.js';
 
 /** The Aeternity dev-mode genesis account (public test data, funded at genesis). */
 export const GENESIS_ACCOUNT = 'ak_21A27UVVt3hDkBE5J7rhhqnH5YNb4Y1dqo4PnSybrH85pnWo7E' as AccountId;
@@ -27,28 +31,20 @@ export interface MinedTx extends PooledTx {
   blockHeight: number;
 }
 
-/** A mined tx as kept: the signed tx alone (unpacked again when asked for), as the chain keeps all of them. */
-interface MinedRecord {
-  signedTx: EncodedTx;
-  blockHeight: number;
-}
-
 export interface DevChainOptions {
   networkId: string;
   blockIntervalMs: number;
   genesisBalance: bigint;
   /** more accounts funded at genesis (the service's watchtower key, say) */
   genesisAccounts?: Array<[AccountId, bigint]>;
+  /**
+   * Told when a block the timer started could not be made (its ledger write failed, a block listener
+   * threw). Nothing was applied then; the next tick tries the same txs again.
+   */
+  onError?: (err: Error) => void;
 }
 
 const MAX_POOL = 10_000;
-
-/** What applying a tx does to accounts and channels. */
-interface Effect {
-  debits: Array<[AccountId, bigint]>;
-  credits: Array<[AccountId, bigint]>;
-  channel?: { id: ChannelId; value: ChannelObject | null };
-}
 
 export class DevChain implements Chain {
   readonly networkId: string;
@@ -61,13 +57,57 @@ export class DevChain implements Chain {
   private readonly listeners = new Set<(height: number) => void>();
   private currentHeight = 0;
   private readonly timer: NodeJS.Timeout;
+  private readonly ledger: DevChainLedger | null;
+  private readonly onError: ((err: Error) => void) | undefined;
+  /** the genesis write of a new durable chain, done before any block */
+  private readonly ready: Promise<void> = Promise.resolve();
+  /** the last block asked for (after `ready`): blocks are made one after another; never rejects */
+  private mining: Promise<unknown>;
+  /** blocks asked for and not yet made or failed */
+  private queued = 0;
+  private closed = false;
+  /** the committed state, as the checks of a new tx and the first tx of a block see it */
+  private readonly committed: ChainView = {
+    account: (id) => this.accounts.get(id) ?? null,
+    channel: (id) => this.channels.get(id) ?? null,
+  };
 
-  constructor(options: DevChainOptions) {
+  /**
+   * A chain in memory only. With `durable` (from `open`), one that continues the ledger's chain: the
+   * snapshot's state, or genesis written to the ledger first when the snapshot is null.
+   */
+  constructor(options: DevChainOptions, durable?: { ledger: DevChainLedger; snapshot: DevChainSnapshot | null }) {
     this.networkId = options.networkId;
-    this.accounts.set(GENESIS_ACCOUNT, { balance: options.genesisBalance, nonce: 0 });
-    for (const [account, balance] of options.genesisAccounts ?? []) this.accounts.set(account, { balance, nonce: 0 });
-    this.timer = setInterval(() => this.mineBlock(), options.blockIntervalMs);
+    this.ledger = durable?.ledger ?? null;
+    this.onError = options.onError;
+    if (durable?.snapshot) {
+      this.restore(durable.snapshot);
+    } else {
+      // genesis only for a new chain: a continued one has its genesis accounts in the ledger already
+      this.accounts.set(GENESIS_ACCOUNT, { balance: options.genesisBalance, nonce: 0 });
+      for (const [account, balance] of options.genesisAccounts ?? []) this.accounts.set(account, { balance, nonce: 0 });
+      if (this.ledger) this.ready = this.ledger.commitBlock(genesisDelta(this.accounts));
+    }
+    this.mining = this.ready.catch(() => undefined);
+    this.timer = setInterval(() => this.tick(), options.blockIntervalMs);
     this.timer.unref();
+  }
+
+  /**
+   * Opens the chain kept in `ledger`, or starts one there at genesis when it is empty. The chain owns
+   * the ledger from here on: `close` closes it, and so does a failed open.
+   */
+  static async open(options: DevChainOptions, ledger: DevChainLedger): Promise<DevChain> {
+    let chain: DevChain | undefined;
+    try {
+      chain = new DevChain(options, { ledger, snapshot: await ledger.load() });
+      await chain.ready;
+      return chain;
+    } catch (err) {
+      if (chain) await chain.close();
+      else await ledger.close();
+      throw err;
+    }
   }
 
   async height(): Promise<number> {
@@ -136,48 +176,49 @@ export class DevChain implements Chain {
       throw new ChainRejectedError(`Invalid tx: ${(err as Error).message}`);
     }
     const txHash = buildTxHash(signedTx);
+    if (this.closed) throw new Error('the dev chain is closed');
     if (this.mined.has(txHash) || this.pool.has(txHash)) return txHash;
     if (this.pool.size >= MAX_POOL) throw new ChainRejectedError('Mempool full');
     const id = channelOf(tx);
-    const channel = id ? this.channels.get(id) ?? null : null;
+    const channel = id ? this.committed.channel(id) : null;
     this.checkSignatures(unpacked.encodedTx, unpacked.signatures, tx.tag === Tag.SpendTx ? [tx.senderId as AccountId] : signersOf(tx, channel));
     this.checkFee(tx);
     const ttl = Number(tx.ttl ?? 0);
     if (ttl !== 0 && ttl <= this.currentHeight) throw new ChainRejectedError('Invalid tx: ttl expired');
     if (Number(tx.nonce) <= (this.accounts.get(senderOf(tx))?.nonce ?? 0)) throw new ChainRejectedError('Invalid tx: nonce too low');
     // as the node's mempool does: refuse what would not apply now (the next block checks again)
-    this.checkBalances(this.effectOf(tx, this.currentHeight + 1));
+    checkBalances(effectOf(tx, this.currentHeight + 1, this.committed, this.networkId), this.committed);
     // kept for as long as the chain runs: copies, not views into the decoded tx's pool slab
-    this.pool.set(txHash, { hash: txHash, signedTx, tx, signatures: unpacked.signatures.map(ownCopy) });
+    const pooled: PooledTx = { hash: txHash, signedTx, tx, signatures: unpacked.signatures.map(ownCopy) };
+    // durable before the hash goes out: a client told "accepted" must still find its tx after a crash
+    await this.ledger?.addPending(txHash, signedTx);
+    // a twin posted meanwhile may have been mined while this one was being written
+    if (!this.mined.has(txHash)) this.pool.set(txHash, pooled);
     return txHash;
   }
 
-  /** Mines one block now: applies every pending tx whose nonce is next, in nonce order. */
-  mineBlock(): number {
-    this.currentHeight += 1;
-    const pending = [...this.pool.values()].sort((a, b) => Number(a.tx.nonce) - Number(b.tx.nonce));
-    for (const p of pending) {
-      const sender = senderOf(p.tx);
-      if (Number(p.tx.nonce) !== (this.accounts.get(sender)?.nonce ?? 0) + 1) continue; // a gap: wait for the missing nonce
-      this.pool.delete(p.hash);
-      try {
-        const effect = this.effectOf(p.tx, this.currentHeight);
-        this.checkBalances(effect);
-        this.apply(sender, effect);
-        this.mined.set(p.hash, { signedTx: p.signedTx, blockHeight: this.currentHeight });
-        if (effect.channel) this.lastChannelTx.set(effect.channel.id, p.signedTx);
-      } catch (err) {
-        // no longer applies (spent balance, channel changed): dropped, as a node drops it
-        this.failed.set(p.hash, (err as Error).message);
-      }
-    }
-    for (const listener of this.listeners) listener(this.currentHeight);
-    return this.currentHeight;
+  /**
+   * Mines one block: applies every pending tx whose nonce is next, in nonce order, writes the block to
+   * the ledger, then applies it in memory and tells the block listeners. Resolves with its height.
+   * Blocks are made one at a time: a call while one is under way waits for it. When the ledger write
+   * fails, nothing changes and the promise rejects; the txs stay pending.
+   */
+  mineBlock(): Promise<number> {
+    if (this.closed) return Promise.reject(new Error('the dev chain is closed'));
+    this.queued += 1;
+    const block = this.mining.then(() => this.makeBlock()).finally(() => { this.queued -= 1; });
+    this.mining = block.catch(() => undefined);
+    return block;
   }
 
+  /** Stops mining, waits for the block under way, and closes the ledger. */
   async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
     clearInterval(this.timer);
     this.listeners.clear();
+    await this.mining;
+    await this.ledger?.close();
   }
 
   /** Deterministic stand-ins for block hashes: the dev chain has no real blocks to hash. */
@@ -185,42 +226,84 @@ export class DevChain implements Chain {
     return encode(hash(Buffer.from(`${kind}:${height}`)), kind === 'kh' ? Encoding.KeyBlockHash : Encoding.MicroBlockHash);
   }
 
-  private effectOf(tx: ChannelTx, height: number): Effect {
-    if (tx.tag === Tag.SpendTx) {
-      const amount = BigInt(String(tx.amount));
-      return { debits: [[tx.senderId as AccountId, amount + BigInt(String(tx.fee))]], credits: [[tx.recipientId as AccountId, amount]] };
-    }
-    if (!CHANNEL_TAGS.has(tx.tag)) throw new ChainRejectedError(`Invalid tx: ${Tag[tx.tag] ?? tx.tag} is not supported by the dev chain`);
-    const id = channelOf(tx);
-    const channel = id ? this.channels.get(id) ?? null : null;
-    const result = applyChannelTx(tx, channel, height, this.networkId);
-    const channelId = result.channel?.id ?? id!;
-    if (tx.tag === Tag.ChannelCreateTx && this.channels.has(channelId)) throw new ChainRejectedError('Invalid tx: channel exists');
-    return { debits: result.debits, credits: result.credits, channel: { id: channelId, value: result.channel } };
+  /** The timer's block: skipped while one is still being made, so a slow ledger does not pile blocks up. */
+  private tick(): void {
+    if (this.queued > 0 || this.closed) return;
+    this.mineBlock().catch((err: Error) => { if (!this.closed) this.onError?.(err); });
   }
 
-  private checkBalances(effect: Effect): void {
-    const owed = new Map<AccountId, bigint>();
-    for (const [account, amount] of effect.debits) owed.set(account, (owed.get(account) ?? 0n) + amount);
-    for (const [account, amount] of owed) {
-      const balance = this.accounts.get(account)?.balance ?? 0n;
-      if (balance < amount) throw new ChainRejectedError(`Invalid tx: insufficient balance of ${account}: ${balance} < ${amount}`);
+  private async makeBlock(): Promise<number> {
+    // a block queued behind the one under way when close came: the ledger may be gone
+    if (this.closed) throw new Error('the dev chain is closed');
+    const height = this.currentHeight + 1;
+    const draft = new BlockDraft(this.committed);
+    const delta: BlockDelta = {
+      height, accounts: draft.accounts, channels: draft.channels,
+      lastChannelTx: new Map(), mined: new Map(), failed: new Map(), poolRemoved: [],
+    };
+    const pending = [...this.pool.values()].sort((a, b) => Number(a.tx.nonce) - Number(b.tx.nonce));
+    for (const p of pending) {
+      const sender = senderOf(p.tx);
+      const next = (draft.account(sender)?.nonce ?? 0) + 1;
+      if (Number(p.tx.nonce) > next) continue; // a gap: wait for the missing nonce
+      delta.poolRemoved.push(p.hash);
+      if (Number(p.tx.nonce) < next) {
+        // another tx took its nonce: it can never apply, and a kept pool would hold it for good
+        delta.failed.set(p.hash, 'Invalid tx: nonce too low');
+        continue;
+      }
+      try {
+        const effect = effectOf(p.tx, height, draft, this.networkId);
+        checkBalances(effect, draft);
+        draft.apply(sender, effect);
+        delta.mined.set(p.hash, { signedTx: p.signedTx, blockHeight: height });
+        if (effect.channel) delta.lastChannelTx.set(effect.channel.id, p.signedTx);
+      } catch (err) {
+        // no longer applies (spent balance, channel changed): dropped, as a node drops it
+        delta.failed.set(p.hash, (err as Error).message);
+      }
     }
+    // written before anyone can see it: the FSMs act on blocks, and a crash must not take one back
+    await this.ledger?.commitBlock(delta);
+    this.applyDelta(delta);
+    let failure: unknown;
+    for (const listener of [...this.listeners]) {
+      try {
+        listener(height);
+      } catch (err) {
+        failure ??= err; // the others are still told
+      }
+    }
+    if (failure !== undefined) throw failure;
+    return height;
   }
 
-  private apply(sender: AccountId, effect: Effect): void {
-    for (const [account, amount] of effect.debits) this.accounts.get(account)!.balance -= amount;
-    for (const [account, amount] of effect.credits) {
-      const target = this.accounts.get(account) ?? { balance: 0n, nonce: 0 };
-      target.balance += amount;
-      this.accounts.set(account, target);
+  private applyDelta(delta: BlockDelta): void {
+    this.currentHeight = delta.height;
+    for (const [id, account] of delta.accounts) this.accounts.set(id, account);
+    for (const [id, channel] of delta.channels) {
+      if (channel) this.channels.set(id, channel);
+      else this.channels.delete(id);
     }
-    const senderAccount = this.accounts.get(sender) ?? { balance: 0n, nonce: 0 };
-    senderAccount.nonce += 1;
-    this.accounts.set(sender, senderAccount);
-    if (effect.channel) {
-      if (effect.channel.value) this.channels.set(effect.channel.id, effect.channel.value);
-      else this.channels.delete(effect.channel.id);
+    for (const [id, tx] of delta.lastChannelTx) this.lastChannelTx.set(id, tx);
+    for (const [hash, mined] of delta.mined) this.mined.set(hash, mined);
+    for (const [hash, reason] of delta.failed) this.failed.set(hash, reason);
+    for (const hash of delta.poolRemoved) this.pool.delete(hash);
+  }
+
+  private restore(snapshot: DevChainSnapshot): void {
+    this.currentHeight = snapshot.height;
+    for (const [id, account] of snapshot.accounts) this.accounts.set(id, account);
+    for (const [id, channel] of snapshot.channels) this.channels.set(id, channel);
+    for (const [id, tx] of snapshot.lastChannelTx) this.lastChannelTx.set(id, tx);
+    for (const [hash, mined] of snapshot.mined) this.mined.set(hash, mined);
+    for (const [hash, reason] of snapshot.failed) this.failed.set(hash, reason);
+    for (const [hash, signedTx] of snapshot.pool) {
+      // checked when it was accepted; the block that takes it checks it again against the chain then
+      const unpacked = unpackSigned(signedTx);
+      if (!unpacked) throw new Error(`dev chain ledger: pending tx ${hash} is not a signed tx`);
+      const tx = unpackTx(unpacked.encodedTx) as unknown as ChannelTx;
+      this.pool.set(hash, { hash, signedTx, tx, signatures: unpacked.signatures.map(ownCopy) });
     }
   }
 
@@ -239,4 +322,12 @@ export class DevChain implements Chain {
     const minimum = BigInt((unpackTx(buildTx(rest as Parameters<typeof buildTx>[0])) as unknown as { fee: string }).fee);
     if (BigInt(String(fee)) < minimum) throw new ChainRejectedError(`Invalid tx: fee ${String(fee)} is below the minimum ${minimum}`);
   }
+}
+
+/** Block 0: the genesis accounts, written once when a chain starts on an empty ledger. */
+function genesisDelta(accounts: Map<AccountId, ChainAccount>): BlockDelta {
+  return {
+    height: 0, accounts: new Map([...accounts].map(([id, a]) => [id, { ...a }])), channels: new Map(),
+    lastChannelTx: new Map(), mined: new Map(), failed: new Map(), poolRemoved: [],
+  };
 }

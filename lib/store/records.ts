@@ -32,6 +32,11 @@ export function decodeState(text: string): CoSignedState {
   return fromStoredState(checked<StoredState>('stored-state.schema.json', JSON.parse(text)));
 }
 
+/** A pending on-chain tx: {kind, state}, the state written as encodeState writes it. */
+export function encodeOnchain(kind: OperationKind, state: CoSignedState): string {
+  return JSON.stringify({ kind, state }, bigintsAsStrings);
+}
+
 /** A pending on-chain tx: {kind, state}, the state stored as decodeState reads it. */
 export function decodeOnchain(text: string): { kind: OperationKind; state: CoSignedState } {
   const raw = JSON.parse(text) as { kind: OperationKind; state: unknown };

@@ -5,7 +5,9 @@
  */
 import { Redis } from 'ioredis';
 import type { ChannelId, ChannelParams, CoSignedState, OperationKind, Role } from '../../fsm/types.js';
-import { decodeOnchain, decodeParams, decodeState, encodeParams, encodeState } from './records.js';
+import type { Logger } from '../log.js';
+import { checkDatabase, checkPersistence, connectFailure, databaseOf, refusal } from './redis-checks.js';
+import { decodeOnchain, encodeOnchain, decodeParams, decodeState, encodeParams, encodeState } from './records.js';
 import { StoreUnavailableError, type ChannelStore, type SaveResult, type StoredChannel, type WatchtowerAction } from './store.js';
 
 /**
@@ -22,6 +24,9 @@ redis.call('XADD', KEYS[2], ARGV[1] .. '-1', 'state', ARGV[2])
 return 1
 `;
 
+/** How long close() waits for Redis to answer QUIT and close the connection. */
+const CLOSE_WAIT_MS = 1_000;
+
 type RedisWithScript = Redis & {
   saveRound(key: string, rounds: string, round: number, state: string, params: string, fsm: string): Promise<number>;
 };
@@ -31,6 +36,10 @@ export interface RedisStoreOptions {
   keyPrefix: string;
   /** how long one command may take before it counts as a failure */
   commandTimeoutMs?: number;
+  /** where to warn about a Redis that keeps nothing on disk (no warning without it) */
+  log?: Logger;
+  /** the URL's name in error messages, as the operator set it (REDIS_URL unless told) */
+  setting?: string;
 }
 
 export class RedisStore implements ChannelStore {
@@ -41,9 +50,15 @@ export class RedisStore implements ChannelStore {
     this.redis = redis as RedisWithScript;
   }
 
-  /** Connects, or fails with one clear error when Redis does not answer. */
+  /**
+   * Connects, or fails with one line saying what is wrong (unreachable, unknown host, wrong or missing
+   * password, no such database); warns when this Redis would lose everything on a restart.
+   */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
-    const redis = new Redis(options.url, {
+    const { url, setting = 'REDIS_URL' } = options;
+    const db = databaseOf(url);
+    if (db === null) throw refusal(setting, url, 'the path after host:port must be a database number (redis://host:6379/2) or nothing');
+    const redis = new Redis(url, {
       lazyConnect: true,
       // the writes of many channels in one tick go out in one write (and are read by Redis in one go)
       enableAutoPipelining: true,
@@ -51,13 +66,24 @@ export class RedisStore implements ChannelStore {
       commandTimeout: options.commandTimeoutMs ?? 5000,
       retryStrategy: (times) => Math.min(times * 100, 2000),
     });
-    redis.on('error', () => { /* reported through failed commands; keeps ioredis from printing */ });
+    // while connecting they say why it failed; later, failed commands report them
+    const errors: Error[] = [];
+    const collect = (err: Error) => { errors.push(err); };
+    redis.on('error', collect);
+    redis.on('error', () => { /* keeps ioredis from printing */ });
     try {
-      await redis.connect();
-      await redis.ping();
+      try {
+        await redis.connect();
+        await redis.ping();
+      } catch (err) {
+        throw connectFailure(setting, url, errors, err as Error);
+      }
+      await checkDatabase(redis, setting, url, db);
+      redis.off('error', collect);
+      await checkPersistence(redis, options.log, url);
     } catch (err) {
       redis.disconnect();
-      throw new StoreUnavailableError(`cannot reach Redis at ${redactUrl(options.url)}: ${(err as Error).message}`);
+      throw err;
     }
     return new RedisStore(redis, options.keyPrefix);
   }
@@ -107,7 +133,7 @@ export class RedisStore implements ChannelStore {
   }
 
   async saveOnchain(channelId: ChannelId, role: Role, kind: OperationKind, state: CoSignedState): Promise<void> {
-    await this.redis.hset(this.key(channelId, role), 'onchain', JSON.stringify({ kind, state: JSON.parse(encodeState(state)) }));
+    await this.redis.hset(this.key(channelId, role), 'onchain', encodeOnchain(kind, state));
   }
 
   async forgetOnchain(channelId: ChannelId, role: Role): Promise<void> {
@@ -127,11 +153,18 @@ export class RedisStore implements ChannelStore {
     return entries.map(([, fields]) => decodeState(fields[1]!));
   }
 
+  /**
+   * Resolves once the connection is gone, not merely asked to go: an embedder's process then has
+   * nothing of ours left to keep it alive.
+   */
   async close(): Promise<void> {
+    const connected = ['connecting', 'connect', 'ready'].includes(this.redis.status);
+    const ended = connected ? new Promise<void>((resolve) => this.redis.once('end', () => resolve())) : Promise.resolve();
     await this.redis.quit().catch(() => this.redis.disconnect());
+    // a Redis that stopped answering mid-QUIT must not hold the shutdown: its socket is cut instead
+    let cut: NodeJS.Timeout | undefined;
+    await Promise.race([ended, new Promise<void>((resolve) => { cut = setTimeout(resolve, CLOSE_WAIT_MS); })]);
+    clearTimeout(cut);
+    if (this.redis.status !== 'end') this.redis.disconnect();
   }
-}
-
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, '//***@');
 }

@@ -32,7 +32,13 @@ export type OpenRequest =
     fee?: bigint;
     nonce?: number;
   })
-  | (Common & { kind: 'reestablish'; channelId: ChannelId; fsmId: string });
+  | (Common & {
+    kind: 'reestablish';
+    channelId: ChannelId;
+    fsmId: string;
+    /** what the client holds to recover the channel if the service lost its records */
+    recovery?: { offchainTx: string; poi?: string; minimumDepth: number; minimumDepthStrategy: 'txfee' | 'plain' };
+  });
 
 export type OpenRefusal = { reason: Reason; detail: string };
 
@@ -73,7 +79,12 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
     if (!query.existing_fsm_id) return { reason: 'missing_fsm_id', detail: 'existing_fsm_id is required to reestablish' };
     const channelId = query.existing_channel_id ?? '';
     if (!isChannelId(channelId)) return { reason: 'broken_encoding', detail: 'existing_channel_id is not a channel id' };
-    return { ...common, kind: 'reestablish', channelId, fsmId: query.existing_fsm_id };
+    const recovery = query.offchain_tx === undefined ? undefined : {
+      offchainTx: query.offchain_tx,
+      ...(query.offchain_poi !== undefined && { poi: query.offchain_poi }),
+      ...minimumDepthOf(query),
+    };
+    return { ...common, kind: 'reestablish', channelId, fsmId: query.existing_fsm_id, ...(recovery && { recovery }) };
   }
 
   const missing = ['initiator_id', 'responder_id', 'initiator_amount', 'responder_amount', 'channel_reserve', 'lock_period']
@@ -93,7 +104,6 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
     amounts[name] = value;
   }
 
-  const strategy = (query.minimum_depth_strategy as 'txfee' | 'plain' | undefined) ?? 'txfee';
   const params: ChannelParams = {
     initiatorId: ownString(anyInitiator ? query.responder_id! : query.initiator_id!) as AccountId,
     responderId: ownString(query.responder_id!) as AccountId,
@@ -102,8 +112,7 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
     pushAmount: amounts.push_amount ?? 0n,
     channelReserve: amounts.channel_reserve!,
     lockPeriod: amounts.lock_period!,
-    minimumDepth: query.minimum_depth ? Number(query.minimum_depth) : DEFAULT_MINIMUM_DEPTH[strategy],
-    minimumDepthStrategy: strategy,
+    ...minimumDepthOf(query),
     initiatorDelegateIds: [],
     responderDelegateIds: [],
   };
@@ -119,6 +128,11 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
     ...(amounts.fee !== undefined && { fee: amounts.fee }),
     ...(query.nonce !== undefined && { nonce: Number(query.nonce) }),
   };
+}
+
+function minimumDepthOf(query: Query): { minimumDepth: number; minimumDepthStrategy: 'txfee' | 'plain' } {
+  const strategy = (query.minimum_depth_strategy as 'txfee' | 'plain' | undefined) ?? 'txfee';
+  return { minimumDepth: query.minimum_depth ? Number(query.minimum_depth) : DEFAULT_MINIMUM_DEPTH[strategy], minimumDepthStrategy: strategy };
 }
 
 function isChannelId(value: string): value is ChannelId {

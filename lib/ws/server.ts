@@ -13,10 +13,11 @@ import type { AccountId, ChannelId, EncodedTx, Role, Timeouts, TxKit } from '../
 import type { Chain } from '../chain/chain.js';
 import { onchainChannel } from '../chain/channel-watcher.js';
 import type { Registry } from '../channel/registry.js';
+import { recoverFromChain } from '../channel/recovery.js';
 import { hashFsmId, Session, type ClientLink, type SessionDeps } from '../channel/session.js';
 import { stringifyJson } from '../json.js';
 import type { Logger } from '../log.js';
-import type { ChannelStore } from '../store/store.js';
+import type { ChannelStore, StoredChannel } from '../store/store.js';
 import { codecs, type Codec, type Protocol } from './codec.js';
 import { parseOpenParams, type OpenRequest } from './open-params.js';
 
@@ -175,16 +176,20 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
         await reportWatchtower(live, open.channelId, open.role);
         return live;
       }
-      const stored = await deps.store.load(open.channelId, open.role);
-      if (!stored) throw new Refusal('not_found', `channel ${open.channelId} is not known here`);
-      if (stored.closed) throw new Refusal('not_allowed_now', `channel ${open.channelId} is closed`);
-      if (!sameSecret(stored.fsmIdHash, hashFsmId(open.fsmId))) throw new Refusal('invalid_fsm_id', 'existing_fsm_id does not match');
+      const known = await deps.store.load(open.channelId, open.role);
+      if (known?.closed) throw new Refusal('not_allowed_now', `channel ${open.channelId} is closed`);
+      if (known && !sameSecret(known.fsmIdHash, hashFsmId(open.fsmId))) throw new Refusal('invalid_fsm_id', 'existing_fsm_id does not match');
+      const stored = known ?? await recover(open, fsmId);
+      const onchain = await onchainChannel(deps.chain, stored.channelId);
+      if (!onchain) {
+        throw new Refusal('channel_not_found', `channel ${open.channelId} is not on chain (closed, or never created on this chain): there is nothing to reestablish`);
+      }
       // the old fsm_id stops working once the new one is stored
       await deps.store.setFsmIdHash(open.channelId, open.role, hashFsmId(fsmId));
       input = {
         kit: deps.kit, role: open.role, fsmId, params: stored.params, keepRunning: open.keepRunning,
         timeouts: { ...deps.timeouts, ...open.timeouts },
-        restored: { channelId: stored.channelId, state: stored.state, onchain: await onchainChannel(deps.chain, stored.channelId) },
+        restored: { channelId: stored.channelId, state: stored.state, onchain },
       };
       responderId = stored.params.responderId;
     }
@@ -201,6 +206,26 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
     deps.registry.add(session);
     if (open.kind === 'reestablish') await reportWatchtower(session, open.channelId, open.role);
     return session;
+  }
+
+  /**
+   * A channel this service has no records of: rebuilt from the co-signed state the client brings and
+   * the chain, stored under the new fsm_id (the old one cannot be checked: its hash was lost too).
+   */
+  async function recover(open: Extract<OpenRequest, { kind: 'reestablish' }>, fsmId: string): Promise<StoredChannel> {
+    if (!open.recovery) {
+      throw new Refusal('not_found', `channel ${open.channelId} is not known here (if this service lost its records, reestablish with offchain_tx to recover it)`);
+    }
+    const recovered = await recoverFromChain(deps.chain, open.channelId, open.recovery);
+    if (!recovered.ok) throw new Refusal(recovered.reason, recovered.detail);
+    const fsmIdHash = hashFsmId(fsmId);
+    const saved = await deps.store.saveRound(open.channelId, open.role, recovered.state, { params: recovered.params, fsmIdHash });
+    if (saved === 'stale') throw new Refusal('not_allowed_now', `channel ${open.channelId} was stored meanwhile: reestablish again`);
+    deps.log.warn('channel recovered from the chain and the client\'s co-signed state', {
+      channel_id: open.channelId, role: open.role, round: recovered.state.round,
+    });
+    deps.sessionDeps.onChannelStored?.(open.channelId);
+    return { channelId: open.channelId, role: open.role, params: recovered.params, state: recovered.state, fsmIdHash, onchain: null, closed: false };
   }
 
   /** Tells a returning client what the watchtower did while it was away. */

@@ -17,6 +17,7 @@ import { AccountMemory, buildTx, Tag } from '@aeternity/aepp-sdk';
 import { Redis } from 'ioredis';
 import { startServiceProcess, type ProcessOptions, type ServiceProcess } from '../helpers/process-service.js';
 import { GENESIS_SECRET, REDIS_URL } from '../helpers/service.js';
+import { testStorage, type StoreKind } from '../helpers/storage.js';
 import type { ChannelSpec, Participant } from './bench-client.js';
 import type { ClientCommand, ClientReply } from './client-process.js';
 import { fsmPairTransfers } from './fsm-pair.js';
@@ -165,19 +166,13 @@ async function settledMemory(pid: number, liveHeapKb: () => Promise<number>): Pr
   return { highWaterKb, heapKb, residentKb: await repeat(RUNS, async () => { await sleep(300); return residentKb(pid); }) };
 }
 
-function startService(extra: Record<string, string> = {}, reuse?: ProcessOptions['reuse'], nodeArgs: string[] = []) {
-  return startServiceProcess({ direct: true, nodeArgs: [...SERVICE_NODE_ARGS, ...nodeArgs], env: { ...SERVICE_ENV, ...extra }, ...(reuse && { reuse }) });
-}
+/** BENCH_STORE=embedded measures the service on its embedded store; Redis is the default here, as before. */
+const BENCH_STORE: StoreKind = process.env.BENCH_STORE === 'embedded' ? 'embedded' : 'redis';
 
-async function deleteKeys(prefix: string): Promise<void> {
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-  await redis.quit();
+function startService(extra: Record<string, string> = {}, reuse?: ProcessOptions['reuse'], nodeArgs: string[] = []) {
+  return startServiceProcess({
+    direct: true, nodeArgs: [...SERVICE_NODE_ARGS, ...nodeArgs], env: { ...SERVICE_ENV, ...extra }, storage: testStorage(BENCH_STORE), ...(reuse && { reuse }),
+  });
 }
 
 // --- the phases ---
@@ -333,7 +328,7 @@ async function memoryAndStartup(): Promise<Pick<Results, 'memory' | 'baselineMb'
     await clients.run({ cmd: 'closeAll' });
 
     // start-up: the same ports and Redis prefix, all channels persisted
-    const reuse = { wsPort: service.wsPort, httpPort: service.httpPort, prefix: service.prefix };
+    const reuse = { wsPort: service.wsPort, httpPort: service.httpPort, storage: service.storage };
     const listening: number[] = [];
     const ready: number[] = [];
     for (let i = 0; i < RUNS; i++) {
@@ -348,7 +343,7 @@ async function memoryAndStartup(): Promise<Pick<Results, 'memory' | 'baselineMb'
   } finally {
     clients.stop();
     await service.terminate();
-    await deleteKeys(service.prefix);
+    await service.storage.cleanup();
   }
 }
 

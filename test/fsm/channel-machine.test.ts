@@ -262,9 +262,9 @@ t.test('reestablish refuses a round it cannot verify', async (t) => {
   await settle();
   const state = first.sides.responder.actor.getSnapshot().context.state!;
   const actor = first.sides.responder.actor;
-  // a forged "next round": right shape, but the updates do not give this tx
+  // a forged "next round": right shape, but its balances do not give this tx
   const forged = { type: 'channel_reestablish' as const, channelId: actor.getSnapshot().context.channelId!, round: state.round + 1,
-    stateHash: state.stateHash, signedTx: state.signedTx, updates: state.updates };
+    stateHash: state.stateHash, signedTx: state.signedTx, balances: state.balances, updates: state.updates };
   const restoredResponder = (await import('xstate')).createActor(channelMachine, {
     input: { kit, role: 'responder', fsmId: 'ba_r', params: actor.getSnapshot().context.params, keepRunning: true,
       restored: { channelId: forged.channelId, state } },

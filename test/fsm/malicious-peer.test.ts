@@ -30,7 +30,7 @@ async function honestFsm() {
   const effects: ChannelEffect[] = [];
   actor.on('*', (e: ChannelEffect) => effects.push(e));
   actor.start();
-  actor.send(peerEvent({ type: 'channel_reestablish', channelId, round: 1, stateHash: state.stateHash, signedTx: state.signedTx, updates: [] }));
+  actor.send(peerEvent({ type: 'channel_reestablish', channelId, round: 1, stateHash: state.stateHash, signedTx: state.signedTx, balances: state.balances, updates: [] }));
   t.teardown(() => actor.stop());
   return { actor, effects, state };
 }

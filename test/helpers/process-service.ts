@@ -1,17 +1,18 @@
 /**
- * The service started the way the README starts it (`npm start`), as its own process: free ports, a
- * Redis key prefix of its own, fast dev-chain blocks. For the tests that must see the real front door.
+ * The service started the way the README starts it (`npm start`), as its own process: free ports,
+ * storage of its own (test/helpers/storage.ts), fast dev-chain blocks. For the tests that must see
+ * the real front door.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { connect, createServer } from 'node:net';
-import { Redis } from 'ioredis';
-import { REDIS_URL } from './service.js';
+import { connect } from 'node:net';
+import { freePort } from './free-port.js';
+import { ensureBuilt } from './build.js';
+import { testStorage, type TestStorage } from './storage.js';
 
 export interface ServiceProcess {
   channelUrl: string;
   nodeUrl: string;
-  prefix: string;
+  storage: TestStorage;
   /** the process id (the service's own when started `direct`, npm's otherwise) */
   pid: number;
   /** milliseconds from spawn until both ports answered */
@@ -24,7 +25,7 @@ export interface ServiceProcess {
   terminate(): Promise<number | null>;
   /** SIGKILL, no questions asked */
   kill(): Promise<void>;
-  /** ends the process if it still runs and deletes its keys */
+  /** ends the process if it still runs and deletes what it stored */
   stop(): Promise<void>;
 }
 
@@ -35,24 +36,16 @@ function accepts(port: number): Promise<boolean> {
   });
 }
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export interface ProcessOptions {
   env?: Record<string, string>;
-  /** the ports and key prefix of an earlier run, to restart "the same" service */
-  reuse?: { wsPort: number; httpPort: number; prefix: string };
+  /** the ports and storage of an earlier run, to restart "the same" service */
+  reuse?: { wsPort: number; httpPort: number; storage: TestStorage };
+  /** storage for a new service (default: a new one of the tests' default kind) */
+  storage?: TestStorage;
   /**
-   * run what `npm start` runs (node with tsx on lib/main.ts) without npm around it, so signals and the
-   * exit code are the service's own
+   * run lib/main.ts with tsx, without npm around it: signals and the exit code are the service's own,
+   * and the sources run as they are, without a build
    */
   direct?: boolean;
   /** more node options when `direct` (a CPU profile, say) */
@@ -61,13 +54,15 @@ export interface ProcessOptions {
 
 export async function startServiceProcess(options: ProcessOptions = {}): Promise<ServiceProcess & { wsPort: number; httpPort: number }> {
   const { env = {}, reuse, direct = false, nodeArgs = [] } = options;
+  const storage = reuse?.storage ?? options.storage ?? testStorage();
   const [wsPort, httpPort] = reuse ? [reuse.wsPort, reuse.httpPort] : [await freePort(), await freePort()];
-  const prefix = reuse?.prefix ?? `aesc-test:${randomBytes(6).toString('hex')}:`;
+  // `npm start` runs dist/: build it first if a source is newer
+  if (!direct) await ensureBuilt();
   const [command, args] = direct ? [process.execPath, [...nodeArgs, '--import', 'tsx', 'lib/main.ts']] : ['npm', ['start', '--silent']];
   const child: ChildProcess = spawn(command, args, {
     cwd: new URL('../..', import.meta.url).pathname,
     env: {
-      ...process.env, WS_PORT: String(wsPort), HTTP_PORT: String(httpPort), REDIS_URL, REDIS_KEY_PREFIX: prefix,
+      ...process.env, WS_PORT: String(wsPort), HTTP_PORT: String(httpPort), ...storage.env,
       BLOCK_INTERVAL_MS: '100', LOG_LEVEL: process.env.TEST_LOG ?? 'warn', ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -119,7 +114,7 @@ export async function startServiceProcess(options: ProcessOptions = {}): Promise
     httpPort,
     channelUrl: `ws://127.0.0.1:${wsPort}/channel`,
     nodeUrl: `http://127.0.0.1:${httpPort}`,
-    prefix,
+    storage,
     async terminate() {
       if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
       return exited;
@@ -131,10 +126,7 @@ export async function startServiceProcess(options: ProcessOptions = {}): Promise
     async stop() {
       if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
       await exited;
-      const redis = new Redis(REDIS_URL);
-      const keys = await redis.keys(`${prefix}*`);
-      if (keys.length) await redis.del(...keys);
-      await redis.quit();
+      await storage.cleanup();
     },
   };
 }

@@ -1,28 +1,31 @@
 /**
- * Starts the real service for a test: real Redis (a key prefix of its own per run, so runs cannot
- * collide), ephemeral ports, fast dev-chain blocks. Accounts are funded through the node HTTP API with
- * the aepp-sdk's AeSdk spending from the dev-mode genesis account, as a wallet developer would.
+ * Starts the real service for a test: storage of its own (a temp data directory for the embedded
+ * store, or a key prefix of its own in the real Redis), ephemeral ports, fast dev-chain blocks.
+ * Accounts are funded through the node HTTP API with the aepp-sdk's AeSdk spending from the
+ * dev-mode genesis account, as a wallet developer would.
  */
-import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
 import { AccountMemory, AeSdk, Node } from '@aeternity/aepp-sdk';
-import { Redis } from 'ioredis';
+import winston from 'winston';
 import { loadConfig, type Config, type DeepPartial } from '../../lib/config.js';
 import { createLogger, silentLogger } from '../../lib/log.js';
 import { startService, type RunningService } from '../../lib/service.js';
 import { NETWORK_ID } from './accounts.js';
+import { storageAt, testStorage, type TestStorage } from './storage.js';
+
+export { REDIS_URL } from './storage.js';
 
 /** The dev-mode genesis secret key: public test data (channel-api §7). */
 export const GENESIS_SECRET = 'sk_2CuofqWZHrABCrM7GY95YSQn8PyFvKQadnvFnpwhjUnDCFAWmf';
 
-export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-
-export function testConfig(overrides: DeepPartial<Config> = {}): Config {
-  const prefix = `aesc-test:${randomBytes(6).toString('hex')}:`;
+/** A test's config on its own storage (`storage`, or a new one of the default kind). */
+export function testConfig(overrides: DeepPartial<Config> = {}, storage: TestStorage = testStorage()): Config {
   return loadConfig({}, {
     networkId: NETWORK_ID,
     ws: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },
-    redis: { url: REDIS_URL, keyPrefix: prefix },
+    dataDir: storage.dataDir,
+    redis: storage.redis,
     chain: { blockIntervalMs: 50 },
     ...overrides,
   });
@@ -42,13 +45,17 @@ export interface TestService extends RunningService {
   config: Config;
   /** funds fresh accounts from genesis through the node HTTP API and AeSdk */
   fundedAccounts(count: number, amount?: bigint): Promise<AccountMemory[]>;
-  /** deletes every key this run wrote */
+  /** deletes everything this run wrote (its data directory, or its keys) */
   cleanup(): Promise<void>;
 }
 
-export async function startTestService(overrides: DeepPartial<Config> = {}, config = testConfig(overrides)): Promise<TestService> {
-  // TEST_LOG=debug (or info…) shows the service's log while a test runs
-  const service = await startService(config, { log: process.env.TEST_LOG ? createLogger(process.env.TEST_LOG) : silentLogger() });
+/**
+ * The service in this process. `onLogLine` receives its log (level info and up) line by line;
+ * TEST_LOG=debug (or info…) prints it while a test runs.
+ */
+export async function startTestService(overrides: DeepPartial<Config> = {}, config = testConfig(overrides), onLogLine?: (line: string) => void): Promise<TestService> {
+  const log = onLogLine ? lineLogger(onLogLine) : process.env.TEST_LOG ? createLogger(process.env.TEST_LOG) : silentLogger();
+  const service = await startService(config, { log });
   let aeSdk: AeSdk | undefined;
   return {
     ...service,
@@ -60,10 +67,13 @@ export async function startTestService(overrides: DeepPartial<Config> = {}, conf
       return accounts;
     },
     async cleanup() {
-      const redis = new Redis(config.redis.url);
-      const keys = await redis.keys(`${config.redis.keyPrefix}*`);
-      if (keys.length) await redis.del(...keys);
-      await redis.quit();
+      await storageAt(config.dataDir, config.redis).cleanup();
     },
   };
+}
+
+
+function lineLogger(onLine: (line: string) => void) {
+  const stream = new Writable({ write(chunk: Buffer, _encoding, done) { onLine(chunk.toString()); done(); } });
+  return winston.createLogger({ level: 'info', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] });
 }

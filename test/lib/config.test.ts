@@ -1,6 +1,7 @@
 /**
- * Configuration and the front door: defaults, environment overrides, validation, and the one-line
- * exit when Redis cannot be reached.
+ * Configuration and the front door: defaults, environment overrides, validation that names the
+ * environment variable, the value and what is allowed, and the one-line exit when Redis cannot be
+ * reached. (test/startup-checks.test.ts checks every refusal through `npm start`.)
  */
 import t from 'tap';
 import { spawn } from 'node:child_process';
@@ -11,7 +12,8 @@ t.test('defaults, overridden by the environment', async (t) => {
   t.equal(defaults.ws.port, 3014);
   t.equal(defaults.http.port, 3013);
   t.equal(defaults.networkId, 'ae_dev');
-  t.equal(defaults.redis.url, 'redis://127.0.0.1:6379');
+  t.equal(defaults.redis.url, '', 'no Redis: the embedded store');
+  t.equal(defaults.dataDir, './data');
   const custom = loadConfig({ WS_PORT: '4014', REDIS_URL: 'redis://127.0.0.1:6379/3', NETWORK_ID: 'my_net', LOG_LEVEL: 'debug' });
   t.equal(custom.ws.port, 4014);
   t.equal(custom.redis.url, 'redis://127.0.0.1:6379/3');
@@ -19,11 +21,29 @@ t.test('defaults, overridden by the environment', async (t) => {
   t.equal(custom.logLevel, 'debug');
 });
 
-t.test('bad values stop the service with a reason', async (t) => {
+t.test('bad values stop the service with a reason naming the variable, the value and what is allowed', async (t) => {
   t.throws(() => loadConfig({ WS_PORT: 'many' }), ConfigError);
-  t.throws(() => loadConfig({ WS_PORT: '70000' }), /ws\/port/);
-  t.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), /logLevel/);
-  t.throws(() => loadConfig({ REDIS_URL: 'http://x' }), /redis\/url/);
+  t.throws(() => loadConfig({ WS_PORT: '-1' }), { message: 'WS_PORT=-1: must be an integer >= 0 and <= 65535' });
+  t.throws(() => loadConfig({ WS_PORT: '70000' }), { message: 'WS_PORT=70000: must be an integer >= 0 and <= 65535' });
+  t.throws(() => loadConfig({ LOG_LEVEL: 'loud' }), { message: 'LOG_LEVEL=loud: must be one of error, warn, info, http, verbose, debug, silly' });
+  t.throws(() => loadConfig({ REDIS_URL: 'http://x' }), /^REDIS_URL=http:\/\/x: must be empty \(the embedded store in DATA_DIR\) or a redis:\/\/ or rediss:\/\/ URL$/);
+  t.throws(() => loadConfig({ WATCHTOWER: 'yes' }), { message: 'WATCHTOWER=yes: must be true or false' });
+  t.throws(() => loadConfig({}, { ws: { port: -5 } }), { message: 'WS_PORT=-5: must be an integer >= 0 and <= 65535' }, 'embedders\' overrides too');
+});
+
+t.test('an empty variable is a value: an empty REDIS_URL is the embedded store, an empty prefix is refused', async (t) => {
+  t.equal(loadConfig({ REDIS_URL: '' }).redis.url, '');
+  t.throws(() => loadConfig({ REDIS_KEY_PREFIX: '' }), { message: 'REDIS_KEY_PREFIX="": must be 1 to 64 characters' });
+  t.throws(() => loadConfig({ DATA_DIR: '' }), { message: 'DATA_DIR="": must not be empty' });
+  t.throws(() => loadConfig({ WS_PORT: '' }), /^WS_PORT="": must be an integer/);
+});
+
+t.test('secrets stay out of the message', async (t) => {
+  t.throws(() => loadConfig({ REDIS_URL: 'http://user:hunter2@x' }), /^REDIS_URL=http:\/\/\*\*\*@x: /);
+  const key = 'sk_2CuofqWZHrABCrM7GY95YSQn8PyFvKQadnvFnpwhjUnDCFAWmg'; // the genesis key, one character off
+  t.throws(() => loadConfig({ WATCHTOWER_SECRET_KEY: key }), /^WATCHTOWER_SECRET_KEY=<hidden>: does not decode \(Invalid checksum\); must be /);
+  const good = 'sk_2CuofqWZHrABCrM7GY95YSQn8PyFvKQadnvFnpwhjUnDCFAWmf';
+  t.equal(loadConfig({ WATCHTOWER_SECRET_KEY: good }).watchtower.secretKey, good, 'a good key passes');
 });
 
 t.test('npm start without a reachable Redis exits with one clear line', async (t) => {
@@ -37,5 +57,5 @@ t.test('npm start without a reachable Redis exits with one clear line', async (t
   t.equal(code, 1);
   const lines = stderr.trim().split('\n');
   t.equal(lines.length, 1, stderr);
-  t.match(lines[0], /cannot reach Redis at redis:\/\/127\.0\.0\.1:1/);
+  t.match(lines[0], /^aesc-service: REDIS_URL=redis:\/\/127\.0\.0\.1:1: cannot reach Redis at 127\.0\.0\.1:1 \(ECONNREFUSED\)/);
 });

@@ -33,7 +33,7 @@ t.test('spends from genesis are checked, mined and counted', async (t) => {
   const hash = await chain.postTx(tx as `tx_${string}`);
   t.same(await chain.txStatus(hash), { state: 'pending' });
   t.equal(await chain.nextNonce(GENESIS.address), 2, 'the pool counts for the next nonce');
-  chain.mineBlock();
+  await chain.mineBlock();
   t.same(await chain.txStatus(hash), { state: 'mined', height: 1 });
   t.equal((await chain.account(alice.address))?.balance, 10n ** 20n);
 });
@@ -48,7 +48,7 @@ t.test('refusals: bad signature, other network, low fee, reused nonce, insuffici
   await t.rejects(chain.postTx(spend(GENESIS, alice.address, 1n, 1) as `tx_${string}`), /not a signed transaction/);
   await t.rejects(chain.postTx(await cosign(stranger, spend(stranger, alice.address, 1n, 1)) as `tx_${string}`), /insufficient balance/);
   await chain.postTx(await cosign(GENESIS, spend(GENESIS, alice.address, 1n, 1)) as `tx_${string}`);
-  chain.mineBlock();
+  await chain.mineBlock();
   await t.rejects(chain.postTx(await cosign(GENESIS, spend(GENESIS, alice.address, 2n, 1)) as `tx_${string}`), /nonce too low/);
 });
 
@@ -56,7 +56,7 @@ t.test('a channel create tx needs both signatures and locks both amounts', async
   const chain = newChain();
   const [a, b] = [AccountMemory.generate(), AccountMemory.generate()];
   for (const [i, acc] of [a, b].entries()) await chain.postTx(await cosign(GENESIS, spend(GENESIS, acc.address, 10n ** 21n, i + 1)) as `tx_${string}`);
-  chain.mineBlock();
+  await chain.mineBlock();
   const create = buildTx({
     tag: Tag.ChannelCreateTx, initiator: a.address, initiatorAmount: 10n ** 20n, responder: b.address, responderAmount: 10n ** 19n,
     channelReserve: 0, lockPeriod: 10, ttl: 0, initiatorDelegateIds: [], responderDelegateIds: [],
@@ -64,9 +64,29 @@ t.test('a channel create tx needs both signatures and locks both amounts', async
   });
   await t.rejects(chain.postTx(await cosign(a, create) as `tx_${string}`), /no valid signature by ak_/);
   await chain.postTx(await cosign(b, await cosign(a, create)) as `tx_${string}`);
-  chain.mineBlock();
+  await chain.mineBlock();
   const id = channelId(a.address, 1, b.address);
   t.equal((await chain.channel(id))?.channelAmount, 11n * 10n ** 19n);
   t.equal((await chain.account(b.address))?.balance, 10n ** 21n - 10n ** 19n);
   t.equal((await chain.account(a.address))?.nonce, 1);
+});
+
+t.test('a tx whose nonce another tx took is dropped, not kept pending for good', async (t) => {
+  const chain = newChain();
+  const [alice, bob] = [AccountMemory.generate(), AccountMemory.generate()];
+  const first = await chain.postTx(await cosign(GENESIS, spend(GENESIS, alice.address, 1n, 1)) as `tx_${string}`);
+  const twin = await chain.postTx(await cosign(GENESIS, spend(GENESIS, bob.address, 1n, 1)) as `tx_${string}`);
+  await chain.mineBlock();
+  t.same(await chain.txStatus(first), { state: 'mined', height: 1 });
+  t.same(await chain.txStatus(twin), { state: 'failed', reason: 'Invalid tx: nonce too low' });
+  t.equal(chain.pendingCount(), 0);
+});
+
+t.test('blocks asked for together are made one after another', async (t) => {
+  const chain = newChain();
+  const heights: number[] = [];
+  chain.onBlock((h) => heights.push(h));
+  t.same(await Promise.all([chain.mineBlock(), chain.mineBlock(), chain.mineBlock()]), [1, 2, 3]);
+  t.same(heights, [1, 2, 3], 'each announced once, in order');
+  t.equal(await chain.height(), 3);
 });

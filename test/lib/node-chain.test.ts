@@ -33,7 +33,7 @@ t.test('NodeChain reads and writes the dev chain through its node HTTP API', asy
   const spend = await cosign(GENESIS, buildTx({ tag: Tag.SpendTx, senderId: GENESIS.address, recipientId: stranger.address, amount: 10n ** 21n, nonce: 1 }));
   const hash = await chain.postTx(spend as `tx_${string}`);
   t.same(await chain.txStatus(hash), { state: 'pending' });
-  dev.mineBlock();
+  await dev.mineBlock();
   t.same(await chain.txStatus(hash), { state: 'mined', height: 1 });
   t.equal((await chain.account(stranger.address))?.balance, 10n ** 21n);
   await new Promise((resolve) => setTimeout(resolve, 100));

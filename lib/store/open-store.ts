@@ -1,0 +1,46 @@
+/**
+ * Picks and opens the service's storage: Redis when REDIS_URL is set, otherwise the embedded LMDB
+ * database in DATA_DIR. Both the channel store and the dev chain's ledger live in what it opens.
+ */
+import { ConfigError, settingName, type Config } from '../config.js';
+import type { Logger } from '../log.js';
+import { redactUrl } from '../redact.js';
+import type { StoreBackend } from './backend.js';
+import { openEmbedded } from './embedded.js';
+import { LmdbStore } from './lmdb-store.js';
+import { RedisStore } from './redis-store.js';
+import type { ChannelStore } from './store.js';
+
+export interface OpenedStore {
+  backend: StoreBackend;
+  store: ChannelStore;
+  /** closes the store and what it was opened on */
+  close(): Promise<void>;
+}
+
+export async function openStore(config: Config, log: Logger): Promise<OpenedStore> {
+  if (config.redis.url) {
+    const store = await RedisStore.connect({ url: config.redis.url, keyPrefix: config.redis.keyPrefix, log });
+    log.info('store: Redis', { redis_url: redactUrl(config.redis.url), key_prefix: config.redis.keyPrefix });
+    return { backend: { kind: 'redis', url: config.redis.url, keyPrefix: config.redis.keyPrefix }, store, close: () => store.close() };
+  }
+  const db = await openEmbedded(config.dataDir).catch((err: NodeJS.ErrnoException) => { throw dataDirFailure(config.dataDir, err); });
+  const store = new LmdbStore(db);
+  log.info('store: embedded (LMDB)', { data_dir: db.dataDir });
+  return {
+    backend: { kind: 'embedded', db },
+    store,
+    async close() {
+      await store.close();
+      await db.close();
+    },
+  };
+}
+
+/** A directory the service cannot create or write is a bad setting, said in one line, not a stack trace. */
+function dataDirFailure(dataDir: string, err: NodeJS.ErrnoException): Error {
+  if (!err.code || !/^E[A-Z]+$/.test(err.code)) return err;
+  return new ConfigError(`${settingName('/dataDir')}=${dataDir}: cannot be used (${err.message}); `
+    + 'must be a directory this user can create and write');
+}
+
