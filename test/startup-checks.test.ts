@@ -106,3 +106,12 @@ t.test('an external node that does not answer, or is on another network, is refu
   await refused(t, { CHAIN_NODE_URL: `http://127.0.0.1:${node.httpPort}`, NETWORK_ID: 'ae_other' },
     /^aesc-service: NETWORK_ID=ae_other: the node at CHAIN_NODE_URL=http:\/\/127\.0\.0\.1:\d+ is on network ae_dev; must be ae_dev/);
 });
+
+t.test('a second service on the same DATA_DIR is refused with one line, and the first goes on', async (t) => {
+  const first = await npmStart();
+  t.teardown(() => first.kill());
+  await first.answering();
+  await refused(t, { DATA_DIR: first.dataDir }, /^aesc-service: DATA_DIR .+ is in use by another running service; stop it or choose another DATA_DIR$/);
+  const status = await fetch(`http://127.0.0.1:${first.httpPort}/v3/status`);
+  t.equal(status.status, 200, 'the first one still serves');
+});
