@@ -24,7 +24,7 @@ t.test('the quickstart script makes a transfer against npm start on the embedded
   const file = join(ROOT, `.try-${process.pid}.mjs`);
   writeFileSync(file, script!);
   t.teardown(() => rmSync(file, { force: true }));
-  const env = { ...process.env, WS_PORT: String(service.wsPort), HTTP_PORT: String(service.httpPort) };
+  const env: NodeJS.ProcessEnv = { ...process.env, WS_PORT: String(service.wsPort), HTTP_PORT: String(service.httpPort) };
   delete env.REDIS_URL;
   const { stdout } = await promisify(execFile)(process.execPath, [file], { cwd: ROOT, env, timeout: 60_000 });
   t.match(stdout, /^true 2 /m, 'accepted, on round 2');
