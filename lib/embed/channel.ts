@@ -7,8 +7,8 @@
  */
 import { EventEmitter } from 'node:events';
 import {
-  ChannelCallError, ChannelConnectionError, ChannelError, ChannelIncomingMessageError, IllegalArgumentError,
-  Tag, UnknownChannelStateError, buildTx, unpackEntry, unpackTx, type Encoded,
+  ChannelCallError, ChannelConnectionError, ChannelError, EntryTag, ChannelIncomingMessageError, IllegalArgumentError,
+  Tag, UnknownChannelStateError, buildTx, unpackEntry, unpackTx, type Channel as SdkChannel, type Encoded,
 } from '@aeternity/aepp-sdk';
 import type { Reason } from '../../fsm/reasons.js';
 import { Refusal, type Admission } from '../channel/admission.js';
@@ -212,13 +212,14 @@ export class EmbeddedChannel implements ChannelCore {
     this.closed();
   }
 
-  async state() {
+  /** The latest state: trees, the co-signed tx and the half-signed one under way, unpacked as the SDK does. */
+  async state(): ReturnType<SdkChannel['state']> {
     const res = await this.call('channels.get.offchain_state', {});
     return {
-      calls: unpackEntry(res.calls),
+      calls: unpackEntry(res.calls, EntryTag.CallsMtree),
       ...(res.half_signed_tx !== '' && { halfSignedTx: unpackTx(res.half_signed_tx, Tag.SignedTx) }),
       ...(res.signed_tx !== '' && { signedTx: unpackTx(res.signed_tx, Tag.SignedTx) }),
-      trees: unpackEntry(res.trees),
+      trees: unpackEntry(res.trees, EntryTag.StateTrees),
     };
   }
 
@@ -227,9 +228,10 @@ export class EmbeddedChannel implements ChannelCore {
     return Object.fromEntries(result.map((item) => [item.account, item.balance]));
   }
 
-  async poi({ accounts, contracts }: { accounts: Encoded.AccountAddress[]; contracts?: Encoded.ContractAddress[] }) {
+  /** A proof of inclusion of these accounts in the latest state. */
+  async poi({ accounts, contracts }: { accounts: Encoded.AccountAddress[]; contracts?: Encoded.ContractAddress[] }): ReturnType<SdkChannel['poi']> {
     const { poi } = await this.call('channels.get.poi', { accounts, ...(contracts && { contracts }) });
-    return unpackEntry(poi);
+    return unpackEntry(poi, EntryTag.TreesPoi);
   }
 
   async sendMessage(message: string | object, recipient: Encoded.AccountAddress): Promise<void> {
