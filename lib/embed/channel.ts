@@ -125,6 +125,12 @@ export class EmbeddedChannel implements ChannelCore {
   private started = false;
   private readonly actions: QueuedAction[] = [];
   private acting = false;
+  /**
+   * A frame is being handled: an operation asked for meanwhile (from a listener of stateChanged, say)
+   * waits for the handler's next state, or that state would overwrite the operation's. The SDK gets
+   * this order from an `await` in its action queue.
+   */
+  private inHandler = false;
   private nextId = 0;
   private readonly calls = new Map<number, (message: IncomingMessage) => void>();
   private readonly link: ClientLink;
@@ -293,7 +299,8 @@ export class EmbeddedChannel implements ChannelCore {
     // an 'error' nobody listens to is logged: node's EventEmitter would throw it, and the SDK's
     // message loop would turn that into an unhandled rejection that ends the backend's process
     if (event === 'error' && this.events.listenerCount('error') === 0) {
-      this.host.log.warn('in-process channel error with no listener', { error: (args[0] as Error)?.message });
+      const error = args[0] as Error & { incomingMessage?: IncomingMessage };
+      this.host.log.warn('in-process channel error with no listener', { error: error?.message, method: error?.incomingMessage?.method });
       return;
     }
     this.events.emit(event, ...args);
@@ -372,7 +379,14 @@ export class EmbeddedChannel implements ChannelCore {
         const message = this.inbox.shift()!;
         try {
           const { handler, state } = this.fsm!;
-          this.enterState(await handler(message, state));
+          let next: Next | undefined;
+          this.inHandler = true;
+          try {
+            next = await handler(message, state);
+          } finally {
+            this.inHandler = false;
+          }
+          this.enterState(next);
         } catch (err) {
           this.emit('error', new ChannelIncomingMessageError(err as Error, message as never));
         }
@@ -403,7 +417,7 @@ export class EmbeddedChannel implements ChannelCore {
 
   /** Operations start one at a time, when the channel is open and idle, as the SDK queues them. */
   private async dequeueAction(): Promise<void> {
-    if (this.acting || !this.actions.length || this.fsm?.handler !== this.handlers.channelOpen) return;
+    if (this.acting || this.inHandler || !this.actions.length || this.fsm?.handler !== this.handlers.channelOpen) return;
     const action = this.actions.shift()!;
     this.acting = true;
     const next = action.start();
