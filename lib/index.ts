@@ -15,9 +15,10 @@
  */
 export { startEmbedded, type EmbedOptions, type EmbeddedService } from './embed/start.js';
 export {
-  EmbeddedChannel, ChannelRefusedError, type EmbeddedChannelOptions, type ChannelEvents, type ChannelStatus, type SignTx, type SignTxWithTag,
+  EmbeddedChannel, ChannelRefusedError, type EmbeddedChannelOptions, type WithdrawCallbacks, type DepositCallbacks, type ChannelEvents, type ChannelStatus, type SignTx, type SignTxWithTag,
 } from './embed/channel.js';
 export type { AmountLike } from './embed/frames.js';
 export { loadConfig, ConfigError, type Config, type DeepPartial } from './config.js';
-export { startService, type RunningService, type ServiceOptions } from './service.js';
 export { createLogger, silentLogger, type Logger } from './log.js';
+export type { Pending } from './embed/handlers.js';
+export type { Timeouts } from '../fsm/types.js';

@@ -92,6 +92,11 @@ export interface ChannelEvents {
   message: (message: { channel_id: string; from: string; to: string; info: string }) => void;
 }
 
+/** What `withdraw` reports on the way: the tx posted, then locked at minimum depth for us and for the peer. */
+export type WithdrawCallbacks = Pick<Pending, 'onOnChainTx' | 'onOwnWithdrawLocked' | 'onWithdrawLocked'>;
+/** What `deposit` reports on the way: the tx posted, then locked at minimum depth for us and for the peer. */
+export type DepositCallbacks = Pick<Pending, 'onOnChainTx' | 'onOwnDepositLocked' | 'onDepositLocked'>;
+
 interface QueuedAction {
   start(): Next;
 }
@@ -110,9 +115,9 @@ function openQuery(options: EmbeddedChannelOptions): URLSearchParams {
   return query;
 }
 
-export class EmbeddedChannel implements ChannelCore {
+export class EmbeddedChannel {
   private readonly events = new EventEmitter();
-  private readonly handlers = handlers(this);
+  private readonly handlers = handlers(this satisfies ChannelCore);
   private fsm: Next | null = null;
   private _status: ChannelStatus = 'disconnected';
   private _state: Encoded.Transaction | '' = '';
@@ -143,7 +148,11 @@ export class EmbeddedChannel implements ChannelCore {
     };
   }
 
-  /** Opens, reestablishes or reconnects a channel, as `Channel.initialize` does; refusals reject with `ChannelRefusedError`. */
+  /**
+   * Opens, reestablishes or reconnects a channel, as `Channel.initialize` does; refusals reject with
+   * `ChannelRefusedError`. Backends call `EmbeddedService.channel(options)`, which calls this.
+   * @internal
+   */
   static async initialize(host: EmbedHost, options: EmbeddedChannelOptions): Promise<EmbeddedChannel> {
     const reconnect = (options.existingFsmId ?? options.existingChannelId) != null;
     if (reconnect && (options.existingFsmId == null || options.existingChannelId == null)) {
@@ -252,14 +261,14 @@ export class EmbeddedChannel implements ChannelCore {
     });
   }
 
-  withdraw(amount: AmountLike, sign: SignTx, callbacks: Pick<Pending, 'onOnChainTx' | 'onOwnWithdrawLocked' | 'onWithdrawLocked'> = {}): Promise<{ accepted: boolean; signedTx?: Encoded.Transaction; errorCode?: number; errorMessage?: string }> {
+  withdraw(amount: AmountLike, sign: SignTx, callbacks: WithdrawCallbacks = {}): Promise<{ accepted: boolean; signedTx?: Encoded.Transaction; errorCode?: number; errorMessage?: string }> {
     return this.enqueue(() => {
       this.notify('channels.withdraw', { amount: amountJson(amount) });
       return { handler: this.handlers.awaitingActionTx('withdraw'), state: { sign, ...callbacks } as Pending };
     });
   }
 
-  deposit(amount: AmountLike, sign: SignTx, callbacks: Pick<Pending, 'onOnChainTx' | 'onOwnDepositLocked' | 'onDepositLocked'> = {}): Promise<{ accepted: boolean; signedTx?: Encoded.Transaction; errorCode?: number; errorMessage?: string }> {
+  deposit(amount: AmountLike, sign: SignTx, callbacks: DepositCallbacks = {}): Promise<{ accepted: boolean; signedTx?: Encoded.Transaction; errorCode?: number; errorMessage?: string }> {
     return this.enqueue(() => {
       this.notify('channels.deposit', { amount: amountJson(amount) });
       return { handler: this.handlers.awaitingActionTx('deposit'), state: { sign, ...callbacks } as Pending };

@@ -28,7 +28,10 @@ export interface EmbeddedService {
   readonly watchtowerAddress: `ak_${string}` | null;
   /** the configuration it runs on, every default filled in */
   readonly config: Config;
-  /** the service underneath (store, chain, registry), for operators' tools */
+  /**
+   * The service underneath (store, chain, registry), for operators' tools and tests.
+   * @internal
+   */
   readonly service: RunningService;
   /**
    * A participant hosted in this process, as `Channel.initialize(options)` of the aepp-sdk: same options
