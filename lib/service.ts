@@ -13,6 +13,7 @@ import { NodeChain } from './chain/node-chain.js';
 import { createNodeHttpApi } from './chain/node-http-api.js';
 import { TxWatcher } from './chain/tx-watcher.js';
 import { startHibernation } from './channel/hibernation.js';
+import { createAdmission, type Admission } from './channel/admission.js';
 import { Registry } from './channel/registry.js';
 import { ConfigError, settingName, type Config } from './config.js';
 import { checkNode } from './chain/node-check.js';
@@ -44,6 +45,10 @@ export interface RunningService {
   /** where the store (and the dev chain's ledger) live */
   backend: StoreBackend;
   registry: Registry;
+  /** how a client becomes a session: the WebSocket server's way in, and in-process participants' */
+  admission: Admission;
+  /** the network id every signature is made and checked over */
+  networkId: string;
   /** the account channels name as delegate to be protected by the watchtower (null when it is off) */
   watchtowerAddress: AccountId | null;
   stop(): Promise<void>;
@@ -136,17 +141,18 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
   const watchtower = watchtowerKey ? new Watchtower({ account: watchtowerKey, chain, store, channels, registry, kit, log }) : null;
   undoSteps.push(() => watchtower?.close());
 
-  const { server: channelServer, wss } = createChannelServer({
+  const admission = createAdmission({
     watchtowerAddress: watchtower?.address ?? null,
     timeouts: config.timeouts,
     limits: config.limits,
-    path: config.ws.path,
-    maxFrameBytes: config.ws.maxFrameBytes,
     kit, chain, store, registry, log,
     sessionDeps: {
       store, chain, watcher, channels, log, maxFrameBytes: config.ws.maxFrameBytes,
       onChannelStored: (id) => void watchtower?.consider(id),
     },
+  });
+  const { server: channelServer, wss } = createChannelServer({
+    limits: config.limits, path: config.ws.path, maxFrameBytes: config.ws.maxFrameBytes, log, admission,
   });
 
   let nodeUrl = config.chain.nodeUrl;
@@ -166,7 +172,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
   const service: RunningService = {
     channelUrl: `ws://${config.ws.host}:${wsPort}${config.ws.path}`,
     nodeUrl,
-    chain, store, backend, registry,
+    chain, store, backend, registry, admission, networkId: config.networkId,
     watchtowerAddress: watchtower?.address ?? null,
     /**
      * Graceful: stop accepting, let every round being written finish (its acknowledgement then goes

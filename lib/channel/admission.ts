@@ -1,0 +1,166 @@
+/**
+ * Admission: how a participant's client becomes a session. A new channel's stakes are checked on
+ * chain; a reestablish finds the live FSM (and hands it the new client) or restores it from the store,
+ * or recovers it from the chain and the client's co-signed state. The WebSocket server and the
+ * in-process participants (lib/embed/) both come in through here, so both get the same checks.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { encode, Encoding } from '@aeternity/aepp-sdk';
+import type { ChannelInput } from '../../fsm/channel-machine.js';
+import type { Reason } from '../../fsm/reasons.js';
+import type { AccountId, ChannelId, EncodedTx, Role, Timeouts, TxKit } from '../../fsm/types.js';
+import type { Chain } from '../chain/chain.js';
+import { onchainChannel } from '../chain/channel-watcher.js';
+import type { Logger } from '../log.js';
+import type { ChannelStore, StoredChannel } from '../store/store.js';
+import type { Codec } from '../ws/codec.js';
+import type { OpenRequest } from '../ws/open-params.js';
+import { recoverFromChain } from './recovery.js';
+import type { Registry } from './registry.js';
+import { hashFsmId, Session, type ClientLink, type SessionDeps } from './session.js';
+
+export interface AdmissionDeps {
+  /** the service-wide timers, each overridable per channel */
+  timeouts: Timeouts;
+  /** so that clients cannot exhaust the service's memory */
+  limits: { maxChannels: number };
+  /** the watchtower's account, named as delegate by participants that ask for it */
+  watchtowerAddress: AccountId | null;
+  kit: TxKit;
+  chain: Chain;
+  store: ChannelStore;
+  registry: Registry;
+  log: Logger;
+  sessionDeps: Omit<SessionDeps, 'onStopped'>;
+}
+
+/** A client refused at connect time: the node's reason and what was wrong. */
+export class Refusal extends Error {
+  override name = 'Refusal';
+  constructor(readonly reason: Reason, readonly detail: string) {
+    super(detail);
+  }
+}
+
+export interface Admission {
+  /**
+   * The session for a client that connects with these parameters: a new one, or the live one it
+   * reestablishes. Fails with a `Refusal` naming why.
+   */
+  admit(open: OpenRequest, link: ClientLink, codec: Codec): Promise<Session>;
+}
+
+export function newFsmId(): string {
+  return encode(randomBytes(32), Encoding.Bytearray);
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a, 'hex');
+  const y = Buffer.from(b, 'hex');
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export function createAdmission(deps: AdmissionDeps): Admission {
+  // one for every session: a copy each would cost every idle channel memory for nothing
+  const sessionDeps: SessionDeps = { ...deps.sessionDeps, onStopped: (s, why) => deps.registry.remove(s, why) };
+
+  async function admit(open: OpenRequest, link: ClientLink, codec: Codec): Promise<Session> {
+    const fsmId = newFsmId();
+    if (deps.registry.size >= deps.limits.maxChannels && !(open.kind === 'reestablish' && deps.registry.find(open.channelId, open.role))) {
+      throw new Refusal('service_full', `at most ${deps.limits.maxChannels} live channel FSMs`);
+    }
+    let input: ChannelInput;
+    let responderId: string;
+    if (open.kind === 'new') {
+      const params = { ...open.params };
+      if (open.watchtower) {
+        if (!deps.watchtowerAddress) throw new Refusal('not_allowed_now', 'this service runs no watchtower');
+        if (open.role === 'initiator') params.initiatorDelegateIds = [deps.watchtowerAddress];
+        else params.responderDelegateIds = [deps.watchtowerAddress];
+      }
+      const stakes: Array<[typeof params.initiatorId, bigint]> = [[params.responderId, params.responderAmount]];
+      if (!open.anyInitiator) stakes.unshift([params.initiatorId, params.initiatorAmount]);
+      for (const [id, amount] of stakes) {
+        const account = await deps.chain.account(id);
+        if (!account) throw new Refusal('participant_not_found', `${id} has no account on chain`);
+        if (account.balance < amount) throw new Refusal('insufficient_balance', `${id} holds ${account.balance}, less than the ${amount} it would lock`);
+      }
+      const terms = open.role === 'initiator'
+        ? { nonce: open.nonce ?? (await deps.chain.nextNonce(params.initiatorId)), ttl: open.ttl, ...(open.fee !== undefined && { fee: open.fee }) }
+        : undefined;
+      input = {
+        kit: deps.kit, role: open.role, fsmId, params, keepRunning: open.keepRunning, anyInitiator: open.anyInitiator,
+        timeouts: { ...deps.timeouts, ...open.timeouts }, ...(terms && { terms }),
+      };
+      responderId = params.responderId;
+    } else {
+      // reconnect without leave: the FSM is still running and takes the new socket
+      const live = deps.registry.find(open.channelId, open.role);
+      if (live) {
+        if (!sameSecret(hashFsmId(live.fsmId), hashFsmId(open.fsmId))) throw new Refusal('invalid_fsm_id', 'existing_fsm_id does not match');
+        if (live.attached) throw new Refusal('not_allowed_now', 'this participant is already connected to the channel');
+        live.attach(link, codec);
+        await reportWatchtower(live, open.channelId, open.role);
+        return live;
+      }
+      const known = await deps.store.load(open.channelId, open.role);
+      if (known?.closed) throw new Refusal('not_allowed_now', `channel ${open.channelId} is closed`);
+      if (known && !sameSecret(known.fsmIdHash, hashFsmId(open.fsmId))) throw new Refusal('invalid_fsm_id', 'existing_fsm_id does not match');
+      const stored = known ?? await recover(open, fsmId);
+      const onchain = await onchainChannel(deps.chain, stored.channelId);
+      if (!onchain) {
+        throw new Refusal('channel_not_found', `channel ${open.channelId} is not on chain (closed, or never created on this chain): there is nothing to reestablish`);
+      }
+      // the old fsm_id stops working once the new one is stored
+      await deps.store.setFsmIdHash(open.channelId, open.role, hashFsmId(fsmId));
+      input = {
+        kit: deps.kit, role: open.role, fsmId, params: stored.params, keepRunning: open.keepRunning,
+        timeouts: { ...deps.timeouts, ...open.timeouts },
+        restored: { channelId: stored.channelId, state: stored.state, onchain },
+      };
+      responderId = stored.params.responderId;
+    }
+    const session = new Session(
+      open.role,
+      { port: open.port, responderId, channelId: open.kind === 'new' ? null : open.channelId },
+      fsmId,
+      input,
+      link,
+      codec,
+      sessionDeps,
+    );
+    session.start();
+    deps.registry.add(session);
+    if (open.kind === 'reestablish') await reportWatchtower(session, open.channelId, open.role);
+    return session;
+  }
+
+  /**
+   * A channel this service has no records of: rebuilt from the co-signed state the client brings and
+   * the chain, stored under the new fsm_id (the old one cannot be checked: its hash was lost too).
+   */
+  async function recover(open: Extract<OpenRequest, { kind: 'reestablish' }>, fsmId: string): Promise<StoredChannel> {
+    if (!open.recovery) {
+      throw new Refusal('not_found', `channel ${open.channelId} is not known here (if this service lost its records, reestablish with offchain_tx to recover it)`);
+    }
+    const recovered = await recoverFromChain(deps.chain, open.channelId, open.recovery);
+    if (!recovered.ok) throw new Refusal(recovered.reason, recovered.detail);
+    const fsmIdHash = hashFsmId(fsmId);
+    const saved = await deps.store.saveRound(open.channelId, open.role, recovered.state, { params: recovered.params, fsmIdHash });
+    if (saved === 'stale') throw new Refusal('not_allowed_now', `channel ${open.channelId} was stored meanwhile: reestablish again`);
+    deps.log.warn('channel recovered from the chain and the client\'s co-signed state', {
+      channel_id: open.channelId, role: open.role, round: recovered.state.round,
+    });
+    deps.sessionDeps.onChannelStored?.(open.channelId);
+    return { channelId: open.channelId, role: open.role, params: recovered.params, state: recovered.state, fsmIdHash, onchain: null, closed: false };
+  }
+
+  /** Tells a returning client what the watchtower did while it was away. */
+  async function reportWatchtower(session: Session, channelId: ChannelId, role: Role): Promise<void> {
+    for (const action of await deps.store.takeWatchtowerActions(channelId, role)) {
+      session.notify({ kind: 'on_chain_tx', info: 'watchtower_slash', tx: action.signedTx as EncodedTx, txType: 'channel_slash_tx' });
+    }
+  }
+
+  return { admit };
+}

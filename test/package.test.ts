@@ -1,0 +1,97 @@
+/**
+ * The service as an npm package, as a backend would take it: `npm pack` the project (its `prepare`
+ * builds dist/), install the tarball into a scratch project in a temp directory, import it from plain
+ * JavaScript and from TypeScript (type-checked by tsc against the declarations in the tarball), and
+ * run a channel between two in-process participants in each.
+ */
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { PACKAGE_ROOT } from '../lib/package-root.js';
+import { GENESIS_SECRET } from './helpers/service.js';
+
+const run = promisify(execFile);
+const TSC = join(PACKAGE_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+
+const scratch = mkdtempSync(join(tmpdir(), 'aesc-package-'));
+t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
+
+/** One channel between two in-process participants, the same program in JS and in TS. */
+function program(typed: boolean): string {
+  const ann = (type: string) => (typed ? `: ${type}` : '');
+  return `
+import { AccountMemory, AeSdk, Node } from '@aeternity/aepp-sdk';
+import { startEmbedded${typed ? ', type EmbeddedChannel, type EmbeddedService' : ''} } from 'aesc-service';
+
+const service${ann('EmbeddedService')} = await startEmbedded({
+  env: {},
+  config: { ws: { port: 0 }, http: { port: 0 }, dataDir: process.env.DATA_DIR${typed ? '!' : ''}, logLevel: 'error', chain: { blockIntervalMs: 50 } },
+});
+const aeSdk = new AeSdk({
+  nodes: [{ name: 'dev', instance: new Node(service.nodeUrl) }],
+  accounts: [new AccountMemory(process.env.GENESIS_SECRET${typed ? ' as `sk_${string}`' : ''})],
+  _expectedMineRate: 1000, _microBlockCycle: 100,
+}${typed ? ' as ConstructorParameters<typeof AeSdk>[0]' : ''});
+const [alice, bob] = [AccountMemory.generate(), AccountMemory.generate()];
+await aeSdk.spend('1000000000000000000000', alice.address);
+await aeSdk.spend('1000000000000000000000', bob.address);
+const sign = (account${ann('AccountMemory')}) => (_tag${ann('string')}, tx${ann('`tx_${string}`')}) => account.signTransaction(tx, { networkId: service.networkId });
+const common = {
+  initiatorId: alice.address, responderId: bob.address, initiatorAmount: 10n ** 20n, responderAmount: 10n ** 20n,
+  channelReserve: 0, lockPeriod: 10, port: 3999, minimumDepth: 0, minimumDepthStrategy: 'plain'${typed ? ' as const' : ''},
+};
+const open = (ch${ann('EmbeddedChannel')}) => new Promise${typed ? '<void>' : ''}((resolve) => ch.on('statusChanged', (s) => { if (s === 'open') resolve(); }));
+const a = await service.channel({ ...common, role: 'initiator', host: 'localhost', sign: sign(alice) });
+const b = await service.channel({ ...common, role: 'responder', sign: sign(bob) });
+await Promise.all([open(a), open(b)]);
+const { accepted } = await a.update(alice.address, bob.address, 1000, (tx) => alice.signTransaction(tx, { networkId: service.networkId }));
+const round${ann('number | null')} = b.round();
+const balances = await b.balances([alice.address, bob.address]);
+await service.stop();
+console.log(JSON.stringify({ accepted, round, bob: String(balances[bob.address]) }));
+`;
+}
+
+t.test('npm pack, install the tarball in a scratch project, import it from JS and TS, run a channel', async (t) => {
+  const packed = join(scratch, 'packed');
+  mkdirSync(packed);
+  await run('npm', ['pack', '--pack-destination', packed], { cwd: PACKAGE_ROOT });
+  const tarball = readdirSync(packed).find((name) => name.endsWith('.tgz'));
+  t.ok(tarball, 'npm pack made a tarball');
+
+  const project = join(scratch, 'project');
+  mkdirSync(project);
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'scratch-backend', private: true, type: 'module' }));
+  await run('npm', ['install', join(packed, tarball!), '--no-audit', '--no-fund', '--prefer-offline'], { cwd: project });
+  const env = { ...process.env, GENESIS_SECRET, DATA_DIR: join(scratch, 'data') };
+
+  writeFileSync(join(project, 'run.mjs'), program(false));
+  const js = await run('node', ['run.mjs'], { cwd: project, env: { ...env, DATA_DIR: join(scratch, 'data-js') } });
+  t.same(JSON.parse(js.stdout.trim().split('\n').at(-1)!), { accepted: true, round: 2, bob: String(10n ** 20n + 1000n) }, 'plain JavaScript');
+
+  writeFileSync(join(project, 'run.ts'), program(true));
+  writeFileSync(join(project, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: {
+      target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, outDir: 'out', skipLibCheck: true,
+      typeRoots: [join(PACKAGE_ROOT, 'node_modules', '@types')], types: ['node'],
+    },
+    files: ['run.ts'],
+  }));
+  // skipLibCheck as most projects have it: the aepp-sdk's own declarations do not check without it
+  const tsc = await run('node', [TSC, '-p', '.'], { cwd: project }).catch((err: { stdout: string }) => err);
+  t.equal(tsc.stdout, '', 'tsc finds nothing wrong');
+  const ts = await run('node', ['out/run.js'], { cwd: project, env: { ...env, DATA_DIR: join(scratch, 'data-ts') } });
+  t.same(JSON.parse(ts.stdout.trim().split('\n').at(-1)!), { accepted: true, round: 2, bob: String(10n ** 20n + 1000n) }, 'TypeScript');
+
+  // the types are real: a role the API does not have is a type error
+  writeFileSync(join(project, 'bad.ts'), `import { startEmbedded } from 'aesc-service';
+const service = await startEmbedded({ env: {} });
+await service.channel({ role: 'observer', initiatorId: 'any', responderId: 'ak_x', port: 1, initiatorAmount: 1, responderAmount: 1, lockPeriod: 1, sign: async () => null });
+`);
+  const bad = await run('node', [TSC, '--noEmit', '--strict', '--module', 'NodeNext', '--moduleResolution', 'NodeNext', '--target', 'ES2022', '--skipLibCheck', '--types', 'node', '--typeRoots', join(PACKAGE_ROOT, 'node_modules', '@types'), 'bad.ts'], { cwd: project })
+    .then(() => ({ stdout: '' }), (err: { stdout: string }) => err);
+  t.match(bad.stdout, /'"observer"' is not assignable/);
+});
