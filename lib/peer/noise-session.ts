@@ -85,6 +85,19 @@ export function frame(payload: Uint8Array): Buffer {
   return out;
 }
 
+/** The two transport cipher states by direction: `send` encrypts what we write, `recv` what we read. */
+interface TransportKeys { send: Uint8Array; recv: Uint8Array }
+
+/**
+ * noise-protocol names its split by who wrote the last handshake message (that side's `tx` is k1),
+ * not by role; the Noise spec and the node's enoise (enoise_hs_state:finalize/1) give k1 to the
+ * initiator's sending direction. In NN the responder writes last, so both roles swap the names.
+ * test/lib/peer-noise-vectors.test.ts pins this against enoise's own test vector.
+ */
+function nnTransportKeys(split: Split): TransportKeys {
+  return { send: split.rx, recv: split.tx };
+}
+
 type MessageHandler = (message: Buffer) => void;
 type CloseHandler = (error?: NoiseSessionError) => void;
 
@@ -98,14 +111,13 @@ export class NoiseSession {
   /** @internal built by handshake() once the split is done */
   constructor(
     private readonly socket: net.Socket,
-    private readonly split: Split,
+    private readonly keys: TransportKeys,
     private readonly reader: FrameReader,
     private readonly maxMessage: number,
-    /** The handshake hash is not exposed by noise-protocol; peers authenticate at the channel layer. */
   ) {
     reader.limit = maxMessage + MACLEN;
     socket.on('data', (chunk: Buffer) => this.drain(chunk));
-    socket.on('close', () => this.finish(this.closed?.error ?? undefined));
+    socket.on('close', () => this.finish());
     socket.on('error', (e) => this.finish(new NoiseSessionError('closed', `socket error: ${e.message}`)));
   }
 
@@ -124,7 +136,7 @@ export class NoiseSession {
       throw new NoiseSessionError('message_too_large', `message of ${plaintext.length} bytes exceeds ${this.maxMessage}`);
     }
     const out = Buffer.allocUnsafe(plaintext.length + MACLEN);
-    cipherState.encryptWithAd(this.split.tx, out, new Uint8Array(0), plaintext);
+    cipherState.encryptWithAd(this.keys.send, out, new Uint8Array(0), plaintext);
     this.socket.write(frame(out));
   }
 
@@ -154,7 +166,7 @@ export class NoiseSession {
         if (f.length < MACLEN) throw new NoiseSessionError('decrypt_failed', `transport frame of ${f.length} bytes is shorter than its tag`);
         const out = Buffer.allocUnsafe(f.length - MACLEN);
         try {
-          cipherState.decryptWithAd(this.split.rx, out, new Uint8Array(0), f);
+          cipherState.decryptWithAd(this.keys.recv, out, new Uint8Array(0), f);
         } catch {
           throw new NoiseSessionError('decrypt_failed', 'transport message failed authentication');
         }
@@ -163,25 +175,15 @@ export class NoiseSession {
         if (this.closed) return;
       }
     } catch (e) {
-      this.fail(e instanceof NoiseSessionError ? e : new NoiseSessionError('closed', String(e)));
+      this.finish(e instanceof NoiseSessionError ? e : new NoiseSessionError('closed', String(e)));
     }
   }
 
-  private fail(error: NoiseSessionError): void {
-    if (this.closed) return;
-    this.closed = { error };
-    this.socket.destroy();
-    this.emitClose(error);
-  }
-
+  /** Once only: the first cause wins, the socket goes, the close handlers hear it. */
   private finish(error?: NoiseSessionError): void {
     if (this.closed) return;
     this.closed = error ? { error } : {};
     this.socket.destroy();
-    this.emitClose(error);
-  }
-
-  private emitClose(error?: NoiseSessionError): void {
     const handlers = this.closeHandlers;
     this.closeHandlers = [];
     for (const h of handlers) h(error);
@@ -216,7 +218,7 @@ export function handshake(socket: net.Socket, initiator: boolean, options: Noise
     };
     const done = (split: Split): void => {
       cleanup();
-      const session = new NoiseSession(socket, split, reader, maxMessage);
+      const session = new NoiseSession(socket, nnTransportKeys(split), reader, maxMessage);
       resolve(session);
       // After the caller's continuation has run (and could set a handler), not before.
       setImmediate(() => session.start());

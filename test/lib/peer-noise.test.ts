@@ -104,7 +104,9 @@ async function handRolledInitiator(t: Test, port: number) {
   const m2 = await s.read(48);
   const split = noise.readMessage(hs, m2, new Uint8Array(48))!;
   t.ok(split, 'the handshake completes in two messages');
-  return { s, split };
+  // As the Noise spec and enoise orient them: the initiator sends with k1, which noise-protocol
+  // names `rx` here (see peer-noise-vectors.test.ts).
+  return { s, keys: { send: split.rx, recv: split.tx } };
 }
 
 t.test('handshake and messages both ways', async (t) => {
@@ -159,13 +161,13 @@ t.test('on the wire: the initiator starts with a 2-byte length 32 and its epheme
 
 t.test('a hand-rolled node-style initiator talks to our responder, transport frames included', async (t) => {
   const r = await responder(t);
-  const { s, split } = await handRolledInitiator(t, r.port);
+  const { s, keys } = await handRolledInitiator(t, r.port);
   const srv = await r.session();
   t.teardown(() => srv.close());
 
   // Transport: <<byte_size(Ciphertext):16, Ciphertext>> (enoise_connection handle_send), empty AD.
   const ct = new Uint8Array(5 + 16);
-  cipherState.encryptWithAd(split.tx, ct, new Uint8Array(0), Buffer.from('hello'));
+  cipherState.encryptWithAd(keys.send, ct, new Uint8Array(0), Buffer.from('hello'));
   const atServer = nextMessage(srv);
   s.write(Buffer.concat([Buffer.from([0x00, 21]), ct]));
   t.equal((await atServer).toString(), 'hello');
@@ -175,7 +177,7 @@ t.test('a hand-rolled node-style initiator talks to our responder, transport fra
   t.equal(head.readUInt16BE(0), 4 + 16, 'reply framed with the ciphertext length');
   const body = await s.read(20);
   const pt = new Uint8Array(4);
-  cipherState.decryptWithAd(split.rx, pt, new Uint8Array(0), body);
+  cipherState.decryptWithAd(keys.recv, pt, new Uint8Array(0), body);
   t.equal(Buffer.from(pt).toString(), 'back');
 });
 
