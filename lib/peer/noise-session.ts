@@ -121,6 +121,11 @@ export class NoiseSession {
     socket.on('error', (e) => this.finish(new NoiseSessionError('closed', `socket error: ${e.message}`)));
   }
 
+  /** Messages read but not yet handed to a handler (none once onMessage() is set). */
+  get queuedMessages(): number {
+    return this.queued.length;
+  }
+
   get remoteAddress(): string | undefined {
     return this.socket.remoteAddress;
   }
@@ -140,12 +145,19 @@ export class NoiseSession {
     this.socket.write(frame(out));
   }
 
-  /** Messages that arrived before a handler was set are delivered to it at once, in order. */
+  /**
+   * Messages that arrived before a handler was set are delivered to it at once, in order. Until
+   * then the socket is paused, so a peer cannot make us queue more than one TCP read's worth.
+   */
   onMessage(handler: MessageHandler): void {
     this.messageHandler = handler;
     const queued = this.queued;
     this.queued = [];
     for (const m of queued) handler(m);
+    if (!this.closed) {
+      this.socket.resume();
+      this.drain(Buffer.alloc(0));
+    }
   }
 
   onClose(handler: CloseHandler): void {
@@ -170,8 +182,12 @@ export class NoiseSession {
         } catch {
           throw new NoiseSessionError('decrypt_failed', 'transport message failed authentication');
         }
-        if (this.messageHandler) this.messageHandler(out);
-        else this.queued.push(out);
+        if (this.messageHandler) {
+          this.messageHandler(out);
+        } else {
+          this.queued.push(out);
+          this.socket.pause();
+        }
         if (this.closed) return;
       }
     } catch (e) {

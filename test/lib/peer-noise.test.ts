@@ -148,6 +148,21 @@ t.test('messages sent right after the handshake are not lost before a handler is
   t.same(got, ['one', 'two']);
 });
 
+t.test('without a handler the session stops reading: a flooding peer cannot fill memory', async (t) => {
+  const r = await responder(t);
+  const client = await connect('127.0.0.1', r.port);
+  const srv = await r.session();
+  t.teardown(() => { client.close(); srv.close(); });
+  const chunk = new Uint8Array(60_000);
+  for (let i = 0; i < 200; i++) client.send(chunk); // 12 MB the server does not ask for
+  await new Promise((res) => setTimeout(res, 200));
+  const queued = srv.queuedMessages;
+  t.ok(queued > 0 && queued < 200, `${queued} of 200 messages read while no one listens`);
+  let n = 0;
+  await new Promise<void>((res) => srv.onMessage(() => { if (++n === 200) res(); }));
+  t.equal(n, 200, 'all of them arrive once a handler is set');
+});
+
 t.test('on the wire: the initiator starts with a 2-byte length 32 and its ephemeral key', async (t) => {
   let first!: (b: Buffer) => void;
   const bytes = new Promise<Buffer>((r) => { first = r; });
