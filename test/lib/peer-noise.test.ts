@@ -282,3 +282,32 @@ t.test('connect to a port nothing listens on fails with connect_failed', async (
   t.not(closedPort, port);
   t.equal(await codeOf(connect('127.0.0.1', closedPort)), 'connect_failed');
 });
+
+t.test('fuzz: random bytes before or after the handshake only ever end in a NoiseSessionError', async (t) => {
+  // 'resolved': any 32+ framed bytes are a valid NN message 1 (every 32 bytes are some X25519 key);
+  // NN authenticates no one, so the channel messages' signatures must.
+  const allowedBefore = ['handshake_failed', 'frame_too_large', 'handshake_timeout', 'resolved'];
+  for (let i = 0; i < 25; i++) {
+    // Every other run is framed, so the bytes get past the length check into the Noise code.
+    const raw = randomBytes(1 + Math.floor(Math.random() * 3000));
+    const garbage = i % 2 ? raw : frame(raw.subarray(0, 1 + (i % 7) * 10));
+    const r = await responder(t, { handshakeTimeoutMs: 150 });
+    const s = await rawClient(t, r.port);
+    s.write(garbage);
+    const code = await codeOf(r.session().then((sn) => { sn.close(); }));
+    t.ok(allowedBefore.includes(code), `before: ${garbage.length} bytes -> ${code}`);
+  }
+  for (let i = 0; i < 25; i++) {
+    const raw = randomBytes(1 + Math.floor(Math.random() * 3000));
+    const garbage = i % 2 ? raw : Buffer.concat([frame(raw.subarray(0, 2000)), raw]);
+    const r = await responder(t, { maxMessage: 2000 });
+    const { s } = await handRolledInitiator(t, r.port);
+    const srv = await r.session();
+    const end = closed(srv);
+    srv.onMessage(() => t.fail('garbage must not decrypt'));
+    s.write(garbage);
+    s.socket.end();
+    const err = await end;
+    t.ok(err === undefined || ['decrypt_failed', 'frame_too_large'].includes(err.code), `after: ${garbage.length} bytes -> ${err?.code ?? 'peer closed'}`);
+  }
+});
