@@ -107,6 +107,8 @@ export class NoiseSession {
   private closeHandlers: CloseHandler[] = [];
   private queued: Buffer[] = [];
   private closed: { error?: NoiseSessionError } | undefined;
+  /** close() was called: nothing more may be sent, though the socket is still flushing. */
+  private ending = false;
 
   /** @internal built by handshake() once the split is done */
   constructor(
@@ -136,7 +138,7 @@ export class NoiseSession {
   }
 
   send(plaintext: Uint8Array): void {
-    if (this.closed) throw new NoiseSessionError('closed', 'session is closed');
+    if (this.closed || this.ending) throw new NoiseSessionError('closed', 'session is closed');
     if (plaintext.length > this.maxMessage) {
       throw new NoiseSessionError('message_too_large', `message of ${plaintext.length} bytes exceeds ${this.maxMessage}`);
     }
@@ -153,7 +155,7 @@ export class NoiseSession {
     this.messageHandler = handler;
     const queued = this.queued;
     this.queued = [];
-    for (const m of queued) handler(m);
+    for (const m of queued) if (!this.closed) this.deliver(handler, m);
     if (!this.closed) {
       this.socket.resume();
       this.drain(Buffer.alloc(0));
@@ -167,7 +169,9 @@ export class NoiseSession {
 
   /** Half-closes after what was sent is flushed, as enoise:close does. */
   close(): void {
-    if (!this.closed) this.socket.end();
+    if (this.closed || this.ending) return;
+    this.ending = true;
+    this.socket.end();
   }
 
   private drain(chunk: Buffer): void {
@@ -183,7 +187,7 @@ export class NoiseSession {
           throw new NoiseSessionError('decrypt_failed', 'transport message failed authentication');
         }
         if (this.messageHandler) {
-          this.messageHandler(out);
+          this.deliver(this.messageHandler, out);
         } else {
           this.queued.push(out);
           this.socket.pause();
@@ -192,6 +196,18 @@ export class NoiseSession {
       }
     } catch (e) {
       this.finish(e instanceof NoiseSessionError ? e : new NoiseSessionError('closed', String(e)));
+    }
+  }
+
+  /**
+   * A handler that throws ends the session with its error rather than escaping into the socket's
+   * event loop, where it would take the process down; the integrator sees it in onClose.
+   */
+  private deliver(handler: MessageHandler, message: Buffer): void {
+    try {
+      handler(message);
+    } catch (e) {
+      this.finish(new NoiseSessionError('closed', `message handler threw: ${e instanceof Error ? e.message : String(e)}`));
     }
   }
 

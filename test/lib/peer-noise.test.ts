@@ -134,6 +134,20 @@ t.test('handshake and messages both ways', async (t) => {
   srv.close();
   t.equal(await clientClosed, undefined, 'a clean close carries no error');
   t.equal(await codeOf(Promise.resolve().then(() => client.send(Buffer.from('x')))), 'closed');
+  t.equal(await codeOf(Promise.resolve().then(() => srv.send(Buffer.from('x')))), 'closed', 'nor after our own close()');
+});
+
+t.test('a message handler that throws ends the session with its error', async (t) => {
+  const r = await responder(t);
+  const client = await connect('127.0.0.1', r.port);
+  const srv = await r.session();
+  t.teardown(() => client.close());
+  const end = closed(srv);
+  srv.onMessage(() => { throw new Error('integrator bug'); });
+  client.send(Buffer.from('x'));
+  const err = await end;
+  t.equal(err?.code, 'closed');
+  t.match(err?.message, /integrator bug/);
 });
 
 t.test('messages sent right after the handshake are not lost before a handler is set', async (t) => {
