@@ -622,9 +622,12 @@ export class Session {
     if (this.stopped) return;
     this.stopped = true;
     this.unfollow?.();
-    this.log.info('fsm stopped', { why });
+    // a client that goes away before its channel exists ends the FSM the way the node's does, and
+    // that is the client's choice, not the service's error
+    const cause = why === 'error' && !this.client && !this.channelId ? 'client_disconnected' : why;
+    this.log.info('fsm stopped', { why: cause });
     const type = why === 'closed' ? 'channel_closed' : why === 'leave' ? 'channel_left' : 'channel_died';
-    this.deps.events?.emit({ type, channel_id: this.channelId, role: this.role, reason: why, address: this.address ?? undefined });
+    this.deps.events?.emit({ type, channel_id: this.channelId, role: this.role, reason: cause, address: this.address ?? undefined });
     // let the frames already queued reach the client before the socket closes
     const client = this.client;
     setImmediate(() => client?.close(1000, why));

@@ -120,3 +120,18 @@ t.test('paging walks every channel once', async (t) => {
   t.ok(seen.includes(second.channelId));
   second.initiator.close(); second.responder.close();
 });
+
+t.test('a client that leaves before its channel exists is a disconnection, not an error', async (t) => {
+  const { channelQuery } = await import('../helpers/channel.js');
+  const [a, b] = await service.fundedAccounts(2);
+  const from = lines.length;
+  const client = await TestClient.connect(service.channelUrl, { ...channelQuery(a!, b!, 31_999), role: 'initiator', host: 'localhost' }, 'json-rpc', a!);
+  await client.nextMethod('channels.info', 'fsm_up');
+  client.close();
+  const deadline = Date.now() + 5_000;
+  while (!lines.slice(from).some((l) => l.message === 'channel_died') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  const said = lines.slice(from);
+  t.match(said.find((l) => l.message === 'client_disconnected'), { level: 'info', role: 'initiator', address: '127.0.0.1' });
+  t.match(said.find((l) => l.message === 'channel_died'), { level: 'info', reason: 'client_disconnected' });
+  t.notOk(said.some((l) => l.level === 'error'), 'no error line');
+});
