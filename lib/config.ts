@@ -16,6 +16,8 @@ export interface Config {
   logLevel: 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
   ws: { host: string; port: number; path: string; maxFrameBytes: number };
   http: { host: string; port: number };
+  /** the ops listener: health, readiness, metrics, channels, event feed, dashboard */
+  ops: { host: string; port: number; token: string; chainStallMs: number };
   /** the embedded store's directory, used when redis.url is empty */
   dataDir: string;
   redis: { url: string; keyPrefix: string };
@@ -34,6 +36,10 @@ const ENV: Array<[string, string[], 'number' | 'string' | 'boolean']> = [
   ['MAX_FRAME_BYTES', ['ws', 'maxFrameBytes'], 'number'],
   ['HTTP_HOST', ['http', 'host'], 'string'],
   ['HTTP_PORT', ['http', 'port'], 'number'],
+  ['OPS_HOST', ['ops', 'host'], 'string'],
+  ['OPS_PORT', ['ops', 'port'], 'number'],
+  ['OPS_TOKEN', ['ops', 'token'], 'string'],
+  ['OPS_CHAIN_STALL_MS', ['ops', 'chainStallMs'], 'number'],
   ['DATA_DIR', ['dataDir'], 'string'],
   ['REDIS_URL', ['redis', 'url'], 'string'],
   ['REDIS_KEY_PREFIX', ['redis', 'keyPrefix'], 'string'],
@@ -56,6 +62,7 @@ const PATTERN_WORDS: Record<string, string> = {
   '/chain/nodeUrl': "empty (the embedded dev chain) or an http:// or https:// URL of an Aeternity node's API",
   '/chain/genesisBalance': 'a whole number of aettos (at most 60 digits)',
   '/watchtower/secretKey': 'empty (a key is made and kept in the store) or an ed25519 secret key sk_… (base58check)',
+  '/ops/token': 'empty (only on a loopback OPS_HOST) or 16 to 256 of A-Z a-z 0-9 . _ ~ -',
 };
 
 /** A bad setting: its message is the one line the service stops with. */
@@ -79,7 +86,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Deep
   if (!validate(config)) throw new ConfigError(describeConfigErrors(validate.errors, config));
   const valid = config as unknown as Config;
   checkSecretKey(valid);
+  checkOpsToken(valid);
   return valid;
+}
+
+/** 127.0.0.0/8, ::1 and localhost: nobody but this machine reaches them. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** The ops endpoints show every channel: beyond loopback they are not served without a token. */
+function checkOpsToken(config: Config): void {
+  if (config.ops.token || isLoopback(config.ops.host)) return;
+  throw new ConfigError(`${settingName('/ops/token')}=<empty>: required when ${settingName('/ops/host')}=${config.ops.host} is not a loopback address; `
+    + `must be ${PATTERN_WORDS['/ops/token']}`);
 }
 
 /**
@@ -107,7 +127,7 @@ export function settingName(pointer: string): string {
 
 /** A setting's value fit for an error message: secrets hidden, passwords cut out of URLs. */
 export function shownValue(pointer: string, value: unknown): string {
-  if (pointer === '/watchtower/secretKey') return '<hidden>';
+  if (pointer === '/watchtower/secretKey' || pointer === '/ops/token') return '<hidden>';
   const text = typeof value === 'string' ? (value === '' ? '""' : value) : JSON.stringify(value);
   return pointer === '/redis/url' && typeof value === 'string' ? redactUrl(text) : text;
 }

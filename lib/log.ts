@@ -9,7 +9,8 @@ export function createLogger(level: string): Logger {
   return winston.createLogger({
     level,
     format: winston.format.combine(winston.format.timestamp(), winston.format.json()),
-    transports: [new winston.transports.Console({ stderrLevels: ['error'] })],
+    // every level on stdout: one stream of JSON lines for the log collector
+    transports: [new winston.transports.Console({ stderrLevels: [] })],
   });
 }
 

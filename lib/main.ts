@@ -1,8 +1,9 @@
 /**
  * `npm start` (`exec node dist/lib/main.js`): the service on config/default.json plus environment.
  *
- * A setting that cannot work stops it with one line on stderr and exit code 1. SIGTERM or SIGINT stops
- * it gracefully and it exits 0: npm forwards both to its child, and `exec` made this process that child.
+ * A setting that cannot work stops it with one line on stderr and exit code 1 (and the same as a JSON
+ * log line on stdout, where every other line is). SIGTERM or SIGINT stops it gracefully and it exits
+ * 0: npm forwards both to its child, and `exec` made this process that child.
  */
 import { ConfigError, loadConfig } from './config.js';
 import { startService, type RunningService } from './service.js';
@@ -18,7 +19,14 @@ const STOP_DEADLINE_MS = 9_000;
 let service: RunningService | null = null;
 let stopping = false;
 
-function fail(message: string): never {
+/** A log line written before (or after) the logger: JSON on stdout like every other line. */
+function logLine(level: 'info' | 'error', message: string, fields: Record<string, unknown> = {}): void {
+  process.stdout.write(`${JSON.stringify({ level, message, ...fields, timestamp: new Date().toISOString() })}\n`);
+}
+
+function fail(message: string, fields: Record<string, unknown> = {}): never {
+  logLine('error', `aesc-service: ${message}`, { fatal: true, ...fields });
+  // and one line for the operator at the terminal
   process.stderr.write(`aesc-service: ${message}\n`);
   process.exit(1);
 }
@@ -37,7 +45,7 @@ function onSignal(signal: NodeJS.Signals): void {
   // second one must not cut short the stop the first one began
   if (stopping) return;
   stopping = true;
-  process.stderr.write(`${signal}: stopping\n`);
+  logLine('info', `${signal}: stopping`, { signal });
   setTimeout(() => fail(`stopping took longer than ${STOP_DEADLINE_MS / 1000} s; exiting anyway`), STOP_DEADLINE_MS).unref();
   // a signal during start-up stops the service as soon as it is up
   if (service) void stop(service);
@@ -47,6 +55,8 @@ async function main(): Promise<void> {
   // from the first moment: node's default for these signals is to die on the spot, writes or not
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('uncaughtException', (err) => fail(`uncaught exception: ${err.stack ?? err.message}`));
+  process.on('unhandledRejection', (reason) => fail(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`));
   const config = loadConfig();
   service = await startService(config);
   if (stopping) await stop(service);

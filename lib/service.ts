@@ -18,6 +18,12 @@ import { Registry } from './channel/registry.js';
 import { ConfigError, settingName, type Config } from './config.js';
 import { checkNode } from './chain/node-check.js';
 import { createLogger, type Logger } from './log.js';
+import { OpsEvents } from './ops/events.js';
+import { EventFeed } from './ops/feed.js';
+import { ReadinessMonitor } from './ops/health.js';
+import { logLifecycle } from './ops/log-events.js';
+import { Metrics } from './ops/metrics.js';
+import { createOpsServer } from './ops/server.js';
 import type { StoreBackend } from './store/backend.js';
 import { openStore, type OpenedStore } from './store/open-store.js';
 import type { ChannelStore } from './store/store.js';
@@ -31,6 +37,9 @@ const SHUTDOWN_GRACE_MS = 5_000;
 
 /** How long a shutdown waits for clients to answer the close frame before cutting their sockets. */
 const CLOSE_ANSWER_MS = 1_000;
+
+/** How often readiness is checked in the background, so trouble is logged when it begins. */
+const READINESS_EVERY_MS = 5_000;
 
 /** What the dev chain gives the watchtower's key at genesis, so it can pay slash fees. */
 const WATCHTOWER_DEV_FUNDS = 10n ** 24n;
@@ -51,6 +60,11 @@ export interface RunningService {
   networkId: string;
   /** the account channels name as delegate to be protected by the watchtower (null when it is off) */
   watchtowerAddress: AccountId | null;
+  /** http://OPS_HOST:port: health, readiness, metrics, channels, the event feed (ws://…/events), the dashboard */
+  opsUrl: string;
+  /** lifecycle events (and, while a reader listens, the clients' events) */
+  events: OpsEvents;
+  metrics: Metrics;
   stop(): Promise<void>;
 }
 
@@ -112,6 +126,9 @@ export async function startService(config: Config, options: ServiceOptions = {})
 async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSteps: Array<() => unknown>): Promise<RunningService> {
   const { store } = opened;
   const backend: StoreBackend = opened.backend;
+  const events = new OpsEvents();
+  const metrics = new Metrics();
+  undoSteps.push(logLifecycle(events, log), metrics.follow(events));
   const watchtowerKey = await watchtowerAccount(config, store);
 
   let chain: Chain;
@@ -138,7 +155,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
   const stopHibernation = startHibernation(registry, config.limits.hibernateAfterMs);
   undoSteps.push(stopHibernation);
   const kit = createTxKit(config.networkId);
-  const watchtower = watchtowerKey ? new Watchtower({ account: watchtowerKey, chain, store, channels, registry, kit, log }) : null;
+  const watchtower = watchtowerKey ? new Watchtower({ account: watchtowerKey, chain, store, channels, registry, kit, log, events }) : null;
   undoSteps.push(() => watchtower?.close());
 
   const admission = createAdmission({
@@ -147,13 +164,30 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
     limits: config.limits,
     kit, chain, store, registry, log,
     sessionDeps: {
-      store, chain, watcher, channels, log, maxFrameBytes: config.ws.maxFrameBytes,
+      store, chain, watcher, channels, log, maxFrameBytes: config.ws.maxFrameBytes, events, metrics,
       onChannelStored: (id) => void watchtower?.consider(id),
     },
   });
   const { server: channelServer, wss } = createChannelServer({
-    limits: config.limits, path: config.ws.path, maxFrameBytes: config.ws.maxFrameBytes, log, admission,
+    limits: config.limits, path: config.ws.path, maxFrameBytes: config.ws.maxFrameBytes, log, admission, events,
   });
+  metrics.attach({
+    channelsByState() {
+      const counts = new Map<string, number>();
+      for (const session of registry.all()) if (!session.isStopped) counts.set(session.stateName, (counts.get(session.stateName) ?? 0) + 1);
+      return counts;
+    },
+    clientConnections: () => wss.clients.size,
+  });
+  const readiness = new ReadinessMonitor({ store, chain, events, metrics, chainStallMs: config.ops.chainStallMs });
+  undoSteps.push(() => readiness.close());
+  const feed = new EventFeed(events);
+  undoSteps.push(() => feed.close());
+  const opsServer = createOpsServer({ token: config.ops.token, registry, store, metrics, readiness, feed });
+  undoSteps.push(() => opsServer.listening && new Promise((resolve) => { opsServer.close(resolve); opsServer.closeAllConnections(); }));
+  // first, whatever the chain: an operator sees a service that is up but not ready
+  const opsPort = await listen(opsServer, config.ops.host, config.ops.port, { host: settingName('/ops/host'), port: settingName('/ops/port') });
+  readiness.start(READINESS_EVERY_MS);
 
   let nodeUrl = config.chain.nodeUrl;
   if (nodeApi) {
@@ -174,13 +208,18 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
     nodeUrl,
     chain, store, backend, registry, admission, networkId: config.networkId,
     watchtowerAddress: watchtower?.address ?? null,
+    opsUrl: `http://${config.ops.host.includes(':') ? `[${config.ops.host}]` : config.ops.host}:${opsPort}`,
+    events,
+    metrics,
     /**
      * Graceful: stop accepting, let every round being written finish (its acknowledgement then goes
      * out, or it never does), then close the clients' sockets and the store. Nothing of the service
      * is left to keep an embedder's event loop alive.
      */
     async stop() {
+      log.info('service stopping');
       stopHibernation();
+      readiness.close();
       watchtower?.close();
       const closed = new Promise((resolve) => channelServer.close(resolve));
       // the grace timer is cleared once the writes are done: left running, it kept an embedder's
@@ -212,10 +251,15 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
       channels.close();
       await chain.close();
       await opened.close();
+      feed.close();
+      const opsClosed = new Promise((resolve) => opsServer.close(resolve));
+      opsServer.closeAllConnections();
+      await opsClosed;
+      log.info('service stopped');
     },
   };
   log.info('service started', {
-    channel_url: service.channelUrl, node_url: service.nodeUrl, network_id: config.networkId, watchtower: service.watchtowerAddress,
+    channel_url: service.channelUrl, node_url: service.nodeUrl, ops_url: service.opsUrl, network_id: config.networkId, watchtower: service.watchtowerAddress,
   });
   return service;
 }

@@ -16,6 +16,7 @@ import type { ChannelWatcher } from './chain/channel-watcher.js';
 import type { ChannelObject } from './chain/channel-rules.js';
 import type { Registry } from './channel/registry.js';
 import type { Logger } from './log.js';
+import type { OpsEvents } from './ops/events.js';
 import type { ChannelStore } from './store/store.js';
 
 const OFFCHAIN_TX_TAG = 57;
@@ -29,6 +30,7 @@ export interface WatchtowerDeps {
   registry: Registry;
   kit: TxKit;
   log: Logger;
+  events?: OpsEvents;
 }
 
 export class Watchtower {
@@ -125,9 +127,11 @@ export class Watchtower {
         log.info('watchtower slashed', {
           channel_id: id, role, participant: accountOf(stored.params, role), onchain_round: channel.round, round: newest.state.round, tx_hash: txHash,
         });
+        this.deps.events?.emit({ type: 'watchtower_slash', channel_id: id, role, round: newest.state.round, onchain_round: channel.round, tx_hash: txHash });
       }
     } catch (err) {
       this.deps.log.error('watchtower slash failed', { channel_id: id, error: (err as Error).message });
+      this.deps.events?.emit({ type: 'watchtower_slash_failed', channel_id: id, detail: (err as Error).message });
     }
   }
 

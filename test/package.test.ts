@@ -28,7 +28,7 @@ import { startEmbedded${typed ? ', type EmbeddedChannel, type EmbeddedService' :
 
 const service${ann('EmbeddedService')} = await startEmbedded({
   env: {},
-  config: { ws: { port: 0 }, http: { port: 0 }, dataDir: process.env.DATA_DIR${typed ? '!' : ''}, logLevel: 'error', chain: { blockIntervalMs: 50 } },
+  config: { ws: { port: 0 }, http: { port: 0 }, ops: { port: 0 }, dataDir: process.env.DATA_DIR${typed ? '!' : ''}, logLevel: 'error', chain: { blockIntervalMs: 50 } },
 });
 const aeSdk = new AeSdk({
   nodes: [{ name: 'dev', instance: new Node(service.nodeUrl) }],

@@ -44,7 +44,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     t.ok(exit.afterMs < STOP_BOUND_MS, `within ${STOP_BOUND_MS / 1000} s (took ${Math.round(exit.afterMs)} ms)`);
     await Promise.all(idle.map(({ closed }) => closed));
     t.pass('the sockets clients held were closed by the service');
-    t.match(service.stderr(), `${signal}: stopping`, 'the signal reached the service itself (npm forwarded it to node)');
+    t.match(service.stdout(), `"message":"${signal}: stopping"`, 'the signal reached the service itself (npm forwarded it to node), said as a JSON log line');
     t.notOk(await new Promise((resolve) => {
       const probe = connect(service.wsPort, '127.0.0.1', () => { probe.destroy(); resolve(true); });
       probe.once('error', () => resolve(false));

@@ -39,10 +39,16 @@ t.test('the watchtower slashes for an offline victim, and tells it when it retur
   t.teardown(async () => { await service.stop(); await service.cleanup(); });
   t.equal(service.watchtowerAddress, watchtower.address);
 
+  const seen: Array<{ type: string; channel_id?: string | null }> = [];
+  service.events.on((e) => seen.push(e));
   const ch = await openChannel(service, 'json-rpc', { extra: { lock_period: LOCK_PERIOD, watchtower: 'true' } });
   const onchain = await service.chain.channel(ch.channelId as any);
   t.same(onchain?.delegates, { initiator: [watchtower.address], responder: [watchtower.address] }, 'both named the watchtower');
   await runCheat(t, service, ch, { restartWhileClosing: false, external });
+  // what an operator follows: the dispute and the slash, as events (logged, in the feed) and a metric
+  t.ok(seen.some((e) => e.type === 'dispute_seen' && e.channel_id === ch.channelId), 'dispute_seen');
+  t.ok(seen.some((e) => e.type === 'watchtower_slash' && e.channel_id === ch.channelId), 'watchtower_slash');
+  t.match(await service.metrics.registry.getSingleMetricAsString('aesc_watchtower_actions_total'), /aesc_watchtower_actions_total\{action="slash",outcome="posted"\} [12]/);
 });
 
 t.test('a close while the service is down is answered when it comes back', async (t) => {

@@ -4,7 +4,8 @@
  * client, messages to the peer session, rounds to the store, txs to the chain.
  */
 import { createHash } from 'node:crypto';
-import { decode } from '@aeternity/aepp-sdk';
+import { performance } from 'node:perf_hooks';
+import { decode, Tag, unpackTx } from '@aeternity/aepp-sdk';
 import { createActor, type Actor } from 'xstate';
 import { channelMachine, peerEvent, type ChannelContext, type ChannelEvent, type ChannelInput } from '../../fsm/channel-machine.js';
 import { keepsRunning, timeout } from '../../fsm/operations.js';
@@ -16,6 +17,9 @@ import type { TxWatcher } from '../chain/tx-watcher.js';
 import { onchainChannel, type ChannelWatcher } from '../chain/channel-watcher.js';
 import { parseJson, stringifyJson, JsonParseError, type Json } from '../json.js';
 import type { Logger } from '../log.js';
+import type { OpsEvent, OpsEvents } from '../ops/events.js';
+import type { Metrics } from '../ops/metrics.js';
+import { redactFrame } from '../redact.js';
 import type { ChannelStore } from '../store/store.js';
 import { channelTrie } from '../tx/channel-kit.js';
 import { callsTreesEntry, proofOfInclusion, stateTreesEntry } from '../tx/state-trees.js';
@@ -40,6 +44,53 @@ export interface SessionDeps {
   onStopped(session: Session, why: string): void;
   /** called once a new channel's first round is in the store */
   onChannelStored?(channelId: ChannelId): void;
+  /** lifecycle events, and what clients are told while a feed reader listens */
+  events?: OpsEvents;
+  metrics?: Metrics;
+}
+
+/** What an operator sees of one participant's FSM (GET /channels). */
+export interface SessionView {
+  role: Role;
+  channelId: ChannelId | null;
+  /** the FSM's top-level state; "asleep" while it hibernates */
+  state: string;
+  /** the client is connected */
+  connected: boolean;
+  address: string | null;
+  lastActivity: number;
+  initiatorId: string;
+  responderId: string;
+  round: number | null;
+  balances: { initiator: string; responder: string } | null;
+  /** the latest co-signed tx */
+  signedTx: string | null;
+  /** an operation under way: its kind, its round and who proposed it */
+  pending: { kind: string; round: number; proposer: Role } | null;
+}
+
+/** The metric label of a client's off-chain proposal. */
+const PROPOSALS: Partial<Record<ChannelEvent['type'], string>> = {
+  'CLIENT.UPDATE_NEW': 'transfer', 'CLIENT.DEPOSIT': 'deposit', 'CLIENT.WITHDRAW': 'withdraw', 'CLIENT.SHUTDOWN': 'shutdown',
+};
+
+/** The same, by the client's method, for proposals refused before they reach the FSM. */
+const PROPOSAL_METHODS: Record<string, string> = {
+  'channels.update.new': 'transfer', 'channels.deposit': 'deposit', 'channels.withdraw': 'withdraw', 'channels.shutdown': 'shutdown',
+};
+
+/** Info events that are lifecycle events of their own. */
+const LIFECYCLE_INFO: Record<string, OpsEvent['type']> = {
+  open: 'channel_opened', channel_reestablished: 'channel_reestablished', peer_disconnected: 'peer_disconnected',
+};
+
+function txTypeName(signedTx: string): string {
+  try {
+    const inner = (unpackTx(signedTx as `tx_${string}`, Tag.SignedTx) as unknown as { encodedTx: { tag: Tag } }).encodedTx;
+    return Tag[inner.tag] ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }
 
 /** Which peer a session can be paired with: same port and responder, same channel when reestablishing. */
@@ -88,6 +139,10 @@ export class Session {
   /** store writes under way: a shutdown lets them finish, so what they acknowledge is kept */
   private readonly writes = new Set<Promise<unknown>>();
   private currentRequest: Json | undefined;
+  /** the client's off-chain proposal under way, for its metrics */
+  private proposal: { kind: string; started: number } | null = null;
+  /** the client's remote address (null for an embedded participant) */
+  address: string | null = null;
 
   constructor(
     readonly role: Role,
@@ -191,7 +246,7 @@ export class Session {
 
   private async processFrame(text: string): Promise<void> {
     if (this.stopped) return;
-    if (this.deps.log.isDebugEnabled()) this.log.debug('frame in', { frame: text.slice(0, 2000) });
+    if (this.deps.log.isDebugEnabled()) this.log.debug('frame in', { frame: redactFrame(text.slice(0, 2000)) });
     if (Buffer.byteLength(text) > this.deps.maxFrameBytes) {
       this.sendFrame(this.codec.error(this.channelId, {}, undefined, 'frame_too_large', `at most ${this.deps.maxFrameBytes} bytes`));
       return;
@@ -215,9 +270,12 @@ export class Session {
   private async handleRequest(request: ClientRequest): Promise<void> {
     const interpreted = interpret(request);
     switch (interpreted.kind) {
-      case 'refused':
+      case 'refused': {
+        const kind = this.deps.metrics && PROPOSAL_METHODS[request.method];
+        if (kind) this.deps.metrics!.offchainUpdates.inc({ kind, outcome: 'refused' });
         this.refuse(request, interpreted.reason, interpreted.detail);
         return;
+      }
       case 'query':
         this.answer(request, interpreted.query, interpreted.accounts);
         return;
@@ -254,9 +312,12 @@ export class Session {
     this.collecting = [];
     this.refusedCurrent = false;
     this.currentRequest = request.raw;
+    const kind = this.deps.metrics && PROPOSALS[event.type];
+    if (kind) this.proposal = { kind, started: performance.now() };
     try {
       this.running().send(event);
     } finally {
+      if (kind && this.refusedCurrent) this.endProposal('refused');
       const frames = this.collecting;
       this.collecting = null;
       this.currentRequest = undefined;
@@ -268,6 +329,7 @@ export class Session {
   }
 
   private refuse(request: ClientRequest, reason: Reason, detail?: string): void {
+    this.deps.metrics?.refusals.inc({ reason });
     this.sendFrame(this.codec.error(this.channelId, request.raw, request.id, reason, detail));
   }
 
@@ -343,6 +405,7 @@ export class Session {
   clientGone(link: ClientLink): void {
     if (this.client !== link) return; // an older socket, already replaced
     this.client = null;
+    this.deps.events?.emit({ type: 'client_disconnected', channel_id: this.channelId, role: this.role, address: this.address ?? undefined });
     if (!this.stopped) this.send({ type: 'CLIENT.DISCONNECTED' });
   }
 
@@ -383,7 +446,10 @@ export class Session {
         return;
       case 'persistOnchain': {
         const round = effect.state.round;
-        this.track(this.deps.store.saveOnchain(effect.channelId, this.role, effect.kind, effect.state)).then(
+        const timed = this.deps.metrics?.storeWriteDuration.startTimer({ kind: 'onchain' });
+        const write = this.deps.store.saveOnchain(effect.channelId, this.role, effect.kind, effect.state);
+        if (timed) void write.finally(timed).catch(() => undefined);
+        this.track(write).then(
           () => this.send({ type: 'STORE.SAVED', round }),
           (err: Error) => this.send({ type: 'STORE.FAILED', round, detail: err.message }),
         );
@@ -396,7 +462,8 @@ export class Session {
         this.deps.store.markClosed(effect.channelId, this.role).catch((err: Error) => this.log.warn('could not mark the channel closed', { error: err.message }));
         return;
       case 'postTx':
-        this.deps.chain.postTx(effect.signedTx).catch((err: Error) => {
+        this.deps.chain.postTx(effect.signedTx).then(() => this.countTx(effect.signedTx, 'posted'), (err: Error) => {
+          this.countTx(effect.signedTx, 'rejected');
           this.log.warn('tx rejected on-chain', { error: err.message });
           this.send({ type: 'CHAIN.REJECTED', detail: err.message });
         });
@@ -420,7 +487,10 @@ export class Session {
     this.unfollow = this.deps.channels.follow(channelId, (change) => {
       switch (change.kind) {
         case 'changed': this.send({ type: 'CHAIN.CHANNEL_CHANGED', round: change.channel!.round, tx: change.tx }); break;
-        case 'closing': this.send({ type: 'CHAIN.CHANNEL_CLOSING', round: change.channel!.round, tx: change.tx }); break;
+        case 'closing':
+          this.deps.events?.emit({ type: 'dispute_seen', channel_id: channelId, role: this.role, round: change.channel!.round });
+          this.send({ type: 'CHAIN.CHANNEL_CLOSING', round: change.channel!.round, tx: change.tx });
+          break;
         case 'closed': this.send({ type: 'CHAIN.CHANNEL_CLOSED', tx: change.tx }); break;
       }
     });
@@ -428,8 +498,76 @@ export class Session {
 
   private toClient(output: ClientOutput): void {
     if (output.kind === 'error' && output.request !== undefined && output.request === this.currentRequest) this.refusedCurrent = true;
-    if (output.kind === 'error' || output.kind === 'conflict') this.log.info(`channel ${output.kind}`, { output: stringifyJson(output) });
+    if (output.kind === 'error' || output.kind === 'conflict') this.log.info(`channel ${output.kind}`, { output: redactFrame(stringifyJson(output)) });
+    if (this.deps.metrics || this.deps.events) this.observe(output);
     this.sendFrame(this.codec.output(this.channelId, output));
+  }
+
+  /** Metrics and ops events of what the client is told: counters always, events only when someone listens. */
+  private observe(output: ClientOutput): void {
+    const { events, metrics } = this.deps;
+    switch (output.kind) {
+      case 'update': if (this.proposal) this.endProposal('ok'); break;
+      case 'conflict': if (this.proposal) this.endProposal('conflict'); break;
+      case 'error':
+        metrics?.refusals.inc({ reason: output.reason });
+        if (this.proposal && !this.collecting) this.endProposal('refused');
+        break;
+      case 'info': {
+        const lifecycle = LIFECYCLE_INFO[output.event];
+        if (lifecycle) events?.emit({ type: lifecycle, channel_id: this.channelId, role: this.role, address: this.address ?? undefined });
+      }
+    }
+    if (!events?.wantsClientEvents) return;
+    const base = { channel_id: this.channelId, role: this.role };
+    switch (output.kind) {
+      // what the info says, never its data: fsm_up and funding_* carry the fsm_id
+      case 'info': events.emit({ ...base, type: 'info', reason: output.event }); break;
+      case 'update': events.emit({ ...base, type: 'update', round: this.context().state?.round }); break;
+      case 'on_chain_tx': events.emit({ ...base, type: 'on_chain_tx', reason: output.info, tx_type: output.txType }); break;
+      case 'conflict': events.emit({ ...base, type: 'conflict', round: output.round, reason: output.reason, code: output.code }); break;
+      case 'error': events.emit({ ...base, type: 'error', reason: output.reason, detail: output.detail }); break;
+    }
+  }
+
+  private endProposal(outcome: 'ok' | 'conflict' | 'refused'): void {
+    const { kind, started } = this.proposal!;
+    this.proposal = null;
+    this.deps.metrics!.offchainUpdates.inc({ kind, outcome });
+    if (outcome === 'ok') this.deps.metrics!.updateDuration.observe({ kind }, (performance.now() - started) / 1000);
+  }
+
+  private countTx(signedTx: string, outcome: 'posted' | 'rejected'): void {
+    this.deps.metrics?.onchainTxs.inc({ type: txTypeName(signedTx), outcome });
+  }
+
+  /** What an operator sees of this FSM. */
+  view(): SessionView {
+    const context = this.context();
+    const value = this.actor ? this.actor.getSnapshot().value : null;
+    const state = value === null ? 'asleep' : typeof value === 'string' ? value : Object.keys(value)[0] ?? 'unknown';
+    const { pending } = context;
+    return {
+      role: this.role,
+      channelId: context.channelId,
+      state,
+      connected: this.client !== null,
+      address: this.address,
+      lastActivity: this.lastActivity,
+      initiatorId: context.params.initiatorId,
+      responderId: context.params.responderId,
+      round: context.state?.round ?? null,
+      balances: context.state ? { initiator: context.state.balances.initiator.toString(), responder: context.state.balances.responder.toString() } : null,
+      signedTx: context.state?.signedTx ?? null,
+      pending: pending ? { kind: pending.kind, round: pending.round, proposer: pending.proposer } : null,
+    };
+  }
+
+  /** The FSM's top-level state ("asleep" while it hibernates), for the channel gauge. */
+  get stateName(): string {
+    const value = this.actor?.getSnapshot().value;
+    if (value === undefined) return 'asleep';
+    return typeof value === 'string' ? value : Object.keys(value)[0] ?? 'unknown';
   }
 
   /** Ends the FSM without a word to anyone: the service is stopping. */
@@ -453,7 +591,10 @@ export class Session {
   private persist(effect: Extract<ChannelEffect, { type: 'persist' }>): void {
     const round = effect.state.round;
     const first = effect.first ? { params: effect.params, fsmIdHash: hashFsmId(this.fsmId) } : undefined;
-    this.track(this.deps.store.saveRound(effect.channelId, this.role, effect.state, first)).then(
+    const timed = this.deps.metrics?.storeWriteDuration.startTimer({ kind: 'round' });
+    const write = this.deps.store.saveRound(effect.channelId, this.role, effect.state, first);
+    if (timed) void write.finally(timed).catch(() => undefined);
+    this.track(write).then(
       (result) => {
         if (result === 'saved' && effect.first) this.deps.onChannelStored?.(effect.channelId);
         if (result === 'saved') this.send({ type: 'STORE.SAVED', round });
@@ -473,7 +614,7 @@ export class Session {
     }
     if (!this.client) return; // the client is away: it syncs with get.offchain_state when back
     const text = stringifyJson(frame);
-    if (this.deps.log.isDebugEnabled()) this.log.debug('frame out', { frame: text.slice(0, 2000) });
+    if (this.deps.log.isDebugEnabled()) this.log.debug('frame out', { frame: redactFrame(text.slice(0, 2000)) });
     this.client.send(text);
   }
 
@@ -481,7 +622,12 @@ export class Session {
     if (this.stopped) return;
     this.stopped = true;
     this.unfollow?.();
-    this.log.info('fsm stopped', { why });
+    // a client that goes away before its channel exists ends the FSM the way the node's does, and
+    // that is the client's choice, not the service's error
+    const cause = why === 'error' && !this.client && !this.channelId ? 'client_disconnected' : why;
+    this.log.info('fsm stopped', { why: cause });
+    const type = why === 'closed' ? 'channel_closed' : why === 'leave' ? 'channel_left' : 'channel_died';
+    this.deps.events?.emit({ type, channel_id: this.channelId, role: this.role, reason: cause, address: this.address ?? undefined });
     // let the frames already queued reach the client before the socket closes
     const client = this.client;
     setImmediate(() => client?.close(1000, why));

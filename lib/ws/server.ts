@@ -12,6 +12,7 @@ import { stringifyJson } from '../json.js';
 import type { Logger } from '../log.js';
 import { codecs, type Codec, type Protocol } from './codec.js';
 import { parseOpenParams } from './open-params.js';
+import type { OpsEvents } from '../ops/events.js';
 
 export interface ChannelServerDeps {
   /** so that one client cannot exhaust the service's memory */
@@ -21,6 +22,8 @@ export interface ChannelServerDeps {
   log: Logger;
   /** how a connection becomes a session (shared with in-process participants) */
   admission: Admission;
+  /** where connections accepted and refused are told (the ops feed, metrics, log) */
+  events?: OpsEvents;
 }
 
 export function createChannelServer(deps: ChannelServerDeps): { server: Server; wss: WebSocketServer } {
@@ -41,6 +44,7 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
   });
 
   const connectionsFrom = new Map<string, number>();
+  const { events } = deps;
 
   wss.on('connection', (ws: WebSocket, req: IncomingMessage) => {
     const search = new URL(req.url ?? '/', 'http://localhost').searchParams;
@@ -55,12 +59,12 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
       else connectionsFrom.delete(address);
     });
     if (count > deps.limits.maxConnectionsPerAddress) {
-      refuseConnection(ws, codec, 'too_many_connections', `at most ${deps.limits.maxConnectionsPerAddress} from one address`);
+      refuseConnection(ws, codec, address, 'too_many_connections', `at most ${deps.limits.maxConnectionsPerAddress} from one address`);
       return;
     }
     const open = parseOpenParams(search);
     if ('reason' in open) {
-      refuseConnection(ws, codec, open.reason, open.detail);
+      refuseConnection(ws, codec, address, open.reason, open.detail);
       return;
     }
     const socket = req.socket;
@@ -79,11 +83,18 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
       close: (code, reason) => ws.close(code, reason),
     };
     // Frames that arrive while the session is being set up wait for it, in order.
-    const ready = deps.admission.admit(open, link, codec).catch((err: unknown) => {
-      if (err instanceof Refusal) refuseConnection(ws, codec, err.reason, err.detail);
+    const ready = deps.admission.admit(open, link, codec).then((session) => {
+      session.address = address;
+      events?.emit({
+        type: 'connection_accepted', address, role: open.role, protocol,
+        channel_id: open.kind === 'reestablish' ? open.channelId : null, reason: open.kind,
+      });
+      return session;
+    }, (err: unknown) => {
+      if (err instanceof Refusal) refuseConnection(ws, codec, address, err.reason, err.detail);
       else {
         deps.log.error('could not start a channel session', { error: (err as Error).message });
-        refuseConnection(ws, codec, 'internal_error', 'could not start the channel session');
+        refuseConnection(ws, codec, address, 'internal_error', 'could not start the channel session');
       }
       return null;
     });
@@ -99,7 +110,8 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
     ws.on('error', () => ws.terminate());
   });
 
-  function refuseConnection(ws: WebSocket, codec: Codec, reason: Reason, detail: string): void {
+  function refuseConnection(ws: WebSocket, codec: Codec, address: string, reason: Reason, detail: string): void {
+    events?.emit({ type: 'connection_refused', address, reason, detail });
     ws.send(stringifyJson(codec.error(null, {}, null, reason, detail)));
     ws.close(1008, reason);
   }

@@ -53,7 +53,7 @@ function lines(child: ChildProcess): { next(): Promise<Record<string, unknown>>;
 t.test('three players play the game server over the SDK, pay per round and get paid when they win', async (t) => {
   const server = spawn(process.execPath, [join(EXAMPLE, 'game-server.mjs')], {
     cwd: PACKAGE_ROOT,
-    env: { ...process.env, WS_PORT: '0', HTTP_PORT: '0', DATA_DIR: dataDir, BLOCK_INTERVAL_MS: '50', LOG_LEVEL: 'warn', NETWORK_ID: 'ae_dev', REDIS_URL: '' },
+    env: { ...process.env, WS_PORT: '0', HTTP_PORT: '0', OPS_PORT: '0', DATA_DIR: dataDir, BLOCK_INTERVAL_MS: '50', LOG_LEVEL: 'warn', NETWORK_ID: 'ae_dev', REDIS_URL: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.teardown(() => { if (server.exitCode === null) server.kill('SIGKILL'); });

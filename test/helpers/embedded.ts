@@ -16,6 +16,7 @@ export function embeddedConfig(storage: TestStorage, overrides: DeepPartial<Conf
     networkId: NETWORK_ID,
     ws: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },
+    ops: { host: '127.0.0.1', port: 0 },
     dataDir: storage.dataDir,
     redis: storage.redis,
     chain: { blockIntervalMs: 50 },

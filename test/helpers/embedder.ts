@@ -20,7 +20,7 @@ function leftOver(baseline: string[]): string[] {
 }
 
 const baseline = process.getActiveResourcesInfo();
-const service = await startService(loadConfig({ ...process.env, WS_PORT: '0', HTTP_PORT: '0' }), { log: silentLogger() });
+const service = await startService(loadConfig({ ...process.env, WS_PORT: '0', HTTP_PORT: '0', OPS_PORT: '0' }), { log: silentLogger() });
 // a wallet's keep-alive connection to the node API, which stop() must close too
 await fetch(`${service.nodeUrl}/v3/status`);
 await service.stop();

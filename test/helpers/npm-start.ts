@@ -68,7 +68,7 @@ export async function npmStart(env: Record<string, string> = {}): Promise<NpmSta
   const child = spawn('npm', ['start', '--silent'], {
     cwd: ROOT,
     env: {
-      ...process.env, WS_PORT: String(wsPort), HTTP_PORT: String(httpPort), DATA_DIR: dataDir, REDIS_URL: '',
+      ...process.env, WS_PORT: String(wsPort), HTTP_PORT: String(httpPort), OPS_PORT: '0', DATA_DIR: dataDir, REDIS_URL: '',
       LOG_LEVEL: 'warn', BLOCK_INTERVAL_MS: '100', ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

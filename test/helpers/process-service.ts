@@ -62,7 +62,7 @@ export async function startServiceProcess(options: ProcessOptions = {}): Promise
   const child: ChildProcess = spawn(command, args, {
     cwd: new URL('../..', import.meta.url).pathname,
     env: {
-      ...process.env, WS_PORT: String(wsPort), HTTP_PORT: String(httpPort), ...storage.env,
+      ...process.env, WS_PORT: String(wsPort), HTTP_PORT: String(httpPort), OPS_PORT: '0', ...storage.env,
       BLOCK_INTERVAL_MS: '100', LOG_LEVEL: process.env.TEST_LOG ?? 'warn', ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

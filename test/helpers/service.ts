@@ -24,6 +24,7 @@ export function testConfig(overrides: DeepPartial<Config> = {}, storage: TestSto
     networkId: NETWORK_ID,
     ws: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },
+    ops: { host: '127.0.0.1', port: 0 },
     dataDir: storage.dataDir,
     redis: storage.redis,
     chain: { blockIntervalMs: 50 },
