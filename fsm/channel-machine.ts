@@ -176,7 +176,7 @@ export const channelMachine = setup({
     }),
 
     // --- opening ---
-    sendChannelOpen: emit(({ context }) => toPeer({ type: 'channel_open', params: context.params, temporaryId: context.fsmId })),
+    sendChannelOpen: emit(({ context }) => toPeer({ type: 'channel_open', params: context.params })),
 
     acceptChannel: enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'PEER.channel_open');

@@ -190,7 +190,7 @@ export type SignTag =
 
 /** Messages between the two participants' FSMs. */
 export type PeerMessage =
-  | { type: 'channel_open'; params: ChannelParams; temporaryId: string }
+  | { type: 'channel_open'; params: ChannelParams }
   | { type: 'channel_accept'; minimumDepth: number; responderDelegateIds: AccountId[] }
   | { type: 'funding_created'; signedTx: EncodedTx }
   | { type: 'funding_signed'; signedTx: EncodedTx }
