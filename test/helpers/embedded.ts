@@ -7,25 +7,11 @@ import { AccountMemory } from '@aeternity/aepp-sdk';
 import type { Config, DeepPartial } from '../../lib/config.js';
 import { silentLogger } from '../../lib/log.js';
 import { startEmbedded, type EmbeddedService } from '../../lib/embed/start.js';
-import { NETWORK_ID } from './accounts.js';
-import { genesisSdk } from './service.js';
+import { genesisSdk, testSettings } from './service.js';
 import { storageAt, testStorage, type TestStorage } from './storage.js';
 
-export function embeddedConfig(storage: TestStorage, overrides: DeepPartial<Config> = {}): DeepPartial<Config> {
-  return {
-    networkId: NETWORK_ID,
-    ws: { host: '127.0.0.1', port: 0 },
-    http: { host: '127.0.0.1', port: 0 },
-    ops: { host: '127.0.0.1', port: 0 },
-    dataDir: storage.dataDir,
-    redis: storage.redis,
-    chain: { blockIntervalMs: 50 },
-    ...overrides,
-  };
-}
-
 export async function startTestEmbedded(storage: TestStorage = testStorage(), overrides: DeepPartial<Config> = {}): Promise<EmbeddedService & { storage: TestStorage }> {
-  const embedded = await startEmbedded({ env: {}, config: embeddedConfig(storage, overrides), log: silentLogger() });
+  const embedded = await startEmbedded({ env: {}, config: testSettings(storage, overrides), log: silentLogger() });
   return Object.assign(embedded, { storage });
 }
 

@@ -18,9 +18,9 @@ export { REDIS_URL } from './storage.js';
 /** The dev-mode genesis secret key: public test data (channel-api §7). */
 export const GENESIS_SECRET = 'sk_2CuofqWZHrABCrM7GY95YSQn8PyFvKQadnvFnpwhjUnDCFAWmf';
 
-/** A test's config on its own storage (`storage`, or a new one of the default kind). */
-export function testConfig(overrides: DeepPartial<Config> = {}, storage: TestStorage = testStorage()): Config {
-  return loadConfig({}, {
+/** What every test's service is given: its own storage, ephemeral ports, fast dev-chain blocks. */
+export function testSettings(storage: TestStorage, overrides: DeepPartial<Config> = {}): DeepPartial<Config> {
+  return {
     networkId: NETWORK_ID,
     ws: { host: '127.0.0.1', port: 0 },
     http: { host: '127.0.0.1', port: 0 },
@@ -29,7 +29,12 @@ export function testConfig(overrides: DeepPartial<Config> = {}, storage: TestSto
     redis: storage.redis,
     chain: { blockIntervalMs: 50 },
     ...overrides,
-  });
+  };
+}
+
+/** A test's config on its own storage (`storage`, or a new one of the default kind). */
+export function testConfig(overrides: DeepPartial<Config> = {}, storage: TestStorage = testStorage()): Config {
+  return loadConfig({}, testSettings(storage, overrides));
 }
 
 /** An AeSdk that spends from the dev-mode genesis account on the node API at `nodeUrl`, polling fast. */
