@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { buildTx, Tag, type AccountMemory } from '@aeternity/aepp-sdk';
-import { openChannel, type OpenedChannel } from './helpers/channel.js';
+import { openChannel, poiNow, type OpenedChannel } from './helpers/channel.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { cosign, unpackSignedTx } from './helpers/accounts.js';
 import type { TestClient } from './helpers/client.js';
@@ -23,11 +23,6 @@ async function transfer(ch: OpenedChannel, from: TestClient, fromAccount: string
   return a.data.state as string;
 }
 
-async function poiNow(client: TestClient, ch: OpenedChannel): Promise<string> {
-  client.send('channels.get.poi', { accounts: [ch.initiatorAccount.address, ch.responderAccount.address] }, 1);
-  const reply = await client.next((m) => m.method === 'result' || m.method === 'channels.get.poi');
-  return reply.data.poi;
-}
 
 /** Posts a tx straight to the node HTTP API, as a cheater would, bypassing the service. */
 async function postDirect(tx: string): Promise<string> {

@@ -6,7 +6,7 @@
  * Everything that does not check out is refused with its reason and stores nothing.
  */
 import t from 'tap';
-import { openChannel, type OpenedChannel } from './helpers/channel.js';
+import { openChannel, poiNow, type OpenedChannel } from './helpers/channel.js';
 import { TestClient, type Protocol } from './helpers/client.js';
 import { externalChain } from './helpers/external-chain.js';
 import { startTestService, testConfig, type TestService } from './helpers/service.js';
@@ -21,11 +21,6 @@ async function transfer(ch: { initiator: TestClient; responder: TestClient }, fr
   return a.data.state as string;
 }
 
-async function poiNow(client: TestClient, ch: OpenedChannel): Promise<string> {
-  client.send('channels.get.poi', { accounts: [ch.initiatorAccount.address, ch.responderAccount.address] }, 7);
-  const reply = await client.next((m) => m.method === 'result' || m.method === 'channels.get.poi');
-  return reply.data.poi;
-}
 
 function recover(service: TestService, ch: OpenedChannel, role: Role, protocol: Protocol, extra: Record<string, string>): Promise<TestClient> {
   return TestClient.connect(service.channelUrl, {

@@ -3,11 +3,11 @@
  * may send each tx, what it must carry, and what it does to the channel object. Pure over a
  * snapshot of the channel and the height; the dev chain performs the account moves it returns.
  */
-import { decode, encode, Encoding, EntryTag, Tag, unpackEntry, unpackTx } from '@aeternity/aepp-sdk';
+import { decode, Tag, unpackTx } from '@aeternity/aepp-sdk';
 import type { AccountId, ChannelId, EncodedTx, StateHash } from '../../fsm/types.js';
 import { channelId as deriveChannelId, unpackSigned } from '../tx/channel-kit.js';
 import { signingMessage, verifySignature } from '../tx/crypto.js';
-import { stateHash } from '../tx/state-trees.js';
+import { readPoi } from '../tx/poi.js';
 import { ChainRejectedError } from './chain.js';
 
 export interface ChannelObject {
@@ -112,21 +112,10 @@ function checkPayload(c: ChannelObject, payload: string, networkId: string): Pay
 
 /** The balances a PoI proves for both participants, checked against the state hash it must match. */
 function checkPoi(c: ChannelObject, poi: unknown, expected: StateHash): { initiator: bigint; responder: bigint } {
-  let trees: { accounts: Array<{ serialize(): [Buffer, unknown]; get(k: string): { balance: string } | undefined }> };
-  try {
-    trees = (typeof poi === 'string' ? unpackEntry(poi as `pi_${string}`, EntryTag.TreesPoi) : poi) as typeof trees;
-  } catch {
-    return reject('poi does not decode');
-  }
-  const accounts = trees.accounts[0];
-  if (!accounts) return reject('poi has no accounts');
-  const root = accounts.serialize()[0];
-  const poiHash = encode(stateHash({ root, nodes: new Map() }), Encoding.State);
-  if (poiHash !== expected) reject('invalid_poi_hash');
-  const initiator = accounts.get(c.initiator);
-  const responder = accounts.get(c.responder);
-  if (!initiator || !responder) return reject('wrong_channel_peers');
-  const amounts = { initiator: big(initiator.balance), responder: big(responder.balance) };
+  const read = readPoi(poi, c.initiator, c.responder);
+  if (!read.ok) return reject(read.why);
+  if (read.stateHash !== expected) reject('invalid_poi_hash');
+  const amounts = read.balances ?? reject('wrong_channel_peers');
   if (amounts.initiator + amounts.responder > c.channelAmount) reject('poi_amounts_change_channel_funds');
   return amounts;
 }

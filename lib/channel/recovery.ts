@@ -106,7 +106,9 @@ function balancesOf(channel: ChannelObject, params: ChannelParams, stateHash: St
   const read = readPoi(poi, channel.initiator, channel.responder);
   if (!read.ok) return { ok: false, reason: 'invalid_params', detail: `offchain_poi: ${read.why}` };
   if (read.stateHash !== stateHash) return { ok: false, reason: 'bad_state_hash', detail: 'offchain_poi does not prove the state of offchain_tx' };
-  if (read.balances.initiator + read.balances.responder !== channel.channelAmount) {
+  if (!read.balances) return { ok: false, reason: 'invalid_params', detail: 'offchain_poi: wrong_channel_peers' };
+  const { initiator, responder } = read.balances;
+  if (initiator + responder !== channel.channelAmount) {
     return { ok: false, reason: 'invalid_params', detail: 'the balances in offchain_poi do not add up to the channel\'s amount on chain' };
   }
   return read.balances;

@@ -10,10 +10,10 @@ import { stateHash } from './state-trees.js';
 type AccountsTree = { serialize(): [Buffer, unknown]; get(key: string): { balance: string | bigint } | undefined };
 
 export type PoiReading =
-  | { ok: true; stateHash: StateHash; balances: Balances }
-  | { ok: false; why: 'poi does not decode' | 'poi has no accounts' | 'wrong_channel_peers' };
+  | { ok: true; stateHash: StateHash; balances: Balances | null }
+  | { ok: false; why: 'poi does not decode' | 'poi has no accounts' };
 
-/** The state hash a PoI proves and the two participants' balances in it. */
+/** The state hash a PoI proves and the two participants' balances in it (null when it lacks either account). */
 export function readPoi(poi: unknown, initiator: AccountId, responder: AccountId): PoiReading {
   let trees: { accounts: AccountsTree[] };
   try {
@@ -27,6 +27,5 @@ export function readPoi(poi: unknown, initiator: AccountId, responder: AccountId
   const proven = encode(stateHash({ root, nodes: new Map() }), Encoding.State) as StateHash;
   const i = accounts.get(initiator);
   const r = accounts.get(responder);
-  if (!i || !r) return { ok: false, why: 'wrong_channel_peers' };
-  return { ok: true, stateHash: proven, balances: { initiator: BigInt(i.balance), responder: BigInt(r.balance) } };
+  return { ok: true, stateHash: proven, balances: i && r ? { initiator: BigInt(i.balance), responder: BigInt(r.balance) } : null };
 }

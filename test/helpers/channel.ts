@@ -59,3 +59,10 @@ export async function openChannel(service: TestService, protocol: Protocol, opti
     fsmIds: { initiator: iUp.data.fsm_id, responder: rUp.data.fsm_id },
   };
 }
+
+/** A proof of inclusion of both participants' accounts in the channel's latest state, as the client asks for it. */
+export async function poiNow(client: TestClient, ch: OpenedChannel): Promise<string> {
+  client.send('channels.get.poi', { accounts: [ch.initiatorAccount.address, ch.responderAccount.address] }, 1);
+  const reply = await client.next((m) => m.method === 'result' || m.method === 'channels.get.poi');
+  return reply.data.poi;
+}
