@@ -98,7 +98,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
       const live = deps.registry.find(open.channelId, open.role);
       if (live) {
         if (!sameSecret(hashFsmId(live.fsmId), hashFsmId(open.fsmId))) throw new Refusal('invalid_fsm_id', 'existing_fsm_id does not match');
-        if (live.attached) throw new Refusal('not_allowed_now', 'this participant is already connected to the channel');
+        // a socket still attached is taken over: its client is the one reconnecting, or has lost the fsm_id
         live.attach(link, codec);
         await reportWatchtower(live, open.channelId, open.role);
         return live;
