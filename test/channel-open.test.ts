@@ -128,7 +128,7 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     const responder = await TestClient.connect(service.channelUrl, { ...query, role: 'responder', responder_amount: 2n * 10n ** 21n }, protocol, b!);
     const isError = (m: { method: string }) => m.method === 'error' || m.method === 'channels.error';
     const e = await responder.next(isError);
-    t.match(protocol === 'json-rpc' ? e.data.detail : e.data.message, /responderAmount does not match/);
+    t.match(e.data.detail, /responderAmount does not match/);
     await initiator.next(isError);
     await responder.closedAndDone();
     initiator.close();
