@@ -9,7 +9,7 @@ import { encode, Encoding } from '@aeternity/aepp-sdk';
 import type { ChannelInput } from '../../fsm/channel-machine.js';
 import type { Reason } from '../../fsm/reasons.js';
 import type { AccountId, ChannelId, EncodedTx, Role, Timeouts, TxKit } from '../../fsm/types.js';
-import type { Chain } from '../chain/chain.js';
+import type { Chain } from '../chain/types.js';
 import { onchainChannel } from '../chain/channel-watcher.js';
 import type { Logger } from '../log.js';
 import type { ChannelStore, StoredChannel } from '../store/store.js';

@@ -12,7 +12,7 @@ import { keepsRunning, timeout } from '../../fsm/operations.js';
 import type { Reason } from '../../fsm/reasons.js';
 import type { ChannelEffect, ChannelId, ClientOutput, PeerMessage, Role } from '../../fsm/types.js';
 import { amountToJson } from '../amounts.js';
-import type { Chain } from '../chain/chain.js';
+import type { Chain } from '../chain/types.js';
 import type { TxWatcher } from '../chain/tx-watcher.js';
 import { onchainChannel, type ChannelWatcher } from '../chain/channel-watcher.js';
 import { parseJson, stringifyJson, JsonParseError, type Json } from '../json.js';
