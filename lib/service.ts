@@ -164,7 +164,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
     limits: config.limits,
     kit, chain, store, registry, log,
     sessionDeps: {
-      store, chain, watcher, channels, log, maxFrameBytes: config.ws.maxFrameBytes, events, metrics,
+      store, chain, watcher, channels, log, events, metrics,
       onChannelStored: (id) => void watchtower?.consider(id),
     },
   });
