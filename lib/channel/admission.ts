@@ -6,11 +6,12 @@
  */
 import type { ChannelInput } from '../../fsm/channel-machine.js';
 import type { Reason } from '../../fsm/reasons.js';
-import type { AccountId, ChannelId, EncodedTx, Role, Timeouts, TxKit } from '../../fsm/types.js';
+import type { AccountId, ChannelId, ChannelParams, EncodedTx, OnchainTerms, Role, Timeouts, TxKit } from '../../fsm/types.js';
 import type { Chain } from '../chain/types.js';
 import { onchainChannel } from '../chain/channel-watcher.js';
 import type { Logger } from '../log.js';
 import type { ChannelStore, StoredChannel } from '../store/store.js';
+import { feeAtGasPrice } from '../tx/gas-price.js';
 import type { ClientLink } from './client.js';
 import { hashFsmId, newFsmId, sameFsmIdHash } from './fsm-id.js';
 import type { OpenRequest } from './open-request.js';
@@ -75,7 +76,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
         if (account.balance < amount) throw new Refusal('insufficient_balance', `${id} holds ${account.balance}, less than the ${amount} it would lock`);
       }
       const terms = open.role === 'initiator'
-        ? { nonce: open.nonce ?? (await deps.chain.nextNonce(params.initiatorId)), ttl: open.ttl, ...(open.fee !== undefined && { fee: open.fee }) }
+        ? createTerms(open, params, open.nonce ?? (await deps.chain.nextNonce(params.initiatorId)))
         : undefined;
       input = {
         kit: deps.kit, role: open.role, fsmId, params, keepRunning: open.keepRunning, anyInitiator: open.anyInitiator,
@@ -87,7 +88,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
       const live = deps.registry.find(open.channelId, open.role);
       if (live) {
         if (!sameFsmIdHash(hashFsmId(live.fsmId), hashFsmId(open.fsmId))) throw new Refusal('invalid_fsm_id', 'existing_fsm_id does not match');
-        if (live.attached) throw new Refusal('not_allowed_now', 'this participant is already connected to the channel');
+        // a socket still attached is taken over: its client is the one reconnecting, or has lost the fsm_id
         live.attach(link);
         await reportWatchtower(live, open.channelId, open.role);
         return live;
@@ -121,6 +122,17 @@ export function createAdmission(deps: AdmissionDeps): Admission {
     deps.registry.add(session);
     if (open.kind === 'reestablish') await reportWatchtower(session, open.channelId, open.role);
     return session;
+  }
+
+  /**
+   * The create tx's nonce, ttl and fee. With a gas_price the fee is the one at that gas price, or the
+   * fee asked for if that is bigger, as the node picks.
+   */
+  function createTerms(open: Extract<OpenRequest, { kind: 'new' }>, params: ChannelParams, nonce: number): OnchainTerms {
+    const terms: OnchainTerms = { nonce, ttl: open.ttl, ...(open.fee !== undefined && { fee: open.fee }) };
+    if (open.gasPrice === undefined) return terms;
+    const fee = feeAtGasPrice((f) => deps.kit.innerTx(deps.kit.createTx(params, { ...terms, fee: f }).signedTx)!, open.gasPrice);
+    return { ...terms, fee: terms.fee !== undefined && terms.fee > fee ? terms.fee : fee };
   }
 
   /**

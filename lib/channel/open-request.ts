@@ -14,6 +14,8 @@ interface Common {
   watchtower: boolean;
   /** the timeout_* parameters given */
   timeouts: Partial<Timeouts>;
+  /** parameters neither the node nor this service reads: ignored, as the node ignores them */
+  unknown: string[];
 }
 
 export type OpenRequest =
@@ -24,6 +26,8 @@ export type OpenRequest =
     anyInitiator: boolean;
     ttl: number;
     fee?: bigint;
+    /** the gas price the create tx's fee is computed at */
+    gasPrice?: bigint;
     nonce?: number;
   })
   | (Common & {

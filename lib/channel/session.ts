@@ -208,8 +208,17 @@ export class Session {
     if (!this.stopped) this.send({ type: 'CLIENT.DISCONNECTED' });
   }
 
-  /** A reconnecting client (same fsm_id): it gets fsm_up with that id and the FSM goes on with it. */
+  /**
+   * A reconnecting client (same fsm_id): it gets fsm_up with that id and the FSM goes on with it. A
+   * client still attached (half-open: its client went away without the service noticing) is let go
+   * first, as if it had gone away, then closed: the node, too, ends the old client's handler.
+   */
   attach(link: ClientLink): void {
+    const previous = this.link;
+    if (previous && previous !== link) {
+      this.clientGone(previous);
+      previous.close(1000, 'replaced by a new connection');
+    }
     this.link = link;
     link.output(this.channelId, { kind: 'info', event: 'fsm_up', data: { fsm_id: this.fsmId } });
     this.send({ type: 'CLIENT.RECONNECTED' });

@@ -180,7 +180,7 @@ export const legacyCodec: Codec = {
     const info = ERRORS[reason];
     return {
       action: 'error', channel_id: channelId, ...(id !== undefined && { id }),
-      payload: { reason, code: info.code, message: detail ? `${info.message}: ${detail}` : info.message, request: request ?? {} },
+      payload: { reason, code: info.code, message: info.message, ...(detail && { detail }), request: request ?? {} },
     };
   },
 

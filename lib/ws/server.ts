@@ -63,6 +63,7 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
       return;
     }
     const open = parseOpenParams(search);
+    warnUnknown('unknown' in open ? open.unknown : []);
     if ('reason' in open) {
       refuseConnection(ws, codec, address, open.reason, open.detail);
       return;
@@ -108,6 +109,16 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
     ws.on('close', () => void ready.then((session) => session?.clientGone(link)));
     ws.on('error', () => ws.terminate());
   });
+
+  // Each unknown name is logged once (names only: a value may be a secret), so a client that keeps
+  // sending one does not fill the log; past a hundred names nothing more is remembered or logged.
+  const warned = new Set<string>();
+  function warnUnknown(names: string[]): void {
+    const fresh = names.map((name) => name.slice(0, 64)).filter((name) => !warned.has(name));
+    if (!fresh.length || warned.size >= 100) return;
+    for (const name of fresh) warned.add(name);
+    deps.log.warn('unknown URL parameters ignored', { parameters: fresh });
+  }
 
   function refuseConnection(ws: WebSocket, codec: Codec, address: string, reason: Reason, detail: string): void {
     events?.emit({ type: 'connection_refused', address, reason, detail });
