@@ -9,7 +9,7 @@ import type { AccountId, DisputeKind, SignTag } from '../../fsm/types.js';
 import { parseAmount } from '../amounts.js';
 import type { Json } from '../json.js';
 import { describeErrors, validator } from '../schemas.js';
-import type { ClientRequest } from './codec.js';
+import type { ClientRequest } from './client.js';
 
 export type Query = 'balances' | 'offchain_state' | 'poi' | 'ping' | 'assume_minimum_depth';
 
