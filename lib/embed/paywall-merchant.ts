@@ -181,14 +181,14 @@ export class Merchant {
     this.channels.set(record.channelId, entry);
     await this.enqueue(record.channelId, () => this.options.store.saveMerchantChannel(account, entry.record));
     this.follow(channel, record.channelId);
-    // rounds co-signed after the last read (a crash in between) are read now
-    this.sync(channel);
+    // rounds co-signed after the last read (a crash in between) are read now, before any payer is back
+    this.sync(channel, record.channelId);
   }
 
   private follow(channel: EmbeddedChannel, channelId?: ChannelId): void {
-    channel.on('stateChanged', () => this.sync(channel));
+    channel.on('stateChanged', () => this.sync(channel, channelId));
     channel.on('statusChanged', (status) => {
-      if (status === 'open') this.sync(channel);
+      if (status === 'open') this.sync(channel, channelId);
       if (status === 'disconnected') {
         const id = channelId ?? this.idOf(channel);
         if (id && this.channels.get(id)?.channel === channel) this.channels.delete(id);
@@ -210,8 +210,9 @@ export class Merchant {
    * payments of its co-signed rounds not read yet. Called on every co-signed round, before the payer
    * hears the round is co-signed, so a retry after a payment finds its credit under way.
    */
-  private sync(channel: EmbeddedChannel): void {
-    const channelId = this.idOf(channel);
+  private sync(channel: EmbeddedChannel, known?: ChannelId): void {
+    // a reestablished participant learns its channel id only once its payer is back
+    const channelId = known ?? this.idOf(channel);
     if (!channelId) return;
     const { account, store } = this.options;
     let entry = this.channels.get(channelId);

@@ -9,6 +9,7 @@ import t from 'tap';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AccountMemory, Channel } from '@aeternity/aepp-sdk';
+import { Redis } from 'ioredis';
 import { startPaywall, type Paywall, type PaymentRequired } from '../../lib/embed/paywall.js';
 import type { EmbeddedService } from '../../lib/embed/start.js';
 import { silentLogger } from '../../lib/log.js';
@@ -60,6 +61,25 @@ async function openShop(storage: TestStorage, merchant: AccountMemory, port: num
     await embedded.stop();
   };
   return shop;
+}
+
+/**
+ * Puts the store back as a crash right after a round was persisted would have left it: the payment
+ * not credited, the merchant's channel read only up to `round` (the layouts are the stores' own).
+ */
+async function undoCredit(storage: TestStorage, merchant: string, paymentId: string, round: number): Promise<void> {
+  const opened = await storage.open();
+  const [record] = await opened.store.payments.merchantChannels(merchant);
+  await opened.store.payments.saveMerchantChannel(merchant, { ...record!, scannedRound: round });
+  if (opened.backend.kind === 'embedded') {
+    await opened.backend.db.root.openDB<string, string>({ name: 'payments', encoding: 'string' }).remove(paymentId);
+  } else {
+    const redis = new Redis(storage.redis.url);
+    await redis.del(`${storage.redis.keyPrefix}{pay:${paymentId}}`, `${storage.redis.keyPrefix}{pay:${paymentId}}:rounds`);
+    await redis.quit();
+  }
+  t.equal(await opened.store.payments.payment(paymentId), null);
+  await opened.close();
 }
 
 async function get(url: string, paymentId?: string) {
@@ -197,6 +217,29 @@ for (const kind of ['embedded', 'redis'] as StoreKind[]) {
       t.equal(channel.round(), round, 'the same channel, the same round');
       t.equal((await pay(channel, payer!, next, PRICE)).accepted, true, 'paid over the channel opened before the restart');
       t.equal((await get(shop.url, next.paymentId)).status, 200);
+    });
+
+    await t.test('a payment co-signed but not yet credited when the process died is credited at the next start', async (t) => {
+      const offer = (await get(shop.url)).body!;
+      t.equal((await pay(channel, payer!, offer, PRICE)).accepted, true);
+      const ids = { channelId: channel.id(), fsmId: channel.fsmId() };
+      await shop.stop();
+      channel.disconnect();
+      await undoCredit(storage, merchant.address, offer.paymentId, channel.round()! - 1);
+
+      shop = await openShop(storage, merchant, port);
+      t.equal((await get(shop.url, offer.paymentId)).status, 200, 'read from the merchant\'s co-signed history at start');
+      t.equal((await get(shop.url, offer.paymentId)).headers.get('aesc-error'), 'already_spent');
+      channel = await payerChannel(payer!, (await get(shop.url)).body!, ids);
+      t.equal(channel.id(), ids.channelId);
+    });
+
+    await t.test('a payer that leaves comes back on its channel and pays again', async (t) => {
+      const { channelId } = await channel.leave();
+      const offer = (await get(shop.url)).body!;
+      channel = await payerChannel(payer!, offer, { channelId, fsmId: channel.fsmId() });
+      t.equal((await pay(channel, payer!, offer, PRICE)).accepted, true);
+      t.equal((await get(shop.url, offer.paymentId)).status, 200);
       channel.disconnect();
     });
   });
