@@ -5,7 +5,7 @@
  * payment id in its meta pays for exactly one request; every `AESC-Error`; a double spend under
  * concurrency; a restart that loses nothing and keeps the payer's channel working; 503 when the store fails.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -17,6 +17,7 @@ import { NETWORK_ID } from '../helpers/accounts.js';
 import { cleanup, fund, reaches } from '../helpers/embedded.js';
 import { genesisSdk, lineLogger, testSettings } from '../helpers/service.js';
 import type { OpenedStore } from '../../lib/store/open-store.js';
+import { startRedisServer } from '../helpers/redis-server.js';
 import { testStorage, type StoreKind, type TestStorage } from '../helpers/storage.js';
 
 type Tx = `tx_${string}`;
@@ -276,17 +277,32 @@ for (const kind of ['embedded', 'redis'] as StoreKind[]) {
   });
 }
 
-t.test('the store fails: 503, and nothing secret is said', async (t) => {
-  const storage = testStorage('embedded');
-  t.teardown(() => cleanup(storage));
-  const merchant = AccountMemory.generate();
-  const shop = await openShop(storage, merchant, nextPort++, true);
-  t.teardown(() => shop.stop());
-  const offer = (await get(shop.url)).body!;
-  await shop.embedded.service.store.close();
-  const res = await fetch(shop.url, { headers: { 'AESC-Payment-Id': offer.paymentId } });
+/** A request with a payment id while the store does not answer: 503, and nothing but that. */
+async function unavailable(t: Test, shop: Shop, paymentId: string) {
+  const res = await fetch(shop.url, { headers: { 'AESC-Payment-Id': paymentId } });
   t.equal(res.status, 503);
   t.equal(res.headers.get('retry-after'), '1');
   t.same(await res.json(), { error: 'store_unavailable' });
   t.equal(shop.served, 0);
+}
+
+t.test('the embedded store is closed: 503', async (t) => {
+  const storage = testStorage('embedded');
+  t.teardown(() => cleanup(storage));
+  const shop = await openShop(storage, AccountMemory.generate(), nextPort++, true);
+  t.teardown(() => shop.stop());
+  const offer = (await get(shop.url)).body!;
+  await shop.embedded.service.store.close();
+  await unavailable(t, shop, offer.paymentId);
+});
+
+t.test('Redis goes away: 503', async (t) => {
+  const redis = await startRedisServer();
+  t.teardown(() => redis.stop());
+  const storage = testStorage('redis', redis.url);
+  const shop = await openShop(storage, AccountMemory.generate(), nextPort++, true);
+  t.teardown(() => shop.stop());
+  const offer = (await get(shop.url)).body!;
+  await redis.stop();
+  await unavailable(t, shop, offer.paymentId);
 });
