@@ -39,7 +39,7 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     t.equal(tx.signatures.length, 2);
     t.same(ch.responder.sequence(ch.responder.received.length - 3), ['info:update', 'channels.sign.update_ack', 'channels.update']);
 
-    ch.responder.send('channels.update.new', { from: ch.responderAccount.address, to: ch.initiatorAccount.address, amount: '5' });
+    ch.responder.send('channels.update.new', { from: ch.responderAccount.address, to: ch.initiatorAccount.address, amount: 5 });
     await ch.initiator.nextMethod('channels.update');
     await ch.responder.nextMethod('channels.update');
     const [i, r] = await balances(ch);
@@ -60,7 +60,11 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
       [{ from, to, amount: -10 }, 'negative_amount', 1002],
       [{ from, to, amount: 'ten' }, 'not_a_number', 1008],
       [{ from, to, amount: 1.5 }, 'not_a_number', 1008],
-      [{ from: 'ak_123', to, amount: 1 }, 'invalid_pubkeys', 1003],
+      [{ from, to, amount: '5' }, 'not_a_number', 1008], // the node takes a JSON number only
+      [{ from: 'ak_123', to, amount: 1 }, 'broken_encoding_accounts', 1005],
+      [{ from, to: 'ak_123', amount: 1 }, 'broken_encoding_accounts', 1005],
+      [{ from, to, amount: 1, meta: 'not a list' }, 'invalid_meta_object', 1014],
+      [{ from, to, amount: 1, meta: [1] }, 'invalid_meta_object', 1014],
       [{ from, to: AccountMemory.generate().address, amount: 1 }, 'invalid_pubkeys', 1003],
       [{ from, to: from, amount: 1 }, 'invalid_pubkeys', 1003],
       [{ from, to }, 'invalid_params', -32602],
@@ -75,6 +79,12 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
         t.equal(error.data.reason, reason, `${reason}: legacy reason`);
       }
     }
+    // the node's fixed text for the code; what was wrong in particular beside it, never appended
+    ch.initiator.send('channels.update.new', { from: 'ak_123', to, amount: 1 });
+    const broken = (await ch.initiator.nextMethod('error')).data;
+    const said = protocol === 'json-rpc' ? broken.data[0] : broken;
+    t.match(said, { code: 1005, message: 'Broken encoding: account pubkey', detail: /account ids/ });
+    if (protocol === 'json-rpc') t.match(broken, { code: 3, message: 'Rejected' });
     t.equal((await storedRound(ch, 'initiator'))?.round, 1, 'nothing was persisted');
     ch.initiator.send('channels.update.new', { from, to, amount: 1 });
     await ch.initiator.nextMethod('channels.update');
