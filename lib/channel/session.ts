@@ -25,6 +25,7 @@ import { channelTrie } from '../tx/channel-kit.js';
 import { callsTreesEntry, proofOfInclusion, stateTreesEntry } from '../tx/state-trees.js';
 import type { ClientRequest, Codec, Frame } from '../ws/codec.js';
 import { interpret, type OnchainRequest, type Query } from '../ws/requests.js';
+import { answersRequest, batchReply } from '../ws/batch.js';
 import { accountOf } from '../../fsm/protocol.js';
 
 /** The client end of a session: a WebSocket in the service, anything that carries frames in a test. */
@@ -134,6 +135,8 @@ export class Session {
   /** frames produced while one client request is handled, so an "ok" reply can go first */
   private collecting: Frame[] | null = null;
   private refusedCurrent = false;
+  /** while a JSON-RPC batch is handled: its answers, and the frames that follow them */
+  private batch: { answers: Frame[]; after: Frame[] } | null = null;
   private inbox: Promise<void> = Promise.resolve();
   private unfollow: (() => void) | undefined;
   /** store writes under way: a shutdown lets them finish, so what they acknowledge is kept */
@@ -259,12 +262,38 @@ export class Session {
       this.sendFrame(this.codec.error(this.channelId, {}, undefined, 'parse_error', detail));
       return;
     }
+    if (Array.isArray(frame) && this.codec.protocol === 'json-rpc') {
+      await this.processBatch(frame);
+      return;
+    }
     const decoded = this.codec.decode(frame);
     if ('error' in decoded) {
       this.sendFrame(this.codec.error(this.channelId, decoded.raw, undefined, decoded.error, decoded.detail));
       return;
     }
     await this.handleRequest(decoded);
+  }
+
+  /** A JSON-RPC batch: each request in order, the answers in one frame (lib/ws/batch.ts). */
+  private async processBatch(requests: Json[]): Promise<void> {
+    if (requests.length === 0) {
+      this.sendFrame(this.codec.error(this.channelId, requests, undefined, 'invalid_request', 'an empty batch'));
+      return;
+    }
+    this.batch = { answers: [], after: [] };
+    try {
+      for (const frame of requests) {
+        const decoded = this.codec.decode(frame);
+        if ('error' in decoded) this.sendFrame(this.codec.error(this.channelId, decoded.raw, undefined, decoded.error, decoded.detail));
+        else await this.handleRequest(decoded);
+      }
+    } finally {
+      const { answers, after } = this.batch;
+      this.batch = null;
+      const reply = batchReply(answers);
+      if (reply && this.client) this.client.send(stringifyJson(reply));
+      for (const frame of after) this.sendFrame(frame);
+    }
   }
 
   private async handleRequest(request: ClientRequest): Promise<void> {
@@ -619,6 +648,10 @@ export class Session {
   private sendFrame(frame: Frame): void {
     if (this.collecting) {
       this.collecting.push(frame);
+      return;
+    }
+    if (this.batch) {
+      (answersRequest(frame) ? this.batch.answers : this.batch.after).push(frame);
       return;
     }
     if (!this.client) return; // the client is away: it syncs with get.offchain_state when back
