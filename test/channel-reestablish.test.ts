@@ -120,6 +120,32 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     back.close(); ch.responder.close();
   });
 
+  t.test(`${protocol}: system stop ends the FSM at once, as the node's; the same fsm_id brings it back`, async (t) => {
+    const service = await startTestService();
+    t.teardown(async () => { await service.stop(); await service.cleanup(); });
+    const ch = await openChannel(service, protocol);
+    const from = ch.initiatorAccount.address;
+    const to = ch.responderAccount.address;
+    await transfer(ch, from, to, 100);
+
+    ch.initiator.mark();
+    ch.initiator.send('channels.system', { action: 'stop' }, 1);
+    if (protocol === 'json-rpc') t.equal((await ch.initiator.nextMethod('result')).data, 'ok', 'answered like any request the FSM takes');
+    await ch.initiator.nextMethod('channels.info', 'died');
+    await ch.initiator.closedAndDone();
+    t.equal(ch.initiator.closed!.code, 1000, 'its socket is closed');
+    await ch.responder.nextMethod('channels.info', 'peer_disconnected');
+    t.notOk(ch.responder.closed, 'the keep_running responder waits for a reestablish');
+    t.equal((await service.store.load(ch.channelId as any, 'initiator'))?.state.round, 2, 'what was co-signed is kept');
+
+    const back = await reestablish(service, ch, 'initiator', ch.fsmIds.initiator, protocol);
+    await back.nextMethod('channels.info', 'fsm_up');
+    await Promise.all([back.nextMethod('channels.update'), ch.responder.nextMethod('channels.update')]);
+    const [mine, theirs] = await transfer({ initiator: back, responder: ch.responder }, from, to, 7);
+    t.equal(mine, theirs, 'the channel goes on');
+    back.close(); ch.responder.close();
+  });
+
   t.test(`${protocol}: reestablish refusals`, async (t) => {
     const service = await startTestService();
     t.teardown(async () => { await service.stop(); await service.cleanup(); });

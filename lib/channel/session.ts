@@ -367,6 +367,10 @@ export class Session {
       this.sendFrame(this.codec.pong(this.channelId, request));
       return;
     }
+    if (query === 'stop') {
+      this.stopAtOnce(request);
+      return;
+    }
     if (query === 'assume_minimum_depth') {
       // the client takes the risk of a reorg for this tx: go on as if it were deep enough
       const txHash = accounts[0]!;
@@ -415,6 +419,18 @@ export class Session {
     } else {
       this.sendFrame(this.codec.result(this.channelId, request, result));
     }
+  }
+
+  /**
+   * `channels.system stop`: the node stops the FSM at once, whatever it was doing (aesc_fsm:stop). The
+   * client is told it died and its socket closes; the peer sees the link go, as on a disconnect. What
+   * is co-signed is in the store already, and the same fsm_id reestablishes the channel.
+   */
+  private stopAtOnce(request: ClientRequest): void {
+    if (request.id !== undefined && this.codec.protocol === 'json-rpc') this.sendFrame(this.codec.result(this.channelId, request, 'ok'));
+    this.sendFrame(this.codec.output(this.channelId, { kind: 'info', event: 'died' }));
+    this.actor?.stop();
+    this.stop('stopped');
   }
 
   /** Tells the client something that happened outside its FSM (the watchtower's actions). */

@@ -11,7 +11,7 @@ import type { Json } from '../json.js';
 import { describeErrors, validator } from '../schemas.js';
 import type { ClientRequest } from './codec.js';
 
-export type Query = 'balances' | 'offchain_state' | 'poi' | 'ping' | 'assume_minimum_depth';
+export type Query = 'balances' | 'offchain_state' | 'poi' | 'ping' | 'stop' | 'assume_minimum_depth';
 
 /** An operation that ends on chain: the session adds the proposer's nonce before the FSM sees it. */
 export interface OnchainRequest {
@@ -165,8 +165,7 @@ export function interpret(request: ClientRequest): Interpreted {
     case 'channels.system': {
       const bad = checkParams('system', params);
       if (bad) return bad;
-      if (params.action === 'ping') return { kind: 'query', query: 'ping', accounts: [] };
-      return { kind: 'refused', reason: 'not_allowed_now', detail: 'stop is not offered by this service' };
+      return { kind: 'query', query: params.action === 'ping' ? 'ping' : 'stop', accounts: [] };
     }
   }
   if (NEEDS_VM.test(method)) return { kind: 'refused', reason: 'method_not_found', detail: 'contracts need a FATE VM, which this service does not run' };
