@@ -64,6 +64,23 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     ch.responder.close();
   });
 
+  t.test(`${protocol}: a reestablish without port pairs by the channel, as the node takes the stored port`, async (t) => {
+    const service = await startTestService();
+    t.teardown(async () => { await service.stop(); await service.cleanup(); });
+    const ch = await openChannel(service, protocol);
+    ch.initiator.send('channels.leave');
+    await ch.initiator.nextMethod('channels.info', 'died');
+    await ch.initiator.closedAndDone();
+    const back = await TestClient.connect(service.channelUrl, {
+      role: 'initiator', host: 'localhost', existing_channel_id: ch.channelId, existing_fsm_id: ch.fsmIds.initiator,
+    }, protocol, ch.initiatorAccount);
+    await back.nextMethod('channels.info', 'channel_reestablished');
+    await Promise.all([back.nextMethod('channels.update'), ch.responder.nextMethod('channels.update')]);
+    const [mine, theirs] = await transfer({ initiator: back, responder: ch.responder }, ch.initiatorAccount.address, ch.responderAccount.address, 3);
+    t.equal(mine, theirs, 'paired with the responder, and the channel goes on');
+    back.close(); ch.responder.close();
+  });
+
   t.test(`${protocol}: both leave, the service restarts, both reestablish from Redis and carry on`, async (t) => {
     const config = testConfig();
     let service = await startTestService({}, config);
