@@ -21,14 +21,20 @@ async function transfer(ch: { initiator: TestClient; responder: TestClient }, fr
   return [a.data.state, b.data.state];
 }
 
+/** A service of the test's own, and a channel on it with one transfer done (round 2). */
+async function channelWithATransfer(t: { teardown(fn: () => Promise<void>): void }, protocol: Protocol) {
+  const service = await startTestService();
+  t.teardown(async () => { await service.stop(); await service.cleanup(); });
+  const ch = await openChannel(service, protocol);
+  const from = ch.initiatorAccount.address;
+  const to = ch.responderAccount.address;
+  await transfer(ch, from, to, 100);
+  return { service, ch, from, to };
+}
+
 for (const protocol of ['json-rpc', 'legacy'] as const) {
   t.test(`${protocol}: leave, then the initiator reestablishes with a live keep_running responder`, async (t) => {
-    const service = await startTestService();
-    t.teardown(async () => { await service.stop(); await service.cleanup(); });
-    const ch = await openChannel(service, protocol);
-    const from = ch.initiatorAccount.address;
-    const to = ch.responderAccount.address;
-    await transfer(ch, from, to, 100);
+    const { service, ch, from, to } = await channelWithATransfer(t, protocol);
 
     ch.initiator.mark(); ch.responder.mark();
     ch.initiator.send('channels.leave');
@@ -110,12 +116,7 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
   });
 
   t.test(`${protocol}: a reconnect with the right fsm_id takes over from a socket still attached`, async (t) => {
-    const service = await startTestService();
-    t.teardown(async () => { await service.stop(); await service.cleanup(); });
-    const ch = await openChannel(service, protocol);
-    const from = ch.initiatorAccount.address;
-    const to = ch.responderAccount.address;
-    await transfer(ch, from, to, 100);
+    const { service, ch, from, to } = await channelWithATransfer(t, protocol);
 
     // the old socket is still open: to the service it looks like a client that has not gone away
     const stranger = await reestablish(service, ch, 'initiator', 'ba_wrong', protocol);
@@ -138,12 +139,7 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
   });
 
   t.test(`${protocol}: system stop ends the FSM at once, as the node's; the same fsm_id brings it back`, async (t) => {
-    const service = await startTestService();
-    t.teardown(async () => { await service.stop(); await service.cleanup(); });
-    const ch = await openChannel(service, protocol);
-    const from = ch.initiatorAccount.address;
-    const to = ch.responderAccount.address;
-    await transfer(ch, from, to, 100);
+    const { service, ch, from, to } = await channelWithATransfer(t, protocol);
 
     ch.initiator.mark();
     ch.initiator.send('channels.system', { action: 'stop' }, 1);
