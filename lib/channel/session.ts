@@ -19,8 +19,6 @@ import { EffectInterpreter, type EffectDeps } from './effects.js';
 import { Inbox, type InboxDeps } from './inbox.js';
 import { endProposal, isProposal, proposalOf, reportOutput, type Proposal, type ReportDeps } from './reports.js';
 
-export type { ClientLink } from './client.js';
-
 export interface SessionDeps extends EffectDeps, InboxDeps, ReportDeps {
   channels: ChannelWatcher;
   log: Logger;
