@@ -1,50 +1,17 @@
 /**
- * The URL query of a channel WebSocket, parsed into what a session needs: a new channel's parameters,
- * or the channel and fsm_id to reestablish. Names and refusals follow the node (channel-api §2).
+ * The URL query of a channel WebSocket, parsed into what admission takes (lib/channel/open-request.ts):
+ * a new channel's parameters, or the channel and fsm_id to reestablish. Names and refusals follow the
+ * node (channel-api §2).
  */
 import { decode } from '@aeternity/aepp-sdk';
-import type { Reason } from '../../fsm/reasons.js';
 import type { AccountId, ChannelId, ChannelParams, Role, Timeouts } from '../../fsm/types.js';
 import { openParamsRefusal } from '../../fsm/protocol.js';
 import { parseAmount } from '../amounts.js';
 import { describeErrors, validator } from '../schemas.js';
-import type { Protocol } from './codec.js';
-import { isAccountId } from './requests.js';
+import type { OpenRefusal, OpenRequest } from '../channel/open-request.js';
+import { isAccountId } from '../channel/requests.js';
 
-interface Common {
-  protocol: Protocol;
-  role: Role;
-  port: number;
-  keepRunning: boolean;
-  /** name the service's watchtower key as this participant's delegate (new channels only) */
-  watchtower: boolean;
-  /** the timeout_* parameters given */
-  timeouts: Partial<Timeouts>;
-  /** parameters neither the node nor this service reads: ignored, as the node ignores them */
-  unknown: string[];
-}
-
-export type OpenRequest =
-  | (Common & {
-    kind: 'new';
-    params: ChannelParams;
-    /** a responder that accepts any initiator (`initiator_id=any`) */
-    anyInitiator: boolean;
-    ttl: number;
-    fee?: bigint;
-    /** the gas price the create tx's fee is computed at */
-    gasPrice?: bigint;
-    nonce?: number;
-  })
-  | (Common & {
-    kind: 'reestablish';
-    channelId: ChannelId;
-    fsmId: string;
-    /** what the client holds to recover the channel if the service lost its records */
-    recovery?: { offchainTx: string; poi?: string; minimumDepth: number; minimumDepthStrategy: 'txfee' | 'plain' };
-  });
-
-export type OpenRefusal = { reason: Reason; detail: string };
+export type { OpenRefusal, OpenRequest };
 
 /** The node's defaults where the URL says nothing: txfee strategy with factor 10, or 3 blocks when plain. */
 const DEFAULT_PORT = 3114;
@@ -84,8 +51,7 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
   if (zero) return { reason: 'invalid_params', detail: `timeout_${zero[0]} must be at least 1 (milliseconds)` };
 
   const role = query.role as Role;
-  const common: Common = {
-    protocol: (query.protocol as Protocol | undefined) ?? 'legacy',
+  const common = {
     role,
     port,
     // a responder stays up for a reestablish unless told otherwise, as the aepp-sdk relies on

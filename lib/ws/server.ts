@@ -7,10 +7,10 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Reason } from '../../fsm/reasons.js';
 import { Refusal, type Admission } from '../channel/admission.js';
-import type { ClientLink } from '../channel/session.js';
 import { stringifyJson } from '../json.js';
 import type { Logger } from '../log.js';
 import { codecs, type Codec, type Protocol } from './codec.js';
+import { FrameClient } from './frame-client.js';
 import { parseOpenParams } from './open-params.js';
 import type { OpsEvents } from '../ops/events.js';
 
@@ -70,7 +70,7 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
     }
     const socket = req.socket;
     let corked = false;
-    const link: ClientLink = {
+    const link = new FrameClient(codec, {
       send: (text) => {
         if (ws.readyState !== ws.OPEN) return;
         // the frames of one turn of the event loop (an info and a sign request, say) leave in one write
@@ -82,9 +82,9 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
         ws.send(text);
       },
       close: (code, reason) => ws.close(code, reason),
-    };
+    }, { log: deps.log, maxFrameBytes: deps.maxFrameBytes, fields: { role: open.role, address } });
     // Frames that arrive while the session is being set up wait for it, in order.
-    const ready = deps.admission.admit(open, link, codec).then((session) => {
+    const ready = deps.admission.admit(open, link).then((session) => {
       session.address = address;
       events?.emit({
         type: 'connection_accepted', address, role: open.role, protocol,
@@ -103,8 +103,7 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
       const text = isBinary ? null : data.toString();
       void ready.then((session) => {
         if (!session) return;
-        if (text === null) session.handleBinaryFrame();
-        else session.handleFrame(text);
+        session.receive(text === null ? link.readBinary() : link.read(text));
       });
     });
     ws.on('close', () => void ready.then((session) => session?.clientGone(link)));
