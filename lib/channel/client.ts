@@ -24,7 +24,15 @@ export interface BadRequest {
   raw: Json;
 }
 
-export type Incoming = ClientRequest | BadRequest;
+/**
+ * A JSON-RPC batch: several requests in one frame, taken in order; the client end hears when it
+ * begins and ends, so that it can answer them together, as the node does.
+ */
+export interface BatchRequest {
+  batch: Incoming[];
+}
+
+export type Incoming = ClientRequest | BadRequest | BatchRequest;
 
 /** The client end of a session. Every method is told the channel id the client knows the channel by. */
 export interface ClientLink {
@@ -40,6 +48,9 @@ export interface ClientLink {
   pong(channelId: ChannelId | null, request: ClientRequest): void;
   /** the session is over */
   close(code: number, reason: string): void;
+  /** a batch's requests are taken from now on (`start`) or have all been taken (`end`) */
+  batch?(phase: 'start' | 'end'): void;
 }
 
 export const isBadRequest = (incoming: Incoming): incoming is BadRequest => 'error' in incoming;
+export const isBatch = (incoming: Incoming): incoming is BatchRequest => 'batch' in incoming;

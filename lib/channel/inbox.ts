@@ -17,7 +17,7 @@ import type { Chain } from '../chain/types.js';
 import type { Json } from '../json.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
-import { isBadRequest, type ClientLink, type ClientRequest, type Incoming } from './client.js';
+import { isBadRequest, isBatch, type ClientLink, type ClientRequest, type Incoming } from './client.js';
 import { answerQuery } from './read-model.js';
 import { interpret, type OnchainRequest, type Query } from './requests.js';
 import { PROPOSAL_METHODS } from './reports.js';
@@ -41,6 +41,8 @@ export interface InboxOwner {
   step(event: ChannelEvent): void;
   /** the FSM refused it (a refused proposal ends its metrics here) */
   refused(event: ChannelEvent): void;
+  /** `channels.system stop`: the FSM ends at once */
+  stopAtOnce(): void;
 }
 
 export class Inbox {
@@ -75,6 +77,16 @@ export class Inbox {
 
   private async take(incoming: Incoming): Promise<void> {
     if (this.owner.isStopped) return;
+    if (isBatch(incoming)) {
+      const client = this.owner.client;
+      client?.batch?.('start');
+      try {
+        for (const member of incoming.batch) await this.take(member);
+      } finally {
+        client?.batch?.('end');
+      }
+      return;
+    }
     if (isBadRequest(incoming)) {
       this.owner.client?.refuse(this.owner.channelId, { raw: incoming.raw }, incoming.error, incoming.detail);
       return;
@@ -145,6 +157,12 @@ export class Inbox {
     const { client, channelId } = this.owner;
     if (query === 'ping') {
       client?.pong(channelId, request);
+      return;
+    }
+    if (query === 'stop') {
+      // as the node's aesc_fsm:stop: answered like any request taken, then the FSM is gone
+      client?.accepted(channelId, request);
+      this.owner.stopAtOnce();
       return;
     }
     if (query === 'assume_minimum_depth') {

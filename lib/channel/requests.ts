@@ -2,16 +2,16 @@
  * What each client method means: its params schema and how it becomes an FSM event or a query.
  * Checked here, so nothing unvalidated reaches an FSM.
  */
-import { decode } from '@aeternity/aepp-sdk';
 import type { ChannelEvent } from '../../fsm/channel-machine.js';
 import type { Reason } from '../../fsm/reasons.js';
 import type { AccountId, DisputeKind, SignTag } from '../../fsm/types.js';
 import { parseAmount } from '../amounts.js';
 import type { Json } from '../json.js';
 import { describeErrors, validator } from '../schemas.js';
+import { decode } from '../tx/encoding.js';
 import type { ClientRequest } from './client.js';
 
-export type Query = 'balances' | 'offchain_state' | 'poi' | 'ping' | 'assume_minimum_depth';
+export type Query = 'balances' | 'offchain_state' | 'poi' | 'ping' | 'stop' | 'assume_minimum_depth';
 
 /** An operation that ends on chain: the session adds the proposer's nonce before the FSM sees it. */
 export interface OnchainRequest {
@@ -46,6 +46,7 @@ const NEEDS_VM = /^channels\.(update\.(new_contract|call_contract)|force_progres
 
 const schema = (def: string) => validator(`client-requests.schema.json#/$defs/${def}`);
 
+/** Every transfer names two accounts: decoded through lib/tx's codec, which remembers the few a channel has. */
 export function isAccountId(value: string): value is AccountId {
   if (!value.startsWith('ak_')) return false;
   try {
@@ -165,8 +166,7 @@ export function interpret(request: ClientRequest): Interpreted {
     case 'channels.system': {
       const bad = checkParams('system', params);
       if (bad) return bad;
-      if (params.action === 'ping') return { kind: 'query', query: 'ping', accounts: [] };
-      return { kind: 'refused', reason: 'not_allowed_now', detail: 'stop is not offered by this service' };
+      return { kind: 'query', query: params.action === 'ping' ? 'ping' : 'stop', accounts: [] };
     }
   }
   if (NEEDS_VM.test(method)) return { kind: 'refused', reason: 'method_not_found', detail: 'contracts need a FATE VM, which this service does not run' };

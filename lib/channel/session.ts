@@ -19,8 +19,6 @@ import { EffectInterpreter, type EffectDeps } from './effects.js';
 import { Inbox, type InboxDeps } from './inbox.js';
 import { endProposal, isProposal, proposalOf, reportOutput, type Proposal, type ReportDeps } from './reports.js';
 
-export type { ClientLink } from './client.js';
-
 export interface SessionDeps extends EffectDeps, InboxDeps, ReportDeps {
   channels: ChannelWatcher;
   log: Logger;
@@ -237,6 +235,17 @@ export class Session {
       endProposal(this.deps.metrics, this.proposal, 'refused');
       this.proposal = null;
     }
+  }
+
+  /**
+   * `channels.system stop`: the node stops the FSM at once, whatever it was doing (aesc_fsm:stop). The
+   * client is told it died and its end closes; the peer sees the link go, as on a disconnect. What is
+   * co-signed is in the store already, and the same fsm_id reestablishes the channel.
+   */
+  stopAtOnce(): void {
+    this.link?.output(this.channelId, { kind: 'info', event: 'died' });
+    this.actor?.stop();
+    this.stop('stopped');
   }
 
   /** What the FSM tells the client: held while the inbox takes a request, reported, then sent. */

@@ -34,7 +34,8 @@ export function paymentIds(keyHex: string): PaymentIds {
     verify(id) {
       if (!id.startsWith(PREFIX) || id.length !== PREFIX.length + 43 || !/^[A-Za-z0-9_-]+$/.test(id.slice(PREFIX.length))) return false;
       const bytes = Buffer.from(id.slice(PREFIX.length), 'base64url');
-      if (bytes.length !== NONCE_BYTES + MAC_BYTES) return false;
+      // one spelling per id: the last character's two spare bits must be zero
+      if (bytes.length !== NONCE_BYTES + MAC_BYTES || bytes.toString('base64url') !== id.slice(PREFIX.length)) return false;
       return timingSafeEqual(bytes.subarray(NONCE_BYTES), mac(bytes.subarray(0, NONCE_BYTES)));
     },
   };

@@ -10,8 +10,9 @@
  * * Its channels survive a restart: each channel's id and the merchant's fsm_id (a secret, never
  *   logged) are kept in the store, and `start` reestablishes them, so a payer's channel keeps working.
  */
-import type { Encoded } from '@aeternity/aepp-sdk';
-import type { ChannelId, CoSignedState } from '../../fsm/types.js';
+import { Tag, unpackTx, type Encoded } from '@aeternity/aepp-sdk';
+import type { AccountId, ChannelId, CoSignedState } from '../../fsm/types.js';
+import { channelId as channelIdOf } from '../tx/channel-kit.js';
 import type { Logger } from '../log.js';
 import type { MerchantChannel, PaymentStore } from '../store/payments.js';
 import { ChannelRefusedError, type EmbeddedChannel, type EmbeddedChannelOptions } from './channel.js';
@@ -85,8 +86,21 @@ async function refusalOf(updates: unknown[], merchant: string, ids: PaymentIds, 
   return null;
 }
 
+/** The id of the channel a create tx makes, or null when `tx` is not one. */
+function createdChannelId(tx: Encoded.Transaction): ChannelId | null {
+  try {
+    const create = unpackTx(tx, Tag.ChannelCreateTx) as unknown as { initiator: AccountId; responder: AccountId; nonce: number };
+    return channelIdOf(create.initiator, create.nonce, create.responder);
+  } catch {
+    return null;
+  }
+}
+
 /** What the merchant co-signs, and with the backend's own sign callback. */
 const ALWAYS_SIGNED = new Set(['responder_sign', 'deposit_ack', 'withdraw_ack', 'shutdown_sign_ack']);
+
+/** Refusals to reestablish that no later attempt gets past. */
+const PERMANENT_REFUSALS = new Set(['channel_not_found', 'not_found', 'invalid_fsm_id', 'broken_encoding']);
 
 /** The code a declined sign request answers with (the SDK's: any number declines). */
 const DECLINED = 1;
@@ -94,6 +108,8 @@ const DECLINED = 1;
 export class Merchant {
   /** the merchant's participants by channel, once their channel exists */
   private readonly channels = new Map<ChannelId, { channel: EmbeddedChannel; record: MerchantChannel }>();
+  /** a participant's channel id as soon as the merchant knows it (the participant learns it only once open) */
+  private readonly idsByParticipant = new WeakMap<EmbeddedChannel, ChannelId>();
   private readonly waiting = new Set<EmbeddedChannel>();
   /** each channel's record is written and read for payments one step at a time */
   private readonly queues = new Map<ChannelId, Promise<void>>();
@@ -121,17 +137,29 @@ export class Merchant {
     for (const { channel } of this.channels.values()) channel.disconnect();
   }
 
-  private channelOptions(): EmbeddedChannelOptions {
+  /** `table` is the participant once it exists (sign requests come after that). */
+  private channelOptions(table: { channel?: EmbeddedChannel } = {}): EmbeddedChannelOptions {
     const { account, port, terms } = this.options;
     return {
       ...terms, role: 'responder', initiatorId: 'any', responderId: account, port, keepRunning: true,
-      sign: (tag, tx, signOptions) => this.sign(tag, tx, signOptions),
+      sign: (tag, tx, signOptions) => this.sign(table, tag, tx, signOptions),
     };
   }
 
-  private async sign(tag: string, tx: Encoded.Transaction, signOptions: { updates?: unknown[] } = {}) {
+  private async sign(table: { channel?: EmbeddedChannel }, tag: string, tx: Encoded.Transaction, signOptions: { updates?: unknown[] } = {}) {
     const { account, ids, store, log } = this.options;
-    if (tag === 'update_ack') {
+    if (tag === 'responder_sign') {
+      // kept before our signature can make the channel: a crash right after it opens leaves the merchant
+      // what it needs to reestablish (a channel that never opens is forgotten at the next start)
+      const channelId = createdChannelId(tx);
+      if (!channelId || !table.channel) return DECLINED;
+      const record = this.register(table.channel, { channelId, fsmId: table.channel.fsmId(), scannedRound: 0 });
+      try {
+        await this.enqueue(channelId, () => store.saveMerchantChannel(account, record), { rethrow: true });
+      } catch {
+        return DECLINED;
+      }
+    } else if (tag === 'update_ack') {
       const refusal = await refusalOf(signOptions.updates ?? [], account, ids, store).catch(() => 'the store did not answer');
       if (refusal) {
         log.info('paywall: a payer\'s update was declined', { reason: refusal });
@@ -146,7 +174,9 @@ export class Merchant {
   /** A responder waiting for a new payer; replaced as soon as a payer takes it. */
   private async openTable(): Promise<void> {
     if (this.stopping) return;
-    const channel = await this.options.service.channel(this.channelOptions());
+    const table: { channel?: EmbeddedChannel } = {};
+    const channel = await this.options.service.channel(this.channelOptions(table));
+    table.channel = channel;
     this.waiting.add(channel);
     let replaced = false;
     channel.on('statusChanged', (status) => {
@@ -172,25 +202,40 @@ export class Merchant {
       });
     } catch (err) {
       if (!(err instanceof ChannelRefusedError)) throw err;
-      // closed, gone from the chain, or its fsm_id no longer matches: nothing will bring it back
+      if (!(await this.gone(record.channelId, err.reason))) {
+        // the service is full, say, or another participant object holds it: the next start tries again
+        log.warn('paywall: a merchant channel could not be reestablished now', { channel_id: record.channelId, reason: err.reason });
+        return;
+      }
       log.warn('paywall: a merchant channel cannot be reestablished and is forgotten', { channel_id: record.channelId, reason: err.reason });
       await this.options.store.forgetMerchantChannel(account, record.channelId);
       return;
     }
-    const entry = { channel, record: { ...record, fsmId: channel.fsmId() } };
-    this.channels.set(record.channelId, entry);
-    await this.enqueue(record.channelId, () => this.options.store.saveMerchantChannel(account, entry.record));
-    this.follow(channel, record.channelId);
+    const current = this.register(channel, { ...record, fsmId: channel.fsmId() });
+    await this.enqueue(record.channelId, () => this.options.store.saveMerchantChannel(account, current));
+    this.follow(channel);
     // rounds co-signed after the last read (a crash in between) are read now, before any payer is back
-    this.sync(channel, record.channelId);
+    this.sync(channel);
   }
 
-  private follow(channel: EmbeddedChannel, channelId?: ChannelId): void {
-    channel.on('stateChanged', () => this.sync(channel, channelId));
+  /** Whether a refusal to reestablish is for good: closed, never made, unknown, or its fsm_id replaced. */
+  private async gone(channelId: ChannelId, reason: string): Promise<boolean> {
+    if (PERMANENT_REFUSALS.has(reason)) return true;
+    return reason === 'not_allowed_now' && (await this.options.service.service.store.load(channelId, 'responder'))?.closed === true;
+  }
+
+  private register(channel: EmbeddedChannel, record: MerchantChannel): MerchantChannel {
+    this.channels.set(record.channelId, { channel, record });
+    this.idsByParticipant.set(channel, record.channelId);
+    return record;
+  }
+
+  private follow(channel: EmbeddedChannel): void {
+    channel.on('stateChanged', () => this.sync(channel));
     channel.on('statusChanged', (status) => {
-      if (status === 'open') this.sync(channel, channelId);
+      if (status === 'open') this.sync(channel);
       if (status === 'disconnected') {
-        const id = channelId ?? this.idOf(channel);
+        const id = this.idOf(channel);
         if (id && this.channels.get(id)?.channel === channel) this.channels.delete(id);
       }
     });
@@ -198,6 +243,8 @@ export class Merchant {
   }
 
   private idOf(channel: EmbeddedChannel): ChannelId | null {
+    const known = this.idsByParticipant.get(channel);
+    if (known) return known;
     try {
       return channel.id() as ChannelId;
     } catch {
@@ -206,43 +253,46 @@ export class Merchant {
   }
 
   /**
-   * Registers a new channel (its id and the merchant's fsm_id, kept for a restart) and credits the
-   * payments of its co-signed rounds not read yet. Called on every co-signed round, before the payer
-   * hears the round is co-signed, so a retry after a payment finds its credit under way.
+   * Credits the payments of the channel's co-signed rounds not read yet. Called on every co-signed
+   * round, before the payer hears the round is co-signed, so a retry after a payment finds its credit
+   * under way.
    */
-  private sync(channel: EmbeddedChannel, known?: ChannelId): void {
-    // a reestablished participant learns its channel id only once its payer is back
-    const channelId = known ?? this.idOf(channel);
+  private sync(channel: EmbeddedChannel): void {
+    const channelId = this.idOf(channel);
     if (!channelId) return;
     const { account, store } = this.options;
-    let entry = this.channels.get(channelId);
-    if (!entry || entry.channel !== channel) {
-      entry = { channel, record: { channelId, fsmId: channel.fsmId(), scannedRound: 0 } };
-      this.channels.set(channelId, entry);
-      const record = entry.record;
-      void this.enqueue(channelId, () => store.saveMerchantChannel(account, record));
+    let record = this.channels.get(channelId)?.record;
+    if (!record) {
+      // registered when the merchant signed its creation; this is a channel that slipped past that
+      const added = this.register(channel, { channelId, fsmId: channel.fsmId(), scannedRound: 0 });
+      void this.enqueue(channelId, () => store.saveMerchantChannel(account, added));
+      record = added;
     }
-    const { record } = entry;
+    const scanned = record;
     void this.enqueue(channelId, async () => {
-      const rounds = await this.options.service.service.store.history(channelId, 'responder', record.scannedRound + 1);
+      const rounds = await this.options.service.service.store.history(channelId, 'responder', scanned.scannedRound + 1);
       if (!rounds.length) return;
       for (const state of rounds) {
         const payment = paymentOf(state, account, this.options.ids);
         if (payment) await store.credit(payment.id, { channelId, round: state.round, amount: payment.amount });
       }
-      record.scannedRound = rounds[rounds.length - 1]!.round;
-      await store.saveMerchantChannel(account, record);
+      scanned.scannedRound = rounds[rounds.length - 1]!.round;
+      await store.saveMerchantChannel(account, scanned);
     });
   }
 
-  /** Runs `step` after the channel's earlier steps; a failure is logged and the next sync tries again. */
-  private enqueue(channelId: ChannelId, step: () => Promise<void>): Promise<void> {
+  /**
+   * Runs `step` after the channel's earlier steps. A failure is logged (the next sync tries again)
+   * and, with `rethrow`, also rejects what this returns; the queue goes on either way.
+   */
+  private enqueue(channelId: ChannelId, step: () => Promise<void>, { rethrow = false } = {}): Promise<void> {
     const previous = this.queues.get(channelId) ?? Promise.resolve();
-    const next = previous.then(step).catch((err: Error) => {
+    const run = previous.then(step);
+    const next = run.catch((err: Error) => {
       this.options.log.warn('paywall: could not record a merchant channel\'s payments', { channel_id: channelId, error: err.message });
     });
     this.queues.set(channelId, next);
     void next.then(() => { if (this.queues.get(channelId) === next) this.queues.delete(channelId); });
-    return next;
+    return rethrow ? run : next;
   }
 }

@@ -27,6 +27,13 @@ export interface FrameClientOptions {
 }
 
 export class FrameClient implements ClientLink {
+  /**
+   * While a JSON-RPC batch is taken: what answers its requests (results, errors, `.reply` and pong
+   * notifications), sent as one frame at its end, and what the channel says meanwhile, sent after it:
+   * from the node, too, the FSM speaks after the handler has answered the frame (sc_ws_api_jsonrpc).
+   */
+  private batched: { answers: Frame[]; after: Frame[] } | null = null;
+
   constructor(readonly codec: Codec, private readonly sink: FrameSink, private readonly options: FrameClientOptions) {}
 
   /** A text frame from the client: the request it makes, or why it makes none. */
@@ -40,7 +47,23 @@ export class FrameClient implements ClientLink {
     } catch (err) {
       return { error: 'parse_error', detail: err instanceof JsonParseError ? err.message : 'unreadable', raw: {} };
     }
+    if (Array.isArray(frame) && this.codec.protocol === 'json-rpc') {
+      if (frame.length === 0) return { error: 'invalid_request', detail: 'an empty batch', raw: frame };
+      return { batch: frame.map((member) => this.codec.decode(member)) };
+    }
     return this.codec.decode(frame);
+  }
+
+  batch(phase: 'start' | 'end'): void {
+    if (phase === 'start') {
+      this.batched = { answers: [], after: [] };
+      return;
+    }
+    const { answers, after } = this.batched ?? { answers: [], after: [] };
+    this.batched = null;
+    // as the node: one answer goes as itself, several as an array, none not at all
+    if (answers.length) this.send(answers.length === 1 ? answers[0]! : answers);
+    for (const frame of after) this.send(frame);
   }
 
   /** Frames are JSON text; a binary frame is refused without being read. */
@@ -49,31 +72,38 @@ export class FrameClient implements ClientLink {
   }
 
   output(channelId: ChannelId | null, output: ClientOutput): void {
-    this.write(this.codec.output(channelId, output));
+    // the FSM's refusal of a request answers it
+    const answers = output.kind === 'error' && output.request !== undefined && output.request !== null;
+    this.write(this.codec.output(channelId, output), answers);
   }
 
   accepted(channelId: ChannelId | null, request: ClientRequest): void {
     const frame = this.codec.accepted(channelId, request);
-    if (frame) this.write(frame);
+    if (frame) this.write(frame, true);
   }
 
   answer(channelId: ChannelId | null, request: ClientRequest, result: unknown): void {
-    this.write(this.codec.answer(channelId, request, result));
+    this.write(this.codec.answer(channelId, request, result), true);
   }
 
   refuse(channelId: ChannelId | null, request: { raw: Json; id?: Json }, reason: Reason, detail?: string): void {
-    this.write(this.codec.error(channelId, request.raw, request.id, reason, detail));
+    this.write(this.codec.error(channelId, request.raw, request.id, reason, detail), true);
   }
 
   pong(channelId: ChannelId | null, request: ClientRequest): void {
-    this.write(this.codec.pong(channelId, request));
+    this.write(this.codec.pong(channelId, request), true);
   }
 
   close(code: number, reason: string): void {
     this.sink.close(code, reason);
   }
 
-  private write(frame: Frame): void {
+  private write(frame: Frame, answers = false): void {
+    if (this.batched) (answers ? this.batched.answers : this.batched.after).push(frame);
+    else this.send(frame);
+  }
+
+  private send(frame: Frame | Frame[]): void {
     const text = stringifyJson(frame);
     const { log } = this.options;
     if (log.isDebugEnabled()) log.debug('frame out', { ...this.options.fields, frame: redactFrame(text.slice(0, 2000)) });

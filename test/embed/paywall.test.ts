@@ -5,17 +5,19 @@
  * payment id in its meta pays for exactly one request; every `AESC-Error`; a double spend under
  * concurrency; a restart that loses nothing and keeps the payer's channel working; 503 when the store fails.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AccountMemory, Channel } from '@aeternity/aepp-sdk';
+import { randomBytes } from 'node:crypto';
+import { AccountMemory, Channel, encode, Encoding } from '@aeternity/aepp-sdk';
 import { Redis } from 'ioredis';
 import { startPaywall, type Paywall, type PaymentRequired } from '../../lib/embed/paywall.js';
-import type { EmbeddedService } from '../../lib/embed/start.js';
-import { silentLogger } from '../../lib/log.js';
+import { startEmbedded, type EmbeddedService } from '../../lib/embed/start.js';
 import { NETWORK_ID } from '../helpers/accounts.js';
-import { cleanup, fund, reaches, startTestEmbedded } from '../helpers/embedded.js';
-import { genesisSdk } from '../helpers/service.js';
+import { cleanup, fund, reaches } from '../helpers/embedded.js';
+import { genesisSdk, lineLogger, testSettings } from '../helpers/service.js';
+import type { OpenedStore } from '../../lib/store/open-store.js';
+import { startRedisServer } from '../helpers/redis-server.js';
 import { testStorage, type StoreKind, type TestStorage } from '../helpers/storage.js';
 
 type Tx = `tx_${string}`;
@@ -33,22 +35,27 @@ interface Shop {
   url: string;
   /** the requests the resource was served for */
   served: number;
+  /** starts the paywall (again) on the running service */
+  openPaywall(): Promise<void>;
   stop(): Promise<void>;
 }
 
 /** The service embedded, the merchant's paywall on it, and a node:http server whose one resource costs PRICE. */
-async function openShop(storage: TestStorage, merchant: AccountMemory, port: number, fundMerchant = false): Promise<Shop> {
-  const embedded = await startTestEmbedded(storage);
+async function openShop(storage: TestStorage, merchant: AccountMemory, port: number, fundMerchant = false, logged: string[] = []): Promise<Shop> {
+  const log = lineLogger((line) => logged.push(line));
+  const embedded = await startEmbedded({ env: {}, config: testSettings(storage), log });
   if (fundMerchant) await genesisSdk(embedded.nodeUrl).spend((10n ** 21n).toString(), merchant.address);
-  const paywall = await startPaywall(embedded, {
-    account: merchant.address, sign: (_tag, tx) => signer(merchant)(tx), port,
-    channel: { initiatorAmount: DEPOSIT, responderAmount: 0n, channelReserve: 0n, lockPeriod: 10 },
-    log: silentLogger(),
-  });
-  const guard = paywall.protect(PRICE);
-  const shop = { embedded, paywall, url: "", served: 0 } as unknown as Shop;
+  const shop = { embedded, url: '', served: 0 } as unknown as Shop;
+  shop.openPaywall = async () => {
+    shop.paywall = await startPaywall(embedded, {
+      account: merchant.address, sign: (_tag, tx) => signer(merchant)(tx), port,
+      channel: { initiatorAmount: DEPOSIT, responderAmount: 0n, channelReserve: 0n, lockPeriod: 10 },
+      log,
+    });
+  };
+  await shop.openPaywall();
   const server: Server = createServer((req, res) => {
-    void guard(req, res, () => {
+    void shop.paywall.protect(PRICE)(req, res, () => {
       shop.served += 1;
       res.end('the resource');
     });
@@ -57,7 +64,7 @@ async function openShop(storage: TestStorage, merchant: AccountMemory, port: num
   shop.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/article`;
   shop.stop = async () => {
     await new Promise((resolve) => server.close(resolve));
-    await paywall.close();
+    await shop.paywall.close();
     await embedded.stop();
   };
   return shop;
@@ -79,6 +86,25 @@ async function undoCredit(storage: TestStorage, merchant: string, paymentId: str
     await redis.quit();
   }
   t.equal(await opened.store.payments.payment(paymentId), null);
+  await opened.close();
+}
+
+/** The id with one bit of its MAC flipped. */
+function forge(id: string): string {
+  const bytes = Buffer.from(id.slice(3), 'base64url');
+  bytes[20]! ^= 1;
+  return `pi_${bytes.toString('base64url')}`;
+}
+
+/** The same bytes spelt another way (a spare bit of the last base64url character set). */
+function respell(id: string): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+  return id.slice(0, -1) + alphabet[alphabet.indexOf(id.at(-1)!) ^ 1];
+}
+
+async function withStore(storage: TestStorage, use: (store: OpenedStore['store']) => Promise<void>): Promise<void> {
+  const opened = await storage.open();
+  await use(opened.store);
   await opened.close();
 }
 
@@ -109,7 +135,8 @@ for (const kind of ['embedded', 'redis'] as StoreKind[]) {
     t.teardown(() => cleanup(storage));
     const merchant = AccountMemory.generate();
     const port = nextPort++;
-    let shop = await openShop(storage, merchant, port, true);
+    const logged: string[] = [];
+    let shop = await openShop(storage, merchant, port, true, logged);
     t.teardown(() => shop.stop());
     const [payer] = await fund(shop.embedded.nodeUrl, 1);
 
@@ -138,8 +165,7 @@ for (const kind of ['embedded', 'redis'] as StoreKind[]) {
 
     await t.test('ids not issued by the merchant: unknown_payment_id', async (t) => {
       const issued = (await get(shop.url)).body!.paymentId;
-      const flipped = issued.slice(0, -1) + (issued.endsWith('A') ? 'B' : 'A');
-      for (const id of [flipped, 'pi_guess', 'garbage', `pi_${'A'.repeat(43)}`]) {
+      for (const id of [forge(issued), respell(issued), 'pi_guess', 'garbage', `pi_${'A'.repeat(43)}`, `${issued},${issued}`]) {
         const res = await get(shop.url, id);
         t.equal(res.status, 402, id);
         t.equal(res.headers.get('aesc-error'), 'unknown_payment_id', id);
@@ -177,8 +203,7 @@ for (const kind of ['embedded', 'redis'] as StoreKind[]) {
 
     await t.test('what the merchant does not co-sign', async (t) => {
       const offer = (await get(shop.url)).body!;
-      const forged = offer.paymentId.slice(0, -1) + (offer.paymentId.endsWith('A') ? 'B' : 'A');
-      t.equal((await pay(channel, payer!, offer, PRICE, [forged])).accepted, false, 'a transfer naming an id the merchant did not issue');
+      t.equal((await pay(channel, payer!, offer, PRICE, [forge(offer.paymentId)])).accepted, false, 'a transfer naming an id the merchant did not issue');
       t.equal((await pay(channel, payer!, offer, PRICE, [spentBeforeRestart])).accepted, false, 'a transfer naming an id already spent');
       t.equal((await pay(channel, payer!, offer, PRICE, [offer.paymentId, (await get(shop.url)).body!.paymentId])).accepted, false, 'two ids in one transfer');
       t.equal(channel.round(), 3, 'nothing declined was co-signed');
@@ -195,6 +220,15 @@ for (const kind of ['embedded', 'redis'] as StoreKind[]) {
       t.equal(shop.served, before + 1);
     });
 
+    await t.test('the paywall stopped and started again in a running service takes its live channels back', async (t) => {
+      await shop.paywall.close();
+      await shop.openPaywall();
+      const offer = (await get(shop.url)).body!;
+      t.equal((await pay(channel, payer!, offer, PRICE)).accepted, true, 'the payer, connected all along, pays');
+      t.equal((await get(shop.url, offer.paymentId)).status, 200);
+      t.same((await shop.embedded.service.store.payments.merchantChannels(merchant.address)).map((c) => c.channelId), [channel.id()]);
+    });
+
     await t.test('a restart loses nothing: a paid id is served once after it, a spent one stays spent, the payer\'s channel works', async (t) => {
       const offer = (await get(shop.url)).body!;
       t.equal((await pay(channel, payer!, offer, PRICE)).accepted, true);
@@ -204,7 +238,7 @@ for (const kind of ['embedded', 'redis'] as StoreKind[]) {
       await shop.stop();
       channel.disconnect();
 
-      shop = await openShop(storage, merchant, port);
+      shop = await openShop(storage, merchant, port, false, logged);
       t.equal((await get(shop.url, paidBeforeRestart)).status, 200, 'paid before the restart, served after it');
       t.equal((await get(shop.url, paidBeforeRestart)).headers.get('aesc-error'), 'already_spent', 'once');
       t.equal((await get(shop.url, spentBeforeRestart)).headers.get('aesc-error'), 'already_spent', 'spent before the restart stays spent');
@@ -226,12 +260,16 @@ for (const kind of ['embedded', 'redis'] as StoreKind[]) {
       await shop.stop();
       channel.disconnect();
       await undoCredit(storage, merchant.address, offer.paymentId, channel.round()! - 1);
+      const neverOpened = encode(randomBytes(32), Encoding.Channel);
+      await withStore(storage, (store) => store.payments.saveMerchantChannel(merchant.address, { channelId: neverOpened, fsmId: 'ba_x', scannedRound: 0 }));
 
-      shop = await openShop(storage, merchant, port);
+      shop = await openShop(storage, merchant, port, false, logged);
       t.equal((await get(shop.url, offer.paymentId)).status, 200, 'read from the merchant\'s co-signed history at start');
       t.equal((await get(shop.url, offer.paymentId)).headers.get('aesc-error'), 'already_spent');
       channel = await payerChannel(payer!, (await get(shop.url)).body!, ids);
       t.equal(channel.id(), ids.channelId);
+      t.same((await shop.embedded.service.store.payments.merchantChannels(merchant.address)).map((c) => c.channelId), [ids.channelId],
+        'a channel that never opened is forgotten at start');
     });
 
     await t.test('a payer that leaves comes back on its channel and pays again', async (t) => {
@@ -242,20 +280,42 @@ for (const kind of ['embedded', 'redis'] as StoreKind[]) {
       t.equal((await get(shop.url, offer.paymentId)).status, 200);
       channel.disconnect();
     });
+
+    await t.test('no secret reaches the log', async (t) => {
+      const [record] = await shop.embedded.service.store.payments.merchantChannels(merchant.address);
+      const key = await shop.embedded.service.store.serviceValue(`paywall-key:${merchant.address}`, () => 'unused');
+      t.ok(logged.some((line) => line.includes('paywall:')), 'the paywall logs (the declined transfers)');
+      for (const secret of [record!.fsmId, channel.fsmId(), key]) t.notOk(logged.some((line) => line.includes(secret)), 'a secret is not logged');
+    });
   });
 }
 
-t.test('the store fails: 503, and nothing secret is said', async (t) => {
-  const storage = testStorage('embedded');
-  t.teardown(() => cleanup(storage));
-  const merchant = AccountMemory.generate();
-  const shop = await openShop(storage, merchant, nextPort++, true);
-  t.teardown(() => shop.stop());
-  const offer = (await get(shop.url)).body!;
-  await shop.embedded.service.store.close();
-  const res = await fetch(shop.url, { headers: { 'AESC-Payment-Id': offer.paymentId } });
+/** A request with a payment id while the store does not answer: 503, and nothing but that. */
+async function unavailable(t: Test, shop: Shop, paymentId: string) {
+  const res = await fetch(shop.url, { headers: { 'AESC-Payment-Id': paymentId } });
   t.equal(res.status, 503);
   t.equal(res.headers.get('retry-after'), '1');
   t.same(await res.json(), { error: 'store_unavailable' });
   t.equal(shop.served, 0);
+}
+
+t.test('the embedded store is closed: 503', async (t) => {
+  const storage = testStorage('embedded');
+  t.teardown(() => cleanup(storage));
+  const shop = await openShop(storage, AccountMemory.generate(), nextPort++, true);
+  t.teardown(() => shop.stop());
+  const offer = (await get(shop.url)).body!;
+  await shop.embedded.service.store.close();
+  await unavailable(t, shop, offer.paymentId);
+});
+
+t.test('Redis goes away: 503', async (t) => {
+  const redis = await startRedisServer();
+  t.teardown(() => redis.stop());
+  const storage = testStorage('redis', redis.url);
+  const shop = await openShop(storage, AccountMemory.generate(), nextPort++, true);
+  t.teardown(() => shop.stop());
+  const offer = (await get(shop.url)).body!;
+  await redis.stop();
+  await unavailable(t, shop, offer.paymentId);
 });

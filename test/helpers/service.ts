@@ -92,7 +92,8 @@ export async function startTestService(overrides: DeepPartial<Config> = {}, conf
 }
 
 
-function lineLogger(onLine: (line: string) => void) {
+/** A logger at info that hands each JSON line to `onLine`, for tests that read what was logged. */
+export function lineLogger(onLine: (line: string) => void) {
   const stream = new Writable({ write(chunk: Buffer, _encoding, done) { onLine(chunk.toString()); done(); } });
   return winston.createLogger({ level: 'info', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] });
 }
