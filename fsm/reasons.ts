@@ -11,7 +11,6 @@ export const REASONS = [
   'not_found',
   'broken_encoding',
   'value_too_low',
-  'value_too_high',
   'conflict',
   'not_ready',
   'insufficient_balance',

@@ -5,7 +5,7 @@
  */
 import { buildTxHash } from '@aeternity/aepp-sdk';
 import type { ChannelId } from '../fsm/types.js';
-import type { Chain } from './chain/chain.js';
+import type { Chain } from './chain/types.js';
 import type { Logger } from './log.js';
 import type { ChannelStore } from './store/store.js';
 

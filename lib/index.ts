@@ -22,3 +22,6 @@ export { loadConfig, ConfigError, type Config, type DeepPartial } from './config
 export { createLogger, silentLogger, type Logger } from './log.js';
 export type { Pending } from './embed/handlers.js';
 export type { Timeouts } from '../fsm/types.js';
+export {
+  startPaywall, type Paywall, type PaywallOptions, type PaywallHandler, type PaywallVerdict, type PaywallRequest, type PaywallError, type PaymentRequired,
+} from './embed/paywall.js';

@@ -6,11 +6,11 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AccountMemory } from '@aeternity/aepp-sdk';
 import type { AccountId } from '../fsm/types.js';
-import type { Chain } from './chain/chain.js';
+import type { Chain } from './chain/types.js';
 import { ChannelWatcher } from './chain/channel-watcher.js';
 import { openDevChain } from './chain/dev/open-dev-chain.js';
 import { NodeChain } from './chain/node-chain.js';
-import { createNodeHttpApi } from './chain/node-http-api.js';
+import { createNodeHttpApi } from './chain/dev/node-http-api.js';
 import { TxWatcher } from './chain/tx-watcher.js';
 import { startHibernation } from './channel/hibernation.js';
 import { createAdmission, type Admission } from './channel/admission.js';
@@ -164,7 +164,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
     limits: config.limits,
     kit, chain, store, registry, log,
     sessionDeps: {
-      store, chain, watcher, channels, log, maxFrameBytes: config.ws.maxFrameBytes, events, metrics,
+      store, chain, watcher, channels, log, events, metrics,
       onChannelStored: (id) => void watchtower?.consider(id),
     },
   });

@@ -11,9 +11,8 @@
 import type { AccountMemory } from '@aeternity/aepp-sdk';
 import { accountOf } from '../fsm/protocol.js';
 import type { ChannelId, EncodedTx, Role, TxKit } from '../fsm/types.js';
-import type { Chain } from './chain/chain.js';
+import type { Chain, ChannelObject } from './chain/types.js';
 import type { ChannelWatcher } from './chain/channel-watcher.js';
-import type { ChannelObject } from './chain/channel-rules.js';
 import type { Registry } from './channel/registry.js';
 import type { Logger } from './log.js';
 import type { OpsEvents } from './ops/events.js';

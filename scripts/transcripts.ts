@@ -414,23 +414,22 @@ const REASON_WHEN: Record<Reason, string> = {
   not_found: 'a reestablish of a channel this service has no record of (without `offchain_tx`); a `get.poi` for a non-participant or a contract',
   broken_encoding: 'a signed tx that is not the one asked for; an `existing_channel_id` that is not a channel id',
   value_too_low: 'a deposit or withdraw of 0; a negative URL amount; an amount (after the push) below the channel reserve',
-  value_too_high: 'not given by this service today',
   conflict: 'not given as a refusal by this service today (conflicts come as `channels.conflict`)',
   not_ready: 'not given by this service today',
   insufficient_balance: 'a balance would fall below the channel reserve; an account holds less than it would lock',
   negative_amount: 'a negative amount in a request',
-  invalid_pubkeys: 'an id that is not an account id, or not a participant of the channel',
-  broken_encoding_accounts: 'an account in `accounts` that is not an account id',
+  invalid_pubkeys: 'an account id that is not a participant of the channel (or, at open, `initiator_id`/`responder_id` that are not account ids)',
+  broken_encoding_accounts: 'an account id that does not decode: `from`, `to` of a transfer or a message, an entry of `accounts`',
   broken_encoding_transaction: 'a `signed_tx` or `offchain_tx` that is not a transaction',
-  not_a_number: 'an amount that is not an integer',
+  not_a_number: 'an amount that is not an integer; the `amount` of `update.new`, `deposit` or `withdraw` given as a JSON string (the node takes numbers only there)',
   participant_not_found: 'a participant without an account on chain, at open',
   not_offchain_tx: 'a solo close, slash or snapshot whose state is not an off-chain tx; an `offchain_tx` that is not a co-signed state',
   already_onchain: 'a snapshot or slash with a round the chain already has',
-  invalid_meta_object: 'not given by this service today (a bad `meta` is `invalid_params`)',
+  invalid_meta_object: 'a `meta` that is not a list of strings',
   invalid_error_code: 'a sign answer `{error}` outside 1..65535',
   invalid_fsm_id: 'an `existing_fsm_id` that does not match',
   bad_signature: 'a signature that is not good for the signer\'s account and the network id',
-  not_allowed_now: 'a request the channel cannot take in its current state (not open yet, busy, closing, a sign answer nobody asked for, the same participant connected twice)',
+  not_allowed_now: 'a request the channel cannot take in its current state (not open yet, busy, closing, a sign answer nobody asked for)',
   missing_fsm_id: 'a reestablish without `existing_fsm_id`',
   bad_state_hash: 'a signed tx whose state hash is not the expected one; an `offchain_poi` that does not prove `offchain_tx`\'s state',
   wrong_round: 'a signed tx of another round; an `offchain_tx` older than the chain\'s round',
@@ -445,7 +444,7 @@ const REASON_WHEN: Record<Reason, string> = {
 export function errorTable(): string {
   const topLevel = new Set<number>(Object.values(JSONRPC_CODE).filter((c) => c < 0));
   const rows = Object.entries(ERRORS).map(([reason, info]) => {
-    const jsonRpc = topLevel.has(info.code) ? `\`${info.code}\` (top level)` : `\`3\`, data \`${info.code}\``;
+    const jsonRpc = topLevel.has(info.code) ? `\`${info.code}\` (top level)` : `\`${info.rpcCode ?? 3}\`, data \`${info.code}\``;
     return `| \`${reason}\` | ${jsonRpc} | ${info.message} | ${REASON_WHEN[reason as Reason]} |`;
   });
   return ['| reason (legacy `payload.reason`) | JSON-RPC `error.code`, `error.data[0].code` | message | when |', '| --- | --- | --- | --- |', ...rows].join('\n');

@@ -89,12 +89,16 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
 
   t.test(`${protocol}: snapshots record the latest round on chain; refusals say why`, async (t) => {
     const ch = await openChannel(service, protocol);
+    let last: any;
     const code = async (client: TestClient) => {
-      const e = await client.nextMethod('error');
-      return protocol === 'json-rpc' ? e.data.data[0].code : e.data.reason;
+      last = (await client.nextMethod('error')).data;
+      return protocol === 'json-rpc' ? last.data[0].code : last.reason;
     };
     ch.initiator.send('channels.snapshot_solo');
     t.equal(await code(ch.initiator), protocol === 'json-rpc' ? 1012 : 'not_offchain_tx', 'nothing off-chain to snapshot yet');
+    // the node's codes and fixed texts: code 2 "Action not allowed" at the top for this one
+    if (protocol === 'json-rpc') t.match(last, { code: 2, message: 'Action not allowed', data: [{ code: 1012, message: 'Offchain tx expected' }] });
+    else t.match(last, { reason: 'not_offchain_tx', code: 1012, message: 'Offchain tx expected' });
     ch.initiator.send('channels.slash');
     t.equal(await code(ch.initiator), protocol === 'json-rpc' ? 1018 : 'not_allowed_now', 'no slash while the channel is active');
     ch.initiator.send('channels.settle');
@@ -109,6 +113,9 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     t.equal((await service.chain.channel(ch.channelId as any))?.round, 2);
     ch.initiator.send('channels.snapshot_solo');
     t.equal(await code(ch.initiator), protocol === 'json-rpc' ? 1013 : 'already_onchain', 'the chain has it already');
+    const said = protocol === 'json-rpc' ? last.data[0] : last;
+    t.match(said, { code: 1013, message: 'Tx already on-chain' }, 'the node\'s fixed text');
+    if (protocol === 'json-rpc') t.match(last, { code: 3, message: 'Rejected' });
     await transfer(ch, ch.responder, ch.responderAccount.address, ch.initiatorAccount.address, 2n);
     t.equal((await service.store.load(ch.channelId as any, 'initiator'))?.state.round, 3, 'off-chain updates go on');
     ch.initiator.close(); ch.responder.close();

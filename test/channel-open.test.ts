@@ -9,7 +9,9 @@ import { startTestService, type TestService } from './helpers/service.js';
 import { unpackSignedTx } from './helpers/accounts.js';
 
 let service: TestService;
-t.before(async () => { service = await startTestService(); });
+/** the service's log, line by line (info and up) */
+const logLines: string[] = [];
+t.before(async () => { service = await startTestService({}, undefined, (line) => logLines.push(line)); });
 t.teardown(async () => { await service.stop(); await service.cleanup(); });
 
 for (const protocol of ['json-rpc', 'legacy'] as const) {
@@ -68,6 +70,55 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     t.equal(await refusal(missing), expect(-32602, 'invalid_params'), 'a mandatory parameter missing');
   });
 
+  t.test(`${protocol}: URL parameters are checked as the node reads them, each refusal naming the parameter`, async (t) => {
+    const { TestClient } = await import('./helpers/client.js');
+    const { channelQuery } = await import('./helpers/channel.js');
+    const [funded, other] = await service.fundedAccounts(2);
+    const base = { ...channelQuery(funded!, other!, 3995), role: 'initiator', host: 'localhost' };
+    const refusal = async (query: Record<string, string | number | bigint>) => {
+      const client = await TestClient.connect(service.channelUrl, query, protocol, null);
+      const e = await client.nextMethod('error');
+      await client.closedAndDone();
+      // the reason, and every word the refusal says (where the detail is differs by envelope)
+      return { reason: protocol === 'json-rpc' ? e.data.data[0].code : e.data.reason, text: JSON.stringify(protocol === 'json-rpc' ? e.data.data : e.data) };
+    };
+    const invalid = protocol === 'json-rpc' ? -32602 : 'invalid_params';
+    const cases: Array<[string, Record<string, string | number>, number | string]> = [
+      ['port', { port: 0 }, invalid],
+      ['port', { port: 65536 }, invalid],
+      ['port', { port: 'http' }, invalid],
+      ['timeout_idle', { timeout_idle: 0 }, invalid],
+      ['timeout_sign', { timeout_sign: 'soon' }, invalid],
+      ['report_info', { report_info: 'yes' }, invalid],
+      ['msg_forwarding', { msg_forwarding: '1' }, invalid],
+      ['bh_delta_pick', { bh_delta_pick: 'x' }, invalid],
+      ['log_keep', { log_keep: 'all' }, invalid],
+      ['gas_price', { gas_price: '1.5' }, invalid],
+      ['gas_price', { gas_price: 5 }, protocol === 'json-rpc' ? 105 : 'value_too_low'],
+    ];
+    for (const [name, query, reason] of cases) {
+      const got = await refusal({ ...base, ...query });
+      t.equal(got.reason, reason, `${name}=${Object.values(query)[0]} refused`);
+      t.match(got.text, name, `the refusal names ${name}`);
+    }
+  });
+
+  t.test(`${protocol}: gas_price sets the create tx's fee; unknown parameters are ignored, and logged once by name`, async (t) => {
+    const unknown = `colour_${protocol.replace('-', '_')}`;
+    const gasPrice = 3_000_000_000n;
+    const ch = await openChannel(service, protocol, { extra: { gas_price: gasPrice.toString(), [unknown]: 'secret-ish-value', report_info: 'true', bh_delta_pick: 2, slogan: 'hi' } });
+    const create = unpackSignedTx(ch.initiator.received.at(-1)!.data.state as string).encodedTx as unknown as { fee: string };
+    const { decode } = await import('@aeternity/aepp-sdk');
+    const { buildTx } = await import('@aeternity/aepp-sdk');
+    const length = decode(buildTx(create as never)).length;
+    t.equal(BigInt(create.fee), gasPrice * (15_000n + 20n * BigInt(length)), 'the fee is the gas price times the create tx\'s fee gas, as the node computes it');
+    const warnings = logLines.filter((line) => line.includes('unknown URL parameters ignored') && line.includes(unknown));
+    t.equal(warnings.length, 1, 'one warning for both participants\' sockets');
+    t.notMatch(warnings[0], 'secret-ish-value', 'never the value');
+    t.notOk(logLines.some((line) => line.includes('unknown URL parameters ignored') && /report_info|bh_delta_pick|slogan|gas_price/.test(line)), 'the node\'s parameters are known');
+    ch.initiator.close(); ch.responder.close();
+  });
+
   t.test(`${protocol}: a responder whose terms differ refuses the channel_open`, async (t) => {
     const { TestClient } = await import('./helpers/client.js');
     const { channelQuery } = await import('./helpers/channel.js');
@@ -77,7 +128,7 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     const responder = await TestClient.connect(service.channelUrl, { ...query, role: 'responder', responder_amount: 2n * 10n ** 21n }, protocol, b!);
     const isError = (m: { method: string }) => m.method === 'error' || m.method === 'channels.error';
     const e = await responder.next(isError);
-    t.match(protocol === 'json-rpc' ? e.data.detail : e.data.message, /responderAmount does not match/);
+    t.match(e.data.detail, /responderAmount does not match/);
     await initiator.next(isError);
     await responder.closedAndDone();
     initiator.close();

@@ -53,7 +53,7 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
       const client = await recover(service, ch, role, protocol, extra);
       const e = await client.nextMethod('error');
       await client.closedAndDone();
-      return protocol === 'json-rpc' ? `${e.data.data[0].code} ${e.data.data[0].message}` : `${e.data.reason} ${JSON.stringify(e.data)}`;
+      return protocol === 'json-rpc' ? `${e.data.data[0].code} ${e.data.data[0].message} ${e.data.data[0].detail}` : `${e.data.reason} ${JSON.stringify(e.data)}`;
     };
     t.match(await refusal('responder', {}), /not known here.*offchain_tx/, 'without offchain_tx: not known, and how to recover');
     t.match(await refusal('responder', { offchain_tx: 'tx_garbage' }), /1010|broken_encoding_transaction/, 'garbage');
@@ -110,7 +110,8 @@ t.test('a channel the chain does not know is said at start-up, and its reestabli
   }, 'json-rpc', ch.responderAccount);
   const e = await client.nextMethod('error');
   t.equal(e.data.data[0].code, 3005, 'channel_not_found');
-  t.match(e.data.data[0].message, /not on chain/);
+  t.equal(e.data.data[0].message, 'Channel not found', 'the fixed text');
+  t.match(e.data.data[0].detail, /not on chain/, 'and what in particular');
   await client.closedAndDone();
   for (let tries = 0; tries < 100 && !lines.some((l) => l.includes('not on this chain')); tries++) await new Promise((resolve) => setTimeout(resolve, 50));
   t.ok(lines.some((l) => /1 stored channel\(s\) are not on this chain/.test(l)), 'the start-up log counts it');

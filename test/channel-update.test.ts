@@ -39,7 +39,7 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     t.equal(tx.signatures.length, 2);
     t.same(ch.responder.sequence(ch.responder.received.length - 3), ['info:update', 'channels.sign.update_ack', 'channels.update']);
 
-    ch.responder.send('channels.update.new', { from: ch.responderAccount.address, to: ch.initiatorAccount.address, amount: '5' });
+    ch.responder.send('channels.update.new', { from: ch.responderAccount.address, to: ch.initiatorAccount.address, amount: 5 });
     await ch.initiator.nextMethod('channels.update');
     await ch.responder.nextMethod('channels.update');
     const [i, r] = await balances(ch);
@@ -60,7 +60,11 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
       [{ from, to, amount: -10 }, 'negative_amount', 1002],
       [{ from, to, amount: 'ten' }, 'not_a_number', 1008],
       [{ from, to, amount: 1.5 }, 'not_a_number', 1008],
-      [{ from: 'ak_123', to, amount: 1 }, 'invalid_pubkeys', 1003],
+      [{ from, to, amount: '5' }, 'not_a_number', 1008], // the node takes a JSON number only
+      [{ from: 'ak_123', to, amount: 1 }, 'broken_encoding_accounts', 1005],
+      [{ from, to: 'ak_123', amount: 1 }, 'broken_encoding_accounts', 1005],
+      [{ from, to, amount: 1, meta: 'not a list' }, 'invalid_meta_object', 1014],
+      [{ from, to, amount: 1, meta: [1] }, 'invalid_meta_object', 1014],
       [{ from, to: AccountMemory.generate().address, amount: 1 }, 'invalid_pubkeys', 1003],
       [{ from, to: from, amount: 1 }, 'invalid_pubkeys', 1003],
       [{ from, to }, 'invalid_params', -32602],
@@ -75,6 +79,12 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
         t.equal(error.data.reason, reason, `${reason}: legacy reason`);
       }
     }
+    // the node's fixed text for the code; what was wrong in particular beside it, never appended
+    ch.initiator.send('channels.update.new', { from: 'ak_123', to, amount: 1 });
+    const broken = (await ch.initiator.nextMethod('error')).data;
+    const said = protocol === 'json-rpc' ? broken.data[0] : broken;
+    t.match(said, { code: 1005, message: 'Broken encoding: account pubkey', detail: /account ids/ });
+    if (protocol === 'json-rpc') t.match(broken, { code: 3, message: 'Rejected' });
     t.equal((await storedRound(ch, 'initiator'))?.round, 1, 'nothing was persisted');
     ch.initiator.send('channels.update.new', { from, to, amount: 1 });
     await ch.initiator.nextMethod('channels.update');
@@ -153,6 +163,27 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     ch.initiator.close(); ch.responder.close();
   });
 
+  t.test(`${protocol}: contract and force progress methods get one error naming the missing FATE VM, with the request's id`, async (t) => {
+    const ch = await openChannel(service, protocol);
+    const needVm = ['channels.update.new_contract', 'channels.update.new_contract_from_onchain', 'channels.update.call_contract',
+      'channels.force_progress', 'channels.dry_run.call_contract', 'channels.get.contract', 'channels.get.contract_call', 'channels.clean_contract_calls'];
+    let id = 100;
+    for (const method of needVm) {
+      const start = ch.initiator.mark();
+      ch.initiator.send(method, { contract_id: 'ct_x', abi_version: 3, amount: 1, call_data: 'cb_x', gas_price: 1_000_000_000 }, ++id);
+      const e = await ch.initiator.nextMethod('error');
+      t.equal(e.frame.id, id, `${method}: the error carries the request's id`);
+      const said = protocol === 'json-rpc' ? e.data.data[0] : e.data;
+      t.match(said, { code: -32601, message: 'Method not found', detail: /FATE VM/ }, `${method}: says there is no FATE VM`);
+      await ch.initiator.quiet(50);
+      t.equal(ch.initiator.received.length - start, 1, `${method}: one frame, nothing else`);
+    }
+    ch.initiator.send('channels.update.new', { from: ch.initiatorAccount.address, to: ch.responderAccount.address, amount: 1 });
+    await Promise.all([ch.initiator.nextMethod('channels.update'), ch.responder.nextMethod('channels.update')]);
+    t.equal((await storedRound(ch, 'responder'))?.round, 2, 'the channel stays usable');
+    ch.initiator.close(); ch.responder.close();
+  });
+
   t.test(`${protocol}: garbage frames and unknown methods get clear errors; the channel goes on`, async (t) => {
     const ch = await openChannel(service, protocol);
     const expectError = async (send: () => void, reason: string, code: number) => {
@@ -164,7 +195,8 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
       } else t.equal(e.data.reason, reason);
     };
     await expectError(() => ch.initiator.sendRaw('{"jsonrpc": "2.0", "method": '), 'parse_error', -32700);
-    await expectError(() => ch.initiator.sendRaw('[1,2,3]'), 'invalid_request', -32000);
+    await expectError(() => ch.initiator.sendRaw('7'), 'invalid_request', -32000);
+    await expectError(() => ch.initiator.sendRaw('[1]'), 'invalid_request', -32000); // a batch of one in JSON-RPC, an array in legacy
     await expectError(() => ch.initiator.sendRaw(Buffer.from([0xff, 0x00])), 'parse_error', -32700);
     await expectError(() => ch.initiator.send('channels.no.such.thing', {}), 'method_not_found', -32601);
     await expectError(() => ch.initiator.send('channels.update', { signed_tx: 'tx_garbage' }), 'not_allowed_now', 1018);

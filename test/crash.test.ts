@@ -79,7 +79,7 @@ for (const kind of ['embedded', 'redis'] as StoreKind[]) {
 }
 
 async function killUnderTraffic(t: Test, kind: StoreKind): Promise<void> {
-  const first = await startServiceProcess({ direct: true, storage: testStorage(kind) });
+  const first = await startServiceProcess({ direct: true, built: true, storage: testStorage(kind) });
   const same = { wsPort: first.wsPort, httpPort: first.httpPort, storage: first.storage };
   let proc = first;
   t.teardown(() => proc.stop());
@@ -117,7 +117,7 @@ async function killUnderTraffic(t: Test, kind: StoreKind): Promise<void> {
       t.ok(Math.abs(stored.initiator - stored.responder) <= 1, `kill ${kill}: the two sides are at most a round apart (${stored.initiator}/${stored.responder})`);
     }
 
-    proc = await startServiceProcess({ direct: true, reuse: same });
+    proc = await startServiceProcess({ direct: true, built: true, reuse: same });
     for (const [index, pair] of pairs.entries()) {
       const stored = storedNow[index]!;
       const expected = Math.max(stored.initiator, stored.responder);

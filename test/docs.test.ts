@@ -8,7 +8,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { REASONS } from '../fsm/reasons.js';
 import { ERRORS } from '../lib/errors.js';
-import { interpret } from '../lib/ws/requests.js';
+import { interpret } from '../lib/channel/requests.js';
 import { DOCS_PATH, generatedSections, splice } from '../scripts/transcripts.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
@@ -34,7 +34,7 @@ t.test('the transcripts and the error table are current (npm run docs:transcript
 });
 
 t.test('every method of the request table is documented, and every documented method is known', async (t) => {
-  const source = read('lib/ws/requests.ts');
+  const source = read('lib/channel/requests.ts');
   const methods = new Set([...source.matchAll(/'(channels\.[a-z_.]+[a-z_])'/g)].map((m) => m[1]!));
   t.ok(methods.size > 20, `the request table names ${methods.size} methods`);
   for (const method of methods) t.ok(named.has(method), `${method} is documented`);

@@ -78,7 +78,7 @@ t.test('too many connections from one address are refused, with a reason', async
 });
 
 t.test('SIGTERM: the service stops accepting, lets writes finish, exits 0, and every reported round is stored', async (t) => {
-  const proc = await startServiceProcess({ direct: true });
+  const proc = await startServiceProcess({ direct: true, built: true });
   const { AccountMemory } = await import('@aeternity/aepp-sdk');
   const aeSdk = genesisSdk(proc.nodeUrl);
   const accounts = [AccountMemory.generate(), AccountMemory.generate()];

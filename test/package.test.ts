@@ -1,8 +1,9 @@
 /**
- * The service as an npm package, as a backend would take it: `npm pack` the project (its `prepare`
- * builds dist/), install the tarball into a scratch project in a temp directory, import it from plain
- * JavaScript and from TypeScript (type-checked by tsc against the declarations in the tarball), and
- * run a channel between two in-process participants in each.
+ * The service as an npm package, as a backend would take it: `npm pack` the project (the dist/ that
+ * `npm test` built, or one built here when a source is newer, as `prepare` would), install the
+ * tarball into a scratch project in a temp directory, import it from plain JavaScript and from
+ * TypeScript (type-checked by tsc against the declarations in the tarball), and run a channel between
+ * two in-process participants in each.
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT } from '../lib/package-root.js';
 import { GENESIS_SECRET } from './helpers/service.js';
+import { ensureBuilt } from './helpers/build.js';
 
 const run = promisify(execFile);
 const TSC = join(PACKAGE_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -58,7 +60,10 @@ console.log(JSON.stringify({ accepted, round, bob: String(balances[bob.address])
 t.test('npm pack, install the tarball in a scratch project, import it from JS and TS, run a channel', async (t) => {
   const packed = join(scratch, 'packed');
   mkdirSync(packed);
-  await run('npm', ['pack', '--pack-destination', packed], { cwd: PACKAGE_ROOT });
+  // without its scripts: `prepare` would run tsc over the whole project again, and rewrite dist/
+  // under the test files that run services from it meanwhile
+  await ensureBuilt();
+  await run('npm', ['pack', '--ignore-scripts', '--pack-destination', packed], { cwd: PACKAGE_ROOT });
   const tarball = readdirSync(packed).find((name) => name.endsWith('.tgz'));
   t.ok(tarball, 'npm pack made a tarball');
 

@@ -6,7 +6,7 @@
  */
 import t, { type Test } from 'tap';
 import { AccountMemory, buildTx, Tag, unpackEntry } from '@aeternity/aepp-sdk';
-import { DevChain } from '../lib/chain/dev-chain.js';
+import { DevChain } from '../lib/chain/dev/dev-chain.js';
 import { openChannel, type OpenedChannel } from './helpers/channel.js';
 import { TestClient } from './helpers/client.js';
 import { externalChain } from './helpers/external-chain.js';

@@ -3,8 +3,7 @@
  * solo-closing (or its lock was reset by a slash), or disappeared (settled or closed mutually).
  */
 import type { ChannelId, EncodedTx, OnchainChannel } from '../../fsm/types.js';
-import type { Chain } from './chain.js';
-import type { ChannelObject } from './channel-rules.js';
+import type { Chain, ChannelObject } from './types.js';
 
 export interface ChannelChange {
   kind: 'changed' | 'closing' | 'closed';

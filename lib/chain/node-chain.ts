@@ -5,8 +5,7 @@
  */
 import { Node } from '@aeternity/aepp-sdk';
 import type { AccountId, ChannelId, EncodedTx, StateHash } from '../../fsm/types.js';
-import { ChainRejectedError, type Chain, type ChainAccount, type TxStatus } from './chain.js';
-import type { ChannelObject } from './channel-rules.js';
+import { ChainRejectedError, type Chain, type ChainAccount, type TxStatus, type ChannelObject } from './types.js';
 
 export interface NodeChainOptions {
   url: string;

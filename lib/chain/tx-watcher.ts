@@ -4,7 +4,7 @@
  */
 import { buildTxHash } from '@aeternity/aepp-sdk';
 import type { EncodedTx } from '../../fsm/types.js';
-import type { Chain } from './chain.js';
+import type { Chain } from './types.js';
 
 export interface WatchCallbacks {
   mined(txHash: string): void;

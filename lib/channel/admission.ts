@@ -4,20 +4,20 @@
  * or recovers it from the chain and the client's co-signed state. The WebSocket server and the
  * in-process participants (lib/embed/) both come in through here, so both get the same checks.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { encode, Encoding } from '@aeternity/aepp-sdk';
 import type { ChannelInput } from '../../fsm/channel-machine.js';
 import type { Reason } from '../../fsm/reasons.js';
-import type { AccountId, ChannelId, EncodedTx, Role, Timeouts, TxKit } from '../../fsm/types.js';
-import type { Chain } from '../chain/chain.js';
+import type { AccountId, ChannelId, ChannelParams, EncodedTx, OnchainTerms, Role, Timeouts, TxKit } from '../../fsm/types.js';
+import type { Chain } from '../chain/types.js';
 import { onchainChannel } from '../chain/channel-watcher.js';
 import type { Logger } from '../log.js';
 import type { ChannelStore, StoredChannel } from '../store/store.js';
-import type { Codec } from '../ws/codec.js';
-import type { OpenRequest } from '../ws/open-params.js';
+import { feeAtGasPrice } from '../tx/gas-price.js';
+import type { ClientLink } from './client.js';
+import { hashFsmId, newFsmId, sameFsmIdHash } from './fsm-id.js';
+import type { OpenRequest } from './open-request.js';
 import { recoverFromChain } from './recovery.js';
 import type { Registry } from './registry.js';
-import { hashFsmId, Session, type ClientLink, type SessionDeps } from './session.js';
+import { Session, type SessionDeps } from './session.js';
 
 export interface AdmissionDeps {
   /** the service-wide timers, each overridable per channel */
@@ -47,24 +47,14 @@ export interface Admission {
    * The session for a client that connects with these parameters: a new one, or the live one it
    * reestablishes. Fails with a `Refusal` naming why.
    */
-  admit(open: OpenRequest, link: ClientLink, codec: Codec): Promise<Session>;
-}
-
-export function newFsmId(): string {
-  return encode(randomBytes(32), Encoding.Bytearray);
-}
-
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a, 'hex');
-  const y = Buffer.from(b, 'hex');
-  return x.length === y.length && timingSafeEqual(x, y);
+  admit(open: OpenRequest, link: ClientLink): Promise<Session>;
 }
 
 export function createAdmission(deps: AdmissionDeps): Admission {
   // one for every session: a copy each would cost every idle channel memory for nothing
   const sessionDeps: SessionDeps = { ...deps.sessionDeps, onStopped: (s, why) => deps.registry.remove(s, why) };
 
-  async function admit(open: OpenRequest, link: ClientLink, codec: Codec): Promise<Session> {
+  async function admit(open: OpenRequest, link: ClientLink): Promise<Session> {
     const fsmId = newFsmId();
     if (deps.registry.size >= deps.limits.maxChannels && !(open.kind === 'reestablish' && deps.registry.find(open.channelId, open.role))) {
       throw new Refusal('service_full', `at most ${deps.limits.maxChannels} live channel FSMs`);
@@ -86,7 +76,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
         if (account.balance < amount) throw new Refusal('insufficient_balance', `${id} holds ${account.balance}, less than the ${amount} it would lock`);
       }
       const terms = open.role === 'initiator'
-        ? { nonce: open.nonce ?? (await deps.chain.nextNonce(params.initiatorId)), ttl: open.ttl, ...(open.fee !== undefined && { fee: open.fee }) }
+        ? createTerms(open, params, open.nonce ?? (await deps.chain.nextNonce(params.initiatorId)))
         : undefined;
       input = {
         kit: deps.kit, role: open.role, fsmId, params, keepRunning: open.keepRunning, anyInitiator: open.anyInitiator,
@@ -97,15 +87,15 @@ export function createAdmission(deps: AdmissionDeps): Admission {
       // reconnect without leave: the FSM is still running and takes the new socket
       const live = deps.registry.find(open.channelId, open.role);
       if (live) {
-        if (!sameSecret(hashFsmId(live.fsmId), hashFsmId(open.fsmId))) throw new Refusal('invalid_fsm_id', 'existing_fsm_id does not match');
-        if (live.attached) throw new Refusal('not_allowed_now', 'this participant is already connected to the channel');
-        live.attach(link, codec);
+        if (!sameFsmIdHash(hashFsmId(live.fsmId), hashFsmId(open.fsmId))) throw new Refusal('invalid_fsm_id', 'existing_fsm_id does not match');
+        // a socket still attached is taken over: its client is the one reconnecting, or has lost the fsm_id
+        live.attach(link);
         await reportWatchtower(live, open.channelId, open.role);
         return live;
       }
       const known = await deps.store.load(open.channelId, open.role);
       if (known?.closed) throw new Refusal('not_allowed_now', `channel ${open.channelId} is closed`);
-      if (known && !sameSecret(known.fsmIdHash, hashFsmId(open.fsmId))) throw new Refusal('invalid_fsm_id', 'existing_fsm_id does not match');
+      if (known && !sameFsmIdHash(known.fsmIdHash, hashFsmId(open.fsmId))) throw new Refusal('invalid_fsm_id', 'existing_fsm_id does not match');
       const stored = known ?? await recover(open, fsmId);
       const onchain = await onchainChannel(deps.chain, stored.channelId);
       if (!onchain) {
@@ -126,13 +116,23 @@ export function createAdmission(deps: AdmissionDeps): Admission {
       fsmId,
       input,
       link,
-      codec,
       sessionDeps,
     );
     session.start();
     deps.registry.add(session);
     if (open.kind === 'reestablish') await reportWatchtower(session, open.channelId, open.role);
     return session;
+  }
+
+  /**
+   * The create tx's nonce, ttl and fee. With a gas_price the fee is the one at that gas price, or the
+   * fee asked for if that is bigger, as the node picks.
+   */
+  function createTerms(open: Extract<OpenRequest, { kind: 'new' }>, params: ChannelParams, nonce: number): OnchainTerms {
+    const terms: OnchainTerms = { nonce, ttl: open.ttl, ...(open.fee !== undefined && { fee: open.fee }) };
+    if (open.gasPrice === undefined) return terms;
+    const fee = feeAtGasPrice((f) => deps.kit.innerTx(deps.kit.createTx(params, { ...terms, fee: f }).signedTx)!, open.gasPrice);
+    return { ...terms, fee: terms.fee !== undefined && terms.fee > fee ? terms.fee : fee };
   }
 
   /**

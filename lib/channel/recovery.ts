@@ -8,8 +8,7 @@
 import { Tag, unpackTx } from '@aeternity/aepp-sdk';
 import type { Reason } from '../../fsm/reasons.js';
 import type { Balances, ChannelId, ChannelParams, CoSignedState, EncodedTx, StateHash } from '../../fsm/types.js';
-import type { Chain } from '../chain/chain.js';
-import type { ChannelObject } from '../chain/channel-rules.js';
+import type { Chain, ChannelObject } from '../chain/types.js';
 import { channelId as deriveChannelId, channelStateHash, unpackSigned } from '../tx/channel-kit.js';
 import { signingMessage, verifySignature } from '../tx/crypto.js';
 import { decode } from '../tx/encoding.js';

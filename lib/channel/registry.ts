@@ -6,7 +6,11 @@
 import type { ChannelId, Role } from '../../fsm/types.js';
 import type { Session } from './session.js';
 
-const pairingKey = (s: Session) => `${s.pairing.port}|${s.pairing.responderId}|${s.pairing.channelId ?? 'new'}`;
+/**
+ * A new channel's participants find each other by port and responder; a channel that exists by its
+ * id alone, so that a reestablish without `port` (the node takes the channel's stored one) pairs too.
+ */
+const pairingKey = (s: Session) => (s.pairing.channelId ? `channel|${s.pairing.channelId}` : `${s.pairing.port}|${s.pairing.responderId}|new`);
 
 export class Registry {
   private readonly waiting = new Map<string, Session[]>();

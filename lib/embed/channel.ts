@@ -1,9 +1,10 @@
 /**
  * A channel participant hosted in the backend's own process: the aepp-sdk `Channel`'s API, with the
- * backend itself as the client. Its session's client end is this object (a `ClientLink`): the session
- * hands it the same JSON-RPC frames it would write to a WebSocket, and it hands the session the
- * requests the SDK would send, so both kinds of clients go through one codec, one request table and
- * one FSM, and persist-before-release, timers, hibernation and the watchtower hold for both.
+ * backend itself as the client. Its session's client end is a JSON-RPC `FrameClient` (lib/ws), as a
+ * socket's is: the session's output reaches this object as the same frames a WebSocket would carry,
+ * and the requests the SDK would send go back through it, so both kinds of clients go through one
+ * codec, one request table and one FSM, and persist-before-release, timers, hibernation and the
+ * watchtower hold for both.
  */
 import { EventEmitter } from 'node:events';
 import {
@@ -12,9 +13,10 @@ import {
 } from '@aeternity/aepp-sdk';
 import type { Reason } from '../../fsm/reasons.js';
 import { Refusal, type Admission } from '../channel/admission.js';
-import type { ClientLink, Session } from '../channel/session.js';
+import type { Session } from '../channel/session.js';
 import type { Logger } from '../log.js';
 import { jsonRpcCodec } from '../ws/codec.js';
+import { FrameClient } from '../ws/frame-client.js';
 import { parseOpenParams } from '../ws/open-params.js';
 import { amountJson, readFrame, writeFrame, type AmountLike, type IncomingMessage } from './frames.js';
 import {
@@ -65,6 +67,8 @@ export type EmbeddedChannelOptions = {
 export interface EmbedHost {
   admission: Admission;
   log: Logger;
+  /** the largest frame a participant may send, as for a socket */
+  maxFrameBytes: number;
   /** called when a participant ends, so the host stops tracking it */
   forget?(channel: EmbeddedChannel): void;
   track?(channel: EmbeddedChannel): void;
@@ -138,14 +142,14 @@ export class EmbeddedChannel {
   private inHandler = false;
   private nextId = 0;
   private readonly calls = new Map<number, (message: IncomingMessage) => void>();
-  private readonly link: ClientLink;
+  private readonly link: FrameClient;
   private connected = false;
 
   private constructor(private readonly options: EmbeddedChannelOptions, private readonly host: EmbedHost) {
-    this.link = {
+    this.link = new FrameClient(jsonRpcCodec, {
       send: (text) => { if (this.connected) this.receive(text); },
       close: () => this.closed(),
-    };
+    }, { log: host.log, maxFrameBytes: host.maxFrameBytes, fields: { role: options.role } });
   }
 
   /**
@@ -170,7 +174,7 @@ export class EmbeddedChannel {
     }
     channel.connected = true;
     try {
-      channel.session = await host.admission.admit(open, channel.link, jsonRpcCodec);
+      channel.session = await host.admission.admit(open, channel.link);
     } catch (err) {
       channel.connected = false;
       channel.changeStatus('disconnected');
@@ -316,7 +320,7 @@ export class EmbeddedChannel {
   }
 
   notify(method: string, params: Record<string, unknown> = {}): void {
-    if (this.session && this.connected) this.session.handleFrame(writeFrame(method, params));
+    if (this.session && this.connected) this.session.receive(this.link.read(writeFrame(method, params)));
   }
 
   setFsmId(fsmId: string): void {
@@ -347,7 +351,7 @@ export class EmbeddedChannel {
         reject(new ChannelCallError('Rejected: the channel is disconnected'));
         return;
       }
-      this.session.handleFrame(writeFrame(method, params, id));
+      this.session.receive(this.link.read(writeFrame(method, params, id)));
     });
   }
 

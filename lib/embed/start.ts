@@ -51,6 +51,7 @@ export async function startEmbedded(options: EmbedOptions = {}): Promise<Embedde
   const host = {
     admission: service.admission,
     log,
+    maxFrameBytes: config.ws.maxFrameBytes,
     track: (channel: EmbeddedChannel) => live.add(channel),
     forget: (channel: EmbeddedChannel) => live.delete(channel),
   };

@@ -3,7 +3,7 @@
  * seconds in the background, so that trouble and recovery are events (logged, in the feed) as they happen.
  */
 import type { ChannelId } from '../../fsm/types.js';
-import type { Chain } from '../chain/chain.js';
+import type { Chain } from '../chain/types.js';
 import type { ChannelStore } from '../store/store.js';
 import type { OpsEvents } from './events.js';
 import type { Metrics } from './metrics.js';

@@ -7,7 +7,8 @@
  *   round is written without rewriting the parameters;
  * * `channel-rounds`: `[channelId, role, round]` → state, every co-signed round, oldest first by key;
  * * `channel-index`: channelId → '', the channels this service hosts;
- * * `service`: name → value.
+ * * `service`: name → value;
+ * * the paywall's payment records and merchant channels (lmdb-payments.ts).
  *
  * Every value is text made by records.ts (or JSON for the watchtower's list), decoded and checked on
  * the way back in, so a damaged record is refused rather than trusted.
@@ -17,6 +18,7 @@
 import type { Database, RootDatabase } from 'lmdb';
 import type { ChannelId, ChannelParams, CoSignedState, OperationKind, Role } from '../../fsm/types.js';
 import { durably, type EmbeddedDb } from './embedded.js';
+import { LmdbPayments } from './lmdb-payments.js';
 import { decodeOnchain, encodeOnchain, decodeParams, decodeState, encodeParams, encodeState } from './records.js';
 import { StoreUnavailableError, type ChannelStore, type SaveResult, type StoredChannel, type WatchtowerAction } from './store.js';
 
@@ -30,6 +32,7 @@ export class LmdbStore implements ChannelStore {
   private readonly rounds: Database<string, RoundKey>;
   private readonly index: Database<string, ChannelId>;
   private readonly service: Database<string, string>;
+  readonly payments: LmdbPayments;
   private closed = false;
 
   constructor(db: EmbeddedDb) {
@@ -38,6 +41,7 @@ export class LmdbStore implements ChannelStore {
     this.rounds = db.root.openDB<string, RoundKey>({ name: 'channel-rounds', encoding: 'string' });
     this.index = db.root.openDB<string, ChannelId>({ name: 'channel-index', encoding: 'string' });
     this.service = db.root.openDB<string, string>({ name: 'service', encoding: 'string' });
+    this.payments = new LmdbPayments(db.root, () => this.ensureOpen());
   }
 
   async saveRound(channelId: ChannelId, role: Role, state: CoSignedState, first?: { params: ChannelParams; fsmIdHash: string }): Promise<SaveResult> {
@@ -135,9 +139,9 @@ export class LmdbStore implements ChannelStore {
     }));
   }
 
-  async history(channelId: ChannelId, role: Role): Promise<CoSignedState[]> {
+  async history(channelId: ChannelId, role: Role, fromRound = 0): Promise<CoSignedState[]> {
     this.ensureOpen();
-    const entries = this.rounds.getRange({ start: [channelId, role, 0], end: [channelId, role, Number.MAX_SAFE_INTEGER] });
+    const entries = this.rounds.getRange({ start: [channelId, role, fromRound], end: [channelId, role, Number.MAX_SAFE_INTEGER] });
     return Array.from(entries, ({ value }) => decodeState(value));
   }
 

@@ -2,11 +2,13 @@
  * The Redis store. Keys are hash-tagged by channel id (`{ch_…}`) so a Redis Cluster keeps a channel's
  * keys in one slot: `<prefix>{ch}:<role>` is a hash (round, state, params, fsm) and
  * `<prefix>{ch}:<role>:rounds` a stream of every co-signed round, with the round as the entry id.
+ * The paywall's records are redis-payments.ts's.
  */
 import { Redis } from 'ioredis';
 import type { ChannelId, ChannelParams, CoSignedState, OperationKind, Role } from '../../fsm/types.js';
 import type { Logger } from '../log.js';
 import { checkDatabase, checkPersistence, connectFailure, databaseOf, refusal } from './redis-checks.js';
+import { RedisPayments } from './redis-payments.js';
 import { decodeOnchain, encodeOnchain, decodeParams, decodeState, encodeParams, encodeState } from './records.js';
 import { StoreUnavailableError, type ChannelStore, type SaveResult, type StoredChannel, type WatchtowerAction } from './store.js';
 
@@ -44,10 +46,12 @@ export interface RedisStoreOptions {
 
 export class RedisStore implements ChannelStore {
   private readonly redis: RedisWithScript;
+  readonly payments: RedisPayments;
 
   private constructor(redis: Redis, private readonly prefix: string) {
     redis.defineCommand('saveRound', { numberOfKeys: 2, lua: SAVE_ROUND });
     this.redis = redis as RedisWithScript;
+    this.payments = new RedisPayments(redis, prefix);
   }
 
   /**
@@ -148,8 +152,8 @@ export class RedisStore implements ChannelStore {
     await this.redis.hset(this.key(channelId, role), 'fsm', fsmIdHash);
   }
 
-  async history(channelId: ChannelId, role: Role): Promise<CoSignedState[]> {
-    const entries = await this.redis.xrange(`${this.key(channelId, role)}:rounds`, '-', '+');
+  async history(channelId: ChannelId, role: Role, fromRound = 0): Promise<CoSignedState[]> {
+    const entries = await this.redis.xrange(`${this.key(channelId, role)}:rounds`, fromRound > 0 ? String(fromRound) : '-', '+');
     return entries.map(([, fields]) => decodeState(fields[1]!));
   }
 

@@ -4,6 +4,7 @@
  * keeps its own latest round, so the two may differ by the one round in flight.
  */
 import type { ChannelId, ChannelParams, CoSignedState, OperationKind, Role } from '../../fsm/types.js';
+import type { PaymentStore } from './payments.js';
 
 export interface StoredChannel {
   channelId: ChannelId;
@@ -41,8 +42,10 @@ export interface ChannelStore {
   takeWatchtowerActions(channelId: ChannelId, role: Role): Promise<WatchtowerAction[]>;
   /** A value of the service itself, made by `create` the first time and the same ever after. */
   serviceValue(name: string, create: () => string): Promise<string>;
-  /** Every co-signed round of the channel, oldest first. */
-  history(channelId: ChannelId, role: Role): Promise<CoSignedState[]>;
+  /** Every co-signed round of the channel from `fromRound` on (default: all), oldest first. */
+  history(channelId: ChannelId, role: Role, fromRound?: number): Promise<CoSignedState[]>;
+  /** The HTTP 402 paywall's payment records and merchant channels, in the same storage. */
+  readonly payments: PaymentStore;
   close(): Promise<void>;
 }
 

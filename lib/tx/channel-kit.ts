@@ -3,13 +3,13 @@
  * off-chain tx (v2) and their SignedTx wrappers, the channel id, and the checks on signed txs that
  * come back from a client or the peer. Implements the machine's TxKit.
  */
-import { buildTx, Encoding, EntryTag, hash, Tag, unpackEntry, unpackTx } from '@aeternity/aepp-sdk';
+import { buildTx, Encoding, EntryTag, Tag, unpackEntry, unpackTx } from '@aeternity/aepp-sdk';
 import { decode as rlpDecode, encode as rlpEncode } from 'rlp';
 import type {
   AccountId, Balances, ChannelId, ChannelParams, EncodedTx, SignedCheck, StateHash, TxKit,
 } from '../../fsm/types.js';
-import { signingMessage, verifySignature } from './crypto.js';
-import { decode, encode, ownCopy } from './encoding.js';
+import { blake2b256, signingMessage, verifySignature } from './crypto.js';
+import { asBuffer, decode, encode } from './encoding.js';
 import { Memo } from './memo.js';
 import { accountsTrie, intBytes, proofOfInclusion, stateHash, type Trie } from './state-trees.js';
 
@@ -20,7 +20,7 @@ const EMPTY_PAYLOAD = encode(Buffer.alloc(0), Encoding.Transaction);
 export function channelId(initiator: AccountId, nonce: number, responder: AccountId): ChannelId {
   const nonceBytes = Buffer.alloc(32);
   nonceBytes.writeBigUInt64BE(BigInt(nonce), 24);
-  return encode(hash(Buffer.concat([decode(initiator), nonceBytes, decode(responder)])), Encoding.Channel);
+  return encode(blake2b256(Buffer.concat([decode(initiator), nonceBytes, decode(responder)])), Encoding.Channel);
 }
 
 export function channelTrie(params: ChannelParams, balances: Balances): Trie | null {
@@ -43,20 +43,31 @@ const SIGNED_TX_HEADER = [Buffer.of(Tag.SignedTx), Buffer.of(1)];
 const OFFCHAIN_TX_HEADER = [Buffer.of(Tag.ChannelOffChainTx), Buffer.of(2)];
 /** the id type tag of a channel in an RLP id field (aeser_id) */
 const CHANNEL_ID_TAG = 6;
+const SIGNATURE_BYTES = 64;
+
+/** The RLP of a SignedTx: its signatures sorted by their bytes, as the node sorts them, then the tx. */
+function signedTxBytes(inner: Uint8Array, signatures: Uint8Array[]): Uint8Array {
+  const sorted = signatures.map(asBuffer).sort(Buffer.compare);
+  return rlpEncode([...SIGNED_TX_HEADER, sorted, inner]);
+}
 
 /**
  * Wraps an unsigned tx in a SignedTx with the given signatures, sorted by their bytes as the node sorts
  * them. RLP written directly: this runs for every signature of every round.
  */
 export function wrapSigned(tx: EncodedTx, signatures: Uint8Array[] = []): EncodedTx {
-  const sorted = signatures.map((s) => Buffer.from(s)).sort(Buffer.compare);
-  return encode(rlpEncode([...SIGNED_TX_HEADER, sorted, decode(tx)]), Encoding.Transaction);
+  return encode(signedTxBytes(decode(tx), signatures), Encoding.Transaction);
 }
 
-/** The off-chain tx (v2) of a round, RLP written directly: [57, 2, channel id, round, state hash]. */
-export function offchainTx(channel: ChannelId, round: number, hashOfState: StateHash): EncodedTx {
+/** The RLP of the off-chain tx (v2) of a round: [57, 2, channel id, round, state hash]. */
+function offchainTxBytes(channel: ChannelId, round: number, hashOfState: StateHash): Uint8Array {
   const channelIdField = Buffer.concat([Buffer.of(CHANNEL_ID_TAG), decode(channel)]);
-  return encode(rlpEncode([...OFFCHAIN_TX_HEADER, channelIdField, intBytes(round), decode(hashOfState)]), Encoding.Transaction);
+  return rlpEncode([...OFFCHAIN_TX_HEADER, channelIdField, intBytes(round), decode(hashOfState)]);
+}
+
+/** The off-chain tx (v2) of a round, RLP written directly. */
+export function offchainTx(channel: ChannelId, round: number, hashOfState: StateHash): EncodedTx {
+  return encode(offchainTxBytes(channel, round, hashOfState), Encoding.Transaction);
 }
 
 interface UnpackedSigned {
@@ -64,25 +75,39 @@ interface UnpackedSigned {
   encodedTx: EncodedTx;
 }
 
-/**
- * Unpacks a SignedTx, or a bare tx as a SignedTx with no signatures; null if neither. Reads the RLP
- * directly: a SignedTx is [11, 1, [signatures], tx], and the inner tx need not be decoded to compare it.
- */
-export function unpackSigned(tx: string): UnpackedSigned | null {
+/** A SignedTx as read: its signatures (views into the read bytes) and its inner tx, as bytes too. */
+interface SignedParts {
+  signatures: Buffer[];
+  encodedTx: EncodedTx;
+  inner: Buffer;
+}
+
+/** Reads a SignedTx, or a bare tx as a SignedTx with no signatures; null if neither. */
+function readSigned(tx: string): SignedParts | null {
   if (!tx.startsWith('tx_')) return null;
   try {
     const bytes = decode(tx as EncodedTx);
     const items = rlpDecode(bytes) as unknown;
     if (!Array.isArray(items) || !(items[0] instanceof Uint8Array)) return null;
     const tag = items[0].length === 1 ? items[0][0] : -1;
-    if (tag !== Tag.SignedTx) return { signatures: [], encodedTx: tx as EncodedTx };
+    if (tag !== Tag.SignedTx) return { signatures: [], encodedTx: tx as EncodedTx, inner: bytes };
     const [, version, signatures, inner] = items as [unknown, Uint8Array, unknown, unknown];
     if (version.length !== 1 || version[0] !== 1 || !Array.isArray(signatures) || !(inner instanceof Uint8Array)) return null;
-    if (!signatures.every((s) => s instanceof Uint8Array && s.length === 64)) return null;
-    return { signatures: signatures as Uint8Array[], encodedTx: encode(Buffer.from(inner), Encoding.Transaction) as EncodedTx };
+    if (!signatures.every((s) => s instanceof Uint8Array && s.length === SIGNATURE_BYTES)) return null;
+    const innerBytes = asBuffer(inner);
+    return { signatures: (signatures as Uint8Array[]).map(asBuffer), encodedTx: encode(innerBytes, Encoding.Transaction), inner: innerBytes };
   } catch {
     return null;
   }
+}
+
+/**
+ * Unpacks a SignedTx, or a bare tx as a SignedTx with no signatures; null if neither. Reads the RLP
+ * directly: a SignedTx is [11, 1, [signatures], tx], and the inner tx need not be decoded to compare it.
+ */
+export function unpackSigned(tx: string): UnpackedSigned | null {
+  const parts = readSigned(tx);
+  return parts && { signatures: parts.signatures, encodedTx: parts.encodedTx };
 }
 
 /** Names the first field in which two txs of the same kind differ, to say why a tx was refused. */
@@ -102,21 +127,35 @@ function describeMismatch(candidate: EncodedTx, expected: EncodedTx): { reason: 
   }
 }
 
+/** Only a round's tx is worth remembering: a client's megabyte string is worked on, not kept. */
+const MEMO_MAX_CHARS = 4_096;
+/** the txs and checks of the rounds in flight; the second FSM of a round asks for the same ones */
+const KIT_MEMO_LIMIT = 1_000;
+
 export function createTxKit(networkId: string): TxKit {
+  // Both FSMs of a channel usually live in this process and, for each round, build the same tx and
+  // make the same checks on the same strings: the initiator checks its client's signature, then the
+  // responder checks that very SignedTx from the peer; likewise for the acknowledgement. All of it is
+  // pure, so the second asks these memos. Their values are shared: nothing here writes into them.
+  const signed = new Memo<SignedParts | null>(KIT_MEMO_LIMIT);
+  const checks = new Memo<SignedCheck>(KIT_MEMO_LIMIT);
+  const rounds = new Memo<{ signedTx: EncodedTx; stateHash: StateHash }>(KIT_MEMO_LIMIT);
   /** what each round's signatures sign, worked out once for the checks of both sides */
-  const signingMessages = new Memo<Buffer>(1_000);
-  const checkSigned = (candidate: string, expected: EncodedTx, signers: AccountId[], participants: AccountId[]): SignedCheck => {
-    const got = unpackSigned(candidate);
+  const signingMessages = new Memo<Buffer>(KIT_MEMO_LIMIT);
+  const readSignedOnce = (tx: string) => (tx.length > MEMO_MAX_CHARS ? readSigned(tx) : signed.get(tx, () => readSigned(tx)));
+
+  const check = (candidate: string, expected: EncodedTx, signers: AccountId[], participants: AccountId[]): SignedCheck => {
+    const got = readSignedOnce(candidate);
     if (!got) return { ok: false, reason: 'broken_encoding_transaction', detail: 'signed_tx is not a transaction' };
-    const want = unpackSigned(expected);
+    const want = readSignedOnce(expected);
     if (!want) throw new Error('expected tx does not decode');
-    if (got.encodedTx !== want.encodedTx) {
+    if (!got.inner.equals(want.inner)) {
       const { reason, detail } = describeMismatch(got.encodedTx, want.encodedTx);
       return { ok: false, reason, detail };
     }
-    const message = signingMessages.get(want.encodedTx, () => ownCopy(signingMessage(networkId, decode(want.encodedTx))));
+    const message = signingMessages.get(want.encodedTx, () => signingMessage(networkId, want.inner));
     const signatures = [...want.signatures];
-    const known = (sig: Uint8Array) => signatures.some((s) => Buffer.from(s).equals(sig));
+    const known = (sig: Buffer) => signatures.some((s) => s.equals(sig));
     // Signatures we already hold were checked when they came; trying them first against another
     // signer would only spend a failing verify, so the new ones go first.
     const fresh = got.signatures.filter((sig) => !known(sig));
@@ -131,7 +170,12 @@ export function createTxKit(networkId: string): TxKit {
     for (const sig of fresh) {
       if (!known(sig) && participants.some((p) => !signers.includes(p) && verifySignature(message, sig, p))) signatures.push(sig);
     }
-    return { ok: true, signedTx: wrapSigned(want.encodedTx, signatures) };
+    return { ok: true, signedTx: encode(signedTxBytes(want.inner, signatures), Encoding.Transaction) };
+  };
+  const checkSigned = (candidate: string, expected: EncodedTx, signers: AccountId[], participants: AccountId[]): SignedCheck => {
+    if (candidate.length > MEMO_MAX_CHARS) return check(candidate, expected, signers, participants);
+    const key = `${candidate} ${expected} ${signers.join(',')} ${participants.join(',')}`;
+    return { ...checks.get(key, () => check(candidate, expected, signers, participants)) };
   };
 
   return {
@@ -166,21 +210,27 @@ export function createTxKit(networkId: string): TxKit {
     },
 
     roundTx(channel, round, params, balances, onchain) {
+      if (!onchain) {
+        const key = `${channel}:${round}:${params.initiatorId}:${params.responderId}:${balances.initiator}:${balances.responder}`;
+        return { ...rounds.get(key, () => {
+          const hashOfState = channelStateHash(params, balances);
+          const signedTx = encode(signedTxBytes(offchainTxBytes(channel, round, hashOfState), []), Encoding.Transaction);
+          return { signedTx, stateHash: hashOfState };
+        }) };
+      }
       const hashOfState = channelStateHash(params, balances);
-      const tx = (onchain
-        ? buildTx({
-          ...(onchain.kind === 'deposit'
-            ? { tag: Tag.ChannelDepositTx, fromId: onchain.account }
-            : { tag: Tag.ChannelWithdrawTx, toId: onchain.account }),
-          channelId: channel,
-          amount: onchain.amount,
-          ttl: onchain.terms.ttl,
-          ...(onchain.terms.fee !== undefined && { fee: onchain.terms.fee }),
-          stateHash: hashOfState,
-          round,
-          nonce: onchain.terms.nonce,
-        } as Parameters<typeof buildTx>[0])
-        : offchainTx(channel, round, hashOfState)) as EncodedTx;
+      const tx = buildTx({
+        ...(onchain.kind === 'deposit'
+          ? { tag: Tag.ChannelDepositTx, fromId: onchain.account }
+          : { tag: Tag.ChannelWithdrawTx, toId: onchain.account }),
+        channelId: channel,
+        amount: onchain.amount,
+        ttl: onchain.terms.ttl,
+        ...(onchain.terms.fee !== undefined && { fee: onchain.terms.fee }),
+        stateHash: hashOfState,
+        round,
+        nonce: onchain.terms.nonce,
+      } as Parameters<typeof buildTx>[0]) as EncodedTx;
       return { signedTx: wrapSigned(tx), stateHash: hashOfState };
     },
 
@@ -213,9 +263,9 @@ export function createTxKit(networkId: string): TxKit {
     },
 
     innerTag(signedTx) {
-      const inner = unpackSigned(signedTx);
+      const inner = readSignedOnce(signedTx);
       if (!inner) return null;
-      const items = rlpDecode(decode(inner.encodedTx)) as Uint8Array[];
+      const items = rlpDecode(inner.inner) as Uint8Array[];
       return items[0]?.length === 1 ? items[0][0]! : items[0]?.length === 2 ? (items[0][0]! << 8) + items[0][1]! : null;
     },
 
@@ -234,10 +284,10 @@ export function createTxKit(networkId: string): TxKit {
 
     checkSigned,
 
-    innerTx: (signedTx) => unpackSigned(signedTx)?.encodedTx ?? null,
+    innerTx: (signedTx) => readSignedOnce(signedTx)?.encodedTx ?? null,
 
     txTerms(signedTx) {
-      const unpacked = unpackSigned(signedTx);
+      const unpacked = readSignedOnce(signedTx);
       if (!unpacked) return null;
       try {
         const tx = unpackTx(unpacked.encodedTx) as unknown as { nonce?: number; ttl?: number; fee?: string };

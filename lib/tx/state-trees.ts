@@ -4,7 +4,8 @@
  * the proof of inclusion (`pi_…`) that the aepp-sdk decodes and checks against that hash.
  */
 import { encode as rlpEncode } from 'rlp';
-import { encode, Encoding, EntryTag, hash, packEntry } from '@aeternity/aepp-sdk';
+import { encode, Encoding, EntryTag, packEntry } from '@aeternity/aepp-sdk';
+import { blake2b256 } from './crypto.js';
 
 type RlpItem = Uint8Array | RlpItem[];
 type Entry = { path: string; value: Uint8Array };
@@ -51,7 +52,7 @@ function commonPrefixLength(entries: Entry[]): number {
 }
 
 function nodeHash(node: RlpItem[]): Buffer {
-  return hash(rlpEncode(node));
+  return blake2b256(rlpEncode(node));
 }
 
 /**
@@ -61,7 +62,7 @@ function nodeHash(node: RlpItem[]): Buffer {
 function childRef(node: RlpItem[], nodes: Map<string, RlpItem[]>): Uint8Array {
   const bytes = rlpEncode(node);
   if (bytes.length < 32) return bytes;
-  const h = hash(bytes);
+  const h = blake2b256(bytes);
   nodes.set(h.toString('hex'), node);
   return h;
 }
@@ -141,7 +142,7 @@ export function accountsTrie(accounts: Array<[Uint8Array, bigint]>): Trie | null
 export function stateHash(accounts: Trie | null): Buffer {
   const version = Buffer.alloc(8);
   version.writeBigUInt64BE(BigInt(TREES_VERSION));
-  return hash(Buffer.concat([version, accounts?.root ?? ZERO_HASH, ZERO_HASH, ZERO_HASH, ZERO_HASH, ZERO_HASH, ZERO_HASH]));
+  return blake2b256(Buffer.concat([version, accounts?.root ?? ZERO_HASH, ZERO_HASH, ZERO_HASH, ZERO_HASH, ZERO_HASH, ZERO_HASH]));
 }
 
 /** Proof of inclusion of the given accounts, serialised as the node's trees_poi object (`pi_…`). */

@@ -5,6 +5,7 @@
  *   legacy:   {action, tag, payload} from the original WebSocket API (seed 004).
  */
 import type { ChannelId, ClientOutput } from '../../fsm/types.js';
+import type { ClientRequest, Incoming } from '../channel/client.js';
 import type { Reason } from '../../fsm/reasons.js';
 import { ERRORS, jsonRpcError } from '../errors.js';
 import { CODE } from '../../fsm/reasons.js';
@@ -13,25 +14,18 @@ import { amountToJson } from '../amounts.js';
 
 export type Protocol = 'json-rpc' | 'legacy';
 
-export interface ClientRequest {
-  method: string;
-  params: Record<string, Json>;
-  /** present when the client wants a reply (JSON-RPC `id`) */
-  id?: Json;
-  /** the frame as the client sent it, echoed in error replies */
-  raw: Json;
-}
-
-export type Decoded = ClientRequest | { error: Reason; detail: string; raw: Json };
-
 /** An outbound frame before serialisation (lib/json writes its bigints exactly). */
 export type Frame = Record<string, unknown>;
 
 export interface Codec {
   readonly protocol: Protocol;
-  decode(frame: Json): Decoded;
+  decode(frame: Json): Incoming;
   output(channelId: ChannelId | null, output: ClientOutput): Frame;
   result(channelId: ChannelId | null, request: ClientRequest, result: unknown): Frame;
+  /** what a request the FSM took is answered before what it causes (null: nothing) */
+  accepted(channelId: ChannelId | null, request: ClientRequest): Frame | null;
+  /** a query's answer */
+  answer(channelId: ChannelId | null, request: ClientRequest, result: unknown): Frame;
   error(channelId: ChannelId | null, request: unknown, id: Json | undefined, reason: Reason, detail?: string): Frame;
   pong(channelId: ChannelId | null, request: ClientRequest): Frame;
 }
@@ -110,6 +104,16 @@ export const jsonRpcCodec: Codec = {
     return { jsonrpc: '2.0', version: 1, channel_id: channelId, id: request.id ?? null, result };
   },
 
+  accepted(channelId, request) {
+    return request.id === undefined ? null : this.result(channelId, request, 'ok');
+  },
+
+  answer(channelId, request, result) {
+    if (request.id !== undefined) return this.result(channelId, request, result);
+    // a query sent as a notification is answered by one, as the node does
+    return { jsonrpc: '2.0', version: 1, method: `${request.method}.reply`, params: { channel_id: channelId, data: result } };
+  },
+
   error(channelId, request, id, reason, detail) {
     return { jsonrpc: '2.0', version: 1, channel_id: channelId, id: id ?? null, error: jsonRpcError(reason, request ?? {}, detail) };
   },
@@ -164,11 +168,19 @@ export const legacyCodec: Codec = {
     return { action, ...(tag && { tag }), channel_id: channelId, ...(request.id !== undefined && { id: request.id }), payload: result };
   },
 
+  accepted() {
+    return null;
+  },
+
+  answer(channelId, request, result) {
+    return this.result(channelId, request, result);
+  },
+
   error(channelId, request, id, reason, detail) {
     const info = ERRORS[reason];
     return {
       action: 'error', channel_id: channelId, ...(id !== undefined && { id }),
-      payload: { reason, code: info.code, message: detail ? `${info.message}: ${detail}` : info.message, request: request ?? {} },
+      payload: { reason, code: info.code, message: info.message, ...(detail && { detail }), request: request ?? {} },
     };
   },
 

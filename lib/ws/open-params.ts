@@ -1,50 +1,30 @@
 /**
- * The URL query of a channel WebSocket, parsed into what a session needs: a new channel's parameters,
- * or the channel and fsm_id to reestablish. Names and refusals follow the node (channel-api §2).
+ * The URL query of a channel WebSocket, parsed into what admission takes (lib/channel/open-request.ts):
+ * a new channel's parameters, or the channel and fsm_id to reestablish. Names and refusals follow the
+ * node (channel-api §2).
  */
 import { decode } from '@aeternity/aepp-sdk';
-import type { Reason } from '../../fsm/reasons.js';
 import type { AccountId, ChannelId, ChannelParams, Role, Timeouts } from '../../fsm/types.js';
 import { openParamsRefusal } from '../../fsm/protocol.js';
 import { parseAmount } from '../amounts.js';
 import { describeErrors, validator } from '../schemas.js';
-import type { Protocol } from './codec.js';
-import { isAccountId } from './requests.js';
+import type { OpenRefusal, OpenRequest } from '../channel/open-request.js';
+import { isAccountId } from '../channel/requests.js';
 
-interface Common {
-  protocol: Protocol;
-  role: Role;
-  port: number;
-  keepRunning: boolean;
-  /** name the service's watchtower key as this participant's delegate (new channels only) */
-  watchtower: boolean;
-  /** the timeout_* parameters given */
-  timeouts: Partial<Timeouts>;
-}
-
-export type OpenRequest =
-  | (Common & {
-    kind: 'new';
-    params: ChannelParams;
-    /** a responder that accepts any initiator (`initiator_id=any`) */
-    anyInitiator: boolean;
-    ttl: number;
-    fee?: bigint;
-    nonce?: number;
-  })
-  | (Common & {
-    kind: 'reestablish';
-    channelId: ChannelId;
-    fsmId: string;
-    /** what the client holds to recover the channel if the service lost its records */
-    recovery?: { offchainTx: string; poi?: string; minimumDepth: number; minimumDepthStrategy: 'txfee' | 'plain' };
-  });
-
-export type OpenRefusal = { reason: Reason; detail: string };
+export type { OpenRefusal, OpenRequest };
 
 /** The node's defaults where the URL says nothing: txfee strategy with factor 10, or 3 blocks when plain. */
 const DEFAULT_PORT = 3114;
 const DEFAULT_MINIMUM_DEPTH = { txfee: 10, plain: 3 } as const;
+/** The chain's minimum gas price: a fee computed at less would never be mined. */
+export const MIN_GAS_PRICE = 1_000_000_000n;
+
+/** Every parameter the node reads, and this service's own: the rest are unknown. */
+let known: Set<string> | undefined;
+function knownParams(): Set<string> {
+  known ??= new Set(Object.keys((validator('open-params.schema.json').schema as { properties: object }).properties));
+  return known;
+}
 
 type Query = Record<string, string>;
 
@@ -62,17 +42,23 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
   const validate = validator<Query>('open-params.schema.json');
   if (!validate(query)) return { reason: 'invalid_params', detail: describeErrors(validate.errors) };
 
+  const port = query.port ? Number(query.port) : DEFAULT_PORT;
+  if (port < 1 || port > 65535) return { reason: 'invalid_params', detail: `port must be between 1 and 65535, not ${port}` };
+  const timeouts = Object.fromEntries(Object.entries(query)
+    .filter(([key]) => key.startsWith('timeout_'))
+    .map(([key, value]) => [key.slice('timeout_'.length), Number(value)])) as Partial<Timeouts>;
+  const zero = Object.entries(timeouts).find(([, ms]) => ms < 1);
+  if (zero) return { reason: 'invalid_params', detail: `timeout_${zero[0]} must be at least 1 (milliseconds)` };
+
   const role = query.role as Role;
-  const common: Common = {
-    protocol: (query.protocol as Protocol | undefined) ?? 'legacy',
+  const common = {
     role,
-    port: query.port ? Number(query.port) : DEFAULT_PORT,
+    port,
     // a responder stays up for a reestablish unless told otherwise, as the aepp-sdk relies on
     keepRunning: role === 'responder' && query.keep_running !== 'false',
     watchtower: query.watchtower === 'true',
-    timeouts: Object.fromEntries(Object.entries(query)
-      .filter(([key]) => key.startsWith('timeout_'))
-      .map(([key, value]) => [key.slice('timeout_'.length), Number(value)])) as Partial<Timeouts>,
+    timeouts,
+    unknown: Object.keys(query).filter((key) => !knownParams().has(key)),
   };
 
   if (query.existing_channel_id !== undefined || query.existing_fsm_id !== undefined) {
@@ -103,6 +89,10 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
     if (value === 'negative_amount') return { reason: 'value_too_low', detail: `${name} is negative` };
     amounts[name] = value;
   }
+  const gasPrice = query.gas_price === undefined ? undefined : BigInt(query.gas_price);
+  if (gasPrice !== undefined && gasPrice < MIN_GAS_PRICE) {
+    return { reason: 'value_too_low', detail: `gas_price is below the minimum gas price ${MIN_GAS_PRICE}` };
+  }
 
   const params: ChannelParams = {
     initiatorId: ownString(anyInitiator ? query.responder_id! : query.initiator_id!) as AccountId,
@@ -126,6 +116,7 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
     anyInitiator,
     ttl: query.ttl ? Number(query.ttl) : 0,
     ...(amounts.fee !== undefined && { fee: amounts.fee }),
+    ...(gasPrice !== undefined && { gasPrice }),
     ...(query.nonce !== undefined && { nonce: Number(query.nonce) }),
   };
 }

@@ -7,10 +7,10 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Reason } from '../../fsm/reasons.js';
 import { Refusal, type Admission } from '../channel/admission.js';
-import type { ClientLink } from '../channel/session.js';
 import { stringifyJson } from '../json.js';
 import type { Logger } from '../log.js';
 import { codecs, type Codec, type Protocol } from './codec.js';
+import { FrameClient } from './frame-client.js';
 import { parseOpenParams } from './open-params.js';
 import type { OpsEvents } from '../ops/events.js';
 
@@ -63,13 +63,14 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
       return;
     }
     const open = parseOpenParams(search);
+    warnUnknown('unknown' in open ? open.unknown : []);
     if ('reason' in open) {
       refuseConnection(ws, codec, address, open.reason, open.detail);
       return;
     }
     const socket = req.socket;
     let corked = false;
-    const link: ClientLink = {
+    const link = new FrameClient(codec, {
       send: (text) => {
         if (ws.readyState !== ws.OPEN) return;
         // the frames of one turn of the event loop (an info and a sign request, say) leave in one write
@@ -81,9 +82,9 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
         ws.send(text);
       },
       close: (code, reason) => ws.close(code, reason),
-    };
+    }, { log: deps.log, maxFrameBytes: deps.maxFrameBytes, fields: { role: open.role, address } });
     // Frames that arrive while the session is being set up wait for it, in order.
-    const ready = deps.admission.admit(open, link, codec).then((session) => {
+    const ready = deps.admission.admit(open, link).then((session) => {
       session.address = address;
       events?.emit({
         type: 'connection_accepted', address, role: open.role, protocol,
@@ -102,13 +103,22 @@ export function createChannelServer(deps: ChannelServerDeps): { server: Server; 
       const text = isBinary ? null : data.toString();
       void ready.then((session) => {
         if (!session) return;
-        if (text === null) session.handleBinaryFrame();
-        else session.handleFrame(text);
+        session.receive(text === null ? link.readBinary() : link.read(text));
       });
     });
     ws.on('close', () => void ready.then((session) => session?.clientGone(link)));
     ws.on('error', () => ws.terminate());
   });
+
+  // Each unknown name is logged once (names only: a value may be a secret), so a client that keeps
+  // sending one does not fill the log; past a hundred names nothing more is remembered or logged.
+  const warned = new Set<string>();
+  function warnUnknown(names: string[]): void {
+    const fresh = names.map((name) => name.slice(0, 64)).filter((name) => !warned.has(name));
+    if (!fresh.length || warned.size >= 100) return;
+    for (const name of fresh) warned.add(name);
+    deps.log.warn('unknown URL parameters ignored', { parameters: fresh });
+  }
 
   function refuseConnection(ws: WebSocket, codec: Codec, address: string, reason: Reason, detail: string): void {
     events?.emit({ type: 'connection_refused', address, reason, detail });

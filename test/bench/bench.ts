@@ -371,7 +371,7 @@ function report(r: Results): string {
     '',
     '| limit, measured in the same run | per second |',
     '| --- | --- |',
-    `| ed25519 verify, node:crypto, one core | ${show(l.verifies)} |`,
+    `| ed25519 verify, libsodium (as the service verifies), one core | ${show(l.verifies)} |`,
     `| ed25519 sign, node:crypto, one core | ${show(l.signs)} |`,
     `| Redis write, awaited one by one | ${show(l.redisWrites)} |`,
     `| WebSocket echo round trip, one socket, across processes | ${show(l.wsRoundTrips)} |`,

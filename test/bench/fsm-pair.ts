@@ -7,15 +7,17 @@
 import { AccountMemory } from '@aeternity/aepp-sdk';
 import { createActor, type Actor } from 'xstate';
 import { channelMachine, peerEvent, type ChannelEvent } from '../../fsm/channel-machine.js';
-import type { ChannelEffect, ChannelParams, Role } from '../../fsm/types.js';
+import type { ChannelEffect, ChannelParams, Role, TxKit } from '../../fsm/types.js';
 import { createTxKit } from '../../lib/tx/channel-kit.js';
 import { Signer } from './signer.js';
 
-const NETWORK_ID = 'ae_dev';
+export const NETWORK_ID = 'ae_dev';
 
-/** Transfers per second of one FSM pair, and the µs of FSM work in each (signing left out). */
-export async function fsmPairTransfers(ms = 1000): Promise<{ perSecond: number; fsmUs: number }> {
-  const kit = createTxKit(NETWORK_ID);
+/**
+ * Transfers per second of one FSM pair, and the µs of FSM work in each (signing left out). `kit` lets
+ * test/bench/tx-kit.ts watch the tx work the pair asks for.
+ */
+export async function fsmPairTransfers(ms = 1000, kit: TxKit = createTxKit(NETWORK_ID)): Promise<{ perSecond: number; fsmUs: number }> {
   const [initiator, responder] = [AccountMemory.generate(), AccountMemory.generate()];
   const params: ChannelParams = {
     initiatorId: initiator.address, responderId: responder.address, initiatorAmount: 10n ** 21n, responderAmount: 10n ** 21n,

@@ -9,9 +9,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { AccountMemory } from '@aeternity/aepp-sdk';
 import { PACKAGE_ROOT } from '../../lib/package-root.js';
+import { jsonLines } from '../helpers/json-lines.js';
 import { genesisSdk } from '../helpers/service.js';
 
 const EXAMPLE = join(PACKAGE_ROOT, 'examples', 'game-server');
@@ -24,31 +24,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'aesc-game-'));
 t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
 
 /** The JSON lines a process prints, as they come; its exit code at the end. */
-function lines(child: ChildProcess): { next(): Promise<Record<string, unknown>>; exit: Promise<number | null> } {
-  const queue: string[] = [];
-  const waiting: Array<(line: string) => void> = [];
-  createInterface({ input: child.stdout! }).on('line', (line) => {
-    if (!line.startsWith('{"ready"') && !line.startsWith('{"stopped"') && !line.startsWith('{"player"')) return; // log lines
-    const wake = waiting.shift();
-    if (wake) wake(line);
-    else queue.push(line);
-  });
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => { stderr += chunk; });
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    if (code) process.stderr.write(stderr);
-    resolve(code);
-  }));
-  return {
-    next: () => new Promise((resolve, reject) => {
-      const line = queue.shift();
-      if (line) return resolve(JSON.parse(line));
-      waiting.push((l) => resolve(JSON.parse(l)));
-      void exit.then((code) => reject(new Error(`exited ${code} before printing: ${stderr.slice(-2000)}`)));
-    }),
-    exit,
-  };
-}
+const lines = (child: ChildProcess) => jsonLines(child, (line) => line.startsWith('{"ready"') || line.startsWith('{"stopped"') || line.startsWith('{"player"'));
 
 t.test('three players play the game server over the SDK, pay per round and get paid when they win', async (t) => {
   const server = spawn(process.execPath, [join(EXAMPLE, 'game-server.mjs')], {

@@ -29,7 +29,8 @@ export class TestClient {
   private constructor(private readonly ws: WebSocket, readonly protocol: Protocol, public account: AccountMemory | null) {
     ws.on('message', (data) => {
       const frame = parseJson(data.toString()) as any;
-      const incoming = normalize(frame, protocol);
+      // a JSON-RPC batch's answers arrive as one array frame
+      const incoming = Array.isArray(frame) ? { method: 'batch', data: frame.map((f) => normalize(f, protocol)), frame } : normalize(frame, protocol);
       this.received.push(incoming);
       this.maybeSign(incoming);
       this.wake();

@@ -3,11 +3,11 @@
  * ephemeral ports and fast dev-chain blocks, with accounts funded over the node HTTP API by the
  * aepp-sdk's AeSdk as a wallet would.
  */
-import { AccountMemory } from '@aeternity/aepp-sdk';
+import type { AccountMemory } from '@aeternity/aepp-sdk';
 import type { Config, DeepPartial } from '../../lib/config.js';
 import { silentLogger } from '../../lib/log.js';
 import { startEmbedded, type EmbeddedService } from '../../lib/embed/start.js';
-import { genesisSdk, testSettings } from './service.js';
+import { fundFromGenesis, genesisSdk, testSettings } from './service.js';
 import { storageAt, testStorage, type TestStorage } from './storage.js';
 
 export async function startTestEmbedded(storage: TestStorage = testStorage(), overrides: DeepPartial<Config> = {}): Promise<EmbeddedService & { storage: TestStorage }> {
@@ -15,11 +15,8 @@ export async function startTestEmbedded(storage: TestStorage = testStorage(), ov
   return Object.assign(embedded, { storage });
 }
 
-export async function fund(nodeUrl: string, count: number, amount = 10n ** 22n): Promise<AccountMemory[]> {
-  const sdk = genesisSdk(nodeUrl);
-  const accounts = Array.from({ length: count }, () => AccountMemory.generate());
-  for (const account of accounts) await sdk.spend(amount.toString(), account.address);
-  return accounts;
+export function fund(nodeUrl: string, count: number, amount?: bigint): Promise<AccountMemory[]> {
+  return fundFromGenesis(genesisSdk(nodeUrl), count, amount);
 }
 
 export async function cleanup(storage: TestStorage): Promise<void> {

@@ -5,8 +5,8 @@
 import type { AddressInfo } from 'node:net';
 import type { Test } from 'tap';
 import type { AccountId } from '../../fsm/types.js';
-import { DevChain } from '../../lib/chain/dev-chain.js';
-import { createNodeHttpApi } from '../../lib/chain/node-http-api.js';
+import { DevChain } from '../../lib/chain/dev/dev-chain.js';
+import { createNodeHttpApi } from '../../lib/chain/dev/node-http-api.js';
 import { silentLogger } from '../../lib/log.js';
 import { NETWORK_ID } from './accounts.js';
 

@@ -43,8 +43,22 @@ export function genesisSdk(nodeUrl: string): AeSdk {
     nodes: [{ name: 'dev', instance: new Node(nodeUrl) }],
     accounts: [new AccountMemory(GENESIS_SECRET)],
     _expectedMineRate: 1000,
-    _microBlockCycle: 100,
+    // how often it asks whether a tx is mined: as often as the tests' dev chain makes a block
+    _microBlockCycle: 50,
   } as ConstructorParameters<typeof AeSdk>[0]);
+}
+
+/**
+ * `count` fresh accounts funded from genesis by `aeSdk`. The spends are posted one after the other
+ * (the node counts the pending ones in the next nonce) and waited for together, so that one block
+ * mines them all instead of one block each.
+ */
+export async function fundFromGenesis(aeSdk: AeSdk, count: number, amount = 10n ** 22n): Promise<AccountMemory[]> {
+  const accounts = Array.from({ length: count }, () => AccountMemory.generate());
+  const hashes: Array<`th_${string}`> = [];
+  for (const account of accounts) hashes.push((await aeSdk.spend(amount.toString(), account.address, { waitMined: false })).hash);
+  await Promise.all(hashes.map((hash) => aeSdk.poll(hash)));
+  return accounts;
 }
 
 export interface TestService extends RunningService {
@@ -66,11 +80,9 @@ export async function startTestService(overrides: DeepPartial<Config> = {}, conf
   return {
     ...service,
     config,
-    async fundedAccounts(count, amount = 10n ** 22n) {
+    async fundedAccounts(count, amount) {
       aeSdk ??= genesisSdk(service.nodeUrl);
-      const accounts = Array.from({ length: count }, () => AccountMemory.generate());
-      for (const account of accounts) await aeSdk.spend(amount.toString(), account.address);
-      return accounts;
+      return fundFromGenesis(aeSdk, count, amount);
     },
     async cleanup() {
       await storageAt(config.dataDir, config.redis).cleanup();
@@ -79,7 +91,8 @@ export async function startTestService(overrides: DeepPartial<Config> = {}, conf
 }
 
 
-function lineLogger(onLine: (line: string) => void) {
+/** A logger at info that hands each JSON line to `onLine`, for tests that read what was logged. */
+export function lineLogger(onLine: (line: string) => void) {
   const stream = new Writable({ write(chunk: Buffer, _encoding, done) { onLine(chunk.toString()); done(); } });
   return winston.createLogger({ level: 'info', format: winston.format.json(), transports: [new winston.transports.Stream({ stream })] });
 }

@@ -206,4 +206,68 @@ export function storeConformance(t: Test, subject: StoreUnderTest): void {
     t.equal(await store.saveRound(channelId, 'initiator', state(2)), 'stale', 'rounds still only go up');
     t.equal(await store.saveRound(channelId, 'initiator', state(3)), 'saved');
   });
+
+  t.test('history reads from a round on', async (t) => {
+    const channelId = newChannelId();
+    await open(channelId, 'initiator');
+    for (const round of [2, 3, 5]) await store.saveRound(channelId, 'initiator', state(round));
+    t.same((await store.history(channelId, 'initiator', 3)).map((s) => s.round), [3, 5]);
+    t.same((await store.history(channelId, 'initiator', 4)).map((s) => s.round), [5]);
+    t.same(await store.history(channelId, 'initiator', 6), []);
+  });
+
+  t.test('payments: credited once per channel round, amounts beyond 2^64 added exactly', async (t) => {
+    const id = `pay-${randomBytes(6).toString('hex')}`;
+    const channelId = newChannelId();
+    t.equal(await store.payments.payment(id), null, 'an id nobody paid has no record');
+    t.equal(await store.payments.credit(id, { channelId, round: 2, amount: 2n ** 64n + 9n }), 'credited');
+    t.equal(await store.payments.credit(id, { channelId, round: 2, amount: 2n ** 64n + 9n }), 'duplicate', 'the same round again');
+    t.same(await store.payments.payment(id), { paid: 2n ** 64n + 9n, spent: false });
+    t.equal(await store.payments.credit(id, { channelId, round: 3, amount: 10n ** 30n - 9n }), 'credited', 'another round tops it up');
+    t.equal(await store.payments.credit(id, { channelId: newChannelId(), round: 2, amount: 1n }), 'credited', 'the same round of another channel');
+    t.same(await store.payments.payment(id), { paid: 2n ** 64n + 10n ** 30n + 1n, spent: false });
+    const results = await Promise.all(Array.from({ length: 10 }, () => store.payments.credit(id, { channelId, round: 7, amount: 5n })));
+    t.equal(results.filter((r) => r === 'credited').length, 1, 'concurrent credits of one round: counted once');
+  });
+
+  t.test('payments: spent once, atomically, only when paid the price', async (t) => {
+    const id = `pay-${randomBytes(6).toString('hex')}`;
+    const channelId = newChannelId();
+    t.equal(await store.payments.spend(id, 5n), 'not_paid');
+    await store.payments.credit(id, { channelId, round: 2, amount: 2n ** 64n });
+    t.equal(await store.payments.spend(id, 2n ** 64n + 1n), 'insufficient_amount', 'one aetto short, beyond 2^64');
+    t.equal(await store.payments.spend(id, 99n * 10n ** 20n), 'insufficient_amount', 'a shorter number that is larger');
+    t.same(await store.payments.payment(id), { paid: 2n ** 64n, spent: false }, 'a refused spend changes nothing');
+    const spends = await Promise.all(Array.from({ length: 20 }, () => store.payments.spend(id, 2n ** 64n)));
+    t.equal(spends.filter((r) => r === 'spent').length, 1, 'twenty concurrent spends: exactly one');
+    t.equal(spends.filter((r) => r === 'already_spent').length, 19);
+    await store.payments.credit(id, { channelId, round: 3, amount: 10n });
+    t.same(await store.payments.payment(id), { paid: 2n ** 64n + 10n, spent: true }, 'a later credit does not unspend it');
+    t.equal(await store.payments.spend(id, 1n), 'already_spent');
+  });
+
+  t.test("payments: a merchant's channels are kept, replaced and forgotten", async (t) => {
+    const merchant = `ak_merchant${randomBytes(4).toString('hex')}`;
+    const [a, b] = [newChannelId(), newChannelId()];
+    t.same(await store.payments.merchantChannels(merchant), []);
+    await store.payments.saveMerchantChannel(merchant, { channelId: a, fsmId: 'ba_one', scannedRound: 1 });
+    await store.payments.saveMerchantChannel(merchant, { channelId: b, fsmId: 'ba_two', scannedRound: 0 });
+    await store.payments.saveMerchantChannel(`${merchant}x`, { channelId: newChannelId(), fsmId: 'ba_other', scannedRound: 0 });
+    await store.payments.saveMerchantChannel(merchant, { channelId: a, fsmId: 'ba_three', scannedRound: 4 });
+    const sorted = <T extends { channelId: string }>(list: T[]) => [...list].sort((x, y) => x.channelId.localeCompare(y.channelId));
+    t.same(sorted(await store.payments.merchantChannels(merchant)), sorted([
+      { channelId: a, fsmId: 'ba_three', scannedRound: 4 }, { channelId: b, fsmId: 'ba_two', scannedRound: 0 },
+    ]), "only this merchant's, the latest of each");
+    await store.payments.forgetMerchantChannel(merchant, b);
+    t.same(await store.payments.merchantChannels(merchant), [{ channelId: a, fsmId: 'ba_three', scannedRound: 4 }]);
+
+    const id = `pay-${randomBytes(6).toString('hex')}`;
+    await store.payments.credit(id, { channelId: a, round: 2, amount: 3n });
+    await store.payments.spend(id, 3n);
+    await subject.close(store);
+    store = await subject.open();
+    t.same(await store.payments.merchantChannels(merchant), [{ channelId: a, fsmId: 'ba_three', scannedRound: 4 }], 'kept across a reopen');
+    t.same(await store.payments.payment(id), { paid: 3n, spent: true }, 'spent stays spent');
+    t.equal(await store.payments.credit(id, { channelId: a, round: 2, amount: 3n }), 'duplicate', 'a round stays counted');
+  });
 }

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { AccountMemory, buildTx, decode, Tag, encode, Encoding } from '@aeternity/aepp-sdk';
 import { decode as rlpDecode, encode as rlpEncode } from 'rlp';
-import { DevChain } from '../../lib/chain/dev-chain.js';
+import { DevChain } from '../../lib/chain/dev/dev-chain.js';
 import { channelId } from '../../lib/tx/channel-kit.js';
 import { cosign, NETWORK_ID } from '../helpers/accounts.js';
 

@@ -4,10 +4,10 @@
 import t from 'tap';
 import type { AddressInfo } from 'node:net';
 import { AccountMemory, buildTx, Tag } from '@aeternity/aepp-sdk';
-import { DevChain, GENESIS_ACCOUNT } from '../../lib/chain/dev-chain.js';
-import { createNodeHttpApi } from '../../lib/chain/node-http-api.js';
+import { DevChain, GENESIS_ACCOUNT } from '../../lib/chain/dev/dev-chain.js';
+import { createNodeHttpApi } from '../../lib/chain/dev/node-http-api.js';
 import { NodeChain } from '../../lib/chain/node-chain.js';
-import { ChainRejectedError } from '../../lib/chain/chain.js';
+import { ChainRejectedError } from '../../lib/chain/types.js';
 import { silentLogger } from '../../lib/log.js';
 import { cosign, NETWORK_ID } from '../helpers/accounts.js';
 

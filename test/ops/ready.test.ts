@@ -6,8 +6,8 @@
 import t from 'tap';
 import type { AddressInfo } from 'node:net';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { DevChain } from '../../lib/chain/dev-chain.js';
-import { createNodeHttpApi } from '../../lib/chain/node-http-api.js';
+import { DevChain } from '../../lib/chain/dev/dev-chain.js';
+import { createNodeHttpApi } from '../../lib/chain/dev/node-http-api.js';
 import { silentLogger } from '../../lib/log.js';
 import { NETWORK_ID } from '../helpers/accounts.js';
 import { getJson } from '../helpers/ops.js';

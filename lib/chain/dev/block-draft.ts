@@ -5,8 +5,8 @@
  */
 import { Tag } from '@aeternity/aepp-sdk';
 import type { AccountId, ChannelId } from '../../../fsm/types.js';
-import { ChainRejectedError, type ChainAccount } from '../chain.js';
-import { applyChannelTx, CHANNEL_TAGS, channelOf, type ChannelObject, type ChannelTx } from '../channel-rules.js';
+import { ChainRejectedError, type ChainAccount, type ChannelObject } from '../types.js';
+import { applyChannelTx, CHANNEL_TAGS, channelOf, type ChannelTx } from './channel-rules.js';
 
 /** Accounts and channels as of some point; what is returned must not be changed by the reader. */
 export interface ChainView {

@@ -4,8 +4,7 @@
  * record stops the start instead of becoming a wrong balance.
  */
 import type { AccountId, ChannelId, EncodedTx, StateHash } from '../../../fsm/types.js';
-import type { ChainAccount } from '../chain.js';
-import type { ChannelObject } from '../channel-rules.js';
+import type { ChainAccount, ChannelObject } from '../types.js';
 import type { MinedRecord } from './ledger.js';
 
 export class LedgerRecordError extends Error {

@@ -7,8 +7,7 @@
  * `load` hands the whole state back at start. One writer at a time: the ledger is the chain's own.
  */
 import type { AccountId, ChannelId, EncodedTx } from '../../../fsm/types.js';
-import type { ChainAccount } from '../chain.js';
-import type { ChannelObject } from '../channel-rules.js';
+import type { ChainAccount, ChannelObject } from '../types.js';
 
 /** A mined tx as kept: the signed tx alone (unpacked again when asked for). */
 export interface MinedRecord {

@@ -5,8 +5,7 @@
  */
 import type { Database, RootDatabase } from 'lmdb';
 import type { AccountId, ChannelId, EncodedTx } from '../../../fsm/types.js';
-import type { ChainAccount } from '../chain.js';
-import type { ChannelObject } from '../channel-rules.js';
+import type { ChainAccount, ChannelObject } from '../types.js';
 import { durably } from '../../store/embedded.js';
 import {
   decodeAccount, decodeChannel, decodeHeight, decodeMined, decodeSignedTx,

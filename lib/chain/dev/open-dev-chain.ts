@@ -4,7 +4,7 @@
  * were opened on.
  */
 import type { StoreBackend } from '../../store/backend.js';
-import { DevChain, type DevChainOptions } from '../dev-chain.js';
+import { DevChain, type DevChainOptions } from './dev-chain.js';
 import type { DevChainLedger } from './ledger.js';
 import { LmdbLedger } from './lmdb-ledger.js';
 import { RedisLedger } from './redis-ledger.js';

@@ -8,8 +8,7 @@
  */
 import { Redis } from 'ioredis';
 import type { AccountId, ChannelId, EncodedTx } from '../../../fsm/types.js';
-import type { ChainAccount } from '../chain.js';
-import type { ChannelObject } from '../channel-rules.js';
+import type { ChainAccount, ChannelObject } from '../types.js';
 import {
   decodeAccount, decodeChannel, decodeHeight, decodeMined, decodeSignedTx,
   encodeAccount, encodeChannel, encodeHeight, encodeMined,

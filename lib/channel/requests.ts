@@ -2,16 +2,16 @@
  * What each client method means: its params schema and how it becomes an FSM event or a query.
  * Checked here, so nothing unvalidated reaches an FSM.
  */
-import { decode } from '@aeternity/aepp-sdk';
 import type { ChannelEvent } from '../../fsm/channel-machine.js';
 import type { Reason } from '../../fsm/reasons.js';
 import type { AccountId, DisputeKind, SignTag } from '../../fsm/types.js';
 import { parseAmount } from '../amounts.js';
 import type { Json } from '../json.js';
 import { describeErrors, validator } from '../schemas.js';
-import type { ClientRequest } from './codec.js';
+import { decode } from '../tx/encoding.js';
+import type { ClientRequest } from './client.js';
 
-export type Query = 'balances' | 'offchain_state' | 'poi' | 'ping' | 'assume_minimum_depth';
+export type Query = 'balances' | 'offchain_state' | 'poi' | 'ping' | 'stop' | 'assume_minimum_depth';
 
 /** An operation that ends on chain: the session adds the proposer's nonce before the FSM sees it. */
 export interface OnchainRequest {
@@ -46,6 +46,7 @@ const NEEDS_VM = /^channels\.(update\.(new_contract|call_contract)|force_progres
 
 const schema = (def: string) => validator(`client-requests.schema.json#/$defs/${def}`);
 
+/** Every transfer names two accounts: decoded through lib/tx's codec, which remembers the few a channel has. */
 export function isAccountId(value: string): value is AccountId {
   if (!value.startsWith('ak_')) return false;
   try {
@@ -53,6 +54,23 @@ export function isAccountId(value: string): value is AccountId {
   } catch {
     return false;
   }
+}
+
+/** The node reads `meta` as a list of strings and refuses anything else with its own code. */
+function checkMeta(params: Record<string, Json>): Interpreted | null {
+  const { meta } = params;
+  if (meta === undefined || (Array.isArray(meta) && meta.every((m) => typeof m === 'string'))) return null;
+  return { kind: 'refused', reason: 'invalid_meta_object', detail: 'meta must be a list of strings' };
+}
+
+/**
+ * The amount of a transfer, deposit or withdraw: the node takes a JSON number only there (a string is
+ * `not_a_number`, however many digits it has), of any size.
+ */
+function requestAmount(value: Json | undefined): bigint | Interpreted {
+  if (typeof value === 'string') return { kind: 'refused', reason: 'not_a_number', detail: 'amount must be a JSON number, not a string' };
+  const amount = parseAmount(value);
+  return typeof amount === 'bigint' ? amount : { kind: 'refused', reason: amount };
 }
 
 function checkParams(def: string, params: Record<string, Json>): Interpreted | null {
@@ -65,13 +83,13 @@ export function interpret(request: ClientRequest): Interpreted {
   const withRequest = { request: request.raw };
 
   if (method === 'channels.update.new') {
-    const bad = checkParams('updateNew', params);
+    const bad = checkMeta(params) ?? checkParams('updateNew', params);
     if (bad) return bad;
-    const amount = parseAmount(params.amount);
-    if (typeof amount !== 'bigint') return { kind: 'refused', reason: amount };
+    const amount = requestAmount(params.amount);
+    if (typeof amount !== 'bigint') return amount;
     const from = params.from as string;
     const to = params.to as string;
-    if (!isAccountId(from) || !isAccountId(to)) return { kind: 'refused', reason: 'invalid_pubkeys', detail: 'from and to must be account ids (ak_…)' };
+    if (!isAccountId(from) || !isAccountId(to)) return { kind: 'refused', reason: 'broken_encoding_accounts', detail: 'from and to must be account ids (ak_…)' };
     return { kind: 'event', event: { type: 'CLIENT.UPDATE_NEW', from, to, amount, meta: (params.meta as string[] | undefined) ?? [], ...withRequest } };
   }
 
@@ -97,12 +115,12 @@ export function interpret(request: ClientRequest): Interpreted {
     case 'channels.snapshot_solo': {
       const op = method.slice('channels.'.length) as OnchainRequest['op'];
       const needsAmount = op === 'deposit' || op === 'withdraw';
-      const bad = checkParams(needsAmount ? 'onchainAmount' : 'shutdown', params);
+      const bad = (needsAmount ? checkMeta(params) : null) ?? checkParams(needsAmount ? 'onchainAmount' : 'shutdown', params);
       if (bad) return bad;
       let amount = 0n;
       if (needsAmount) {
-        const parsed = parseAmount(params.amount);
-        if (typeof parsed !== 'bigint') return { kind: 'refused', reason: parsed };
+        const parsed = requestAmount(params.amount);
+        if (typeof parsed !== 'bigint') return parsed;
         if (parsed === 0n) return { kind: 'refused', reason: 'value_too_low', detail: `a ${op} of 0` };
         amount = parsed;
       }
@@ -121,7 +139,7 @@ export function interpret(request: ClientRequest): Interpreted {
       const bad = checkParams('message', params);
       if (bad) return bad;
       const to = params.to as string;
-      if (!isAccountId(to)) return { kind: 'refused', reason: 'invalid_pubkeys', detail: 'to must be an account id (ak_…)' };
+      if (!isAccountId(to)) return { kind: 'refused', reason: 'broken_encoding_accounts', detail: 'to must be an account id (ak_…)' };
       return { kind: 'event', event: { type: 'CLIENT.MESSAGE', to, info: params.info as string, ...withRequest } };
     }
     case 'channels.leave':
@@ -133,7 +151,8 @@ export function interpret(request: ClientRequest): Interpreted {
       const bad = checkParams('accounts', params);
       if (bad) return bad;
       const accounts = params.accounts as string[];
-      if (!accounts.every(isAccountId)) return { kind: 'refused', reason: 'broken_encoding_accounts' };
+      const broken = accounts.find((a) => !isAccountId(a));
+      if (broken !== undefined) return { kind: 'refused', reason: 'broken_encoding_accounts', detail: `${broken.slice(0, 60)} is not an account id` };
       if (method === 'channels.get.poi' && (params.contracts as string[] | undefined)?.length) {
         return { kind: 'refused', reason: 'not_found', detail: 'this channel has no contracts' };
       }
@@ -147,8 +166,7 @@ export function interpret(request: ClientRequest): Interpreted {
     case 'channels.system': {
       const bad = checkParams('system', params);
       if (bad) return bad;
-      if (params.action === 'ping') return { kind: 'query', query: 'ping', accounts: [] };
-      return { kind: 'refused', reason: 'not_allowed_now', detail: 'stop is not offered by this service' };
+      return { kind: 'query', query: params.action === 'ping' ? 'ping' : 'stop', accounts: [] };
     }
   }
   if (NEEDS_VM.test(method)) return { kind: 'refused', reason: 'method_not_found', detail: 'contracts need a FATE VM, which this service does not run' };

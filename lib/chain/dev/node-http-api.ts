@@ -4,11 +4,11 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Tag } from '@aeternity/aepp-sdk';
-import type { AccountId, ChannelId } from '../../fsm/types.js';
+import type { AccountId, ChannelId } from '../../../fsm/types.js';
 import { channelJson } from './channel-rules.js';
-import { parseJson, stringifyJson } from '../json.js';
-import type { Logger } from '../log.js';
-import { ChainRejectedError } from './chain.js';
+import { parseJson, stringifyJson } from '../../json.js';
+import type { Logger } from '../../log.js';
+import { ChainRejectedError } from '../types.js';
 import type { DevChain } from './dev-chain.js';
 
 /** A node version inside the range the aepp-sdk v14 accepts (>= 7.1.0 < 8.0.0). */

@@ -4,29 +4,11 @@
  * snapshot of the channel and the height; the dev chain performs the account moves it returns.
  */
 import { decode, Tag, unpackTx } from '@aeternity/aepp-sdk';
-import type { AccountId, ChannelId, EncodedTx, StateHash } from '../../fsm/types.js';
-import { channelId as deriveChannelId, unpackSigned } from '../tx/channel-kit.js';
-import { signingMessage, verifySignature } from '../tx/crypto.js';
-import { readPoi } from '../tx/poi.js';
-import { ChainRejectedError } from './chain.js';
-
-export interface ChannelObject {
-  id: ChannelId;
-  initiator: AccountId;
-  responder: AccountId;
-  channelAmount: bigint;
-  /** the create-time amounts, replaced by the PoI amounts of a solo close or slash */
-  initiatorAmount: bigint;
-  responderAmount: bigint;
-  channelReserve: bigint;
-  lockPeriod: bigint;
-  round: number;
-  soloRound: number;
-  stateHash: StateHash;
-  /** 0 while active; the height from which a solo-closing channel may be settled */
-  lockedUntil: number;
-  delegates: { initiator: AccountId[]; responder: AccountId[] };
-}
+import type { AccountId, ChannelId, EncodedTx, StateHash } from '../../../fsm/types.js';
+import { channelId as deriveChannelId, unpackSigned } from '../../tx/channel-kit.js';
+import { signingMessage, verifySignature } from '../../tx/crypto.js';
+import { readPoi } from '../../tx/poi.js';
+import { ChainRejectedError, type ChannelObject } from '../types.js';
 
 export type ChannelTx = Record<string, unknown> & { tag: Tag };
 

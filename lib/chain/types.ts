@@ -1,9 +1,28 @@
 /**
- * The on-chain module's one interface. The embedded dev chain implements it in-process; NodeChain
- * implements it over an Aeternity node's HTTP API, and nothing else in the service changes.
+ * The chain as the service sees it: the one interface every chain implements and the types it speaks
+ * in. The embedded dev chain (dev/) implements it in-process; NodeChain implements it over an
+ * Aeternity node's HTTP API, and nothing else in the service changes.
  */
-import type { AccountId, ChannelId, EncodedTx } from '../../fsm/types.js';
-import type { ChannelObject } from './channel-rules.js';
+import type { AccountId, ChannelId, EncodedTx, StateHash } from '../../fsm/types.js';
+
+/** A channel as the chain holds it (the node's channel object). */
+export interface ChannelObject {
+  id: ChannelId;
+  initiator: AccountId;
+  responder: AccountId;
+  channelAmount: bigint;
+  /** the create-time amounts, replaced by the PoI amounts of a solo close or slash */
+  initiatorAmount: bigint;
+  responderAmount: bigint;
+  channelReserve: bigint;
+  lockPeriod: bigint;
+  round: number;
+  soloRound: number;
+  stateHash: StateHash;
+  /** 0 while active; the height from which a solo-closing channel may be settled */
+  lockedUntil: number;
+  delegates: { initiator: AccountId[]; responder: AccountId[] };
+}
 
 export interface ChainAccount {
   balance: bigint;

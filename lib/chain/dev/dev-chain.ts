@@ -8,14 +8,14 @@
  * before it is applied in memory and announced. Built with `new DevChain(options)`, it lives in memory only.
  */
 import { buildTx, buildTxHash, decode, Encoding, encode, hash, Tag, unpackTx } from '@aeternity/aepp-sdk';
-import type { AccountId, ChannelId, EncodedTx } from '../../fsm/types.js';
-import { unpackSigned } from '../tx/channel-kit.js';
-import { ownCopy } from '../tx/encoding.js';
-import { signingMessage, verifySignature } from '../tx/crypto.js';
-import { ChainRejectedError, type Chain, type ChainAccount, type TxStatus } from './chain.js';
-import { channelOf, senderOf, signersOf, type ChannelObject, type ChannelTx } from './channel-rules.js';
-import { BlockDraft, checkBalances, effectOf, type ChainView } from './dev/block-draft.js';
-import type { BlockDelta, DevChainLedger, DevChainSnapshot, MinedRecord } from './dev/ledger.js';
+import type { AccountId, ChannelId, EncodedTx } from '../../../fsm/types.js';
+import { unpackSigned } from '../../tx/channel-kit.js';
+import { ownCopy } from '../../tx/encoding.js';
+import { signingMessage, verifySignature } from '../../tx/crypto.js';
+import { ChainRejectedError, type Chain, type ChainAccount, type TxStatus, type ChannelObject } from '../types.js';
+import { channelOf, senderOf, signersOf, type ChannelTx } from './channel-rules.js';
+import { BlockDraft, checkBalances, effectOf, type ChainView } from './block-draft.js';
+import type { BlockDelta, DevChainLedger, DevChainSnapshot, MinedRecord } from './ledger.js';
 
 /** The Aeternity dev-mode genesis account (public test data, funded at genesis). */
 export const GENESIS_ACCOUNT = 'ak_21A27UVVt3hDkBE5J7rhhqnH5YNb4Y1dqo4PnSybrH85pnWo7E' as AccountId;

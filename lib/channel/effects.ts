@@ -1,0 +1,124 @@
+/**
+ * The effect interpreter: performs what an FSM emits, as data, and tells it how each ended. Rounds
+ * and on-chain txs go to the store (the FSM releases nothing co-signed before STORE.SAVED), messages to
+ * the peer's FSM, txs to the chain and its watcher, output to the client. The writes under way are
+ * tracked, so a stopping service lets them finish.
+ */
+import type { ChannelEvent } from '../../fsm/channel-machine.js';
+import type { ChannelEffect, ChannelId, ClientOutput, PeerMessage, Role } from '../../fsm/types.js';
+import type { TxWatcher } from '../chain/tx-watcher.js';
+import type { Chain } from '../chain/types.js';
+import type { Logger } from '../log.js';
+import type { Metrics } from '../ops/metrics.js';
+import type { ChannelStore } from '../store/store.js';
+import { hashFsmId } from './fsm-id.js';
+import { reportTx } from './reports.js';
+
+export interface EffectDeps {
+  store: ChannelStore;
+  chain: Chain;
+  watcher: TxWatcher;
+  metrics?: Metrics;
+  /** called once a new channel's first round is in the store */
+  onChannelStored?(channelId: ChannelId): void;
+}
+
+/** What the interpreter needs of its session (also the owner of the txs it watches). */
+export interface EffectOwner {
+  readonly role: Role;
+  readonly fsmId: string;
+  readonly log: Logger;
+  /** the peer's session, while paired */
+  readonly peer: { receivePeer(message: PeerMessage): void } | null;
+  /** an event for the FSM: how an effect ended */
+  send(event: ChannelEvent): void;
+  toClient(output: ClientOutput): void;
+  stop(why: string): void;
+}
+
+export class EffectInterpreter {
+  /** store writes under way: a shutdown lets them finish, so what they acknowledge is kept */
+  private readonly writes = new Set<Promise<unknown>>();
+
+  constructor(private readonly owner: EffectOwner, private readonly deps: EffectDeps) {}
+
+  perform(effect: ChannelEffect): void {
+    const { owner, deps } = this;
+    switch (effect.type) {
+      case 'toClient':
+        owner.toClient(effect.output);
+        return;
+      case 'toPeer': {
+        const peer = owner.peer;
+        // a separate turn per message, in order: the peer FSM never runs inside ours
+        if (peer) setImmediate(() => peer.receivePeer(effect.message));
+        return;
+      }
+      case 'persist':
+        this.persist(effect);
+        return;
+      case 'persistOnchain': {
+        const round = effect.state.round;
+        const write = this.timed('onchain', deps.store.saveOnchain(effect.channelId, owner.role, effect.kind, effect.state));
+        write.then(
+          () => owner.send({ type: 'STORE.SAVED', round }),
+          (err: Error) => owner.send({ type: 'STORE.FAILED', round, detail: err.message }),
+        );
+        return;
+      }
+      case 'forgetOnchain':
+        deps.store.forgetOnchain(effect.channelId, owner.role).catch((err: Error) => owner.log.warn('could not forget an on-chain tx', { error: err.message }));
+        return;
+      case 'markClosed':
+        deps.store.markClosed(effect.channelId, owner.role).catch((err: Error) => owner.log.warn('could not mark the channel closed', { error: err.message }));
+        return;
+      case 'postTx':
+        deps.chain.postTx(effect.signedTx).then(() => reportTx(deps.metrics, effect.signedTx, 'posted'), (err: Error) => {
+          reportTx(deps.metrics, effect.signedTx, 'rejected');
+          owner.log.warn('tx rejected on-chain', { error: err.message });
+          owner.send({ type: 'CHAIN.REJECTED', detail: err.message });
+        });
+        return;
+      case 'watchTx':
+        deps.watcher.watch(owner, effect.signedTx, effect.minimumDepth, {
+          mined: (txHash) => owner.send({ type: 'CHAIN.MINED', txHash }),
+          locked: (txHash) => owner.send({ type: 'CHAIN.LOCKED', txHash }),
+          rejected: (detail) => owner.send({ type: 'CHAIN.REJECTED', detail }),
+        });
+        return;
+      case 'stopped':
+        owner.stop(effect.why);
+    }
+  }
+
+  /** Resolves once every store write under way has finished (and its answer reached the FSM). */
+  async drain(): Promise<void> {
+    while (this.writes.size) await Promise.allSettled([...this.writes]);
+  }
+
+  private persist(effect: Extract<ChannelEffect, { type: 'persist' }>): void {
+    const { owner, deps } = this;
+    const round = effect.state.round;
+    const first = effect.first ? { params: effect.params, fsmIdHash: hashFsmId(owner.fsmId) } : undefined;
+    this.timed('round', deps.store.saveRound(effect.channelId, owner.role, effect.state, first)).then(
+      (result) => {
+        if (result === 'saved' && effect.first) deps.onChannelStored?.(effect.channelId);
+        if (result === 'saved') owner.send({ type: 'STORE.SAVED', round });
+        else owner.send({ type: 'STORE.FAILED', round, detail: 'a round at least as high is already stored' });
+      },
+      (err: Error) => {
+        owner.log.error('could not persist a co-signed round', { round, error: err.message });
+        owner.send({ type: 'STORE.FAILED', round, detail: err.message });
+      },
+    );
+  }
+
+  /** A store write, timed for its metric and tracked until it ends. */
+  private timed<T>(kind: 'round' | 'onchain', write: Promise<T>): Promise<T> {
+    const timer = this.deps.metrics?.storeWriteDuration.startTimer({ kind });
+    if (timer) void write.finally(timer).catch(() => undefined);
+    this.writes.add(write);
+    void write.finally(() => this.writes.delete(write)).catch(() => undefined);
+    return write;
+  }
+}

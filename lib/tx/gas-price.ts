@@ -1,0 +1,22 @@
+/**
+ * A tx's fee at a gas price, as the node computes it (aesc_fsm `create_with_minimum_fee`): the gas
+ * price times the tx's fee gas, a base for its type plus 20 per byte of the tx. The fee is part of
+ * the tx, so a bigger fee can make the tx longer: it is recomputed until it no longer changes.
+ */
+import { decode } from '@aeternity/aepp-sdk';
+import type { EncodedTx } from '../../fsm/types.js';
+
+const GAS_PER_BYTE = 20n;
+/** the base gas of every channel tx but force progress (which runs a contract) */
+export const CHANNEL_TX_BASE_GAS = 15_000n;
+
+/** `build(undefined)` builds the tx at the minimum fee; `build(fee)` with that fee. */
+export function feeAtGasPrice(build: (fee: bigint | undefined) => EncodedTx, gasPrice: bigint, baseGas = CHANNEL_TX_BASE_GAS): bigint {
+  let fee: bigint | undefined;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const next = gasPrice * (baseGas + GAS_PER_BYTE * BigInt(decode(build(fee)).length));
+    if (next === fee) break;
+    fee = next;
+  }
+  return fee!;
+}
