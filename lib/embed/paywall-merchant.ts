@@ -99,6 +99,9 @@ function createdChannelId(tx: Encoded.Transaction): ChannelId | null {
 /** What the merchant co-signs, and with the backend's own sign callback. */
 const ALWAYS_SIGNED = new Set(['responder_sign', 'deposit_ack', 'withdraw_ack', 'shutdown_sign_ack']);
 
+/** Refusals to reestablish that no later attempt gets past. */
+const PERMANENT_REFUSALS = new Set(['channel_not_found', 'not_found', 'invalid_fsm_id', 'broken_encoding']);
+
 /** The code a declined sign request answers with (the SDK's: any number declines). */
 const DECLINED = 1;
 
@@ -199,7 +202,11 @@ export class Merchant {
       });
     } catch (err) {
       if (!(err instanceof ChannelRefusedError)) throw err;
-      // closed, gone from the chain, or its fsm_id no longer matches: nothing will bring it back
+      if (!(await this.gone(record.channelId, err.reason))) {
+        // the service is full, say, or another participant object holds it: the next start tries again
+        log.warn('paywall: a merchant channel could not be reestablished now', { channel_id: record.channelId, reason: err.reason });
+        return;
+      }
       log.warn('paywall: a merchant channel cannot be reestablished and is forgotten', { channel_id: record.channelId, reason: err.reason });
       await this.options.store.forgetMerchantChannel(account, record.channelId);
       return;
@@ -209,6 +216,12 @@ export class Merchant {
     this.follow(channel);
     // rounds co-signed after the last read (a crash in between) are read now, before any payer is back
     this.sync(channel);
+  }
+
+  /** Whether a refusal to reestablish is for good: closed, never made, unknown, or its fsm_id replaced. */
+  private async gone(channelId: ChannelId, reason: string): Promise<boolean> {
+    if (PERMANENT_REFUSALS.has(reason)) return true;
+    return reason === 'not_allowed_now' && (await this.options.service.service.store.load(channelId, 'responder'))?.closed === true;
   }
 
   private register(channel: EmbeddedChannel, record: MerchantChannel): MerchantChannel {

@@ -10,6 +10,10 @@
  *   tsx test/bench/tx-kit.ts replay FILE [KIT_MODULE]
  *                                            replays once with the kit of KIT_MODULE (another checkout's
  *                                            lib/tx/channel-kit.ts, to compare before and after)
+ *   tsx test/bench/tx-kit.ts compare FILE KIT_MODULE_A KIT_MODULE_B
+ *                                            replays with both kits in one process, in alternating slices
+ *                                            of a few transfers, so both see the same load on a shared
+ *                                            machine: the fairest before/after ratio
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -55,8 +59,7 @@ async function record(file: string, ms: number): Promise<void> {
  */
 async function replay(file: string, kitModule?: string): Promise<{ us: number; mismatches: number; transfers: number }> {
   const { calls } = json.parse(readFileSync(file, 'utf8')) as Recording;
-  const make = kitModule ? ((await import(pathToFileURL(kitModule).href)) as { createTxKit: typeof createTxKit }).createTxKit : createTxKit;
-  const kit = make(NETWORK_ID);
+  const kit = await loadKit(kitModule);
   const results = new Array<unknown>(calls.length);
   const run = (from: number, to: number) => {
     for (let i = from; i < to; i++) {
@@ -76,8 +79,40 @@ async function replay(file: string, kitModule?: string): Promise<{ us: number; m
   return { us: (spent.user + spent.system) / transfers, mismatches, transfers };
 }
 
-const [mode, file, kitModule] = process.argv.slice(2);
-if (mode === 'record') {
+async function loadKit(kitModule?: string): Promise<TxKit> {
+  const make = kitModule ? ((await import(pathToFileURL(kitModule).href)) as { createTxKit: typeof createTxKit }).createTxKit : createTxKit;
+  return make(NETWORK_ID);
+}
+
+/** Both kits over the same calls, alternating slices; µs of CPU per transfer of each. */
+async function compare(file: string, moduleA: string, moduleB: string): Promise<{ a: number; b: number; ratio: number; mismatches: number }> {
+  const { calls } = json.parse(readFileSync(file, 'utf8')) as Recording;
+  const kits = [await loadKit(moduleA), await loadKit(moduleB)];
+  const spentUs = [0, 0];
+  let mismatches = 0;
+  const half = Math.floor(calls.length / 2);
+  const SLICE = 50;
+  for (let from = 0; from < calls.length; from += SLICE) {
+    const to = Math.min(from + SLICE, calls.length);
+    // which kit goes first alternates too, so neither always runs on the other's warm caches
+    for (const k of (from / SLICE) % 2 ? [1, 0] : [0, 1]) {
+      const kit = kits[k]!;
+      const started = process.cpuUsage();
+      const results = calls.slice(from, to).map(({ method, args }) => (kit[method] as (...a: unknown[]) => unknown)(...args));
+      const spent = process.cpuUsage(started);
+      if (from >= half) spentUs[k]! += spent.user + spent.system;
+      mismatches += results.filter((r, i) => json.stringify(r) !== json.stringify(calls[from + i]!.result)).length;
+    }
+  }
+  const transfers = calls.slice(half - (half % SLICE)).filter((c) => c.method === 'roundTx').length / 2;
+  const [a, b] = spentUs.map((us) => us / transfers) as [number, number];
+  return { a, b, ratio: b / a, mismatches };
+}
+
+const [mode, file, kitModule, otherModule] = process.argv.slice(2);
+if (mode === 'compare') {
+  console.log(JSON.stringify(await compare(file!, kitModule!, otherModule!)));
+} else if (mode === 'record') {
   await record(file!, Number(process.env.BENCH_MS ?? 6000));
 } else if (mode === 'replay') {
   console.log(JSON.stringify(await replay(file!, kitModule)));

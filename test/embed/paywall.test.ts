@@ -35,6 +35,8 @@ interface Shop {
   url: string;
   /** the requests the resource was served for */
   served: number;
+  /** starts the paywall (again) on the running service */
+  openPaywall(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -43,15 +45,17 @@ async function openShop(storage: TestStorage, merchant: AccountMemory, port: num
   const log = lineLogger((line) => logged.push(line));
   const embedded = await startEmbedded({ env: {}, config: testSettings(storage), log });
   if (fundMerchant) await genesisSdk(embedded.nodeUrl).spend((10n ** 21n).toString(), merchant.address);
-  const paywall = await startPaywall(embedded, {
-    account: merchant.address, sign: (_tag, tx) => signer(merchant)(tx), port,
-    channel: { initiatorAmount: DEPOSIT, responderAmount: 0n, channelReserve: 0n, lockPeriod: 10 },
-    log,
-  });
-  const guard = paywall.protect(PRICE);
-  const shop = { embedded, paywall, url: "", served: 0 } as unknown as Shop;
+  const shop = { embedded, url: '', served: 0 } as unknown as Shop;
+  shop.openPaywall = async () => {
+    shop.paywall = await startPaywall(embedded, {
+      account: merchant.address, sign: (_tag, tx) => signer(merchant)(tx), port,
+      channel: { initiatorAmount: DEPOSIT, responderAmount: 0n, channelReserve: 0n, lockPeriod: 10 },
+      log,
+    });
+  };
+  await shop.openPaywall();
   const server: Server = createServer((req, res) => {
-    void guard(req, res, () => {
+    void shop.paywall.protect(PRICE)(req, res, () => {
       shop.served += 1;
       res.end('the resource');
     });
@@ -60,7 +64,7 @@ async function openShop(storage: TestStorage, merchant: AccountMemory, port: num
   shop.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/article`;
   shop.stop = async () => {
     await new Promise((resolve) => server.close(resolve));
-    await paywall.close();
+    await shop.paywall.close();
     await embedded.stop();
   };
   return shop;
@@ -214,6 +218,15 @@ for (const kind of ['embedded', 'redis'] as StoreKind[]) {
       t.equal(results.filter((r) => r.status === 200).length, 1, 'one 200');
       t.same(results.filter((r) => r.status === 402).map((r) => r.headers.get('aesc-error')), Array(11).fill('already_spent'));
       t.equal(shop.served, before + 1);
+    });
+
+    await t.test('the paywall stopped and started again in a running service takes its live channels back', async (t) => {
+      await shop.paywall.close();
+      await shop.openPaywall();
+      const offer = (await get(shop.url)).body!;
+      t.equal((await pay(channel, payer!, offer, PRICE)).accepted, true, 'the payer, connected all along, pays');
+      t.equal((await get(shop.url, offer.paymentId)).status, 200);
+      t.same((await shop.embedded.service.store.payments.merchantChannels(merchant.address)).map((c) => c.channelId), [channel.id()]);
     });
 
     await t.test('a restart loses nothing: a paid id is served once after it, a spent one stays spent, the payer\'s channel works', async (t) => {

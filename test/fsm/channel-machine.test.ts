@@ -11,11 +11,20 @@ import { createTxKit } from '../../lib/tx/channel-kit.js';
 import { cosign, newParticipant, NETWORK_ID, unpackSignedTx, type Participant } from '../helpers/accounts.js';
 
 const kit = createTxKit(NETWORK_ID);
-let lastActivity = Date.now();
-/** Resolves once no effect has happened for a while: the exchange has run its course. */
+/**
+ * The harness's work in flight (a message or answer queued, a client signing): the exchange has run
+ * its course when none is left. Counting it, rather than waiting for a quiet spell, keeps the tests
+ * exact however loaded the machine is.
+ */
+let inFlight = 0;
+function later(work: () => void | Promise<void>): void {
+  inFlight += 1;
+  setImmediate(async () => {
+    try { await work(); } finally { inFlight -= 1; }
+  });
+}
 async function settle(): Promise<void> {
-  lastActivity = Date.now();
-  while (Date.now() - lastActivity < 40) await new Promise((resolve) => setTimeout(resolve, 10));
+  do await new Promise((resolve) => setImmediate(resolve)); while (inFlight > 0);
 }
 
 interface Side {
@@ -51,20 +60,19 @@ function pair(opts: { storeFails?: Role; restored?: Partial<Record<Role, { chann
     const side = sides[role];
     side.actor.on('*', (effect: ChannelEffect) => {
       side.effects.push(effect);
-      lastActivity = Date.now();
-      const send = (event: ChannelEvent) => setImmediate(() => side.actor.send(event));
+      const send = (event: ChannelEvent) => later(() => side.actor.send(event));
       switch (effect.type) {
         case 'toClient': {
           side.outputs.push(effect.output);
           const out = effect.output;
           if (out.kind === 'sign') {
             const answer = side.answer(out.tag);
-            if (answer === 'sign') void cosign(side.account, out.signedTx).then((signedTx) => send({ type: 'CLIENT.SIGNED', tag: out.tag, signedTx }));
+            if (answer === 'sign') later(async () => side.actor.send({ type: 'CLIENT.SIGNED', tag: out.tag, signedTx: await cosign(side.account, out.signedTx) }));
             else send({ type: 'CLIENT.ABORT', tag: out.tag, code: answer });
           }
           break;
         }
-        case 'toPeer': setImmediate(() => other(role).actor.send(peerEvent(effect.message))); break;
+        case 'toPeer': later(() => other(role).actor.send(peerEvent(effect.message))); break;
         case 'persist': send(opts.storeFails === role && !effect.first
           ? { type: 'STORE.FAILED', round: effect.state.round, detail: 'test' }
           : { type: 'STORE.SAVED', round: effect.state.round }); break;
@@ -232,12 +240,11 @@ t.test('reestablish after a crash left the sides a round apart: the one behind c
       const actor = again.sides[role].actor;
       const other = again.sides[role === 'initiator' ? 'responder' : 'initiator'];
       actor.on('*', (effect: ChannelEffect) => {
-        lastActivity = Date.now();
         if (effect.type === 'toClient') outputs[role].push(effect.output);
-        if (effect.type === 'toPeer') setImmediate(() => other.actor.send(peerEvent(effect.message)));
+        if (effect.type === 'toPeer') later(() => other.actor.send(peerEvent(effect.message)));
         if (effect.type === 'persist') {
           persisted[role].push(effect.state.round);
-          setImmediate(() => actor.send({ type: 'STORE.SAVED', round: effect.state.round }));
+          later(() => actor.send({ type: 'STORE.SAVED', round: effect.state.round }));
         }
       });
       actor.start();

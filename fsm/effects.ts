@@ -1,0 +1,23 @@
+/** The effects the machine emits, built the same way by every phase. Pure data, no xstate. */
+import { minimumDepth } from './protocol.js';
+import type { Reason } from './reasons.js';
+import type { ChannelEffect, ClientOutput, EncodedTx, PeerMessage } from './types.js';
+import { OPERATIONS, lastRound, pendingKind, type ChannelContext } from './channel-context.js';
+
+export const toClient = (output: ClientOutput): ChannelEffect => ({ type: 'toClient', output });
+export const toPeer = (message: PeerMessage): ChannelEffect => ({ type: 'toPeer', message });
+export const info = (event: string, data?: Record<string, unknown>): ChannelEffect => toClient({ kind: 'info', event, ...(data && { data }) });
+export const reject = (reason: Reason, request: unknown, detail?: string): ChannelEffect =>
+  toClient({ kind: 'error', reason, request, ...(detail && { detail }) });
+/** The operation in flight did not happen: the client stays on the last co-signed round. */
+export const conflict = (c: ChannelContext, code: number): ChannelEffect => toClient({ kind: 'conflict', round: lastRound(c), code });
+export const onChainTx = (c: ChannelContext, infoName: string, tx: EncodedTx): ChannelEffect =>
+  toClient({ kind: 'on_chain_tx', info: infoName, tx, txType: OPERATIONS[pendingKind(c)].txType });
+/** The peer rolls back its proposal (or what it was co-signing), with this protocol code. */
+export const refuseToPeer = (signedTx: EncodedTx, code: number): ChannelEffect => toPeer({ type: 'update_error', signedTx, code });
+
+/** Follow a tx on chain down to the channel's minimum depth for it. */
+export function watchTx(c: ChannelContext, signedTx: EncodedTx): ChannelEffect {
+  const fee = c.kit.txTerms(signedTx)?.fee ?? 0n;
+  return { type: 'watchTx', signedTx, minimumDepth: minimumDepth(c.params.minimumDepthStrategy, c.params.minimumDepth, fee) };
+}

@@ -1,0 +1,108 @@
+/**
+ * The co-signed operations of an open channel (transfer, deposit, withdraw, mutual close) as pure
+ * rules: the tx a proposal implies, and whether what the peer sent is exactly that tx. Same inputs,
+ * same tx, on both sides: that is how each side checks the other.
+ */
+import { accountOf, applyUpdates, closeMutualFinals, isRefusal, onchainUpdates, transferUpdates, type Refusal } from '../protocol.js';
+import type { Reason } from '../reasons.js';
+import type { CoSignedState, EncodedTx, OffchainUpdate, OnchainTerms, PeerMessage, Role } from '../types.js';
+import { otherRole } from '../types.js';
+import { me, peerAccount, participants, type ChannelContext, type Pending, type ProposalEvent } from '../channel-context.js';
+
+/** A proposal in the shape buildProposal takes, whether from our client or read from the peer's tx. */
+export type PeerProposal =
+  | { kind: 'update'; updates: OffchainUpdate[] }
+  | { kind: 'deposit' | 'withdraw'; amount: bigint; terms: OnchainTerms }
+  | { kind: 'shutdown'; terms: OnchainTerms };
+
+/** A signature check that failed, with the node's reason. */
+export type Failed = { ok: false; reason: Reason; detail?: string };
+
+/**
+ * Builds the operation a participant proposes, or says why it cannot be proposed. Pure: the same
+ * inputs give the same tx on both sides, which is how the peer checks a proposal.
+ */
+export function buildProposal(c: ChannelContext, e: PeerProposal, proposer: Role): Pending | Refusal {
+  if (!c.state || !c.channelId) return { reason: 'not_allowed_now' };
+  const account = accountOf(c.params, proposer);
+  const { kind } = e;
+  if (kind === 'shutdown') {
+    // the fee depends on the tx's size and the final amounts on the fee: price the tx at the current
+    // balances, which are at least the final amounts, so that fee covers the smaller final tx too
+    const fee = e.terms.fee ?? c.kit.txTerms(c.kit.closeMutualTx(c.channelId, account, c.state.balances, { nonce: e.terms.nonce, ttl: e.terms.ttl }))!.fee;
+    const finals = closeMutualFinals(c.state.balances, fee);
+    if (isRefusal(finals)) return finals;
+    const signedTx = c.kit.closeMutualTx(c.channelId, account, finals, { ...e.terms, fee });
+    return { kind, round: c.state.round, balances: finals, updates: [], stateHash: c.state.stateHash, signedTx, proposer };
+  }
+  const updates = kind === 'update' ? e.updates : onchainUpdates(kind, account, e.amount);
+  if (kind !== 'update' && e.amount === 0n) return { reason: 'value_too_low', detail: `a ${kind} of 0` };
+  const applied = applyUpdates(c.params, c.state.balances, updates);
+  if (isRefusal(applied)) return applied;
+  const round = c.state.round + 1;
+  const onchain = kind === 'update' ? undefined : { kind, account, amount: e.amount, terms: e.terms };
+  const { signedTx, stateHash } = c.kit.roundTx(c.channelId, round, c.params, applied.balances, onchain);
+  return { kind, round, balances: applied.balances, updates, stateHash, signedTx, proposer };
+}
+
+export function clientProposal(e: ProposalEvent): PeerProposal {
+  switch (e.type) {
+    case 'CLIENT.UPDATE_NEW': return { kind: 'update', updates: transferUpdates(e.from, e.to, e.amount, e.meta) };
+    case 'CLIENT.DEPOSIT': return { kind: 'deposit', amount: e.amount, terms: e.terms };
+    case 'CLIENT.WITHDRAW': return { kind: 'withdraw', amount: e.amount, terms: e.terms };
+    case 'CLIENT.SHUTDOWN': return { kind: 'shutdown', terms: e.terms };
+  }
+}
+
+/** Our client's proposal, refused or built. */
+export function ownProposal(c: ChannelContext, e: ProposalEvent): Pending | Refusal {
+  return buildProposal(c, clientProposal(e), c.role);
+}
+
+/** The peer's proposal as the updates and tx terms say it; null when it cannot be read. */
+export function readPeerProposal(c: ChannelContext, msg: Extract<PeerMessage, { type: 'update' }>): PeerProposal | null {
+  if (msg.kind === 'update') return { kind: 'update', updates: msg.updates };
+  const terms = c.kit.txTerms(msg.signedTx);
+  if (!terms) return null;
+  if (msg.kind === 'shutdown') return { kind: 'shutdown', terms };
+  const [update] = msg.updates;
+  const expectedOp = msg.kind === 'deposit' ? 'OffChainDeposit' : 'OffChainWithdrawal';
+  if (msg.updates.length !== 1 || update?.op !== expectedOp) return null;
+  const account = update.op === 'OffChainDeposit' ? update.from : update.op === 'OffChainWithdrawal' ? update.to : null;
+  if (account !== peerAccount(c)) return null; // only the proposer's own coins move on chain
+  return { kind: msg.kind, amount: update.amount, terms };
+}
+
+/** Validates a peer's proposal: it must apply, and its tx must be the one it implies, signed by the peer. */
+export function checkPeerProposal(c: ChannelContext, msg: Extract<PeerMessage, { type: 'update' }>): { ok: true; pending: Pending } | Failed {
+  const proposal = readPeerProposal(c, msg);
+  if (!proposal) return { ok: false, reason: 'broken_encoding', detail: `not a well-formed ${msg.kind}` };
+  const built = buildProposal(c, proposal, otherRole(c.role));
+  if (isRefusal(built)) return { ok: false, reason: built.reason, detail: built.detail };
+  const check = c.kit.checkSigned(msg.signedTx, built.signedTx, [peerAccount(c)], participants(c));
+  if (!check.ok) return check;
+  return { ok: true, pending: { ...built, signedTx: check.signedTx } };
+}
+
+/** Checks a signature by our own client on `expected` (the pending or the dispute tx). */
+export function checkOwnSignature(c: ChannelContext, signedTx: string, expected: EncodedTx | undefined = c.pending?.signedTx) {
+  if (!expected) return { ok: false as const, reason: 'not_allowed_now' as const };
+  return c.kit.checkSigned(signedTx, expected, [me(c)], participants(c));
+}
+
+/** Checks the peer's signature on `expected` (the pending tx, or one we stopped waiting for). */
+export function checkPeerSignature(c: ChannelContext, signedTx: string, expected: EncodedTx | undefined = c.pending?.signedTx) {
+  if (!expected) return { ok: false as const, reason: 'not_allowed_now' as const };
+  return c.kit.checkSigned(signedTx, expected, [peerAccount(c)], participants(c));
+}
+
+export function coSigned(p: Pending): CoSignedState {
+  return { round: p.round, balances: p.balances, stateHash: p.stateHash, signedTx: p.signedTx, updates: p.updates };
+}
+
+export const weProposed = (c: ChannelContext): boolean => c.pending?.proposer === c.role;
+
+/** The peer names the tx we hold pending (whatever signatures either copy carries). */
+export function namesPending(c: ChannelContext, signedTx: EncodedTx): boolean {
+  return c.pending !== null && c.kit.innerTx(signedTx) === c.kit.innerTx(c.pending.signedTx);
+}
