@@ -10,7 +10,7 @@ import { AccountMemory } from '@aeternity/aepp-sdk';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient, type Incoming } from './helpers/client.js';
 import { startServiceProcess } from './helpers/process-service.js';
-import { genesisSdk } from './helpers/service.js';
+import { fundFromGenesis, genesisSdk } from './helpers/service.js';
 import { testStorage, type StoreKind, type TestStorage } from './helpers/storage.js';
 import { unpackSignedTx } from './helpers/accounts.js';
 import { recordSummary } from './helpers/summary.js';
@@ -87,8 +87,8 @@ async function killUnderTraffic(t: Test, kind: StoreKind): Promise<void> {
 
   const pairs: Pair[] = [];
   for (let c = 0; c < CHANNELS; c++) {
-    const accounts = { initiator: AccountMemory.generate(), responder: AccountMemory.generate() };
-    for (const a of Object.values(accounts)) await aeSdk.spend('10000000000000000000000', a.address);
+    const [initiator, responder] = await fundFromGenesis(aeSdk, 2);
+    const accounts = { initiator: initiator!, responder: responder! };
     const port = 6000 + c;
     const query = channelQuery(accounts.initiator, accounts.responder, port);
     const pair = { id: '', port, accounts, clients: {}, fsmIds: {}, reported: { initiator: 0, responder: 0 } } as unknown as Pair;

@@ -7,7 +7,7 @@ import { openChannel } from './helpers/channel.js';
 import { TestClient } from './helpers/client.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { startServiceProcess } from './helpers/process-service.js';
-import { genesisSdk } from './helpers/service.js';
+import { fundFromGenesis, genesisSdk } from './helpers/service.js';
 
 let service: TestService;
 t.before(async () => { service = await startTestService({ limits: { maxConnectionsPerAddress: 40 } }); });
@@ -79,10 +79,8 @@ t.test('too many connections from one address are refused, with a reason', async
 
 t.test('SIGTERM: the service stops accepting, lets writes finish, exits 0, and every reported round is stored', async (t) => {
   const proc = await startServiceProcess({ direct: true, built: true });
-  const { AccountMemory } = await import('@aeternity/aepp-sdk');
   const aeSdk = genesisSdk(proc.nodeUrl);
-  const accounts = [AccountMemory.generate(), AccountMemory.generate()];
-  for (const a of accounts) await aeSdk.spend('10000000000000000000000', a.address);
+  const accounts = await fundFromGenesis(aeSdk, 2);
   const ch = await openChannel({ channelUrl: proc.channelUrl, fundedAccounts: async () => accounts } as unknown as TestService, 'json-rpc');
   // transfers keep flowing while the signal arrives
   let reported = 1;

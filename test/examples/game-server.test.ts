@@ -9,10 +9,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AccountMemory } from '@aeternity/aepp-sdk';
 import { PACKAGE_ROOT } from '../../lib/package-root.js';
 import { jsonLines } from '../helpers/json-lines.js';
-import { genesisSdk } from '../helpers/service.js';
+import { fundFromGenesis, genesisSdk } from '../helpers/service.js';
 
 const EXAMPLE = join(PACKAGE_ROOT, 'examples', 'game-server');
 const PRICE = 10n ** 17n;
@@ -37,10 +36,7 @@ t.test('three players play the game server over the SDK, pay per round and get p
   const ready = await out.next() as { channelUrl: string; nodeUrl: string; house: string };
   t.match(ready.channelUrl, /^ws:\/\/127\.0\.0\.1:\d+\/channel$/);
 
-  // funded one after another: they all spend from the genesis account
-  const sdk = genesisSdk(ready.nodeUrl);
-  const players = [AccountMemory.generate(), AccountMemory.generate(), AccountMemory.generate()];
-  for (const player of players) await sdk.spend((10n ** 20n).toString(), player.address);
+  const players = await fundFromGenesis(genesisSdk(ready.nodeUrl), 3, 10n ** 20n);
 
   const runs = players.map((player) => {
     const child = spawn(process.execPath, [join(EXAMPLE, 'player.mjs')], {

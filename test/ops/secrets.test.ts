@@ -14,7 +14,7 @@ import { freePort } from '../helpers/free-port.js';
 import { FeedReader } from '../helpers/ops.js';
 import { startServiceProcess } from '../helpers/process-service.js';
 import { startRedisServer } from '../helpers/redis-server.js';
-import { genesisSdk, type TestService } from '../helpers/service.js';
+import { fundFromGenesis, genesisSdk, type TestService } from '../helpers/service.js';
 import { testStorage } from '../helpers/storage.js';
 
 const hasRedisServer = spawnSync('redis-server', ['--version']).status === 0;
@@ -37,11 +37,7 @@ t.test('a full debug-level run says no secret', { skip: !hasRedisServer && 'no r
   const sdk = genesisSdk(proc.nodeUrl);
   const service = {
     channelUrl: proc.channelUrl,
-    async fundedAccounts(count: number) {
-      const accounts = Array.from({ length: count }, () => AccountMemory.generate());
-      for (const a of accounts) await sdk.spend((10n ** 22n).toString(), a.address);
-      return accounts;
-    },
+    fundedAccounts: (count: number) => fundFromGenesis(sdk, count),
   } as unknown as TestService;
   const ch = await openChannel(service, 'json-rpc', { extra: { watchtower: 'true' } });
   const fsmIds = [ch.fsmIds.initiator, ch.fsmIds.responder];

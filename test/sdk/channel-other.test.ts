@@ -6,7 +6,7 @@
 import t from 'tap';
 import { AccountMemory, AeSdk, Channel, Tag, buildTx, unpackTx } from '@aeternity/aepp-sdk';
 import { startServiceProcess, type ServiceProcess } from '../helpers/process-service.js';
-import { genesisSdk } from '../helpers/service.js';
+import { fundFromGenesis, genesisSdk } from '../helpers/service.js';
 import { NETWORK_ID } from '../helpers/accounts.js';
 
 type Tx = `tx_${string}`;
@@ -48,10 +48,7 @@ t.before(async () => {
 t.teardown(() => service.stop());
 
 t.beforeEach(async () => {
-  initiator = AccountMemory.generate();
-  responder = AccountMemory.generate();
-  await aeSdk.spend(3e15, initiator.address);
-  await aeSdk.spend(3e15, responder.address);
+  [initiator, responder] = await fundFromGenesis(aeSdk, 2, 3n * 10n ** 15n) as [AccountMemory, AccountMemory];
   shared = {
     url: service.channelUrl, pushAmount: 1e13, initiatorAmount: 5e14, responderAmount: 5e14, channelReserve: 0, port: 3114,
     lockPeriod: 1, initiatorId: initiator.address, responderId: responder.address, minimumDepth: 0, minimumDepthStrategy: 'plain',

@@ -12,7 +12,7 @@ import {
   InsufficientBalanceError, Tag, UnknownChannelStateError, buildTx, unpackTx,
 } from '@aeternity/aepp-sdk';
 import { startServiceProcess, type ServiceProcess } from '../helpers/process-service.js';
-import { genesisSdk } from '../helpers/service.js';
+import { fundFromGenesis, genesisSdk } from '../helpers/service.js';
 import { NETWORK_ID } from '../helpers/accounts.js';
 
 type Tx = `tx_${string}`;
@@ -70,10 +70,7 @@ async function openChannels(): Promise<[Channel, Channel]> {
 }
 
 async function freshAccounts(amount = 3e15): Promise<void> {
-  initiator = AccountMemory.generate();
-  responder = AccountMemory.generate();
-  await aeSdk.spend(amount, initiator.address);
-  await aeSdk.spend(amount, responder.address);
+  [initiator, responder] = await fundFromGenesis(aeSdk, 2, BigInt(amount)) as [AccountMemory, AccountMemory];
   shared = {
     url: service.channelUrl, pushAmount: 1e13, initiatorAmount: 5e14, responderAmount: 5e14, channelReserve: 0, port: 3114,
     lockPeriod: 1, initiatorId: initiator.address, responderId: responder.address, minimumDepth: 0, minimumDepthStrategy: 'plain',
