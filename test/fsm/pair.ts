@@ -7,7 +7,7 @@
  */
 import { createActor, SimulatedClock, type Actor } from 'xstate';
 import { channelMachine, peerEvent, type ChannelEvent } from '../../fsm/channel-machine.js';
-import type { ChannelEffect, ChannelParams, ClientOutput, EncodedTx, Role, Timeouts } from '../../fsm/types.js';
+import type { ChannelEffect, ChannelParams, ClientOutput, EncodedTx, Role, Timeouts, TxKit } from '../../fsm/types.js';
 import { createTxKit } from '../../lib/tx/channel-kit.js';
 import { cosign, newParticipant, NETWORK_ID, type Participant } from '../helpers/accounts.js';
 
@@ -45,7 +45,7 @@ export function channelParams(initiator: Participant, responder: Participant): C
 const named = (o: ClientOutput): string =>
   o.kind === 'info' ? `info:${o.event}` : o.kind === 'sign' ? `sign:${o.tag}` : o.kind === 'on_chain_tx' ? `chain:${o.info}` : o.kind;
 
-export function pair(opts: { timeouts?: Partial<Timeouts>; keepRunning?: boolean } = {}) {
+export function pair(opts: { timeouts?: Partial<Timeouts>; keepRunning?: boolean; kit?: TxKit } = {}) {
   const clock = new SimulatedClock();
   const accounts = { initiator: newParticipant(), responder: newParticipant() };
   const params = channelParams(accounts.initiator, accounts.responder);
@@ -55,7 +55,7 @@ export function pair(opts: { timeouts?: Partial<Timeouts>; keepRunning?: boolean
     const actor = createActor(channelMachine, {
       clock,
       input: {
-        kit, role, fsmId: `ba_${role}`, params, keepRunning: opts.keepRunning ?? role === 'responder', timeouts: opts.timeouts,
+        kit: opts.kit ?? kit, role, fsmId: `ba_${role}`, params, keepRunning: opts.keepRunning ?? role === 'responder', timeouts: opts.timeouts,
         ...(role === 'initiator' && { terms: { nonce: 1, ttl: 0 } }),
       },
     } as Parameters<typeof createActor<typeof channelMachine>>[1]);
