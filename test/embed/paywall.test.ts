@@ -44,7 +44,7 @@ interface Shop {
 async function openShop(storage: TestStorage, merchant: AccountMemory, port: number, fundMerchant = false, logged: string[] = []): Promise<Shop> {
   const log = lineLogger((line) => logged.push(line));
   const embedded = await startEmbedded({ env: {}, config: testSettings(storage), log });
-  if (fundMerchant) await genesisSdk(embedded.nodeUrl).spend((10n ** 21n).toString(), merchant.address);
+  if (fundMerchant) await genesisSdk(embedded.nodeUrl).spend((10n ** 21n).toString(), merchant.address, { blocks: 200 });
   const shop = { embedded, url: '', served: 0 } as unknown as Shop;
   shop.openPaywall = async () => {
     shop.paywall = await startPaywall(embedded, {

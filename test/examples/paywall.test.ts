@@ -58,7 +58,7 @@ t.test('buyers get 402, pay over their channels with the shop, get each article 
   // funded one after another: they all spend from the genesis account
   const sdk = genesisSdk(ready.nodeUrl);
   const buyers = [AccountMemory.generate(), AccountMemory.generate()];
-  for (const buyer of buyers) await sdk.spend((10n ** 19n).toString(), buyer.address);
+  for (const buyer of buyers) await sdk.spend((10n ** 19n).toString(), buyer.address, { blocks: 200 });
   const states = buyers.map((_, i) => join(dir, `buyer-${i}.json`));
   const articles = [['state-channels', 'http-402'], ['aeternity']];
 

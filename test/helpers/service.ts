@@ -51,10 +51,13 @@ export function genesisSdk(nodeUrl: string): AeSdk {
 /**
  * `count` fresh accounts funded from genesis by `aeSdk`, one spend after the other, each mined before
  * the next, without the SDK's own pre-check of each spend (node requests the node repeats anyway).
+ * The SDK gives up on a tx once `blocks` blocks pass while it is not seen mined, and it checks the
+ * height after its pause without looking at the tx again: with 50 ms blocks, one stall of a loaded
+ * test process longer than 5 blocks failed a spend that had been mined. So it may wait for 200.
  */
 export async function fundFromGenesis(aeSdk: AeSdk, count: number, amount = 10n ** 22n): Promise<AccountMemory[]> {
   const accounts = Array.from({ length: count }, () => AccountMemory.generate());
-  for (const account of accounts) await aeSdk.spend(amount.toString(), account.address, { verify: false });
+  for (const account of accounts) await aeSdk.spend(amount.toString(), account.address, { verify: false, blocks: 200 });
   return accounts;
 }
 
