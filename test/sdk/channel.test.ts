@@ -63,9 +63,12 @@ function statuses(channel: Channel, expected: string[]): Promise<void> {
 }
 
 async function openChannels(): Promise<[Channel, Channel]> {
+  // each listener is on before the next participant connects: the initiator's channel may be
+  // accepted while the responder's initialize is still being awaited
   const i = await Channel.initialize({ ...shared, role: 'initiator', host: 'localhost', sign: initiatorSignTag } as unknown as Options);
+  const initiatorOpen = statuses(i, ['accepted', 'signed', 'open']);
   const r = await Channel.initialize({ ...shared, role: 'responder', sign: responderSignTag } as unknown as Options);
-  await Promise.all([statuses(i, ['accepted', 'signed', 'open']), statuses(r, ['halfSigned', 'open'])]);
+  await Promise.all([initiatorOpen, statuses(r, ['halfSigned', 'open'])]);
   return [i, r];
 }
 
