@@ -6,7 +6,7 @@
  */
 import { createActor, type Actor } from 'xstate';
 import { channelMachine, peerEvent, type ChannelContext, type ChannelEvent, type ChannelInput } from '../../fsm/channel-machine.js';
-import { keepsRunning, timeout } from '../../fsm/operations.js';
+import { keepsRunning, timeout } from '../../fsm/rules/timing.js';
 import type { ChannelEffect, ChannelId, ClientOutput, PeerMessage, Role } from '../../fsm/types.js';
 import type { ChannelWatcher } from '../chain/channel-watcher.js';
 import { stringifyJson } from '../json.js';
