@@ -6,6 +6,8 @@
 import { decode } from '@aeternity/aepp-sdk';
 import type { EncodedTx } from '../../fsm/types.js';
 
+/** The node's minimum gas price: a fee computed at less would never be mined. */
+export const MIN_GAS_PRICE = 1_000_000_000n;
 const GAS_PER_BYTE = 20n;
 /** the base gas of every channel tx but force progress (which runs a contract) */
 export const CHANNEL_TX_BASE_GAS = 15_000n;

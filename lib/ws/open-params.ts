@@ -10,14 +10,13 @@ import { parseAmount } from '../amounts.js';
 import { describeErrors, validator } from '../schemas.js';
 import type { OpenRefusal, OpenRequest } from '../channel/open-request.js';
 import { isAccountId } from '../channel/requests.js';
+import { MIN_GAS_PRICE } from '../tx/gas-price.js';
 
 export type { OpenRefusal, OpenRequest };
 
 /** The node's defaults where the URL says nothing: txfee strategy with factor 10, or 3 blocks when plain. */
 const DEFAULT_PORT = 3114;
 const DEFAULT_MINIMUM_DEPTH = { txfee: 10, plain: 3 } as const;
-/** The chain's minimum gas price: a fee computed at less would never be mined. */
-export const MIN_GAS_PRICE = 1_000_000_000n;
 
 /** Every parameter the node reads, and this service's own: the rest are unknown. */
 let known: Set<string> | undefined;

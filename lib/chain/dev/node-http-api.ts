@@ -7,6 +7,7 @@ import { Tag } from '@aeternity/aepp-sdk';
 import type { AccountId, ChannelId } from '../../../fsm/types.js';
 import { channelJson } from './channel-rules.js';
 import { parseJson, stringifyJson } from '../../json.js';
+import { MIN_GAS_PRICE } from '../../tx/gas-price.js';
 import type { Logger } from '../../log.js';
 import { ChainRejectedError } from '../types.js';
 import type { DevChain } from './dev-chain.js';
@@ -15,7 +16,6 @@ import type { DevChain } from './dev-chain.js';
 const NODE_VERSION = '7.3.0';
 /** Ceres, the consensus protocol the aepp-sdk v14 expects. */
 const PROTOCOL_VERSION = 6;
-const MIN_GAS_PRICE = 1_000_000_000;
 const MAX_BODY_BYTES = 1024 * 1024;
 
 type Reply = { status: number; body?: unknown };
@@ -40,7 +40,7 @@ export function createNodeHttpApi(chain: DevChain, log: Logger): Server {
         peer_pubkey: 'pp_dev', uptime: `${Math.round((Date.now() - startedAt) / 1000)}s`,
       },
     })],
-    [/^\/v3\/recent-gas-prices$/, 'GET', async () => ({ status: 200, body: [{ min_gas_price: MIN_GAS_PRICE, utilization: 0, minutes: 1 }] })],
+    [/^\/v3\/recent-gas-prices$/, 'GET', async () => ({ status: 200, body: [{ min_gas_price: Number(MIN_GAS_PRICE), utilization: 0, minutes: 1 }] })],
     [/^\/v3\/key-blocks\/current\/height$/, 'GET', async () => ({ status: 200, body: { height: await chain.height() } })],
     [/^\/v3\/accounts\/(ak_\w+)$/, 'GET', async ([, id]) => {
       const account = await chain.account(id as AccountId);
