@@ -35,6 +35,7 @@ export const REASONS = [
   'channel_not_found',
   'service_full',
   'too_many_connections',
+  'responder_port_not_allowed',
 ] as const;
 
 export type Reason = (typeof REASONS)[number];

@@ -62,6 +62,7 @@ export const ERRORS: Record<Reason, ErrorInfo> = {
   channel_not_found: { code: 3005, message: 'Channel not found' },
   service_full: { code: 3006, message: 'The service hosts as many channels as it may' },
   too_many_connections: { code: 3007, message: 'Too many connections from this address' },
+  responder_port_not_allowed: { code: 3008, message: 'Responder port not allowed' },
 };
 
 /** Reasons that are about the frame itself rather than a refusal by the channel. */

@@ -438,6 +438,7 @@ const REASON_WHEN: Record<Reason, string> = {
   channel_not_found: 'a reestablish of a channel the chain does not have (closed, or never created on this chain)',
   service_full: 'the service hosts `MAX_CHANNELS` FSMs already',
   too_many_connections: 'more than `MAX_CONNECTIONS_PER_ADDRESS` sockets from one address',
+  responder_port_not_allowed: 'a new responder on a `port` that `PEER_PORTS` does not list (the node\'s reason; the node has no code for it)',
 };
 
 /** The error table, from lib/errors.ts ERRORS itself. */

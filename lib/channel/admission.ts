@@ -24,6 +24,8 @@ export interface AdmissionDeps {
   timeouts: Timeouts;
   /** so that clients cannot exhaust the service's memory */
   limits: { maxChannels: number };
+  /** PEER_PORTS: the ports a new responder may wait on (absent or null: any) */
+  responderPorts?: ((port: number) => boolean) | null;
   /** the watchtower's account, named as delegate by participants that ask for it */
   watchtowerAddress: AccountId | null;
   kit: TxKit;
@@ -62,6 +64,10 @@ export function createAdmission(deps: AdmissionDeps): Admission {
     let input: ChannelInput;
     let responderId: string;
     if (open.kind === 'new') {
+      // the node's aesc_checks:port/2, whether the initiator comes from this service or another
+      if (open.role === 'responder' && deps.responderPorts && !deps.responderPorts(open.port)) {
+        throw new Refusal('responder_port_not_allowed', `port ${open.port} is not one PEER_PORTS allows responders`);
+      }
       const params = { ...open.params };
       if (open.watchtower) {
         if (!deps.watchtowerAddress) throw new Refusal('not_allowed_now', 'this service runs no watchtower');
@@ -112,7 +118,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
     }
     const session = new Session(
       open.role,
-      { port: open.port, responderId, channelId: open.kind === 'new' ? null : open.channelId },
+      { port: open.port, ...(open.host !== undefined && { host: open.host }), responderId, channelId: open.kind === 'new' ? null : open.channelId },
       fsmId,
       input,
       link,

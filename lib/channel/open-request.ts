@@ -9,6 +9,8 @@ import type { ChannelId, ChannelParams, Role, Timeouts } from '../../fsm/types.j
 interface Common {
   role: Role;
   port: number;
+  /** an initiator's: where the responder's service is (absent: this one) */
+  host?: string;
   keepRunning: boolean;
   /** name the service's watchtower key as this participant's delegate (new channels only) */
   watchtower: boolean;
