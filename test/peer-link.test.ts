@@ -146,9 +146,11 @@ t.test('a channel between two services: open, transfers both ways, the link cut 
   }, 'json-rpc', ch.initiatorAccount);
   await back.nextMethod('channels.info', 'channel_reestablished', 30_000);
   await Promise.all([back.nextMethod('channels.update'), ch.responder.nextMethod('channels.info', 'channel_reestablished')]);
+  await ch.responder.nextMethod('channels.update');
   const again = { initiator: back, responder: ch.responder };
   const [s4a, s4b] = await transfer(again, 'responder', r, i, 1);
   t.equal(s4a, s4b, 'transfers after the reestablish');
+  t.notOk(ch.responder.received.some((m) => m.method === 'error'), `no errors: ${JSON.stringify(ch.responder.received.filter((m) => m.method === 'error').map((m) => m.frame))}`);
 
   // mutual close: co-signed across the link, posted, both FSMs end
   back.mark(); ch.responder.mark();
