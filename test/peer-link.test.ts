@@ -176,12 +176,22 @@ t.test('PEER_PORTS: a responder on a port it does not list is refused; hostile p
 
   const waiting = await TestClient.connect(a.channelUrl, { ...channelQuery(x!, y!, allowed), role: 'responder' }, 'json-rpc', y!);
   await waiting.nextMethod('channels.info', 'fsm_up');
+  // the listener opens as the responder starts waiting, a moment after its fsm_up
+  const giveUp = Date.now() + 10_000;
+  while (Date.now() < giveUp && !await new Promise<boolean>((resolve) => {
+    const probe = net.connect({ host: A_HOST, port: allowed }, () => { probe.destroy(); resolve(true); });
+    probe.once('error', () => resolve(false));
+  })) await new Promise((resolve) => setTimeout(resolve, 20));
+  if (Date.now() >= giveUp) t.fail(`A never listened on ${allowed}:\n${a.output()}`);
   const raw = async (bytes: Buffer[]) => {
     const s = net.connect({ host: A_HOST, port: allowed });
+    const closed = new Promise((resolve) => s.once('close', resolve));
     s.on('error', () => undefined);
-    await new Promise((resolve) => s.once('connect', resolve));
+    s.resume(); // what it answers is read and dropped, so that its close is seen
+    const connected = await Promise.race([new Promise((resolve) => s.once('connect', () => resolve(true))), closed.then(() => false)]);
+    if (!connected) t.fail(`A refused the connection:\n${a.output()}`);
     for (const b of bytes) s.write(b);
-    await new Promise((resolve) => s.once('close', resolve));
+    await closed;
   };
   await raw([randomBytes(300)]); // garbage: a length prefix and noise
   await raw([frame(randomBytes(32)), frame(randomBytes(100))]); // a handshake it cannot finish, then a frame nobody can decrypt
@@ -199,7 +209,7 @@ t.test('PEER_PORTS: a responder on a port it does not list is refused; hostile p
   wrongFirst.send(encode({ type: 'leave', channel_id: randomBytes(32) })); // well-formed, but no way to begin
   await wrongClosed;
 
-  await a.printed('protocol_error');
+  await a.printed('protocol_error', 15_000);
   for (const why of ['handshake_failed', 'decrypt_failed', 'frame_too_large']) t.match(a.output(), why, `refused: ${why}`);
   t.notOk(waiting.closed, 'the waiting responder is untouched');
   t.notMatch(waiting.sequence(), /peer_disconnected|error/, 'and heard nothing of it');
