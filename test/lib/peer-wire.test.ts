@@ -12,7 +12,7 @@ import type { EncodedTx, PeerMessage, Role } from '../../fsm/types.js';
 import { PeerWire, type WireRefusal } from '../../lib/peer/wire.js';
 import * as codec from '../../lib/peer/codec.js';
 import { unpackSigned } from '../../lib/tx/channel-kit.js';
-import { channelParams, pair as fsmPair, type PairOptions } from '../fsm/pair.js';
+import { channelParams, kit, pair as fsmPair, type PairOptions } from '../fsm/pair.js';
 import { newParticipant } from '../helpers/accounts.js';
 
 const CHAIN_HASH = Buffer.alloc(32, 7);
@@ -285,4 +285,49 @@ t.test('fuzzed and tampered bytes: a refusal or a message, never an exception, n
   t.ok(refused > 1_000, `${refused} of 2000 refused by the link`);
   t.equal(p.responder.round(), 2, 'no tampered update became a round');
   t.equal(p.initiator.round(), 2);
+});
+
+t.test('every operation\'s proposal, ack, error and locked cross as the node\'s own messages', async (t) => {
+  const { wires, p } = await openChannel();
+  t.teardown(p.stop);
+  const c = p.initiator.actor.getSnapshot().context;
+  const { initiatorId: I, responderId: R } = c.params;
+  const terms = { nonce: 5, ttl: 0 };
+  const txs = {
+    update: kit.roundTx(c.channelId!, 3, c.params, { initiator: c.state!.balances.initiator - 1n, responder: c.state!.balances.responder + 1n }).signedTx,
+    deposit: kit.roundTx(c.channelId!, 3, c.params, { initiator: c.state!.balances.initiator + 5n, responder: c.state!.balances.responder }, { kind: 'deposit', account: I, amount: 5n, terms }).signedTx,
+    withdraw: kit.roundTx(c.channelId!, 3, c.params, { initiator: c.state!.balances.initiator - 5n, responder: c.state!.balances.responder }, { kind: 'withdraw', account: I, amount: 5n, terms }).signedTx,
+    shutdown: kit.closeMutualTx(c.channelId!, I, c.state!.balances, { ...terms, fee: 10n ** 14n }),
+  };
+  const updates = {
+    update: [{ op: 'OffChainTransfer' as const, from: I, to: R, amount: 1n }, { op: 'OffChainMeta' as const, data: 'note' }],
+    deposit: [{ op: 'OffChainDeposit' as const, from: I, amount: 5n }],
+    withdraw: [{ op: 'OffChainWithdrawal' as const, to: I, amount: 5n }],
+    shutdown: [],
+  };
+  const names = {
+    update: ['update', 'update_ack', 'update_error'], deposit: ['deposit_created', 'deposit_signed', 'deposit_error'],
+    withdraw: ['withdraw_created', 'withdraw_signed', 'withdraw_error'], shutdown: ['shutdown', 'shutdown_ack', 'shutdown_error'],
+  };
+  const cross = (from: Role, m: PeerMessage, name: string) => {
+    const bytes = wires[from].encode(m);
+    t.equal(codec.decode(bytes).type, name, `${m.type} ${'kind' in m ? m.kind : ''} is the node's ${name}`);
+    const out = wires[from === 'initiator' ? 'responder' : 'initiator'].decode(bytes);
+    t.ok('message' in out, `${name} is taken`);
+    return 'message' in out ? out.message : null;
+  };
+  for (const kind of ['update', 'deposit', 'withdraw', 'shutdown'] as const) {
+    const [proposal, ack, error] = names[kind];
+    const proposed: PeerMessage = { type: 'update', kind, signedTx: txs[kind], updates: updates[kind] };
+    t.same(cross('initiator', proposed, proposal!), proposed);
+    const acked: PeerMessage = { type: 'update_ack', kind, signedTx: txs[kind] };
+    t.same(cross('responder', acked, ack!), acked);
+    if (kind === 'deposit' || kind === 'withdraw') {
+      const locked: PeerMessage = { type: 'locked', kind, signedTx: txs[kind] };
+      t.same(cross('initiator', locked, `${kind}_locked`), locked);
+    }
+    cross('initiator', proposed, proposal!);
+    const refused: PeerMessage = { type: 'update_error', kind, signedTx: txs[kind], round: 2, code: 4 };
+    t.same(cross('responder', refused, error!), refused);
+  }
 });
