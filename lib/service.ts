@@ -16,7 +16,6 @@ import { startHibernation } from './channel/hibernation.js';
 import { createAdmission, type Admission } from './channel/admission.js';
 import { Registry } from './channel/registry.js';
 import { PeerLinks } from './channel/peer-links.js';
-import { genesisHash } from './chain/genesis-hash.js';
 import { ConfigError, parsePortList, selfHosts, settingName, type Config } from './config.js';
 import { PeerWire } from './peer/wire.js';
 import { checkNode } from './chain/node-check.js';
@@ -157,11 +156,12 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
   const channels = new ChannelWatcher(chain);
   undoSteps.push(() => watcher.close(), () => channels.close());
   const registry = new Registry();
-  const chainHash = await genesisHash(chain, config.chain.nodeUrl);
+  const chainHash = await chain.genesisHash();
   const { peer } = config;
+  const hostsOfThisService = selfHosts(peer);
   const peers = new PeerLinks({
     registry, log,
-    selfHosts: selfHosts(peer),
+    selfHosts: hostsOfThisService,
     listen: { host: peer.host, maxSessionsPerPort: peer.maxSessionsPerPort, handshakeTimeoutMs: peer.handshakeTimeoutMs, maxMessage: peer.maxMessageBytes },
     dial: {
       connectTimeoutMs: peer.connectTimeoutMs, retryDelayMs: peer.redialDelayMs, attempts: peer.dialAttempts,
@@ -182,6 +182,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
     timeouts: config.timeouts,
     limits: config.limits,
     responderPorts: parsePortList(config.peer.ports),
+    remoteHost: (host) => !hostsOfThisService.has(host.toLowerCase()),
     kit, chain, store, registry, log,
     sessionDeps: {
       store, chain, watcher, channels, log, events, metrics,

@@ -53,6 +53,7 @@ class Proxy {
   }
 }
 
+const AMOUNTS = { initiatorAmount: 10n ** 18n, responderAmount: 10n ** 18n, channelReserve: 10n ** 15n };
 let nextPort = 41_000 + Math.floor(Math.random() * 10_000);
 const PEER_ENV = { PEER_REDIAL_DELAY_MS: '200', PEER_CONNECT_TIMEOUT_MS: '1000', PEER_HANDSHAKE_TIMEOUT_MS: '1000', PEER_MAX_MESSAGE_BYTES: '8192', LOG_LEVEL: 'info' };
 
@@ -76,7 +77,8 @@ async function openAcross(s: Services) {
   const [initiatorAccount, responderAccount] = await s.funded(2);
   const port = nextPort++;
   await s.proxy.forward(port);
-  const query = channelQuery(initiatorAccount!, responderAccount!, port);
+  // the node's channel_open holds amounts in 64 bits: at most about 18 AE each across services
+  const query = channelQuery(initiatorAccount!, responderAccount!, port, AMOUNTS);
   // the responder waits first: its service listens on the port only while it waits
   const responder = await TestClient.connect(s.a.channelUrl, { ...query, role: 'responder' }, 'json-rpc', responderAccount!);
   const rUp = await responder.nextMethod('channels.info', 'fsm_up');
@@ -131,7 +133,7 @@ t.test('a channel between two services: open, transfers both ways, the link cut 
   t.equal(s3a, s3b, 'the channel goes on over the new link');
   const after = await balances(ch.initiator, ch);
   t.same(after, await balances(ch.responder, ch), 'nothing lost or applied twice');
-  t.equal(BigInt(after[r]!), 10n ** 21n + 100n - 7n + 1000n, 'every co-signed transfer counted once');
+  t.equal(BigInt(after[r]!), 10n ** 18n + 100n - 7n + 1000n, 'every co-signed transfer counted once');
 
   // leave: the keep_running responder on A waits; the initiator comes back on B and B dials again
   ch.initiator.mark(); ch.responder.mark();
@@ -168,13 +170,13 @@ t.test('PEER_PORTS: a responder on a port it does not list is refused; hostile p
   t.teardown(() => a.stop());
   const [x, y] = await fundFromGenesis(genesisSdk(url), 2);
 
-  const refused = await TestClient.connect(a.channelUrl, { ...channelQuery(x!, y!, allowed + 1), role: 'responder' }, 'json-rpc', y!);
+  const refused = await TestClient.connect(a.channelUrl, { ...channelQuery(x!, y!, allowed + 1, AMOUNTS), role: 'responder' }, 'json-rpc', y!);
   const error = await refused.nextMethod('error');
   t.equal(error.data.data[0].code, 3008, 'responder_port_not_allowed');
   t.match(error.data.data[0].detail, `port ${allowed + 1} is not one PEER_PORTS allows`);
   await refused.closedAndDone();
 
-  const waiting = await TestClient.connect(a.channelUrl, { ...channelQuery(x!, y!, allowed), role: 'responder' }, 'json-rpc', y!);
+  const waiting = await TestClient.connect(a.channelUrl, { ...channelQuery(x!, y!, allowed, AMOUNTS), role: 'responder' }, 'json-rpc', y!);
   await waiting.nextMethod('channels.info', 'fsm_up');
   // the listener opens as the responder starts waiting, a moment after its fsm_up
   const giveUp = Date.now() + 10_000;
@@ -215,7 +217,7 @@ t.test('PEER_PORTS: a responder on a port it does not list is refused; hostile p
   t.notMatch(waiting.sequence(), /peer_disconnected|error/, 'and heard nothing of it');
 
   // the responder still pairs: an initiator on this very service
-  const initiator = await TestClient.connect(a.channelUrl, { ...channelQuery(x!, y!, allowed), role: 'initiator', host: 'localhost' }, 'json-rpc', x!);
+  const initiator = await TestClient.connect(a.channelUrl, { ...channelQuery(x!, y!, allowed, AMOUNTS), role: 'initiator', host: 'localhost' }, 'json-rpc', x!);
   await Promise.all([initiator.nextMethod('channels.info', 'open', 30_000), waiting.nextMethod('channels.info', 'open', 30_000)]);
   t.pass('local pairing is unchanged');
   initiator.close(); waiting.close();

@@ -159,6 +159,7 @@ export class PeerLinks implements RemotePairing {
   private link(session: Session, noise: NoiseSession, wire: MessageWire): PeerLink {
     const link: PeerLink = new PeerLink(noise, wire, {
       message: (message) => { if (session.peer === link) session.receivePeer(message); },
+      refused: (refusal) => session.log.warn('peer message refused', { reason: refusal.reason, detail: refusal.detail }),
       closed: ({ left, why }) => this.dropped(session, link, left, why),
     });
     this.links.add(link);

@@ -4,9 +4,10 @@
  * is decoded and handed on. It stands where a local peer Session stands (`session.peer`): the effect
  * interpreter calls `receivePeer(message)` for each message our FSM sends.
  *
- * A message the wire refuses ends the link, as the node's session dies on a message it cannot decode
- * (aesc_session_noise re-raises): the FSMs then see the peer disconnect. Nothing the peer sends can
- * throw out of here.
+ * A message that does not decode (`protocol_error`) ends the link, as the node's session dies on it
+ * (aesc_session_noise re-raises): the FSMs then see the peer disconnect. One that decodes but that the
+ * wire refuses (a replayed ack, a wrong chain hash or channel id) is dropped, as the node discards it,
+ * and reported; nothing reached an FSM. Nothing the peer sends can throw out of here.
  */
 import type { PeerMessage } from '../../fsm/types.js';
 import type { NoiseSession, NoiseSessionError } from './noise-session.js';
@@ -20,6 +21,8 @@ export interface MessageWire {
 export interface LinkEvents {
   /** a message from the peer, decoded */
   message(message: PeerMessage): void;
+  /** a message the wire refused and dropped (the link goes on) */
+  refused?(refusal: { reason: string; detail: string }): void;
   /**
    * The link is gone. `left`: a leave was acknowledged over it, so the peer knows (no disconnect to
    * report); `why`: what ended it, for the log.
@@ -50,7 +53,10 @@ export class PeerLink {
     this.session.onMessage((bytes) => {
       if (this.ended) return;
       const decoded = this.wire.decode(bytes);
-      if ('refusal' in decoded) return this.cut(`refused a message: ${decoded.refusal.reason} (${decoded.refusal.detail})`);
+      if ('refusal' in decoded) {
+        if (decoded.refusal.reason === 'protocol_error') return this.cut(`refused a message: ${decoded.refusal.reason} (${decoded.refusal.detail})`);
+        return this.events.refused?.(decoded.refusal);
+      }
       this.deliver(decoded.message);
     });
   }

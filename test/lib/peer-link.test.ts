@@ -26,10 +26,10 @@ const jsonWire = (): MessageWire => ({
   decode(bytes) {
     try {
       const message = JSON.parse(Buffer.from(bytes).toString()) as PeerMessage;
-      if (typeof message?.type !== 'string') return { refusal: { reason: 'invalid', detail: 'no type' } };
+      if (typeof message?.type !== 'string') return { refusal: { reason: 'unexpected_message', detail: 'no type' } };
       return { message };
     } catch {
-      return { refusal: { reason: 'undecodable', detail: 'not JSON' } };
+      return { refusal: { reason: 'protocol_error', detail: 'not JSON' } };
     }
   },
 });
@@ -186,18 +186,20 @@ t.test('a session locates its responder by channel_open or channel_reestablish, 
   t.same(wantedBy({ type: 'channel_open', params }, 3114), { port: 3114, responderId: 'ak_responder' });
   t.same(wantedBy({ type: 'channel_reestablish', channelId: 'ch_x' } as unknown as PeerMessage, 3114), { port: 3114, channelId: 'ch_x' });
   t.match(wantedBy({ type: 'leave' }, 3114), { refused: /^protocol_error: .* not leave$/ });
-  t.match(wantedBy({ type: 'update_ack', signedTx: 'tx_' } as PeerMessage, 1), { refused: /protocol_error/ });
+  t.match(wantedBy({ type: 'update_ack', kind: 'update', signedTx: 'tx_' } as PeerMessage, 1), { refused: /protocol_error/ });
 });
 
-t.test('a link carries messages both ways, and one the wire refuses ends it', async (t) => {
+t.test('a link carries messages both ways; a message the wire refuses is dropped, one it cannot decode ends the link', async (t) => {
   const { l, sessions, until } = listeners(t);
   const port = await freePort();
   l.hold(port);
   await listening(l, port);
   const got: { initiator: PeerMessage[]; responder: PeerMessage[] } = { initiator: [], responder: [] };
   const closed: Array<{ side: string; left: boolean; why: string }> = [];
+  const refused: string[] = [];
   const initiator = new PeerLink(await connect('127.0.0.1', port, { maxMessage: 2048 }), jsonWire(), {
     message: (m) => got.initiator.push(m),
+    refused: (r) => refused.push(r.reason),
     closed: (c) => closed.push({ side: 'initiator', ...c }),
   });
   initiator.start();
@@ -214,10 +216,16 @@ t.test('a link carries messages both ways, and one the wire refuses ends it', as
   while (got.initiator.length < 1 || got.responder.length < 2) await new Promise((r) => setTimeout(r, 5));
   t.same(got.responder.map((m) => m.type), ['leave', 'message']);
   t.same(got.initiator.map((m) => m.type), ['leave_ack']);
+  // decodable but refused: dropped, the link goes on
+  arrived.session.send(Buffer.from('{"no":"type"}'));
+  responder.receivePeer({ type: 'leave' });
+  while (got.initiator.length < 2) await new Promise((r) => setTimeout(r, 5));
+  t.same(refused, ['unexpected_message'], 'the refused message was reported');
+  t.same(got.initiator.map((m) => m.type), ['leave_ack', 'leave'], 'and the next one arrived');
   // a peer that sends what the wire cannot read loses the link
-  (arrived.session as NoiseSession).send(Buffer.from('not json'));
+  arrived.session.send(Buffer.from('not json'));
   while (closed.length < 2) await new Promise((r) => setTimeout(r, 5));
-  t.match(closed.find((c) => c.side === 'initiator'), { left: true, why: /refused a message: undecodable/ }, 'a leave was acknowledged over it');
+  t.match(closed.find((c) => c.side === 'initiator'), { left: true, why: /refused a message: protocol_error/ }, 'a leave was acknowledged over it');
   t.match(closed.find((c) => c.side === 'responder'), { left: true });
 });
 
