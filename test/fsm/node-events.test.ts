@@ -76,7 +76,7 @@ for (const [what, tx, event] of lies) {
 t.test('a funding_signed without a good co-signature: info bad_signature, then the FSM dies', async (t) => {
   const { actor, effects } = fsm('initiator');
   actor.send({ type: 'PEER.CONNECTED' });
-  actor.send(peerEvent({ type: 'channel_accept', minimumDepth: 0, responderDelegateIds: [] }));
+  actor.send(peerEvent({ type: 'channel_accept', minimumDepth: 0, minimumDepthStrategy: 'plain', responderDelegateIds: [] }));
   const sign = effects.find((e) => e.type === 'toClient' && e.output.kind === 'sign');
   const unsigned = sign?.type === 'toClient' && sign.output.kind === 'sign' ? sign.output.signedTx : undefined;
   const ours = await cosign(initiator, unsigned!);
