@@ -10,11 +10,13 @@ export const info = (event: string, data?: Record<string, unknown>): ChannelEffe
 export const reject = (reason: Reason, request: unknown, detail?: string): ChannelEffect =>
   toClient({ kind: 'error', reason, request, ...(detail && { detail }) });
 /** The operation in flight did not happen: the client stays on the last co-signed round. */
-export const conflict = (c: ChannelContext, code: number): ChannelEffect => toClient({ kind: 'conflict', round: lastRound(c), code });
+export const conflict = (c: ChannelContext, code: number, reason?: Reason): ChannelEffect =>
+  toClient({ kind: 'conflict', round: lastRound(c), code, ...(reason && { reason }) });
 export const onChainTx = (c: ChannelContext, infoName: string, tx: EncodedTx): ChannelEffect =>
   toClient({ kind: 'on_chain_tx', info: infoName, tx, txType: OPERATIONS[pendingKind(c)].txType });
 /** The peer rolls back its proposal (or what it was co-signing), with this protocol code. */
-export const refuseToPeer = (signedTx: EncodedTx, code: number): ChannelEffect => toPeer({ type: 'update_error', signedTx, code });
+export const refuseToPeer = (signedTx: EncodedTx, code: number, reason?: Reason): ChannelEffect =>
+  toPeer({ type: 'update_error', signedTx, code, ...(reason && { reason }) });
 
 /** Follow a tx on chain down to the channel's minimum depth for it. */
 export function watchTx(c: ChannelContext, signedTx: EncodedTx): ChannelEffect {

@@ -61,7 +61,36 @@ export interface OnchainTerms {
   nonce: number;
   ttl: number;
   fee?: bigint;
+  /**
+   * the fee is this gas price times the tx's fee gas, or `fee` if that is bigger (the node's rule);
+   * the kit applies it, and the tx then carries the fee it came to
+   */
+  gasPrice?: bigint;
 }
+
+/**
+ * The block an operation is pinned to (the node's `block_hash`), with the heights the pin was judged
+ * at: its own and the chain's top when it was chosen. The host resolves the hash; the FSM only compares.
+ */
+export interface Pin {
+  blockHash: string;
+  height: number;
+  top: number;
+}
+
+/**
+ * How far back a pinned block may be (the node's `bh_delta_*`): at least `notNewerThan` blocks below
+ * the top and at most `notOlderThan`; a proposal without a block hash pins the one `pick` blocks
+ * further back than `notNewerThan`.
+ */
+export interface BlockHashDelta {
+  notNewerThan: number;
+  notOlderThan: number;
+  pick: number;
+}
+
+/** The node's defaults (aesc_fsm check_block_hash_deltas). */
+export const DEFAULT_BLOCK_HASH_DELTA: BlockHashDelta = { notNewerThan: 0, notOlderThan: 10, pick: 0 };
 
 export interface Balances {
   initiator: bigint;
@@ -135,7 +164,9 @@ export interface TxKit {
   /** The unsigned tx inside a SignedTx, to compare proposals whatever signatures they carry. */
   innerTx(signedTx: string): EncodedTx | null;
   /** The nonce, ttl and fee of an on-chain tx proposed by the peer, to rebuild it with the same terms. */
-  txTerms(signedTx: string): Required<OnchainTerms> | null;
+  txTerms(signedTx: string): Required<Omit<OnchainTerms, 'gasPrice'>> | null;
+  /** The least fee the chain takes for an on-chain tx as it is (at the minimum gas price). */
+  minimumFee(signedTx: EncodedTx): bigint;
 }
 
 /** The solo operations of a dispute: each is signed by one participant and posted by its FSM. */
@@ -195,10 +226,11 @@ export type PeerMessage =
   | { type: 'funding_created'; signedTx: EncodedTx }
   | { type: 'funding_signed'; signedTx: EncodedTx }
   | { type: 'funding_locked'; channelId: ChannelId }
-  | { type: 'update'; kind: OperationKind; signedTx: EncodedTx; updates: OffchainUpdate[] }
+  /** `pin`: the block the proposer pinned the operation to, which the peer checks against its own window */
+  | { type: 'update'; kind: OperationKind; signedTx: EncodedTx; updates: OffchainUpdate[]; pin?: Pin }
   | { type: 'update_ack'; signedTx: EncodedTx }
-  /** the peer refused `signedTx`, a proposal of ours, with this protocol code */
-  | { type: 'update_error'; signedTx: EncodedTx; code: number }
+  /** the peer refused `signedTx`, a proposal of ours, with this protocol code (and why, when it says) */
+  | { type: 'update_error'; signedTx: EncodedTx; code: number; reason?: Reason }
   | { type: 'message'; from: AccountId; to: AccountId; info: string }
   /** our copy of a deposit/withdraw tx reached minimum depth */
   | { type: 'locked'; kind: 'deposit' | 'withdraw'; signedTx: EncodedTx }

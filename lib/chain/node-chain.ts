@@ -82,6 +82,30 @@ export class NodeChain implements Chain {
     }
   }
 
+  async keyBlockHash(height: number): Promise<string | null> {
+    try {
+      return (await this.node.getKeyBlockByHeight(height)).hash;
+    } catch (err) {
+      if (statusOf(err) === 404 || statusOf(err) === 400) return null;
+      throw err;
+    }
+  }
+
+  /** A block's height, if it is on the main chain: a key block must be the one at its height (else it is in a fork). */
+  async blockHeight(hash: string): Promise<number | null> {
+    try {
+      if (hash.startsWith('kh_')) {
+        const { height } = await this.node.getKeyBlockByHash(hash);
+        return (await this.keyBlockHash(height)) === hash ? height : null;
+      }
+      if (hash.startsWith('mh_')) return (await this.node.getMicroBlockHeaderByHash(hash)).height;
+      return null;
+    } catch (err) {
+      if (statusOf(err) === 404 || statusOf(err) === 400) return null;
+      throw err;
+    }
+  }
+
   async channel(id: ChannelId): Promise<ChannelObject | null> {
     try {
       const c = await this.node.getChannelByPubkey(id);

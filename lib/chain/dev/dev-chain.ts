@@ -110,6 +110,10 @@ export class DevChain implements Chain {
     }
   }
 
+  /** block hash → height, for the heights up to `hashesKnownTo` */
+  private readonly blockHeights = new Map<string, number>();
+  private hashesKnownTo = -1;
+
   async height(): Promise<number> {
     return this.currentHeight;
   }
@@ -219,6 +223,20 @@ export class DevChain implements Chain {
     this.listeners.clear();
     await this.mining;
     await this.ledger?.close();
+  }
+
+  async keyBlockHash(height: number): Promise<string | null> {
+    return height >= 0 && height <= this.currentHeight ? this.blockHash(height, 'kh') : null;
+  }
+
+  async blockHeight(blockHash: string): Promise<number | null> {
+    // hashes are learnt height by height as they are asked about: a dev chain makes no others
+    for (; this.hashesKnownTo < this.currentHeight; this.hashesKnownTo++) {
+      const height = this.hashesKnownTo + 1;
+      this.blockHeights.set(this.blockHash(height, 'kh'), height);
+      this.blockHeights.set(this.blockHash(height, 'mh'), height);
+    }
+    return this.blockHeights.get(blockHash) ?? null;
   }
 
   /** Deterministic stand-ins for block hashes: the dev chain has no real blocks to hash. */

@@ -1,0 +1,31 @@
+/**
+ * The chain facts a proposer fixes in an operation, as pure rules: its tx's fee must be at least the
+ * least fee the chain takes for it, and the block it is pinned to must lie in the window the checking
+ * side allows (the node's `bh_delta_not_newer_than` and `bh_delta_not_older_than`).
+ */
+import type { Refusal } from '../protocol.js';
+import { DEFAULT_BLOCK_HASH_DELTA, type EncodedTx, type Pin } from '../types.js';
+import type { ChannelContext } from '../channel-context.js';
+
+/** A fee below the least the chain takes would never be mined: refused before anyone signs it (the node's too_low_fee). */
+export function feeRefusal(c: Pick<ChannelContext, 'kit'>, signedTx: EncodedTx): Refusal | null {
+  const fee = c.kit.txTerms(signedTx)?.fee;
+  const minimum = c.kit.minimumFee(signedTx);
+  if (fee === undefined || fee >= minimum) return null;
+  return { reason: 'value_too_low', detail: `fee ${fee} is below the least fee ${minimum} this tx needs` };
+}
+
+/**
+ * The peer's pin, judged by our own window against the top it was chosen at: at least `notNewerThan`
+ * blocks below it and at most `notOlderThan` (aesc_fsm check_block_hash).
+ */
+export function pinRefusal(c: Pick<ChannelContext, 'blockHashDelta'>, pin: Pin): Refusal | null {
+  const { notNewerThan, notOlderThan } = c.blockHashDelta ?? DEFAULT_BLOCK_HASH_DELTA;
+  if (pin.height > pin.top - notNewerThan) {
+    return { reason: 'block_hash_too_new', detail: `block ${pin.blockHash} at height ${pin.height} is newer than ${notNewerThan} blocks below the top ${pin.top}` };
+  }
+  if (pin.height < pin.top - notOlderThan) {
+    return { reason: 'block_hash_too_old', detail: `block ${pin.blockHash} at height ${pin.height} is older than ${notOlderThan} blocks below the top ${pin.top}` };
+  }
+  return null;
+}
