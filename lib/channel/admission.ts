@@ -80,7 +80,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
         : undefined;
       input = {
         kit: deps.kit, role: open.role, fsmId, params, keepRunning: open.keepRunning, anyInitiator: open.anyInitiator,
-        timeouts: { ...deps.timeouts, ...open.timeouts }, ...(terms && { terms }),
+        timeouts: { ...deps.timeouts, ...open.timeouts }, blockHashDelta: open.blockHashDelta, ...(terms && { terms }),
       };
       responderId = params.responderId;
     } else {
@@ -105,7 +105,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
       await deps.store.setFsmIdHash(open.channelId, open.role, hashFsmId(fsmId));
       input = {
         kit: deps.kit, role: open.role, fsmId, params: stored.params, keepRunning: open.keepRunning,
-        timeouts: { ...deps.timeouts, ...open.timeouts },
+        timeouts: { ...deps.timeouts, ...open.timeouts }, blockHashDelta: open.blockHashDelta,
         restored: { channelId: stored.channelId, state: stored.state, onchain },
       };
       responderId = stored.params.responderId;
