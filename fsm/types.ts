@@ -63,7 +63,8 @@ export interface OnchainTerms {
   fee?: bigint;
   /**
    * the fee is this gas price times the tx's fee gas, or `fee` if that is bigger (the node's rule);
-   * the kit applies it, and the tx then carries the fee it came to
+   * the kit applies it, and the tx then carries the fee it came to. The kit never builds a tx below
+   * its least fee.
    */
   gasPrice?: bigint;
 }
@@ -165,8 +166,6 @@ export interface TxKit {
   innerTx(signedTx: string): EncodedTx | null;
   /** The nonce, ttl and fee of an on-chain tx proposed by the peer, to rebuild it with the same terms. */
   txTerms(signedTx: string): Required<Omit<OnchainTerms, 'gasPrice'>> | null;
-  /** The least fee the chain takes for an on-chain tx as it is (at the minimum gas price). */
-  minimumFee(signedTx: EncodedTx): bigint;
 }
 
 /** The solo operations of a dispute: each is signed by one participant and posted by its FSM. */

@@ -4,15 +4,19 @@
  * side allows (the node's `bh_delta_not_newer_than` and `bh_delta_not_older_than`).
  */
 import type { Refusal } from '../protocol.js';
-import { DEFAULT_BLOCK_HASH_DELTA, type EncodedTx, type Pin } from '../types.js';
+import { DEFAULT_BLOCK_HASH_DELTA, type EncodedTx, type OnchainTerms, type Pin } from '../types.js';
 import type { ChannelContext } from '../channel-context.js';
 
-/** A fee below the least the chain takes would never be mined: refused before anyone signs it (the node's too_low_fee). */
-export function feeRefusal(c: Pick<ChannelContext, 'kit'>, signedTx: EncodedTx): Refusal | null {
+/**
+ * A fee asked for below the least the chain takes would never be mined: the kit builds the tx at its
+ * least fee instead, and the request is refused before anyone signs (the node's too_low_fee). With a
+ * gas price the fee is the kit's to work out, never below the least.
+ */
+export function feeRefusal(c: Pick<ChannelContext, 'kit'>, terms: OnchainTerms, signedTx: EncodedTx): Refusal | null {
+  if (terms.fee === undefined || terms.gasPrice !== undefined) return null;
   const fee = c.kit.txTerms(signedTx)?.fee;
-  const minimum = c.kit.minimumFee(signedTx);
-  if (fee === undefined || fee >= minimum) return null;
-  return { reason: 'value_too_low', detail: `fee ${fee} is below the least fee ${minimum} this tx needs` };
+  if (fee === undefined || fee <= terms.fee) return null;
+  return { reason: 'value_too_low', detail: `fee ${terms.fee} is below the least fee ${fee} this tx needs` };
 }
 
 /**

@@ -46,7 +46,7 @@ export function buildDispute(c: ChannelContext, e: DisputeRequest): { kind: Disp
       signedTx = c.kit.disputeTx({ ...base, kind: 'settle', finals: { initiator: chain.initiatorAmount, responder: chain.responderAmount } });
       break;
   }
-  const tooLow = feeRefusal(c, signedTx);
+  const tooLow = feeRefusal(c, e.terms, signedTx);
   if (tooLow) return tooLow;
   return { kind: e.kind, signedTx };
 }

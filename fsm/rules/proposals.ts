@@ -34,12 +34,13 @@ export function buildProposal(c: ChannelContext, e: PeerProposal, proposer: Role
     // the fee depends on the tx's size and the final amounts on the fee: price the tx at the current
     // balances, which are at least the final amounts, so that fee covers the smaller final tx too
     // (the kit applies a gas price, or takes the fee as given, or the least one)
-    const fee = c.kit.txTerms(c.kit.closeMutualTx(c.channelId, account, c.state.balances, e.terms))!.fee;
+    const priced = c.kit.closeMutualTx(c.channelId, account, c.state.balances, e.terms);
+    const tooLow = feeRefusal(c, e.terms, priced);
+    if (tooLow) return tooLow;
+    const fee = c.kit.txTerms(priced)!.fee;
     const finals = closeMutualFinals(c.state.balances, fee);
     if (isRefusal(finals)) return finals;
     const signedTx = c.kit.closeMutualTx(c.channelId, account, finals, { nonce: e.terms.nonce, ttl: e.terms.ttl, fee });
-    const tooLow = feeRefusal(c, signedTx);
-    if (tooLow) return tooLow;
     return { kind, round: c.state.round, balances: finals, updates: [], stateHash: c.state.stateHash, signedTx, proposer, ...pin };
   }
   const updates = kind === 'update' ? e.updates : [...onchainUpdates(kind, account, e.amount), ...metaUpdates(e.meta)];
@@ -49,7 +50,7 @@ export function buildProposal(c: ChannelContext, e: PeerProposal, proposer: Role
   const round = c.state.round + 1;
   const onchain = kind === 'update' ? undefined : { kind, account, amount: e.amount, terms: e.terms };
   const { signedTx, stateHash } = c.kit.roundTx(c.channelId, round, c.params, applied.balances, onchain);
-  const tooLow = onchain && feeRefusal(c, signedTx);
+  const tooLow = onchain && feeRefusal(c, onchain.terms, signedTx);
   if (tooLow) return tooLow;
   return { kind, round, balances: applied.balances, updates, stateHash, signedTx, proposer, ...pin };
 }

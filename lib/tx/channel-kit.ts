@@ -9,7 +9,7 @@ import type {
   AccountId, Balances, ChannelId, ChannelParams, EncodedTx, OnchainTerms, SignedCheck, StateHash, TxKit,
 } from '../../fsm/types.js';
 import { blake2b256, signingMessage, verifySignature } from './crypto.js';
-import { feeAtGasPrice, minimumFee } from './gas-price.js';
+import { feeAtGasPrice } from './gas-price.js';
 import { asBuffer, decode, encode } from './encoding.js';
 import { Memo } from './memo.js';
 import { accountsTrie, intBytes, proofOfInclusion, stateHash, type Trie } from './state-trees.js';
@@ -131,12 +131,18 @@ function describeMismatch(candidate: EncodedTx, expected: EncodedTx): { reason: 
 /**
  * Builds an on-chain tx with the fee its terms ask for: the fee as given, or the least one when there
  * is none; with a gas price, the fee at that gas price, or the given fee if that is bigger (aesc_fsm
- * new_onchain_tx_). `build(fee)` returns the unsigned tx with that fee (undefined: the least).
+ * new_onchain_tx_). Never below the least fee the tx needs (the aepp-sdk builds nothing less): the
+ * FSM refuses a fee asked for that the tx came out above. `build(fee)` returns the unsigned tx with
+ * that fee (undefined: the least).
  */
 function withFee(terms: OnchainTerms, build: (fee: bigint | undefined) => EncodedTx): EncodedTx {
-  if (terms.gasPrice === undefined) return build(terms.fee);
-  const atGasPrice = feeAtGasPrice(build, terms.gasPrice);
-  return build(terms.fee !== undefined && terms.fee > atGasPrice ? terms.fee : atGasPrice);
+  if (terms.fee === undefined && terms.gasPrice === undefined) return build(undefined);
+  const cheapest = build(undefined);
+  const least = BigInt((unpackTx(cheapest) as unknown as { fee: string }).fee);
+  const atLeast = (fee: bigint | undefined) => (fee === undefined || fee <= least ? cheapest : build(fee));
+  if (terms.gasPrice === undefined) return atLeast(terms.fee);
+  const atGasPrice = feeAtGasPrice(atLeast, terms.gasPrice);
+  return atLeast(terms.fee !== undefined && terms.fee > atGasPrice ? terms.fee : atGasPrice);
 }
 
 /** Only a round's tx is worth remembering: a client's megabyte string is worked on, not kept. */
@@ -294,12 +300,6 @@ export function createTxKit(networkId: string): TxKit {
     checkSigned,
 
     innerTx: (signedTx) => readSignedOnce(signedTx)?.encodedTx ?? null,
-
-    minimumFee(signedTx) {
-      const inner = readSignedOnce(signedTx);
-      if (!inner) throw new Error('minimumFee of a tx that does not decode');
-      return minimumFee(inner.encodedTx);
-    },
 
     txTerms(signedTx) {
       const unpacked = readSignedOnce(signedTx);
