@@ -30,6 +30,7 @@ export class NodeChain implements Chain {
   private readonly listeners = new Set<(height: number) => void>();
   private readonly timer: NodeJS.Timeout;
   private lastHeight = -1;
+  private readonly keyBlockHashes = new Map<number, string>();
   private polling = false;
 
   constructor(options: NodeChainOptions) {
@@ -82,9 +83,20 @@ export class NodeChain implements Chain {
     }
   }
 
+  /**
+   * Key block hashes below the top the poll saw are remembered (every proposal pins one); the top's is
+   * asked for each time, as another key block may still replace it.
+   */
   async keyBlockHash(height: number): Promise<string | null> {
+    const known = this.keyBlockHashes.get(height);
+    if (known) return known;
     try {
-      return (await this.node.getKeyBlockByHeight(height)).hash;
+      const { hash } = await this.node.getKeyBlockByHeight(height);
+      if (height < this.lastHeight) {
+        if (this.keyBlockHashes.size >= 64) this.keyBlockHashes.delete(this.keyBlockHashes.keys().next().value!);
+        this.keyBlockHashes.set(height, hash);
+      }
+      return hash;
     } catch (err) {
       if (statusOf(err) === 404 || statusOf(err) === 400) return null;
       throw err;

@@ -11,6 +11,7 @@ import { buildTx, buildTxHash, decode, Encoding, encode, hash, Tag, unpackTx } f
 import type { AccountId, ChannelId, EncodedTx } from '../../../fsm/types.js';
 import { unpackSigned } from '../../tx/channel-kit.js';
 import { ownCopy } from '../../tx/encoding.js';
+import { Memo } from '../../tx/memo.js';
 import { signingMessage, verifySignature } from '../../tx/crypto.js';
 import { ChainRejectedError, type Chain, type ChainAccount, type TxStatus, type ChannelObject } from '../types.js';
 import { channelOf, senderOf, signersOf, type ChannelTx } from './channel-rules.js';
@@ -110,9 +111,7 @@ export class DevChain implements Chain {
     }
   }
 
-  /** block hash → height, for the heights up to `hashesKnownTo` */
-  private readonly blockHeights = new Map<string, number>();
-  private hashesKnownTo = -1;
+  private readonly blockHashes = new Memo<string>(256);
 
   async height(): Promise<number> {
     return this.currentHeight;
@@ -230,18 +229,30 @@ export class DevChain implements Chain {
   }
 
   async blockHeight(blockHash: string): Promise<number | null> {
-    // hashes are learnt height by height as they are asked about: a dev chain makes no others
-    for (; this.hashesKnownTo < this.currentHeight; this.hashesKnownTo++) {
-      const height = this.hashesKnownTo + 1;
-      this.blockHeights.set(this.blockHash(height, 'kh'), height);
-      this.blockHeights.set(this.blockHash(height, 'mh'), height);
+    const kind = blockHash.startsWith('kh_') ? 'kh' : blockHash.startsWith('mh_') ? 'mh' : null;
+    if (!kind) return null;
+    let bytes: Uint8Array;
+    try {
+      bytes = decode(blockHash as `kh_${string}`);
+    } catch {
+      return null;
     }
-    return this.blockHeights.get(blockHash) ?? null;
+    if (bytes.length !== 32) return null;
+    const height = Number(Buffer.from(bytes).readBigUInt64BE(0));
+    return height <= this.currentHeight && this.blockHash(height, kind) === blockHash ? height : null;
   }
 
-  /** Deterministic stand-ins for block hashes: the dev chain has no real blocks to hash. */
+  /**
+   * Deterministic stand-ins for block hashes: the dev chain has no real blocks to hash. The height
+   * leads (so a hash tells its height at once), a digest of kind and height follows. The recent ones
+   * are remembered: every proposal pins one.
+   */
   blockHash(height: number, kind: 'kh' | 'mh'): string {
-    return encode(hash(Buffer.from(`${kind}:${height}`)), kind === 'kh' ? Encoding.KeyBlockHash : Encoding.MicroBlockHash);
+    return this.blockHashes.get(`${kind}:${height}`, () => {
+      const bytes = Buffer.from(hash(Buffer.from(`${kind}:${height}`)));
+      bytes.writeBigUInt64BE(BigInt(height), 0);
+      return encode(bytes, kind === 'kh' ? Encoding.KeyBlockHash : Encoding.MicroBlockHash);
+    });
   }
 
   /** The timer's block: skipped while one is still being made, so a slow ledger does not pile blocks up. */
