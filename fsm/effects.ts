@@ -1,7 +1,7 @@
 /** The effects the machine emits, built the same way by every phase. Pure data, no xstate. */
 import { minimumDepth } from './protocol.js';
 import type { Reason } from './reasons.js';
-import type { ChannelEffect, ClientOutput, EncodedTx, PeerMessage } from './types.js';
+import type { ChannelEffect, ClientOutput, EncodedTx, OperationKind, PeerMessage } from './types.js';
 import { OPERATIONS, lastRound, pendingKind, type ChannelContext } from './channel-context.js';
 
 export const toClient = (output: ClientOutput): ChannelEffect => ({ type: 'toClient', output });
@@ -14,9 +14,12 @@ export const conflict = (c: ChannelContext, code: number, reason?: Reason): Chan
   toClient({ kind: 'conflict', round: lastRound(c), code, ...(reason && { reason }) });
 export const onChainTx = (c: ChannelContext, infoName: string, tx: EncodedTx): ChannelEffect =>
   toClient({ kind: 'on_chain_tx', info: infoName, tx, txType: OPERATIONS[pendingKind(c)].txType });
-/** The peer rolls back its proposal (or what it was co-signing), with this protocol code. */
-export const refuseToPeer = (signedTx: EncodedTx, code: number, reason?: Reason): ChannelEffect =>
-  toPeer({ type: 'update_error', signedTx, code, ...(reason && { reason }) });
+/**
+ * The peer rolls back its proposal (or what it was co-signing), with this protocol code and, when we
+ * can say it, why; the round is our latest co-signed one, as the node's *_error messages carry it.
+ */
+export const refuseToPeer = (c: ChannelContext, kind: OperationKind, signedTx: EncodedTx, code: number, reason?: Reason): ChannelEffect =>
+  toPeer({ type: 'update_error', kind, signedTx, round: lastRound(c), code, ...(reason && { reason }) });
 
 /** Follow a tx on chain down to the channel's minimum depth for it. */
 export function watchTx(c: ChannelContext, signedTx: EncodedTx): ChannelEffect {
