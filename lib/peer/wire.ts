@@ -161,8 +161,10 @@ export class PeerWire {
         this.ours = { kind: m.kind, signedTx: m.signedTx };
         const tx = txBytes(m.signedTx);
         this.seeRound(tx);
-        if (m.kind === 'shutdown') return { type: 'shutdown', channel_id: this.chId(), block_hash: ZERO_HASH, data: { tx } };
-        return { type: PROPOSAL_TYPE[m.kind], channel_id: this.chId(), block_hash: ZERO_HASH, data: { tx, updates: m.updates.map(serializeUpdate) } };
+        // the block the proposal is pinned to, which a node peer checks against its window (none: all zeros, the node's "not set")
+        const blockHash = m.pin ? decodeString(m.pin.blockHash as `kh_${string}`) : ZERO_HASH;
+        if (m.kind === 'shutdown') return { type: 'shutdown', channel_id: this.chId(), block_hash: blockHash, data: { tx } };
+        return { type: PROPOSAL_TYPE[m.kind], channel_id: this.chId(), block_hash: blockHash, data: { tx, updates: m.updates.map(serializeUpdate) } };
       }
       case 'update_ack': {
         this.theirs = null;

@@ -8,6 +8,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { randomBytes } from 'node:crypto';
+import { encode, Encoding } from '@aeternity/aepp-sdk';
 import type { EncodedTx, PeerMessage, Role } from '../../fsm/types.js';
 import { PeerWire, type WireRefusal } from '../../lib/peer/wire.js';
 import * as codec from '../../lib/peer/codec.js';
@@ -330,4 +331,11 @@ t.test('every operation\'s proposal, ack, error and locked cross as the node\'s 
     const refused: PeerMessage = { type: 'update_error', kind, signedTx: txs[kind], round: 2, code: 4 };
     t.same(cross('responder', refused, error!), refused);
   }
+
+  // a pinned proposal carries its block's hash in block_hash, as the node's does (unpinned: all zeros)
+  const pinHash = encode(Buffer.alloc(32, 0x42), Encoding.KeyBlockHash);
+  const pinned: PeerMessage = { type: 'update', kind: 'update', signedTx: txs.update, updates: updates.update, pin: { blockHash: pinHash, height: 5, top: 6 } };
+  const wire = codec.decode(wires.initiator.encode(pinned)) as codec.PeerMessageOf<'update'>;
+  t.same(Buffer.from(wire.block_hash), Buffer.alloc(32, 0x42), 'the pinned block\'s hash');
+  wires.responder.decode(codec.encode(wire));
 });
