@@ -99,6 +99,8 @@ export class PeerWire {
   private theirs: Op | null = null;
   /** a co-signed deposit, withdraw or mutual close on its way on chain: what `*_locked` and a late error name */
   private onchain: Op | null = null;
+  /** which `*_locked` of the on-chain op crossed: once both have, it is the channel's state and nothing names it any more */
+  private locked = { ours: false, theirs: false };
   /** the highest round of any tx that crossed the link: an error naming a higher one is made up */
   private topRound = 0;
 
@@ -168,15 +170,18 @@ export class PeerWire {
         this.theirs = null;
         const tx = txBytes(m.signedTx);
         this.seeRound(tx);
-        if (m.kind !== 'update') this.onchain = { kind: m.kind, signedTx: m.signedTx };
+        if (m.kind !== 'update') this.onChain({ kind: m.kind, signedTx: m.signedTx });
         if (m.kind === 'update') return { type: 'update_ack', channel_id: this.chId(), data: { tx } };
         return { type: ACK_TYPE[m.kind], channel_id: this.chId(), block_hash: ZERO_HASH, data: { tx } };
       }
       case 'update_error':
         this.forget(m.kind, m.signedTx);
         return { type: ERROR_TYPE[m.kind], channel_id: this.chId(), round: Math.min(m.round, MAX_U32), error_code: Math.min(m.code, MAX_U16) };
-      case 'locked':
-        return { type: LOCKED_TYPE[m.kind], channel_id: this.chId(), data: { tx_hash: blake2b256(txBytes(m.signedTx)) } };
+      case 'locked': {
+        const tx_hash = blake2b256(txBytes(m.signedTx));
+        this.lockedCopy('ours');
+        return { type: LOCKED_TYPE[m.kind], channel_id: this.chId(), data: { tx_hash } };
+      }
       case 'message': {
         const info = Buffer.from(m.info, 'utf8');
         if (info.length > codec.MAX_INBAND_INFO) throw new PeerWireError(`a message of ${info.length} bytes exceeds the node's ${codec.MAX_INBAND_INFO}`);
@@ -329,7 +334,7 @@ export class PeerWire {
         if (!sameInner(signedTx, this.ours.signedTx)) return refuse('unexpected_message', `${w.type} names another tx than our ${kind}`);
         this.ours = null;
         this.seeRound(w.data.tx);
-        if (kind !== 'update') this.onchain = { kind, signedTx };
+        if (kind !== 'update') this.onChain({ kind, signedTx });
         return { message: { type: 'update_ack', kind, signedTx } };
       }
       case 'update_error':
@@ -349,6 +354,8 @@ export class PeerWire {
         const op = this.onchain;
         if (op?.kind !== kind) return refuse('unexpected_message', `${w.type} with no co-signed ${kind} on its way`);
         if (!sameBytes(w.data.tx_hash, blake2b256(txBytes(op.signedTx)))) return refuse('tx_hash_mismatch', `${w.type} names another tx than our ${kind}`);
+        if (this.locked.theirs) return refuse('unexpected_message', `${w.type} again`);
+        this.lockedCopy('theirs');
         return { message: { type: 'locked', kind, signedTx: op.signedTx } };
       }
       case 'leave':
@@ -367,6 +374,18 @@ export class PeerWire {
   private learnCreateTx(tx: Bytes): void {
     const facts = txFacts(tx);
     if (facts?.tag === TX_TAG.create && facts.channelId) this.createdId = decodeString(facts.channelId);
+  }
+
+  private onChain(op: Op): void {
+    this.onchain = op;
+    this.locked = { ours: false, theirs: false };
+  }
+
+  private lockedCopy(side: 'ours' | 'theirs'): void {
+    const op = this.onchain;
+    this.locked[side] = true;
+    // the message that made the pair complete is returned first; the op is only dropped for what follows
+    if (op && this.locked.ours && this.locked.theirs) this.onchain = null;
   }
 
   private seeRound(tx: Bytes): void {
@@ -402,4 +421,28 @@ export class PeerWire {
   private openedOrZero(): Opened {
     return this.opened ?? { initiator: ZERO_HASH, responder: ZERO_HASH, initiator_amount: 0n, responder_amount: 0n, channel_reserve: 0n };
   }
+}
+
+/** What the first message on a responder's session names: the FSM it is for. */
+export type FirstMessage =
+  | { type: 'channel_open'; initiator: AccountId; responder: AccountId }
+  | { type: 'channel_reestablish'; channelId: ChannelId };
+
+/**
+ * A responder's session has no FSM until its first message, which must be channel_open (found by the
+ * responder's and initiator's keys and the port) or channel_reestablish (by channel id and port), as
+ * the node's locate_fsm; anything else is `protocol_error`. The message is then decoded again, by the
+ * located FSM's PeerWire.
+ */
+export function locate(bytes: Uint8Array, chainHash: Uint8Array): FirstMessage | { refusal: WireRefusal } {
+  let w: WireMessage;
+  try {
+    w = codec.decode(bytes);
+  } catch (err) {
+    return refuse('protocol_error', err instanceof codec.PeerCodecError ? err.message : 'not a peer message');
+  }
+  if (w.type !== 'channel_open' && w.type !== 'channel_reestablish') return refuse('protocol_error', `${w.type} as a session's first message`);
+  if (!sameBytes(w.chain_hash, chainHash)) return refuse('chain_hash_mismatch', `${w.type} names another chain`);
+  if (w.type === 'channel_open') return { type: w.type, initiator: account(w.initiator), responder: account(w.responder) };
+  return { type: w.type, channelId: encodeString(w.channel_id, Encoding.Channel) as ChannelId };
 }
