@@ -12,6 +12,22 @@ t.test('large integers survive a round trip exactly', async (t) => {
   t.equal(stringifyJson({ a: 10n ** 21n, b: [1, 'x', null], c: undefined }), '{"a":1000000000000000000000,"b":[1,"x",null]}');
 });
 
+t.test('bigints anywhere, and strings that look like the writer\'s own marks, are written exactly', async (t) => {
+  t.equal(stringifyJson(-(2n ** 70n)), '-1180591620717411303424');
+  t.equal(stringifyJson([1n, { x: [2n, -3n] }]), '[1,{"x":[2,-3]}]');
+  t.equal(stringifyJson({ s: '\uE0001', n: 5n }), '{"s":"\uE0001","n":5}', 'a string holding the mark stays a string');
+  t.equal(stringifyJson({ '\uE000': 1n }), '{"\uE000":1}', 'a key holding the mark');
+  t.equal(stringifyJson({ d: { toJSON: () => ({ a: 7n }) } }), '{"d":{"a":7}}');
+  t.equal(stringifyJson(undefined), 'null');
+  t.equal(stringifyJson({ f: Infinity, u: [undefined] }), '{"f":null,"u":[null]}');
+});
+
+t.test('numbers too large for a double are read as bigints wherever they are', async (t) => {
+  t.same(parseJson('[123456789012345, 1234567890123456, -12345678901234567, 9007199254740991]'), [123456789012345, 1234567890123456, -12345678901234567n, 9007199254740991]);
+  t.same(parseJson('{"a":{"b":[99999999999999999999]}}'), { a: { b: [99999999999999999999n] } });
+  t.equal(parseJson('"1234567890123456789"'), '1234567890123456789', 'long digits in a string stay a string');
+});
+
 t.test('the parser is strict and bounded', async (t) => {
   for (const bad of ['', '{', '{"a":1,}', '[1 2]', "{'a':1}", '01', 'nul', '"\u0001"', '[]x', '['.repeat(70) + ']'.repeat(70)]) {
     t.throws(() => parseJson(bad), JsonParseError, JSON.stringify(bad).slice(0, 30));
