@@ -1,5 +1,6 @@
 import t from 'tap';
-import { parseJson, stringifyJson, JsonParseError } from '../../lib/json.js';
+import fc from 'fast-check';
+import { parseJson, parseJsonStrictly, stringifyJson, stringifyJsonStrictly, JsonParseError } from '../../lib/json.js';
 import { parseAmount, amountToJson } from '../../lib/amounts.js';
 
 t.test('large integers survive a round trip exactly', async (t) => {
@@ -50,4 +51,25 @@ t.test('amounts: numbers, numeric strings and exponent notation, never floats', 
   for (const bad of [1.5, '1.5', 'abc', '', null, true, {}, [], '1e-3', NaN, Infinity, '1e999999']) t.equal(parseAmount(bad), 'not_a_number', String(bad));
   t.equal(amountToJson(5n), 5);
   t.equal(amountToJson(2n ** 60n), 2n ** 60n);
+});
+
+t.test('the fast paths agree with the strict parser and writer on any value, bigints anywhere', async (t) => {
+  const leaf = fc.oneof(
+    fc.bigInt({ min: -(2n ** 80n), max: 2n ** 80n }), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }),
+    fc.string(), fc.constantFrom('\uE000', '\uE0001', '"\uE0001"', '1234567890123456789'), fc.boolean(), fc.constant(null),
+  );
+  const value = fc.letrec((tie) => ({
+    node: fc.oneof({ depthSize: 'small' }, leaf, fc.array(tie('node'), { maxLength: 4 }), fc.dictionary(fc.string({ maxLength: 6 }), tie('node'), { maxKeys: 4 })),
+  })).node;
+  fc.assert(fc.property(value, (v) => {
+    const text = stringifyJson(v);
+    t.equal(text, stringifyJsonStrictly(v));
+    t.same(parseJson(text), parseJsonStrictly(text));
+  }), { numRuns: 500 });
+  fc.assert(fc.property(fc.string(), (text) => {
+    let fast: unknown; let strict: unknown;
+    try { fast = parseJson(text); } catch (err) { fast = (err as Error).message; }
+    try { strict = parseJsonStrictly(text); } catch (err) { strict = (err as Error).message; }
+    t.same(fast, strict, 'any text: the same value, or the same error');
+  }), { numRuns: 500 });
 });
