@@ -81,7 +81,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
         : undefined;
       input = {
         kit: deps.kit, role: open.role, fsmId, params, keepRunning: open.keepRunning, anyInitiator: open.anyInitiator, msgForwarding: open.msgForwarding,
-        timeouts: { ...deps.timeouts, ...open.timeouts }, ...(terms && { terms }),
+        timeouts: { ...deps.timeouts, ...open.timeouts }, blockHashDelta: open.blockHashDelta, ...(terms && { terms }),
       };
       responderId = params.responderId;
     } else {
@@ -106,7 +106,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
       await deps.store.setFsmIdHash(open.channelId, open.role, hashFsmId(fsmId));
       input = {
         kit: deps.kit, role: open.role, fsmId, params: stored.params, keepRunning: open.keepRunning, msgForwarding: open.msgForwarding,
-        timeouts: { ...deps.timeouts, ...open.timeouts },
+        timeouts: { ...deps.timeouts, ...open.timeouts }, blockHashDelta: open.blockHashDelta,
         restored: { channelId: stored.channelId, state: stored.state, onchain },
       };
       responderId = stored.params.responderId;

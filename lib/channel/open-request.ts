@@ -4,7 +4,7 @@
  * the WebSocket URL); admission takes it.
  */
 import type { Reason } from '../../fsm/reasons.js';
-import type { ChannelId, ChannelParams, Role, Timeouts } from '../../fsm/types.js';
+import type { BlockHashDelta, ChannelId, ChannelParams, Role, Timeouts } from '../../fsm/types.js';
 import type { ReportOptions } from './reporting.js';
 
 interface Common {
@@ -15,6 +15,8 @@ interface Common {
   watchtower: boolean;
   /** the timeout_* parameters given */
   timeouts: Partial<Timeouts>;
+  /** the bh_delta_* parameters, the node's defaults for those left out */
+  blockHashDelta: BlockHashDelta;
   /** parameters neither the node nor this service reads: ignored, as the node ignores them */
   unknown: string[];
   /** the report_* flags and log_keep */
