@@ -23,6 +23,7 @@ import { answerQuery } from './read-model.js';
 import { pinBlock } from './pinning.js';
 import { interpret, type OnchainRequest, type Query } from './requests.js';
 import { PROPOSAL_METHODS } from './reports.js';
+import type { HistoryEntry, HistoryFilter } from './reporting.js';
 
 export interface InboxDeps {
   chain: Chain;
@@ -45,6 +46,8 @@ export interface InboxOwner {
   refused(event: ChannelEvent): void;
   /** `channels.system stop`: the FSM ends at once */
   stopAtOnce(): void;
+  /** `channels.history.fetch`: the FSM's recent reports and peer messages */
+  history(filter: HistoryFilter): HistoryEntry[];
 }
 
 export class Inbox {
@@ -99,7 +102,8 @@ export class Inbox {
         this.refuseRequest(incoming, interpreted.reason, interpreted.detail);
         return;
       case 'query':
-        this.answer(incoming, interpreted.query, interpreted.accounts);
+        if (interpreted.query === 'history') this.owner.client?.answer(this.owner.channelId, incoming, this.owner.history(interpreted.filter ?? {}));
+        else this.answer(incoming, interpreted.query, interpreted.accounts);
         return;
       case 'onchain': {
         const event = await this.onchainEvent(interpreted.onchain);
@@ -183,7 +187,7 @@ export class Inbox {
     this.owner.client?.refuse(this.owner.channelId, request, reason, detail);
   }
 
-  private answer(request: ClientRequest, query: Query, accounts: string[]): void {
+  private answer(request: ClientRequest, query: Exclude<Query, 'history'>, accounts: string[]): void {
     const { client, channelId } = this.owner;
     if (query === 'ping') {
       client?.pong(channelId, request);

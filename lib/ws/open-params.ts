@@ -12,6 +12,7 @@ import { describeErrors, validator } from '../schemas.js';
 import type { OpenRefusal, OpenRequest } from '../channel/open-request.js';
 import { isAccountId } from '../channel/requests.js';
 import { MIN_GAS_PRICE } from '../tx/gas-price.js';
+import { reportParams } from './report-params.js';
 
 export type { OpenRefusal, OpenRequest };
 
@@ -52,9 +53,12 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
 
   const blockHashDelta = blockHashDeltaOf(query);
   if (typeof blockHashDelta === 'string') return { reason: 'invalid_params', detail: blockHashDelta };
+  const reporting = reportParams(query);
+  if ('reason' in reporting) return reporting;
 
   const role = query.role as Role;
   const common = {
+    ...reporting,
     role,
     port,
     // a responder stays up for a reestablish unless told otherwise, as the aepp-sdk relies on
