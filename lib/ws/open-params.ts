@@ -51,10 +51,10 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
   const zero = Object.entries(timeouts).find(([, ms]) => ms < 1);
   if (zero) return { reason: 'invalid_params', detail: `timeout_${zero[0]} must be at least 1 (milliseconds)` };
 
-  const blockHashDelta = blockHashDeltaOf(query);
-  if (typeof blockHashDelta === 'string') return { reason: 'invalid_params', detail: blockHashDelta };
   const reporting = reportParams(query);
   if ('reason' in reporting) return reporting;
+  const blockHashDelta = blockHashDeltaOf(query);
+  if (typeof blockHashDelta === 'string') return { reason: 'invalid_params', detail: blockHashDelta };
 
   const role = query.role as Role;
   const common = {
