@@ -14,8 +14,10 @@ import { promisify } from 'node:util';
 import { PACKAGE_ROOT } from '../lib/package-root.js';
 import { GENESIS_SECRET } from './helpers/service.js';
 import { ensureBuilt } from './helpers/build.js';
+import { untapped } from './helpers/untapped.js';
 
-const run = promisify(execFile);
+const execFileAsync = promisify(execFile);
+const run = (command: string, args: string[], options: { cwd: string; env?: NodeJS.ProcessEnv }) => execFileAsync(...untapped(command, args), options);
 const TSC = join(PACKAGE_ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
 const scratch = mkdtempSync(join(tmpdir(), 'aesc-package-'));
