@@ -1,7 +1,7 @@
 /** The effects the machine emits, built the same way by every phase. Pure data, no xstate. */
 import { minimumDepth } from './protocol.js';
 import type { Reason } from './reasons.js';
-import type { ChannelEffect, ClientOutput, EncodedTx, PeerMessage } from './types.js';
+import type { ChannelEffect, ClientOutput, EncodedTx, OperationKind, PeerMessage } from './types.js';
 import { OPERATIONS, lastRound, pendingKind, type ChannelContext } from './channel-context.js';
 
 export const toClient = (output: ClientOutput): ChannelEffect => ({ type: 'toClient', output });
@@ -13,8 +13,12 @@ export const reject = (reason: Reason, request: unknown, detail?: string): Chann
 export const conflict = (c: ChannelContext, code: number): ChannelEffect => toClient({ kind: 'conflict', round: lastRound(c), code });
 export const onChainTx = (c: ChannelContext, infoName: string, tx: EncodedTx): ChannelEffect =>
   toClient({ kind: 'on_chain_tx', info: infoName, tx, txType: OPERATIONS[pendingKind(c)].txType });
-/** The peer rolls back its proposal (or what it was co-signing), with this protocol code. */
-export const refuseToPeer = (signedTx: EncodedTx, code: number): ChannelEffect => toPeer({ type: 'update_error', signedTx, code });
+/**
+ * The peer rolls back its proposal (or what it was co-signing), with this protocol code; the round is
+ * our latest co-signed one, as the node's *_error messages carry it.
+ */
+export const refuseToPeer = (c: ChannelContext, kind: OperationKind, signedTx: EncodedTx, code: number): ChannelEffect =>
+  toPeer({ type: 'update_error', kind, signedTx, round: lastRound(c), code });
 
 /** Follow a tx on chain down to the channel's minimum depth for it. */
 export function watchTx(c: ChannelContext, signedTx: EncodedTx): ChannelEffect {

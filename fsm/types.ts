@@ -99,6 +99,9 @@ export interface LatestRound {
   updates: OffchainUpdate[];
 }
 
+/** A latest round as a reestablish message tells it: the balances and updates only when the link carries them. */
+export type ReestablishRound = Omit<LatestRound, 'balances' | 'updates'> & Partial<Pick<LatestRound, 'balances' | 'updates'>>;
+
 /** Result of checking a signed tx against the tx we expect. */
 export type SignedCheck =
   | { ok: true; signedTx: EncodedTx }
@@ -191,25 +194,30 @@ export type SignTag =
 /** Messages between the two participants' FSMs. */
 export type PeerMessage =
   | { type: 'channel_open'; params: ChannelParams }
-  | { type: 'channel_accept'; minimumDepth: number; responderDelegateIds: AccountId[] }
+  | { type: 'channel_accept'; minimumDepth: number; minimumDepthStrategy: ChannelParams['minimumDepthStrategy']; responderDelegateIds: AccountId[] }
   | { type: 'funding_created'; signedTx: EncodedTx }
   | { type: 'funding_signed'; signedTx: EncodedTx }
   | { type: 'funding_locked'; channelId: ChannelId }
   | { type: 'update'; kind: OperationKind; signedTx: EncodedTx; updates: OffchainUpdate[] }
-  | { type: 'update_ack'; signedTx: EncodedTx }
-  /** the peer refused `signedTx`, a proposal of ours, with this protocol code */
-  | { type: 'update_error'; signedTx: EncodedTx; code: number }
+  /** the co-signature on the pending operation of this kind (the node's update_ack, deposit_signed…) */
+  | { type: 'update_ack'; kind: OperationKind; signedTx: EncodedTx }
+  /**
+   * the peer refused `signedTx`, the operation of this kind in flight, with this protocol code; `round`
+   * is the sender's latest co-signed round, which the node's *_error messages carry instead of the tx
+   */
+  | { type: 'update_error'; kind: OperationKind; signedTx: EncodedTx; round: number; code: number }
   | { type: 'message'; from: AccountId; to: AccountId; info: string }
   /** our copy of a deposit/withdraw tx reached minimum depth */
   | { type: 'locked'; kind: 'deposit' | 'withdraw'; signedTx: EncodedTx }
   | { type: 'leave' }
   | { type: 'leave_ack' }
   /**
-   * each side's latest co-signed round travels along, with its balances, so one that is a round
-   * behind (a crash, or a channel recovered from an older state) can catch up
+   * each side's latest co-signed round travels along, with its balances in-process, so one that is a
+   * round behind (a crash, or a channel recovered from an older state) can catch up; over the node's
+   * wire only the signed tx travels (no balances, no updates), and a side behind cannot adopt it
    */
-  | ({ type: 'channel_reestablish' } & LatestRound)
-  | ({ type: 'channel_reest_ack' } & LatestRound)
+  | ({ type: 'channel_reestablish' } & ReestablishRound)
+  | ({ type: 'channel_reest_ack' } & ReestablishRound)
   | { type: 'error'; reason: Reason; detail?: string };
 
 /** Effects, as data: the machine emits them and lib/channel performs them. */

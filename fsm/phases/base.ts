@@ -108,7 +108,7 @@ export const base = typed.extend({
       enqueue.emit(toClient({ kind: 'conflict', round: lastRound(context), code: CODE.conflict, reason: 'store_unavailable' }));
       enqueue.emit(toClient({ kind: 'error', reason: 'store_unavailable', detail: event.detail }));
     }),
-    'send the co-signature to the peer': emit(({ context }) => toPeer({ type: 'update_ack', signedTx: context.pending!.signedTx })),
+    'send the co-signature to the peer': emit(({ context }) => toPeer({ type: 'update_ack', kind: pendingKind(context), signedTx: context.pending!.signedTx })),
     'post the pending tx': emit(({ context }) => ({ type: 'postTx' as const, signedTx: context.pending!.signedTx })),
     'watch the pending tx': emit(({ context }) => watchTx(context, context.pending!.signedTx)),
     'report the pending tx signed': emit(({ context }) => onChainTx(context, `${pendingKind(context)}_signed`, context.pending!.signedTx)),
@@ -131,7 +131,7 @@ export const base = typed.extend({
     /** The chain refused the co-signed tx we posted: both sides stay on the last co-signed round. */
     'report the tx rejected on chain': enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'CHAIN.REJECTED');
-      enqueue.emit(refuseToPeer(context.pending!.signedTx, CODE.rejectedOnChain));
+      enqueue.emit(refuseToPeer(context, pendingKind(context), context.pending!.signedTx, CODE.rejectedOnChain));
       enqueue.emit(conflict(context, CODE.rejectedOnChain));
       enqueue.emit(reject('not_allowed_now', null, `rejected on-chain: ${event.detail}`));
       enqueue.emit({ type: 'forgetOnchain', channelId: context.channelId! });
@@ -144,7 +144,7 @@ export const base = typed.extend({
      */
     'roll back on timeout': enqueueActions(({ context, enqueue }) => {
       const { pending } = context;
-      if (pending && pending.proposer !== context.role) enqueue.emit(refuseToPeer(pending.signedTx, CODE.timeout));
+      if (pending && pending.proposer !== context.role) enqueue.emit(refuseToPeer(context, pendingKind(context), pending.signedTx, CODE.timeout));
       enqueue.emit(conflict(context, CODE.timeout));
       // if its ack still comes, the peer holds that round co-signed, and so do we
       const sentToPeer = pending !== null && pending.proposer === context.role && pending.kind === 'update';

@@ -5,7 +5,7 @@
  * at once, an abort, a timeout or a store failure leave both on the last co-signed round.
  */
 import { CODE } from '../reasons.js';
-import { OPERATIONS, type ChannelContext, type ChannelEvent, type ProposalEvent } from '../channel-context.js';
+import { OPERATIONS, pendingKind, type ChannelContext, type ChannelEvent, type ProposalEvent } from '../channel-context.js';
 import type { Decision } from '../decision.js';
 import { conflict, info, refuseToPeer, reject, toClient, toPeer } from '../effects.js';
 import { isRefusal } from '../protocol.js';
@@ -39,7 +39,7 @@ export function receivePeerProposal(c: ChannelContext, e: PeerSent<'update'>): D
     return {
       outcome: 'refused',
       effects: [
-        refuseToPeer(e.msg.signedTx, CODE.validation),
+        refuseToPeer(c, kind, e.msg.signedTx, CODE.validation),
         toClient({ kind: 'error', reason: check.reason, detail: `refused the peer's ${kind}${check.detail ? `: ${check.detail}` : ''}` }),
       ],
     };
@@ -47,7 +47,7 @@ export function receivePeerProposal(c: ChannelContext, e: PeerSent<'update'>): D
   const both = checkOwnSignature(c, e.msg.signedTx, check.pending.signedTx);
   if (both.ok) return { outcome: 'co-signed', assign: { pending: { ...check.pending, signedTx: both.signedTx } } };
   // nobody can co-sign it: the peer rolls back
-  if (!c.clientConnected) return { outcome: 'client away', effects: [refuseToPeer(e.msg.signedTx, CODE.abort)] };
+  if (!c.clientConnected) return { outcome: 'client away', effects: [refuseToPeer(c, kind, e.msg.signedTx, CODE.abort)] };
   return {
     outcome: 'co-sign requested',
     assign: { pending: check.pending },
@@ -75,7 +75,7 @@ export const implementations = {
     /** Both proposed at once: refuse theirs, drop ours, tell our client. */
     'resolve the race': base.enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'PEER.update') return;
-      enqueue.emit(refuseToPeer(event.msg.signedTx, CODE.conflict));
+      enqueue.emit(refuseToPeer(context, event.msg.kind, event.msg.signedTx, CODE.conflict));
       enqueue.emit(conflict(context, CODE.conflict));
       enqueue.assign({ pending: null });
     }),
@@ -88,17 +88,17 @@ export const implementations = {
     'abort the co-signature': base.enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'CLIENT.ABORT') return;
       enqueue.emit(info('aborted_update'));
-      enqueue.emit(refuseToPeer(context.pending!.signedTx, event.code));
+      enqueue.emit(refuseToPeer(context, pendingKind(context), context.pending!.signedTx, event.code));
       enqueue.assign({ pending: null });
     }),
     /** Our client went away in the middle of co-signing: the peer gets an abort. */
     'abandon the co-signature': base.enqueueActions(({ context, enqueue }) => {
-      enqueue.emit(refuseToPeer(context.pending!.signedTx, CODE.abort));
+      enqueue.emit(refuseToPeer(context, pendingKind(context), context.pending!.signedTx, CODE.abort));
       enqueue.assign({ pending: null, clientConnected: false });
     }),
     /** The peer's co-signature did not check out: nothing is co-signed, both go back to the last round. */
     'refuse the bad co-signature': base.enqueueActions(({ context, enqueue }) => {
-      enqueue.emit(refuseToPeer(context.pending!.signedTx, CODE.validation));
+      enqueue.emit(refuseToPeer(context, pendingKind(context), context.pending!.signedTx, CODE.validation));
       enqueue.emit(conflict(context, CODE.validation));
       enqueue.emit(reject('bad_signature', null, 'the peer\'s acknowledgement does not carry a valid co-signature'));
       enqueue.assign({ pending: null });
@@ -110,9 +110,12 @@ export const implementations = {
       enqueue.assign({ pending: null });
     }),
     /** We could not persist what we co-signed, so our signature never leaves: the peer rolls back. */
-    'refuse the pending round to the peer': base.emit(({ context }) => refuseToPeer(context.pending!.signedTx, CODE.conflict)),
+    'refuse the pending round to the peer': base.emit(({ context }) => refuseToPeer(context, pendingKind(context), context.pending!.signedTx, CODE.conflict)),
     /** Busy (persisting, on chain, co-signing): the peer hears so at once. */
-    'refuse the peer as busy': base.emit(({ event }) => refuseToPeer((event as PeerSent<'update'>).msg.signedTx, CODE.conflict)),
+    'refuse the peer as busy': base.emit(({ context, event }) => {
+      const { msg } = event as PeerSent<'update'>;
+      return refuseToPeer(context, msg.kind, msg.signedTx, CODE.conflict);
+    }),
     /**
      * The peer proposed while we were writing the round before it: its client was told of that round
      * already and went on at once, so the proposal waits for the write instead of being refused.

@@ -23,7 +23,7 @@ export function receiveChannelOpen(c: ChannelContext, e: PeerSent<'channel_open'
   return {
     outcome: 'accepted',
     assign: { params },
-    effects: [info('channel_open'), toPeer({ type: 'channel_accept', minimumDepth: params.minimumDepth, responderDelegateIds: params.responderDelegateIds })],
+    effects: [info('channel_open'), toPeer({ type: 'channel_accept', minimumDepth: params.minimumDepth, minimumDepthStrategy: params.minimumDepthStrategy, responderDelegateIds: params.responderDelegateIds })],
   };
 }
 

@@ -1,5 +1,5 @@
 /** Reestablishing as pure rules: what each side tells the other of its latest round, and what it may take from the peer's. */
-import type { LatestRound } from '../types.js';
+import type { LatestRound, ReestablishRound } from '../types.js';
 import { otherRole } from '../types.js';
 import { participants, OFFCHAIN_TX_TAG, type ChannelContext, type Pending } from '../channel-context.js';
 
@@ -10,21 +10,24 @@ export function latestOf(c: ChannelContext): LatestRound {
 }
 
 /** The peer's latest round is ours. */
-export function sameLatest(c: ChannelContext, msg: LatestRound): boolean {
+export function sameLatest(c: ChannelContext, msg: ReestablishRound): boolean {
   return msg.channelId === c.channelId && msg.round === c.state?.round && msg.stateHash === c.state?.stateHash;
 }
 
 /** We hold one round more than the peer: our ack carries it, and the peer catches up. */
-export function oneRoundAhead(c: ChannelContext, msg: LatestRound): boolean {
+export function oneRoundAhead(c: ChannelContext, msg: ReestablishRound): boolean {
   return msg.channelId === c.channelId && msg.round + 1 === c.state?.round;
 }
 
 /**
  * The peer's latest round, if it is exactly our next off-chain round: the off-chain tx of its balances,
  * moving no coins in or out of the channel, signed by both. Then we lost it (a crash, or a recovery
- * from an older state) and may take it: both participants agreed to it.
+ * from an older state) and may take it: both participants agreed to it. Without its balances (the node's
+ * reestablish carries only the tx, whose state hash we cannot invert) there is nothing to verify it
+ * against, so it is not taken.
  */
-export function adoptable(c: ChannelContext, msg: LatestRound): Pending | null {
+export function adoptable(c: ChannelContext, msg: ReestablishRound): Pending | null {
+  if (!msg.balances) return null;
   if (!c.state || !c.channelId || msg.channelId !== c.channelId || msg.round !== c.state.round + 1) return null;
   if (c.kit.innerTag(msg.signedTx) !== OFFCHAIN_TX_TAG) return null;
   const { initiator, responder } = msg.balances;
@@ -33,7 +36,7 @@ export function adoptable(c: ChannelContext, msg: LatestRound): Pending | null {
   const check = c.kit.checkSigned(msg.signedTx, built.signedTx, participants(c), participants(c));
   if (!check.ok) return null;
   return {
-    kind: 'update', round: msg.round, balances: msg.balances, updates: msg.updates, stateHash: built.stateHash,
+    kind: 'update', round: msg.round, balances: msg.balances, updates: msg.updates ?? [], stateHash: built.stateHash,
     signedTx: check.signedTx, proposer: otherRole(c.role),
   };
 }

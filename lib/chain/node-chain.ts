@@ -3,7 +3,7 @@
  * the service uses on a real network (or against another process's dev chain). New blocks are found
  * by polling the height.
  */
-import { Node } from '@aeternity/aepp-sdk';
+import { decode, Node, type Encoded } from '@aeternity/aepp-sdk';
 import type { AccountId, ChannelId, EncodedTx, StateHash } from '../../fsm/types.js';
 import { ChainRejectedError, type Chain, type ChainAccount, type TxStatus, type ChannelObject } from './types.js';
 
@@ -37,6 +37,13 @@ export class NodeChain implements Chain {
     this.node = new Node(options.url, { retryCount: 0 });
     this.timer = setInterval(() => void this.poll(), options.pollMs);
     this.timer.unref();
+  }
+
+  private genesis: Uint8Array | null = null;
+
+  async genesisHash(): Promise<Uint8Array> {
+    this.genesis ??= decode((await this.node.getStatus()).genesisKeyBlockHash as Encoded.KeyBlockHash);
+    return this.genesis;
   }
 
   async height(): Promise<number> {

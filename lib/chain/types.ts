@@ -38,6 +38,11 @@ export type TxStatus =
 
 export interface Chain {
   readonly networkId: string;
+  /**
+   * The hash of the genesis key block (32 bytes): what the node's peer messages carry as `chain_hash`
+   * (aesc_fsm: aec_chain:genesis_hash()), so two services know they follow the same chain.
+   */
+  genesisHash(): Promise<Uint8Array>;
   height(): Promise<number>;
   account(id: AccountId): Promise<ChainAccount | null>;
   /** The nonce the account's next tx must carry. */

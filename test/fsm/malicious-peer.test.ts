@@ -83,7 +83,7 @@ t.test('an ack with a forged co-signature is refused and nothing is persisted', 
   const unsigned = sign?.type === 'toClient' && sign.output.kind === 'sign' ? sign.output.signedTx : undefined;
   actor.send({ type: 'CLIENT.SIGNED', tag: 'update', signedTx: await cosign(honest, unsigned!) });
   const before = effects.length;
-  actor.send(peerEvent({ type: 'update_ack', signedTx: await cosign(AccountMemory.generate(), await cosign(honest, unsigned!)) as `tx_${string}` }));
+  actor.send(peerEvent({ type: 'update_ack', kind: 'update', signedTx: await cosign(AccountMemory.generate(), await cosign(honest, unsigned!)) as `tx_${string}` }));
   const after = effects.slice(before);
   t.notOk(after.some((e) => e.type === 'persist'), 'nothing persisted');
   t.ok(after.some((e) => e.type === 'toClient' && e.output.kind === 'conflict'), 'our client gets a conflict');

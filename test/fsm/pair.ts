@@ -6,8 +6,8 @@
  * xstate's SimulatedClock: `advance(ms)` is the only way time passes.
  */
 import { createActor, SimulatedClock, type Actor } from 'xstate';
-import { channelMachine, peerEvent, type ChannelEvent } from '../../fsm/channel-machine.js';
-import type { ChannelEffect, ChannelParams, ClientOutput, EncodedTx, Role, Timeouts, TxKit } from '../../fsm/types.js';
+import { channelMachine, peerEvent, type ChannelEvent, type ChannelInput } from '../../fsm/channel-machine.js';
+import type { ChannelEffect, ChannelParams, ClientOutput, EncodedTx, PeerMessage, Role, Timeouts, TxKit } from '../../fsm/types.js';
 import { createTxKit } from '../../lib/tx/channel-kit.js';
 import { cosign, newParticipant, NETWORK_ID, type Participant } from '../helpers/accounts.js';
 
@@ -45,10 +45,25 @@ export function channelParams(initiator: Participant, responder: Participant): C
 const named = (o: ClientOutput): string =>
   o.kind === 'info' ? `info:${o.event}` : o.kind === 'sign' ? `sign:${o.tag}` : o.kind === 'on_chain_tx' ? `chain:${o.info}` : o.kind;
 
-export function pair(opts: { timeouts?: Partial<Timeouts>; keepRunning?: boolean; kit?: TxKit } = {}) {
+export interface PairOptions {
+  timeouts?: Partial<Timeouts>;
+  keepRunning?: boolean;
+  kit?: TxKit;
+  /**
+   * what carries a peer message from one side to the other (default: as it is, in-process); null
+   * drops it, as a link that refuses it does
+   */
+  link?: (from: Role, message: PeerMessage) => PeerMessage | null;
+  /** the accounts and parameters of an earlier pair, and each side's stored channel: a restored pair */
+  accounts?: Record<Role, Participant>;
+  params?: ChannelParams;
+  restored?: Record<Role, ChannelInput['restored']>;
+}
+
+export function pair(opts: PairOptions = {}) {
   const clock = new SimulatedClock();
-  const accounts = { initiator: newParticipant(), responder: newParticipant() };
-  const params = channelParams(accounts.initiator, accounts.responder);
+  const accounts = opts.accounts ?? { initiator: newParticipant(), responder: newParticipant() };
+  const params = opts.params ?? channelParams(accounts.initiator, accounts.responder);
   const queue: (() => Promise<void> | void)[] = [];
   const sides = {} as Record<Role, Side>;
   for (const role of ['initiator', 'responder'] as const) {
@@ -57,6 +72,7 @@ export function pair(opts: { timeouts?: Partial<Timeouts>; keepRunning?: boolean
       input: {
         kit: opts.kit ?? kit, role, fsmId: `ba_${role}`, params, keepRunning: opts.keepRunning ?? role === 'responder', timeouts: opts.timeouts,
         ...(role === 'initiator' && { terms: { nonce: 1, ttl: 0 } }),
+        ...(opts.restored && { restored: opts.restored[role] }),
       },
     } as Parameters<typeof createActor<typeof channelMachine>>[1]);
     const side: Side = {
@@ -82,7 +98,11 @@ export function pair(opts: { timeouts?: Partial<Timeouts>; keepRunning?: boolean
           else if (answer !== 'silent') queue.push(() => side.send({ type: 'CLIENT.ABORT', tag: out.tag, code: answer }));
           break;
         }
-        case 'toPeer': queue.push(() => other.send(peerEvent(effect.message))); break;
+        case 'toPeer': {
+          const message = opts.link ? opts.link(side.role, effect.message) : effect.message;
+          if (message) queue.push(() => other.send(peerEvent(message)));
+          break;
+        }
         case 'persist': case 'persistOnchain': {
           const { round } = effect.state;
           if (side.store === 'saves') queue.push(() => side.send({ type: 'STORE.SAVED', round }));
@@ -120,8 +140,15 @@ export function pair(opts: { timeouts?: Partial<Timeouts>; keepRunning?: boolean
     await run();
     await confirm('initiator', 'responder');
   };
+  /** Starts both machines and connects them (a restored pair reestablishes). */
+  const connect = async () => {
+    for (const side of Object.values(sides)) side.actor.start();
+    sides.initiator.send({ type: 'PEER.CONNECTED' });
+    sides.responder.send({ type: 'PEER.CONNECTED' });
+    await run();
+  };
   const stop = () => { for (const side of Object.values(sides)) side.actor.stop(); };
-  return { sides, initiator: sides.initiator, responder: sides.responder, accounts, params, clock, run, confirm, advance, open, stop };
+  return { sides, initiator: sides.initiator, responder: sides.responder, accounts, params, clock, run, confirm, advance, open, connect, stop };
 }
 
 export type Pair = ReturnType<typeof pair>;

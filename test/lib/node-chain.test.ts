@@ -22,6 +22,9 @@ t.test('NodeChain reads and writes the dev chain through its node HTTP API', asy
   t.teardown(async () => { await chain.close(); await dev.close(); api.close(); api.closeAllConnections(); });
 
   t.equal(await chain.height(), 0);
+  const genesis = await chain.genesisHash();
+  t.equal(genesis.length, 32, 'the genesis hash, the chain_hash of peer messages, is 32 bytes');
+  t.same(Buffer.from(genesis), Buffer.from(await dev.genesisHash()), 'and the same through the node API as in-process');
   t.equal((await chain.account(GENESIS_ACCOUNT))?.balance, 10n ** 30n, 'big balances exactly');
   const stranger = AccountMemory.generate();
   t.equal(await chain.account(stranger.address), null, 'unknown account');

@@ -7,7 +7,7 @@
  * synchronous reads and is written through, each accepted tx before postTx answers and each block
  * before it is applied in memory and announced. Built with `new DevChain(options)`, it lives in memory only.
  */
-import { buildTx, buildTxHash, decode, Encoding, encode, hash, Tag, unpackTx } from '@aeternity/aepp-sdk';
+import { buildTx, buildTxHash, decode, Encoding, encode, hash, Tag, unpackTx, type Encoded } from '@aeternity/aepp-sdk';
 import type { AccountId, ChannelId, EncodedTx } from '../../../fsm/types.js';
 import { unpackSigned } from '../../tx/channel-kit.js';
 import { ownCopy } from '../../tx/encoding.js';
@@ -108,6 +108,11 @@ export class DevChain implements Chain {
       else await ledger.close();
       throw err;
     }
+  }
+
+  async genesisHash(): Promise<Uint8Array> {
+    // the key block hash the node HTTP API reports as genesis_key_block_hash (node-http-api.ts)
+    return decode(this.blockHash(0, 'kh') as Encoded.KeyBlockHash);
   }
 
   async height(): Promise<number> {
