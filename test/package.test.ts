@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT } from '../lib/package-root.js';
-import { GENESIS_SECRET } from './helpers/service.js';
+import { GENESIS_SECRET } from './helpers/genesis.js';
 import { ensureBuilt } from './helpers/build.js';
 import { untapped } from './helpers/untapped.js';
 
