@@ -19,6 +19,19 @@ export const DISPUTES: Record<DisputeKind, { tag: SignTag; txType: string }> = {
 
 export const OFFCHAIN_TX_TAG = 57;
 
+/** The node's name of each channel tx type, by its tag (what `on_chain_tx` reports as `type`). */
+const TX_TYPES: Record<number, string> = {
+  50: 'channel_create_tx', 51: 'channel_deposit_tx', 52: 'channel_withdraw_tx', 53: 'channel_close_mutual_tx',
+  54: 'channel_close_solo_tx', 55: 'channel_slash_tx', 56: 'channel_settle_tx', 57: 'channel_offchain_tx',
+  59: 'channel_snapshot_solo_tx', 521: 'channel_force_progress_tx',
+};
+
+/** The type of the tx inside a SignedTx, as the node names it; `fallback` when it cannot be read. */
+export function txTypeOf(kit: TxKit, signedTx: string, fallback: string): string {
+  const tag = kit.innerTag(signedTx);
+  return (tag !== null && TX_TYPES[tag]) || fallback;
+}
+
 /** How each operation is named towards the clients, as the node names it. */
 export const OPERATIONS: Record<OperationKind, { ownTag: SignTag; ackTag: SignTag; created: string; txType: string }> = {
   update: { ownTag: 'update', ackTag: 'update_ack', created: 'update', txType: 'channel_offchain_tx' },
@@ -38,6 +51,11 @@ export interface ChannelInput {
   keepRunning: boolean;
   /** a responder that accepts whichever initiator opens (`initiator_id=any`) */
   anyInitiator?: boolean;
+  /**
+   * `msg_forwarding`: messages may name another sender than us or another recipient than the peer,
+   * and the peer's messages for or from others are delivered (the node's inband message forwarding)
+   */
+  msgForwarding?: boolean;
   /** how long to wait for each thing; the node's defaults where left out */
   timeouts?: Partial<Timeouts>;
   /**
@@ -96,7 +114,8 @@ export type ChannelEvent =
   | ({ type: 'CLIENT.DISPUTE'; kind: DisputeKind; terms: OnchainTerms; onchain: OnchainChannel | null } & WithRequest)
   | ({ type: 'CLIENT.SIGNED'; tag: SignTag; signedTx: string } & WithRequest)
   | ({ type: 'CLIENT.ABORT'; tag: SignTag; code: number } & WithRequest)
-  | ({ type: 'CLIENT.MESSAGE'; to: AccountId; info: string } & WithRequest)
+  /** `from` is left out when the message is the client's own */
+  | ({ type: 'CLIENT.MESSAGE'; to: AccountId; from?: AccountId; info: string } & WithRequest)
   | ({ type: 'CLIENT.LEAVE' } & WithRequest)
   | { type: 'CLIENT.DISCONNECTED' }
   | { type: 'CLIENT.RECONNECTED' }
@@ -117,7 +136,11 @@ export type ChannelEvent =
   /** the chain watcher: the channel object changed while active, is solo-closing, or is gone */
   | { type: 'CHAIN.CHANNEL_CHANGED'; round: number; tx: EncodedTx | null }
   | { type: 'CHAIN.CHANNEL_CLOSING'; round: number; tx: EncodedTx | null }
-  | { type: 'CHAIN.CHANNEL_CLOSED'; tx: EncodedTx | null };
+  | { type: 'CHAIN.CHANNEL_CLOSED'; tx: EncodedTx | null }
+  /** a snapshot_solo tx our client posted is at minimum depth */
+  | { type: 'CHAIN.SNAPSHOT_LOCKED'; txHash: string }
+  /** a tx whose minimum depth our client assumed (assume_minimum_depth) is now really that deep */
+  | { type: 'CHAIN.ASSUMED_TX_DEEP'; txHash: string; signedTx: EncodedTx };
 
 export type ProposalEvent = Extract<ChannelEvent, { type: 'CLIENT.UPDATE_NEW' | 'CLIENT.DEPOSIT' | 'CLIENT.WITHDRAW' | 'CLIENT.SHUTDOWN' }>;
 

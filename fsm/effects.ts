@@ -20,8 +20,18 @@ export const onChainTx = (c: ChannelContext, infoName: string, tx: EncodedTx): C
 export const refuseToPeer = (c: ChannelContext, kind: OperationKind, signedTx: EncodedTx, code: number): ChannelEffect =>
   toPeer({ type: 'update_error', kind, signedTx, round: lastRound(c), code });
 
+/** The channel's minimum depth for a tx (it may depend on the tx's fee). */
+function depthFor(c: ChannelContext, signedTx: EncodedTx): number {
+  const fee = c.kit.txTerms(signedTx)?.fee ?? 0n;
+  return minimumDepth(c.params.minimumDepthStrategy, c.params.minimumDepth, fee);
+}
+
 /** Follow a tx on chain down to the channel's minimum depth for it. */
 export function watchTx(c: ChannelContext, signedTx: EncodedTx): ChannelEffect {
-  const fee = c.kit.txTerms(signedTx)?.fee ?? 0n;
-  return { type: 'watchTx', signedTx, minimumDepth: minimumDepth(c.params.minimumDepthStrategy, c.params.minimumDepth, fee) };
+  return { type: 'watchTx', signedTx, minimumDepth: depthFor(c, signedTx) };
+}
+
+/** Follow our own snapshot_solo tx to minimum depth: only its sender hears of it, and nothing waits on it (aesc_fsm). */
+export function watchSnapshot(c: ChannelContext, signedTx: EncodedTx): ChannelEffect {
+  return { type: 'watchSnapshot', signedTx, minimumDepth: depthFor(c, signedTx) };
 }

@@ -181,7 +181,9 @@ export type ClientOutput =
   | { kind: 'conflict'; round: number; code: number; reason?: Reason }
   | { kind: 'error'; reason: Reason; detail?: string; request?: unknown }
   | { kind: 'leave'; state: EncodedTx }
-  | { kind: 'message'; from: AccountId; to: AccountId; info: string };
+  | { kind: 'message'; from: AccountId; to: AccountId; info: string }
+  /** `report_debug`: what the service tells a client of its FSM beyond the node's reports (its log when it dies) */
+  | { kind: 'debug'; data: Record<string, unknown> };
 
 export type SignTag =
   | 'initiator_sign' | 'responder_sign'
@@ -238,5 +240,7 @@ export type ChannelEffect =
   /** broadcast a co-signed tx and follow it to `minimumDepth`; answer with CHAIN.* events */
   | { type: 'postTx'; signedTx: EncodedTx }
   | { type: 'watchTx'; signedTx: EncodedTx; minimumDepth: number }
+  /** follow our own snapshot_solo tx to `minimumDepth`; answer with CHAIN.SNAPSHOT_LOCKED (nothing waits on it) */
+  | { type: 'watchSnapshot'; signedTx: EncodedTx; minimumDepth: number }
   /** the FSM is done: close the client's socket after what was sent */
   | { type: 'stopped'; why: 'leave' | 'error' | 'timeout' | 'closed' };

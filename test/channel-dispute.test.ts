@@ -4,7 +4,7 @@
  * co-signed balances to the aetto. Also snapshots, an honest solo close, and the refusals.
  */
 import t from 'tap';
-import { buildTx, Tag, type AccountMemory } from '@aeternity/aepp-sdk';
+import { buildTx, buildTxHash, Tag, type AccountMemory } from '@aeternity/aepp-sdk';
 import { openChannel, poiNow, type OpenedChannel } from './helpers/channel.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { cosign, unpackSignedTx } from './helpers/accounts.js';
@@ -74,7 +74,9 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     ch.responder.reply('slash_tx', { signed_tx: await cosign(victim, slash) });
     const slashed = await ch.responder.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'solo_closing');
     t.equal(unpackSignedTx(slashed.data.tx).encodedTx.tag, Tag.ChannelSlashTx, 'both see the slash');
-    await ch.initiator.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'solo_closing');
+    t.equal(slashed.data.type, 'channel_slash_tx', 'named by its own type, as the node does');
+    const cheaterSees = await ch.initiator.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'solo_closing');
+    t.equal(cheaterSees.data.type, 'channel_slash_tx');
     t.equal((await service.chain.channel(ch.channelId as any))?.round, 4, 'the chain now closes on the latest round');
 
     const settle = await dispute(ch.responder, 'channels.settle');
@@ -107,10 +109,17 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     await transfer(ch, ch.initiator, ch.initiatorAccount.address, ch.responderAccount.address, 42n);
     const snapshot = await dispute(ch.initiator, 'channels.snapshot_solo');
     t.equal(unpackSignedTx(snapshot).encodedTx.tag, Tag.ChannelSnapshotSoloTx);
-    ch.initiator.reply('snapshot_solo_tx', { signed_tx: await cosign(ch.initiatorAccount, snapshot) });
-    await Promise.all([ch.initiator.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'channel_changed'),
+    const signedSnapshot = await cosign(ch.initiatorAccount, snapshot);
+    ch.initiator.reply('snapshot_solo_tx', { signed_tx: signedSnapshot });
+    const changed = await Promise.all([ch.initiator.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'channel_changed'),
       ch.responder.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'channel_changed')]);
+    t.same(changed.map((m) => m.data.type), ['channel_snapshot_solo_tx', 'channel_snapshot_solo_tx']);
     t.equal((await service.chain.channel(ch.channelId as any))?.round, 2);
+    // its sender hears when it is at minimum depth, as the node tells it (`type`, as the node names it)
+    // (at depth 0 it may come before the chain watcher's channel_changed)
+    const deep = ch.initiator.received.find((m) => m.data?.event === 'min_depth_achieved') ?? await ch.initiator.nextMethod('channels.info', 'min_depth_achieved');
+    t.same(deep.data, { event: 'min_depth_achieved', type: 'channel_snapshot_solo_tx', tx_hash: buildTxHash(signedSnapshot as `tx_${string}`) });
+    t.notOk(ch.responder.received.some((m) => m.data?.event === 'min_depth_achieved'), 'only the sender is told');
     ch.initiator.send('channels.snapshot_solo');
     t.equal(await code(ch.initiator), protocol === 'json-rpc' ? 1013 : 'already_onchain', 'the chain has it already');
     const said = protocol === 'json-rpc' ? last.data[0] : last;

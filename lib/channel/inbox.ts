@@ -21,6 +21,7 @@ import { isBadRequest, isBatch, type ClientLink, type ClientRequest, type Incomi
 import { answerQuery } from './read-model.js';
 import { interpret, type OnchainRequest, type Query } from './requests.js';
 import { PROPOSAL_METHODS } from './reports.js';
+import type { HistoryEntry, HistoryFilter } from './reporting.js';
 
 export interface InboxDeps {
   chain: Chain;
@@ -43,6 +44,8 @@ export interface InboxOwner {
   refused(event: ChannelEvent): void;
   /** `channels.system stop`: the FSM ends at once */
   stopAtOnce(): void;
+  /** `channels.history.fetch`: the FSM's recent reports and peer messages */
+  history(filter: HistoryFilter): HistoryEntry[];
 }
 
 export class Inbox {
@@ -100,7 +103,8 @@ export class Inbox {
         return;
       }
       case 'query':
-        this.answer(incoming, interpreted.query, interpreted.accounts);
+        if (interpreted.query === 'history') this.owner.client?.answer(this.owner.channelId, incoming, this.owner.history(interpreted.filter ?? {}));
+        else this.answer(incoming, interpreted.query, interpreted.accounts);
         return;
       case 'onchain':
         this.dispatch(incoming, await this.onchainEvent(interpreted.onchain));
@@ -153,7 +157,7 @@ export class Inbox {
     this.owner.client?.refuse(this.owner.channelId, request, reason, detail);
   }
 
-  private answer(request: ClientRequest, query: Query, accounts: string[]): void {
+  private answer(request: ClientRequest, query: Exclude<Query, 'history'>, accounts: string[]): void {
     const { client, channelId } = this.owner;
     if (query === 'ping') {
       client?.pong(channelId, request);

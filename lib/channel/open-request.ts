@@ -5,6 +5,7 @@
  */
 import type { Reason } from '../../fsm/reasons.js';
 import type { ChannelId, ChannelParams, Role, Timeouts } from '../../fsm/types.js';
+import type { ReportOptions } from './reporting.js';
 
 interface Common {
   role: Role;
@@ -16,6 +17,10 @@ interface Common {
   timeouts: Partial<Timeouts>;
   /** parameters neither the node nor this service reads: ignored, as the node ignores them */
   unknown: string[];
+  /** the report_* flags and log_keep */
+  reports: ReportOptions;
+  /** msg_forwarding */
+  msgForwarding: boolean;
 }
 
 export type OpenRequest =

@@ -10,8 +10,9 @@ import type { Json } from '../json.js';
 import { describeErrors, validator } from '../schemas.js';
 import { decode } from '../tx/encoding.js';
 import type { ClientRequest } from './client.js';
+import type { HistoryFilter } from './reporting.js';
 
-export type Query = 'balances' | 'offchain_state' | 'poi' | 'ping' | 'stop' | 'assume_minimum_depth';
+export type Query = 'balances' | 'offchain_state' | 'poi' | 'ping' | 'stop' | 'assume_minimum_depth' | 'history';
 
 /** An operation that ends on chain: the session adds the proposer's nonce before the FSM sees it. */
 export interface OnchainRequest {
@@ -27,7 +28,7 @@ export type Interpreted =
   | { kind: 'event'; event: ChannelEvent }
   | { kind: 'onchain'; onchain: OnchainRequest }
   /** `accounts` holds the accounts asked about (or, for assume_minimum_depth, the tx hash) */
-  | { kind: 'query'; query: Query; accounts: string[] }
+  | { kind: 'query'; query: Query; accounts: string[]; filter?: HistoryFilter }
   | { kind: 'refused'; reason: Reason; detail?: string };
 
 /** The method a client answers a sign request on, by the tag it was asked with (the node accepts both names of a dispute). */
@@ -140,8 +141,12 @@ export function interpret(request: ClientRequest): Interpreted {
       if (bad) return bad;
       const to = params.to as string;
       if (!isAccountId(to)) return { kind: 'refused', reason: 'broken_encoding_accounts', detail: 'to must be an account id (ak_…)' };
-      return { kind: 'event', event: { type: 'CLIENT.MESSAGE', to, info: params.info as string, ...withRequest } };
+      const from = params.from as string | undefined;
+      if (from !== undefined && !isAccountId(from)) return { kind: 'refused', reason: 'broken_encoding_accounts', detail: 'from must be an account id (ak_…)' };
+      return { kind: 'event', event: { type: 'CLIENT.MESSAGE', to, ...(from !== undefined && { from }), info: params.info as string, ...withRequest } };
     }
+    case 'channels.history.fetch':
+      return checkParams('historyFetch', params) ?? { kind: 'query', query: 'history', accounts: [], filter: params as HistoryFilter };
     case 'channels.leave':
       return checkParams('empty', params) ?? { kind: 'event', event: { type: 'CLIENT.LEAVE', ...withRequest } };
     case 'channels.get.offchain_state':

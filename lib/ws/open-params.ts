@@ -11,6 +11,7 @@ import { describeErrors, validator } from '../schemas.js';
 import type { OpenRefusal, OpenRequest } from '../channel/open-request.js';
 import { isAccountId } from '../channel/requests.js';
 import { MIN_GAS_PRICE } from '../tx/gas-price.js';
+import { reportParams } from './report-params.js';
 
 export type { OpenRefusal, OpenRequest };
 
@@ -49,8 +50,12 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
   const zero = Object.entries(timeouts).find(([, ms]) => ms < 1);
   if (zero) return { reason: 'invalid_params', detail: `timeout_${zero[0]} must be at least 1 (milliseconds)` };
 
+  const reporting = reportParams(query);
+  if ('reason' in reporting) return reporting;
+
   const role = query.role as Role;
   const common = {
+    ...reporting,
     role,
     port,
     // a responder stays up for a reestablish unless told otherwise, as the aepp-sdk relies on
