@@ -110,6 +110,9 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
       }
       await ch.initiator.quiet(30);
     }
+    // every frame gets an answer: wait for as many as were sent (a loaded machine can fall silent for
+    // longer than any fixed pause, which made this count come up short), then for stragglers
+    for (const deadline = Date.now() + 60_000; ch.initiator.received.length - start < sent && Date.now() < deadline;) await ch.initiator.quiet(50);
     await ch.initiator.quiet(200);
     const replies = ch.initiator.received.slice(start);
     const errors = replies.filter((m) => m.method === 'error' || m.method === 'channels.error');
