@@ -4,8 +4,8 @@
  */
 import { accountOf } from './protocol.js';
 import type {
-  AccountId, Balances, ChannelId, ChannelParams, CoSignedState, DisputeKind, EncodedTx, OffchainUpdate, OnchainChannel,
-  OnchainTerms, OperationKind, PeerMessage, Role, SignTag, StateHash, Timeouts, TxKit,
+  AccountId, Balances, BlockHashDelta, ChannelId, ChannelParams, CoSignedState, DisputeKind, EncodedTx, OffchainUpdate,
+  OnchainChannel, OnchainTerms, OperationKind, PeerMessage, Pin, Role, SignTag, StateHash, Timeouts, TxKit,
 } from './types.js';
 import { otherRole } from './types.js';
 
@@ -58,6 +58,8 @@ export interface ChannelInput {
   msgForwarding?: boolean;
   /** how long to wait for each thing; the node's defaults where left out */
   timeouts?: Partial<Timeouts>;
+  /** how old a block the peer pins its proposals to may be (the node's defaults where left out) */
+  blockHashDelta?: BlockHashDelta;
   /**
    * set when the FSM is restored from the store to reestablish an existing channel; `onchain` is what
    * the chain holds for it (null: the channel is gone from the chain)
@@ -76,6 +78,8 @@ export interface Pending {
   stateHash: StateHash;
   signedTx: EncodedTx;
   proposer: Role;
+  /** the block our own proposal is pinned to, told to the peer with it */
+  pin?: Pin;
 }
 
 export interface ChannelContext extends ChannelInput {
@@ -108,9 +112,9 @@ export type WithRequest = { request?: unknown };
 export type PeerEvent = { [K in PeerMessage['type']]: { type: `PEER.${K}`; msg: Extract<PeerMessage, { type: K }> } }[PeerMessage['type']];
 
 export type ChannelEvent =
-  | ({ type: 'CLIENT.UPDATE_NEW'; from: AccountId; to: AccountId; amount: bigint; meta: string[] } & WithRequest)
-  | ({ type: 'CLIENT.DEPOSIT' | 'CLIENT.WITHDRAW'; amount: bigint; terms: OnchainTerms } & WithRequest)
-  | ({ type: 'CLIENT.SHUTDOWN'; terms: OnchainTerms } & WithRequest)
+  | ({ type: 'CLIENT.UPDATE_NEW'; from: AccountId; to: AccountId; amount: bigint; meta: string[]; pin?: Pin } & WithRequest)
+  | ({ type: 'CLIENT.DEPOSIT' | 'CLIENT.WITHDRAW'; amount: bigint; terms: OnchainTerms; meta?: string[]; pin?: Pin } & WithRequest)
+  | ({ type: 'CLIENT.SHUTDOWN'; terms: OnchainTerms; pin?: Pin } & WithRequest)
   | ({ type: 'CLIENT.DISPUTE'; kind: DisputeKind; terms: OnchainTerms; onchain: OnchainChannel | null } & WithRequest)
   | ({ type: 'CLIENT.SIGNED'; tag: SignTag; signedTx: string } & WithRequest)
   | ({ type: 'CLIENT.ABORT'; tag: SignTag; code: number } & WithRequest)
@@ -126,7 +130,11 @@ export type ChannelEvent =
   | { type: 'CLOCK.RESUMED' }
   | { type: 'CLOCK.IDLE_EXPIRED' }
   | { type: 'PEER.CONNECTED' }
-  | { type: 'PEER.DISCONNECTED' }
+  /**
+   * The link to the peer is gone. `redial`: the peer is on another service and ours dials it again (an
+   * initiator's link), so an initiator whose channel exists waits to reestablish instead of dying.
+   */
+  | { type: 'PEER.DISCONNECTED'; redial?: boolean }
   | PeerEvent
   | { type: 'STORE.SAVED'; round: number }
   | { type: 'STORE.FAILED'; round: number; detail: string }

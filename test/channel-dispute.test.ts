@@ -9,6 +9,7 @@ import { openChannel, poiNow, type OpenedChannel } from './helpers/channel.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { cosign, unpackSignedTx } from './helpers/accounts.js';
 import type { TestClient } from './helpers/client.js';
+import { MIN_GAS_PRICE, minimumFee } from '../lib/tx/gas-price.js';
 
 let service: TestService;
 t.before(async () => { service = await startTestService(); });
@@ -33,9 +34,9 @@ async function postDirect(tx: string): Promise<string> {
 }
 
 /** Sends a dispute request and signs what comes back, retrying settle until the lock has passed. */
-async function dispute(client: TestClient, method: string, until = Date.now() + 15_000): Promise<string> {
+async function dispute(client: TestClient, method: string, params: Record<string, unknown> = {}, until = Date.now() + 15_000): Promise<string> {
   for (;;) {
-    client.send(method);
+    client.send(method, params);
     const reply = await client.next((m) => m.method.startsWith('channels.sign.') || m.method === 'error');
     if (reply.method !== 'error') return reply.data.signed_tx;
     if (Date.now() > until) throw new Error(`${method} refused: ${JSON.stringify(reply.data)}`);
@@ -69,8 +70,15 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     const busy = await ch.responder.nextMethod('error');
     t.ok(busy, 'no off-chain updates while closing');
 
-    const slash = await dispute(ch.responder, 'channels.slash');
+    // the node's chain terms on a slash: a fee below its least one is refused, a gas price sets it
+    ch.responder.send('channels.slash', { fee: 1000 });
+    const cheap = await ch.responder.nextMethod('error');
+    t.match(JSON.stringify(cheap.data), /fee 1000 is below the least fee/, 'a slash fee too low is refused');
+    const slashNonce = await service.chain.nextNonce(victim.address);
+    const slash = await dispute(ch.responder, 'channels.slash', { gas_price: 3n * MIN_GAS_PRICE, nonce: slashNonce });
     t.equal(unpackSignedTx(slash).encodedTx.tag, Tag.ChannelSlashTx);
+    t.equal(feeOf(slash), 3n * minimumFee(buildTx(unpackSignedTx(slash).encodedTx as Parameters<typeof buildTx>[0]) as `tx_${string}`), 'the slash pays three times its least fee');
+    t.equal(unpackSignedTx(slash).encodedTx.nonce, slashNonce, 'with the nonce asked for');
     ch.responder.reply('slash_tx', { signed_tx: await cosign(victim, slash) });
     const slashed = await ch.responder.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'solo_closing');
     t.equal(unpackSignedTx(slashed.data.tx).encodedTx.tag, Tag.ChannelSlashTx, 'both see the slash');

@@ -140,7 +140,7 @@ export const base = typed.extend({
     /** The peer refused our proposal, or gave it up: back to the last co-signed round. */
     'report the peer\'s refusal': enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'PEER.update_error');
-      enqueue.emit(conflict(context, event.msg.code));
+      enqueue.emit(conflict(context, event.msg.code, event.msg.reason));
       if (event.msg.code === CODE.rejectedOnChain) enqueue.emit({ type: 'forgetOnchain', channelId: context.channelId! });
       enqueue.assign({ pending: null, ownLocked: false, peerLocked: false });
     }),

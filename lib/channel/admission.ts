@@ -25,6 +25,10 @@ export interface AdmissionDeps {
   timeouts: Timeouts;
   /** so that clients cannot exhaust the service's memory */
   limits: { maxChannels: number };
+  /** PEER_PORTS: the ports a new responder may wait on (absent or null: any) */
+  responderPorts?: ((port: number) => boolean) | null;
+  /** whether an initiator's `host` is another service (its channel then crosses the node's wire) */
+  remoteHost?: (host: string) => boolean;
   /** the watchtower's account, named as delegate by participants that ask for it */
   watchtowerAddress: AccountId | null;
   kit: TxKit;
@@ -63,7 +67,12 @@ export function createAdmission(deps: AdmissionDeps): Admission {
     let input: ChannelInput;
     let responderId: string;
     if (open.kind === 'new') {
+      // the node's aesc_checks:port/2, whether the initiator comes from this service or another
+      if (open.role === 'responder' && deps.responderPorts && !deps.responderPorts(open.port)) {
+        throw new Refusal('responder_port_not_allowed', `port ${open.port} is not one PEER_PORTS allows responders`);
+      }
       const params = { ...open.params };
+      if (open.role === 'initiator' && open.host && deps.remoteHost?.(open.host)) checkWireLimits(params);
       if (open.watchtower) {
         if (!deps.watchtowerAddress) throw new Refusal('not_allowed_now', 'this service runs no watchtower');
         if (open.role === 'initiator') params.initiatorDelegateIds = [deps.watchtowerAddress];
@@ -81,7 +90,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
         : undefined;
       input = {
         kit: deps.kit, role: open.role, fsmId, params, keepRunning: open.keepRunning, anyInitiator: open.anyInitiator, msgForwarding: open.msgForwarding,
-        timeouts: { ...deps.timeouts, ...open.timeouts }, ...(terms && { terms }),
+        timeouts: { ...deps.timeouts, ...open.timeouts }, blockHashDelta: open.blockHashDelta, ...(terms && { terms }),
       };
       responderId = params.responderId;
     } else {
@@ -106,14 +115,14 @@ export function createAdmission(deps: AdmissionDeps): Admission {
       await deps.store.setFsmIdHash(open.channelId, open.role, hashFsmId(fsmId));
       input = {
         kit: deps.kit, role: open.role, fsmId, params: stored.params, keepRunning: open.keepRunning, msgForwarding: open.msgForwarding,
-        timeouts: { ...deps.timeouts, ...open.timeouts },
+        timeouts: { ...deps.timeouts, ...open.timeouts }, blockHashDelta: open.blockHashDelta,
         restored: { channelId: stored.channelId, state: stored.state, onchain },
       };
       responderId = stored.params.responderId;
     }
     const session = new Session(
       open.role,
-      { port: open.port, responderId, channelId: open.kind === 'new' ? null : open.channelId },
+      { port: open.port, ...(open.host !== undefined && { host: open.host }), responderId, channelId: open.kind === 'new' ? null : open.channelId },
       fsmId,
       input,
       link,
@@ -165,4 +174,18 @@ export function createAdmission(deps: AdmissionDeps): Admission {
   }
 
   return { admit };
+}
+
+const MAX_U64 = (1n << 64n) - 1n;
+
+/**
+ * The node's channel_open holds amounts in 64 bits and the lock period in 16 (aesc_codec): a channel
+ * beyond them cannot be opened with a peer on another service, so it is refused before it starts.
+ */
+function checkWireLimits(params: ChannelParams): void {
+  for (const [name, value] of [['initiator_amount', params.initiatorAmount], ['responder_amount', params.responderAmount],
+    ['push_amount', params.pushAmount], ['channel_reserve', params.channelReserve]] as const) {
+    if (value > MAX_U64) throw new Refusal('invalid_params', `${name} must be below 2^64 aettos for a responder on another service (the node's channel_open holds 64 bits)`);
+  }
+  if (params.lockPeriod > 0xffffn) throw new Refusal('invalid_params', 'lock_period must be at most 65535 for a responder on another service (the node\'s channel_open holds 16 bits)');
 }

@@ -4,17 +4,21 @@
  * the WebSocket URL); admission takes it.
  */
 import type { Reason } from '../../fsm/reasons.js';
-import type { ChannelId, ChannelParams, Role, Timeouts } from '../../fsm/types.js';
+import type { BlockHashDelta, ChannelId, ChannelParams, Role, Timeouts } from '../../fsm/types.js';
 import type { ReportOptions } from './reporting.js';
 
 interface Common {
   role: Role;
   port: number;
+  /** an initiator's: where the responder's service is (absent: this one) */
+  host?: string;
   keepRunning: boolean;
   /** name the service's watchtower key as this participant's delegate (new channels only) */
   watchtower: boolean;
   /** the timeout_* parameters given */
   timeouts: Partial<Timeouts>;
+  /** the bh_delta_* parameters, the node's defaults for those left out */
+  blockHashDelta: BlockHashDelta;
   /** parameters neither the node nor this service reads: ignored, as the node ignores them */
   unknown: string[];
   /** the report_* flags and log_keep */

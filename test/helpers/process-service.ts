@@ -91,10 +91,11 @@ export async function startServiceProcess(options: ProcessOptions = {}): Promise
   child.stderr!.on('data', collect);
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
 
-  // up when both ports answer
+  // up when both ports answer (the node API is the external node's when CHAIN_NODE_URL names one)
+  const nodeUrl = env.CHAIN_NODE_URL || `http://127.0.0.1:${httpPort}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const up = await fetch(`http://127.0.0.1:${httpPort}/v3/status`).then((r) => r.ok, () => false) && await accepts(wsPort);
+    const up = await fetch(`${nodeUrl}/v3/status`).then((r) => r.ok, () => false) && await accepts(wsPort);
     if (up) break;
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the service did not start:\n${output}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -121,7 +122,7 @@ export async function startServiceProcess(options: ProcessOptions = {}): Promise
     wsPort,
     httpPort,
     channelUrl: `ws://127.0.0.1:${wsPort}/channel`,
-    nodeUrl: `http://127.0.0.1:${httpPort}`,
+    nodeUrl,
     storage,
     async terminate() {
       if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
