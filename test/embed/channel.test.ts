@@ -64,6 +64,11 @@ t.test('a backend responder in-process, a player with the SDK over WebSocket', a
   t.equal(payout.accepted, true);
   t.match(payout.signedTx, /^tx_/);
   t.equal(ch.round(), 3);
+  // the backend's update ends with its own round stored; the player hears of it over its socket
+  await new Promise<void>((resolve) => {
+    if (playerCh.round() === 3) resolve();
+    else playerCh.on('stateChanged', () => { if (playerCh.round() === 3) resolve(); });
+  });
   t.equal(playerCh.round(), 3);
   const sdkState = await playerCh.state();
   const ourState = await ch.state();
