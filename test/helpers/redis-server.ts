@@ -22,8 +22,8 @@ export interface PrivateRedis {
  * Starts one with `args` added to its command line (`--requirepass`, `--rename-command`, …); by
  * default it keeps nothing on disk, as the shared test Redis.
  */
-export async function startRedisServer(args: string[] = [], options: { password?: string } = {}): Promise<PrivateRedis> {
-  const port = await freePort();
+export async function startRedisServer(args: string[] = [], options: { password?: string; port?: number } = {}): Promise<PrivateRedis> {
+  const port = options.port ?? await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'aesc-redis-'));
   const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
