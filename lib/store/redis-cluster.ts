@@ -4,6 +4,7 @@
  * hash-tagged (`{ch_…}`, `{pay:…}`, `{devchain}`), every script and MULTI stays within one tag, and
  * nothing scans keys, so the stores work on a cluster unchanged; this module only connects.
  */
+import { connect } from 'node:net';
 import { Cluster } from 'ioredis';
 import { StoreUnavailableError } from './store.js';
 
@@ -61,7 +62,7 @@ export async function connectCluster(nodesText: string, options: { commandTimeou
   } catch (err) {
     cluster.disconnect();
     if (err instanceof StoreUnavailableError) throw err;
-    throw clusterFailure(nodesText, errors, err as Error);
+    throw await clusterFailure(nodesText, nodes, errors, err as Error);
   } finally {
     clearTimeout(timer);
     cluster.off('error', collect);
@@ -74,8 +75,11 @@ function clusterRefusal(nodesText: string, why: string): StoreUnavailableError {
   return new StoreUnavailableError(`${CLUSTER_SETTING}=${nodesText}: ${why}`);
 }
 
-/** Why no cluster answered, from what ioredis saw on the way (its own error only says "None of startup nodes"). */
-function clusterFailure(nodesText: string, errors: Error[], failure: Error): StoreUnavailableError {
+/**
+ * Why no cluster answered, from what ioredis saw on the way; its errors only say "Connection is closed",
+ * so a node nothing answers at is asked once more over plain TCP for the reason (refused, unknown host…).
+ */
+async function clusterFailure(nodesText: string, nodes: ClusterNode[], errors: Error[], failure: Error): Promise<StoreUnavailableError> {
   // "None of startup nodes is available" carries the last node's own error
   const seen = [...errors, failure].flatMap((err) => {
     const last = (err as Error & { lastNodeError?: Error }).lastNodeError;
@@ -87,7 +91,20 @@ function clusterFailure(nodesText: string, errors: Error[], failure: Error): Sto
     }
     if (/^(NOAUTH|WRONGPASS)/.test(err.message)) return clusterRefusal(nodesText, 'the cluster needs a password, which REDIS_CLUSTER_NODES cannot carry; must be a cluster without AUTH');
   }
-  const codes = [...new Set(seen.map((err) => (err as NodeJS.ErrnoException).code).filter(Boolean))];
-  const reason = codes.length ? codes.join(', ') : failure.message;
+  const unreachable = (await Promise.all(nodes.map(async (node) => {
+    const code = await tcpFailure(node);
+    return code && `${node.host}:${node.port} ${code}`;
+  }))).filter(Boolean);
+  const reason = unreachable.length ? unreachable.join(', ') : failure.message;
   return clusterRefusal(nodesText, `cannot reach the Redis Cluster (${reason}); must list running nodes of a Redis Cluster`);
+}
+
+/** The error code of a TCP connection to `node` (ECONNREFUSED, ENOTFOUND, ETIMEDOUT), or null when it connects. */
+function tcpFailure(node: ClusterNode): Promise<string | null> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: node.host, port: node.port, timeout: 2000 });
+    socket.once('connect', () => { socket.destroy(); resolve(null); });
+    socket.once('timeout', () => { socket.destroy(); resolve('ETIMEDOUT'); });
+    socket.once('error', (err: NodeJS.ErrnoException) => resolve(err.code ?? err.message));
+  });
 }
