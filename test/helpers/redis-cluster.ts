@@ -21,6 +21,8 @@ export interface PrivateCluster {
    * which waits for the replica to have every write) and resolves once every node agrees.
    */
   failover(key: string): Promise<{ from: number; to: number }>;
+  /** SIGKILLs the master of `key`'s slot and resolves once its replica has taken over. */
+  killMaster(key: string): Promise<{ from: number; to: number }>;
   stop(): Promise<void>;
 }
 
@@ -49,12 +51,19 @@ export async function startRedisCluster(): Promise<PrivateCluster> {
       await settled(ports);
       return { from: master, to: replica };
     },
+    async killMaster(key) {
+      const { master, replica } = await shardOf(ports[0]!, key);
+      await servers[ports.indexOf(master)]!.kill();
+      await until(async () => (await onNode(replica, (r) => r.info('replication'))).includes('role:master'));
+      await settled(ports.filter((port) => port !== master), false);
+      return { from: master, to: replica };
+    },
     stop,
   };
 }
 
 /** Every node says cluster_state:ok, sees the same masters each with a replica, and every replica has synced. */
-async function settled(ports: number[]): Promise<void> {
+async function settled(ports: number[], replicated = true): Promise<void> {
   await until(async () => {
     const views = await Promise.all(ports.map((port) => onNode(port, async (r) => ({
       info: String(await r.cluster('INFO')),
@@ -64,7 +73,7 @@ async function settled(ports: number[]): Promise<void> {
       masters: String(await r.cluster('NODES')).split('\n').map((line) => line.split(' '))
         .filter(([, , flags]) => flags?.split(',').includes('master') && !flags.includes('fail')).map(([, address]) => address).sort().join(),
     }))));
-    return views.every((v) => v.info.includes('cluster_state:ok') && v.masters === views[0]!.masters && v.shards === NODES / 2
+    return views.every((v) => v.info.includes('cluster_state:ok') && v.masters === views[0]!.masters && (!replicated || v.shards === NODES / 2)
       && (v.replication.includes('role:master') || v.replication.includes('master_link_status:up')));
   });
 }

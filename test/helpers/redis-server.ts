@@ -16,6 +16,8 @@ export interface PrivateRedis {
   /** redis://127.0.0.1:port (add the password yourself) */
   url: string;
   stop(): Promise<void>;
+  /** SIGKILL, as a crash: no shutdown, nothing flushed (stop() still removes its directory) */
+  kill(): Promise<void>;
 }
 
 /**
@@ -51,5 +53,9 @@ export async function startRedisServer(args: string[] = [], options: { password?
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  return { port, url, stop };
+  const kill = async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  return { port, url, stop, kill };
 }
