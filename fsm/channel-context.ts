@@ -130,7 +130,11 @@ export type ChannelEvent =
   | { type: 'CLOCK.RESUMED' }
   | { type: 'CLOCK.IDLE_EXPIRED' }
   | { type: 'PEER.CONNECTED' }
-  | { type: 'PEER.DISCONNECTED' }
+  /**
+   * The link to the peer is gone. `redial`: the peer is on another service and ours dials it again (an
+   * initiator's link), so an initiator whose channel exists waits to reestablish instead of dying.
+   */
+  | { type: 'PEER.DISCONNECTED'; redial?: boolean }
   | PeerEvent
   | { type: 'STORE.SAVED'; round: number }
   | { type: 'STORE.FAILED'; round: number; detail: string }

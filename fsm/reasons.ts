@@ -38,6 +38,7 @@ export const REASONS = [
   'unknown_block_hash',
   'block_hash_too_new',
   'block_hash_too_old',
+  'responder_port_not_allowed',
 ] as const;
 
 export type Reason = (typeof REASONS)[number];

@@ -4,6 +4,7 @@
  * names the setting as the operator wrote it (its environment variable), the value and what is allowed.
  */
 import { readFileSync } from 'node:fs';
+import { networkInterfaces } from 'node:os';
 import { AccountMemory } from '@aeternity/aepp-sdk';
 import type { ErrorObject } from 'ajv';
 import { packagePath } from './package-root.js';
@@ -25,6 +26,11 @@ export interface Config {
   chain: { blockIntervalMs: number; genesisBalance: string; nodeUrl: string; pollMs: number };
   watchtower: { enabled: boolean; secretKey: string };
   timeouts: Timeouts;
+  /** the link to participants on other services (docs/peer-protocol.md) */
+  peer: {
+    host: string; ports: string; selfHosts: string; maxSessionsPerPort: number; maxMessageBytes: number;
+    handshakeTimeoutMs: number; connectTimeoutMs: number; redialDelayMs: number; dialAttempts: number;
+  };
   limits: { maxChannels: number; maxConnectionsPerAddress: number; hibernateAfterMs: number };
 }
 
@@ -50,6 +56,15 @@ const ENV: Array<[string, string[], 'number' | 'string' | 'boolean']> = [
   ['CHAIN_POLL_MS', ['chain', 'pollMs'], 'number'],
   ['WATCHTOWER', ['watchtower', 'enabled'], 'boolean'],
   ['WATCHTOWER_SECRET_KEY', ['watchtower', 'secretKey'], 'string'],
+  ['PEER_HOST', ['peer', 'host'], 'string'],
+  ['PEER_PORTS', ['peer', 'ports'], 'string'],
+  ['PEER_SELF_HOSTS', ['peer', 'selfHosts'], 'string'],
+  ['PEER_MAX_SESSIONS_PER_PORT', ['peer', 'maxSessionsPerPort'], 'number'],
+  ['PEER_MAX_MESSAGE_BYTES', ['peer', 'maxMessageBytes'], 'number'],
+  ['PEER_HANDSHAKE_TIMEOUT_MS', ['peer', 'handshakeTimeoutMs'], 'number'],
+  ['PEER_CONNECT_TIMEOUT_MS', ['peer', 'connectTimeoutMs'], 'number'],
+  ['PEER_REDIAL_DELAY_MS', ['peer', 'redialDelayMs'], 'number'],
+  ['PEER_DIAL_ATTEMPTS', ['peer', 'dialAttempts'], 'number'],
   ['MAX_CHANNELS', ['limits', 'maxChannels'], 'number'],
   ['MAX_CONNECTIONS_PER_ADDRESS', ['limits', 'maxConnectionsPerAddress'], 'number'],
   ['HIBERNATE_AFTER_MS', ['limits', 'hibernateAfterMs'], 'number'],
@@ -66,6 +81,8 @@ const PATTERN_WORDS: Record<string, string> = {
   '/chain/genesisBalance': 'a whole number of aettos (at most 60 digits)',
   '/watchtower/secretKey': 'empty (a key is made and kept in the store) or an ed25519 secret key sk_… (base58check)',
   '/ops/token': 'empty (only on a loopback OPS_HOST) or 16 to 256 of A-Z a-z 0-9 . _ ~ -',
+  '/peer/ports': 'empty (any port) or ports and ranges from 1 to 65535, comma-separated (3114,4000-4099)',
+  '/peer/selfHosts': 'empty or host names and addresses, comma-separated',
 };
 
 /** A bad setting: its message is the one line the service stops with. */
@@ -91,7 +108,47 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Deep
   checkSecretKey(valid);
   checkOpsToken(valid);
   checkOneRedis(valid);
+  checkPeerPorts(valid);
   return valid;
+}
+
+/** The schema sees digits and dashes; the ports must also be ports, and each range run upwards. */
+function checkPeerPorts(config: Config): void {
+  try {
+    parsePortList(config.peer.ports);
+  } catch (err) {
+    throw new ConfigError(`${settingName('/peer/ports')}=${config.peer.ports}: ${(err as Error).message}; must be ${PATTERN_WORDS['/peer/ports']}`);
+  }
+}
+
+/**
+ * PEER_PORTS as a test of a port: null when any port is allowed (empty, the node's default
+ * `ad_hoc_listen_ports`), else whether the port is listed or in a listed range.
+ */
+export function parsePortList(list: string): ((port: number) => boolean) | null {
+  if (!list) return null;
+  const ranges = list.split(',').map((item) => {
+    const [low, high = low] = item.split('-').map(Number) as [number, number?];
+    for (const port of [low, high]) if (port < 1 || port > 65535) throw new Error(`${port} is not a port`);
+    if (high < low) throw new Error(`${item} runs downwards`);
+    return [low, high] as const;
+  });
+  return (port) => ranges.some(([low, high]) => port >= low && port <= high);
+}
+
+/**
+ * The hosts by which an initiator names this service, so that it pairs in-process: PEER_HOST, the
+ * loopback names when PEER_HOST is loopback or a wildcard (this machine reaches itself by them), and
+ * PEER_SELF_HOSTS (a public name the operator gave it). Any other host is another service, dialled.
+ */
+export function selfHosts(peer: Config['peer']): Set<string> {
+  const hosts = new Set([peer.host.toLowerCase()]);
+  const wildcard = ['0.0.0.0', '::', '[::]'].includes(peer.host);
+  if (isLoopback(peer.host) || wildcard) for (const h of ['localhost', '127.0.0.1', '::1', '[::1]']) hosts.add(h);
+  // listening on every address, it is reached by each of them
+  if (wildcard) for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) hosts.add(a.address.toLowerCase());
+  for (const h of peer.selfHosts.split(',')) if (h) hosts.add(h.toLowerCase());
+  return hosts;
 }
 
 /** 127.0.0.0/8, ::1 and localhost: nobody but this machine reaches them. */

@@ -66,6 +66,7 @@ export const ERRORS: Record<Reason, ErrorInfo> = {
   unknown_block_hash: { code: 3008, message: 'Unknown block hash' },
   block_hash_too_new: { code: 3009, message: 'Block hash too new' },
   block_hash_too_old: { code: 3010, message: 'Block hash too old' },
+  responder_port_not_allowed: { code: 3011, message: 'Responder port not allowed' },
 };
 
 /** Reasons that are about the frame itself rather than a refusal by the channel. */

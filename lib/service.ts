@@ -15,7 +15,9 @@ import { TxWatcher } from './chain/tx-watcher.js';
 import { startHibernation } from './channel/hibernation.js';
 import { createAdmission, type Admission } from './channel/admission.js';
 import { Registry } from './channel/registry.js';
-import { ConfigError, settingName, type Config } from './config.js';
+import { PeerLinks } from './channel/peer-links.js';
+import { ConfigError, parsePortList, selfHosts, settingName, type Config } from './config.js';
+import { PeerWire } from './peer/wire.js';
 import { checkNode } from './chain/node-check.js';
 import { createLogger, type Logger } from './log.js';
 import { OpsEvents } from './ops/events.js';
@@ -54,6 +56,8 @@ export interface RunningService {
   /** where the store (and the dev chain's ledger) live */
   backend: StoreBackend;
   registry: Registry;
+  /** the link to participants on other services: the ports listened on, for operators and tests */
+  peers: PeerLinks;
   /** how a client becomes a session: the WebSocket server's way in, and in-process participants' */
   admission: Admission;
   /** the network id every signature is made and checked over */
@@ -152,6 +156,21 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
   const channels = new ChannelWatcher(chain);
   undoSteps.push(() => watcher.close(), () => channels.close());
   const registry = new Registry();
+  const chainHash = await chain.genesisHash();
+  const { peer } = config;
+  const hostsOfThisService = selfHosts(peer);
+  const peers = new PeerLinks({
+    registry, log,
+    selfHosts: hostsOfThisService,
+    listen: { host: peer.host, maxSessionsPerPort: peer.maxSessionsPerPort, handshakeTimeoutMs: peer.handshakeTimeoutMs, maxMessage: peer.maxMessageBytes },
+    dial: {
+      connectTimeoutMs: peer.connectTimeoutMs, retryDelayMs: peer.redialDelayMs, attempts: peer.dialAttempts,
+      handshakeTimeoutMs: peer.handshakeTimeoutMs, maxMessage: peer.maxMessageBytes,
+    },
+    newWire: () => new PeerWire({ chainHash }),
+  });
+  registry.connectRemote(peers);
+  undoSteps.push(() => peers.close());
   const stopHibernation = startHibernation(registry, config.limits.hibernateAfterMs);
   undoSteps.push(stopHibernation);
   const kit = createTxKit(config.networkId);
@@ -162,6 +181,8 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
     watchtowerAddress: watchtower?.address ?? null,
     timeouts: config.timeouts,
     limits: config.limits,
+    responderPorts: parsePortList(config.peer.ports),
+    remoteHost: (host) => !hostsOfThisService.has(host.toLowerCase()),
     kit, chain, store, registry, log,
     sessionDeps: {
       store, chain, watcher, channels, log, events, metrics,
@@ -206,7 +227,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
   const service: RunningService = {
     channelUrl: `ws://${config.ws.host}:${wsPort}${config.ws.path}`,
     nodeUrl,
-    chain, store, backend, registry, admission, networkId: config.networkId,
+    chain, store, backend, registry, peers, admission, networkId: config.networkId,
     watchtowerAddress: watchtower?.address ?? null,
     opsUrl: `http://${config.ops.host.includes(':') ? `[${config.ops.host}]` : config.ops.host}:${opsPort}`,
     events,
@@ -231,6 +252,8 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
       ]);
       clearTimeout(grace);
       for (const session of registry.all()) session.dispose();
+      // the links go with their FSMs: the peers' services see them drop and wait to reestablish
+      await peers.close();
       for (const client of wss.clients) client.close(1001, 'service stopping');
       // a client that does not answer the close frame would hold the socket for ws's 30 s close timeout
       const wssClosed = new Promise<void>((resolve) => wss.close(() => resolve()));
@@ -260,6 +283,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
   };
   log.info('service started', {
     channel_url: service.channelUrl, node_url: service.nodeUrl, ops_url: service.opsUrl, network_id: config.networkId, watchtower: service.watchtowerAddress,
+    peer_host: config.peer.host, peer_ports: config.peer.ports || 'any',
   });
   return service;
 }

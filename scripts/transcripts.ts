@@ -441,6 +441,7 @@ const REASON_WHEN: Record<Reason, string> = {
   unknown_block_hash: 'a `block_hash` the chain does not have (the node names this reason; its JSON-RPC answers it with `-32603`)',
   block_hash_too_new: 'the peer refused a proposal pinned to a block newer than its `bh_delta_not_newer_than` allows: given in `channels.conflict` (`reason`) and to the peer\'s client',
   block_hash_too_old: 'the same, for a block older than the peer\'s `bh_delta_not_older_than`',
+  responder_port_not_allowed: 'a new responder on a `port` that `PEER_PORTS` does not list (the node\'s reason; the node has no code for it)',
 };
 
 /** The error table, from lib/errors.ts ERRORS itself. */

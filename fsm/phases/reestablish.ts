@@ -29,6 +29,10 @@ export function compareLatest(c: ChannelContext, e: Reestablish): Decision<'same
 export const implementations = {
   guards: {
     'we can wait for a reestablish': guard(({ context }) => context.role === 'responder' && context.keepRunning && context.state !== null),
+    // the node's initiator dies with its link; one on another service than its responder's is redialled
+    // by its service (lib/channel/peer-links.ts) and reestablishes the channel over the new link
+    'our service redials the link': guard(({ context, event }) =>
+      event.type === 'PEER.DISCONNECTED' && event.redial === true && context.role === 'initiator' && context.state !== null),
   },
   actions: {
     'restore the stored channel': base.enqueueActions(({ context, enqueue }) => {
@@ -71,6 +75,7 @@ export const rootTransitions = phase.createStateConfig({
   on: {
     'PEER.DISCONNECTED': [
       { guard: 'we can wait for a reestablish', target: '.awaiting_reestablish', actions: ['report the peer disconnected', 'drop the pending operation'] },
+      { guard: 'our service redials the link', target: '.reestablishing', actions: ['report the peer disconnected', 'drop the pending operation'] },
       { target: '.closed', actions: ['report the peer disconnected', ...dies] },
     ],
   },

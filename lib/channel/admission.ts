@@ -25,6 +25,10 @@ export interface AdmissionDeps {
   timeouts: Timeouts;
   /** so that clients cannot exhaust the service's memory */
   limits: { maxChannels: number };
+  /** PEER_PORTS: the ports a new responder may wait on (absent or null: any) */
+  responderPorts?: ((port: number) => boolean) | null;
+  /** whether an initiator's `host` is another service (its channel then crosses the node's wire) */
+  remoteHost?: (host: string) => boolean;
   /** the watchtower's account, named as delegate by participants that ask for it */
   watchtowerAddress: AccountId | null;
   kit: TxKit;
@@ -63,7 +67,12 @@ export function createAdmission(deps: AdmissionDeps): Admission {
     let input: ChannelInput;
     let responderId: string;
     if (open.kind === 'new') {
+      // the node's aesc_checks:port/2, whether the initiator comes from this service or another
+      if (open.role === 'responder' && deps.responderPorts && !deps.responderPorts(open.port)) {
+        throw new Refusal('responder_port_not_allowed', `port ${open.port} is not one PEER_PORTS allows responders`);
+      }
       const params = { ...open.params };
+      if (open.role === 'initiator' && open.host && deps.remoteHost?.(open.host)) checkWireLimits(params);
       if (open.watchtower) {
         if (!deps.watchtowerAddress) throw new Refusal('not_allowed_now', 'this service runs no watchtower');
         if (open.role === 'initiator') params.initiatorDelegateIds = [deps.watchtowerAddress];
@@ -113,7 +122,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
     }
     const session = new Session(
       open.role,
-      { port: open.port, responderId, channelId: open.kind === 'new' ? null : open.channelId },
+      { port: open.port, ...(open.host !== undefined && { host: open.host }), responderId, channelId: open.kind === 'new' ? null : open.channelId },
       fsmId,
       input,
       link,
@@ -132,6 +141,11 @@ export function createAdmission(deps: AdmissionDeps): Admission {
    */
   function createTerms(open: Extract<OpenRequest, { kind: 'new' }>, params: ChannelParams, nonce: number): OnchainTerms {
     const terms: OnchainTerms = { nonce, ttl: open.ttl, ...(open.fee !== undefined && { fee: open.fee }) };
+    if (open.fee !== undefined && open.gasPrice === undefined) {
+      // a fee the create tx could never be mined with is refused now, not found out by the chain
+      const least = deps.kit.txTerms(deps.kit.createTx(params, { nonce, ttl: open.ttl }).signedTx)!.fee;
+      if (open.fee < least) throw new Refusal('value_too_low', `fee ${open.fee} is below the least fee ${least} the create tx needs`);
+    }
     if (open.gasPrice === undefined) return terms;
     const fee = feeAtGasPrice((f) => deps.kit.innerTx(deps.kit.createTx(params, { ...terms, fee: f }).signedTx)!, open.gasPrice);
     return { ...terms, fee: terms.fee !== undefined && terms.fee > fee ? terms.fee : fee };
@@ -165,4 +179,18 @@ export function createAdmission(deps: AdmissionDeps): Admission {
   }
 
   return { admit };
+}
+
+const MAX_U64 = (1n << 64n) - 1n;
+
+/**
+ * The node's channel_open holds amounts in 64 bits and the lock period in 16 (aesc_codec): a channel
+ * beyond them cannot be opened with a peer on another service, so it is refused before it starts.
+ */
+function checkWireLimits(params: ChannelParams): void {
+  for (const [name, value] of [['initiator_amount', params.initiatorAmount], ['responder_amount', params.responderAmount],
+    ['push_amount', params.pushAmount], ['channel_reserve', params.channelReserve]] as const) {
+    if (value > MAX_U64) throw new Refusal('invalid_params', `${name} must be below 2^64 aettos for a responder on another service (the node's channel_open holds 64 bits)`);
+  }
+  if (params.lockPeriod > 0xffffn) throw new Refusal('invalid_params', 'lock_period must be at most 65535 for a responder on another service (the node\'s channel_open holds 16 bits)');
 }

@@ -10,6 +10,8 @@ import type { ReportOptions } from './reporting.js';
 interface Common {
   role: Role;
   port: number;
+  /** an initiator's: where the responder's service is (absent: this one) */
+  host?: string;
   keepRunning: boolean;
   /** name the service's watchtower key as this participant's delegate (new channels only) */
   watchtower: boolean;

@@ -2,9 +2,30 @@
  * The live sessions, and the pairing of an initiator with the responder it names. A responder waits
  * on its port (several may wait on one port, told apart by responder id); an initiator whose host and
  * port point at this service is paired with it in-process. Whichever arrives first waits.
+ *
+ * A participant on another service is reached through `remote` (lib/channel/peer-links.ts): an
+ * initiator whose host is not this service is dialled out; a responder waiting here also listens on
+ * its port, and a session from another service takes it with its first message.
  */
 import type { ChannelId, Role } from '../../fsm/types.js';
+import type { PeerLink } from '../peer/link.js';
 import type { Session } from './session.js';
+
+/** What the registry asks of the peer link to other services. */
+export interface RemotePairing {
+  /** whether this session's peer is on another service (an initiator naming another host) */
+  isRemote(session: Session): boolean;
+  /** an initiator whose responder is elsewhere: dial it */
+  dial(session: Session): void;
+  /** a responder waits for its initiator (listen on its port), or no longer does */
+  waiting(session: Session): void;
+  unwaiting(session: Session): void;
+  /** the session is gone: stop dialling for it */
+  gone(session: Session): void;
+}
+
+/** Which responder a session from another service asks for with its first message. */
+export type WantedResponder = { port: number; responderId: string } | { port: number; channelId: ChannelId };
 
 /**
  * A new channel's participants find each other by port and responder; a channel that exists by its
@@ -12,12 +33,20 @@ import type { Session } from './session.js';
  */
 const pairingKey = (s: Session) => (s.pairing.channelId ? `channel|${s.pairing.channelId}` : `${s.pairing.port}|${s.pairing.responderId}|new`);
 
+const isLink = (peer: Session | PeerLink): peer is PeerLink => 'remote' in peer;
+
 export class Registry {
   private readonly waiting = new Map<string, Session[]>();
   private readonly live = new Set<Session>();
+  private remote: RemotePairing | null = null;
 
   get size(): number {
     return this.live.size;
+  }
+
+  /** Set once by the service, before any session: without it every peer is in-process. */
+  connectRemote(remote: RemotePairing): void {
+    this.remote = remote;
   }
 
   /** Starts tracking a session and pairs it with a waiting peer, or makes it wait for one. */
@@ -34,32 +63,60 @@ export class Registry {
 
   /**
    * A session is gone: forget it and tell its peer. After a leave the peer already knows; a peer
-   * that lives on (a keep_running responder) waits again for its initiator to come back.
+   * that lives on (a keep_running responder) waits again for its initiator to come back. A link to
+   * another service closes behind the messages already on their way.
    */
   remove(session: Session, why: string): void {
     this.live.delete(session);
     this.unwait(session);
+    this.remote?.gone(session);
     const peer = session.peer;
     session.peer = null;
     if (!peer) return;
+    if (isLink(peer)) {
+      setImmediate(() => peer.close(`our FSM ended (${why})`));
+      return;
+    }
     peer.peer = null;
     // after the peer messages already on their way, like a link that closes behind its last frame
     setImmediate(() => {
       if (why !== 'leave') peer.send({ type: 'PEER.DISCONNECTED' });
-      if (!peer.isStopped && peer.channelId && this.live.has(peer)) {
-        peer.pairing.channelId = peer.channelId;
-        this.offer(peer);
-      }
+      this.waitAgain(peer);
     });
   }
 
+  /** A peer that lives on after its link went waits again for its initiator to come back. */
+  waitAgain(session: Session): void {
+    if (!session.isStopped && session.channelId && this.live.has(session) && !session.peer) {
+      session.pairing.channelId = session.channelId;
+      this.offer(session);
+    }
+  }
+
+  /**
+   * The waiting responder a session from another service asks for, taken out of the waiting (null
+   * when none waits: the node's locate_fsm fails). Its port must be the one the session came in on.
+   */
+  takeResponder(wanted: WantedResponder): Session | null {
+    const key = 'channelId' in wanted ? `channel|${wanted.channelId}` : `${wanted.port}|${wanted.responderId}|new`;
+    const match = this.waiting.get(key)?.find((s) => s.role === 'responder' && !s.isStopped && s.pairing.port === wanted.port);
+    if (!match) return null;
+    this.unwait(match);
+    return match;
+  }
+
   private offer(session: Session): void {
+    if (session.role === 'initiator' && this.remote?.isRemote(session)) {
+      this.remote.dial(session);
+      return;
+    }
     const key = pairingKey(session);
     const queue = this.waiting.get(key) ?? [];
     const match = queue.find((other) => other.role !== session.role && !other.isStopped);
     if (!match) {
       queue.push(session);
       this.waiting.set(key, queue);
+      if (session.role === 'responder') this.remote?.waiting(session);
       return;
     }
     this.unwait(match);
@@ -71,9 +128,12 @@ export class Registry {
 
   private unwait(session: Session): void {
     const key = pairingKey(session);
-    const queue = this.waiting.get(key)?.filter((s) => s !== session) ?? [];
+    const before = this.waiting.get(key);
+    if (!before?.includes(session)) return;
+    const queue = before.filter((s) => s !== session);
     if (queue.length) this.waiting.set(key, queue);
     else this.waiting.delete(key);
+    if (session.role === 'responder') this.remote?.unwaiting(session);
   }
 
   /** Sessions still running, for shutdown. */

@@ -10,6 +10,7 @@ import { keepsRunning, timeout } from '../../fsm/rules/timing.js';
 import type { ChannelEffect, ChannelId, ClientOutput, PeerMessage, Role } from '../../fsm/types.js';
 import type { ChannelWatcher } from '../chain/channel-watcher.js';
 import { stringifyJson } from '../json.js';
+import type { PeerLink } from '../peer/link.js';
 import type { Logger } from '../log.js';
 import type { OpsEvents } from '../ops/events.js';
 import { redactFrame } from '../redact.js';
@@ -52,6 +53,8 @@ export interface SessionView {
 /** Which peer a session can be paired with: same port and responder, same channel when reestablishing. */
 export interface PairingKey {
   port: number;
+  /** an initiator's `host`: the responder's service (absent: this one) */
+  host?: string;
   responderId: string;
   /** null for a new channel */
   channelId: ChannelId | null;
@@ -81,7 +84,8 @@ export class Session {
   private actor: Actor<typeof channelMachine> | null;
   private dormant: Dormant | null = null;
   private lastActivity = Date.now();
-  peer: Session | null = null;
+  /** the peer's session in this process, or the link to its service; null while unpaired */
+  peer: Session | PeerLink | null = null;
   private stopped = false;
   private readonly inbox: Inbox;
   private readonly effects: EffectInterpreter;
@@ -273,6 +277,11 @@ export class Session {
   }
 
   // --- the peer ---
+
+  /** The peer's effect interpreter, when the peer is a session of this process: the two share store writes. */
+  get localPeer(): EffectInterpreter | null {
+    return this.peer instanceof Session && !this.peer.stopped ? this.peer.effects : null;
+  }
 
   receivePeer(message: PeerMessage): void {
     if (this.stopped) return;

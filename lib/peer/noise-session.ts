@@ -162,9 +162,22 @@ export class NoiseSession {
     }
   }
 
+  /**
+   * Takes the handler away: what arrives from now on queues (and the socket pauses) until the next
+   * onMessage(). For handing a session from one reader to another across an await.
+   */
+  pauseMessages(): void {
+    this.messageHandler = undefined;
+  }
+
   onClose(handler: CloseHandler): void {
     if (this.closed) queueMicrotask(() => handler(this.closed?.error));
     else this.closeHandlers.push(handler);
+  }
+
+  /** Ends the session at once, nothing flushed: the peer broke the protocol. */
+  destroy(why: string): void {
+    this.finish(new NoiseSessionError('closed', why));
   }
 
   /** Half-closes after what was sent is flushed, as enoise:close does. */

@@ -61,6 +61,7 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
     ...reporting,
     role,
     port,
+    ...(role === 'initiator' && query.host && { host: ownString(query.host) }),
     // a responder stays up for a reestablish unless told otherwise, as the aepp-sdk relies on
     keepRunning: role === 'responder' && query.keep_running !== 'false',
     watchtower: query.watchtower === 'true',

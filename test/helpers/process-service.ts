@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { freePort } from './free-port.js';
 import { ensureBuilt } from './build.js';
 import { testStorage, type TestStorage } from './storage.js';
+import { untapped } from './untapped.js';
 
 export interface ServiceProcess {
   channelUrl: string;
@@ -66,7 +67,7 @@ export async function startServiceProcess(options: ProcessOptions = {}): Promise
   if (!direct || built) await ensureBuilt();
   const main = built ? ['dist/lib/main.js'] : ['--import', 'tsx', 'lib/main.ts'];
   const [command, args] = direct ? [process.execPath, [...nodeArgs, ...main]] : ['npm', ['start', '--silent']];
-  const child: ChildProcess = spawn(command, args, {
+  const child: ChildProcess = spawn(...untapped(command, args), {
     cwd: new URL('../..', import.meta.url).pathname,
     env: {
       ...process.env, WS_PORT: String(wsPort), HTTP_PORT: String(httpPort), OPS_PORT: '0', ...storage.env,
@@ -90,10 +91,11 @@ export async function startServiceProcess(options: ProcessOptions = {}): Promise
   child.stderr!.on('data', collect);
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
 
-  // up when both ports answer
+  // up when both ports answer (the node API is the external node's when CHAIN_NODE_URL names one)
+  const nodeUrl = env.CHAIN_NODE_URL || `http://127.0.0.1:${httpPort}`;
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const up = await fetch(`http://127.0.0.1:${httpPort}/v3/status`).then((r) => r.ok, () => false) && await accepts(wsPort);
+    const up = await fetch(`${nodeUrl}/v3/status`).then((r) => r.ok, () => false) && await accepts(wsPort);
     if (up) break;
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the service did not start:\n${output}`);
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -120,7 +122,7 @@ export async function startServiceProcess(options: ProcessOptions = {}): Promise
     wsPort,
     httpPort,
     channelUrl: `ws://127.0.0.1:${wsPort}/channel`,
-    nodeUrl: `http://127.0.0.1:${httpPort}`,
+    nodeUrl,
     storage,
     async terminate() {
       if (child.exitCode === null) process.kill(-child.pid!, 'SIGTERM');
