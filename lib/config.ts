@@ -21,7 +21,8 @@ export interface Config {
   ops: { host: string; port: number; token: string; chainStallMs: number };
   /** the embedded store's directory, used when redis.url is empty */
   dataDir: string;
-  redis: { url: string; keyPrefix: string };
+  /** clusterNodes (host:port,…) runs the Redis store on Redis Cluster instead of the one Redis at url */
+  redis: { url: string; clusterNodes: string; keyPrefix: string };
   chain: { blockIntervalMs: number; genesisBalance: string; nodeUrl: string; pollMs: number };
   watchtower: { enabled: boolean; secretKey: string };
   timeouts: Timeouts;
@@ -48,6 +49,7 @@ const ENV: Array<[string, string[], 'number' | 'string' | 'boolean']> = [
   ['OPS_CHAIN_STALL_MS', ['ops', 'chainStallMs'], 'number'],
   ['DATA_DIR', ['dataDir'], 'string'],
   ['REDIS_URL', ['redis', 'url'], 'string'],
+  ['REDIS_CLUSTER_NODES', ['redis', 'clusterNodes'], 'string'],
   ['REDIS_KEY_PREFIX', ['redis', 'keyPrefix'], 'string'],
   ['BLOCK_INTERVAL_MS', ['chain', 'blockIntervalMs'], 'number'],
   ['CHAIN_NODE_URL', ['chain', 'nodeUrl'], 'string'],
@@ -74,6 +76,7 @@ const ENV: Array<[string, string[], 'number' | 'string' | 'boolean']> = [
 const PATTERN_WORDS: Record<string, string> = {
   '/ws/path': 'a path starting with /',
   '/redis/url': 'empty (the embedded store in DATA_DIR) or a redis:// or rediss:// URL',
+  '/redis/clusterNodes': 'empty (no cluster) or host:port,host:port,… (nodes of a Redis Cluster to start from)',
   '/chain/nodeUrl': "empty (the embedded dev chain) or an http:// or https:// URL of an Aeternity node's API",
   '/chain/genesisBalance': 'a whole number of aettos (at most 60 digits)',
   '/watchtower/secretKey': 'empty (a key is made and kept in the store) or an ed25519 secret key sk_… (base58check)',
@@ -104,6 +107,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Deep
   const valid = config as unknown as Config;
   checkSecretKey(valid);
   checkOpsToken(valid);
+  checkOneRedis(valid);
   checkPeerPorts(valid);
   return valid;
 }
@@ -150,6 +154,13 @@ export function selfHosts(peer: Config['peer']): Set<string> {
 /** 127.0.0.0/8, ::1 and localhost: nobody but this machine reaches them. */
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || host === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+/** One Redis or one cluster: with both set, which one holds the channels would be a guess. */
+function checkOneRedis(config: Config): void {
+  if (!config.redis.url || !config.redis.clusterNodes) return;
+  throw new ConfigError(`${settingName('/redis/clusterNodes')}=${config.redis.clusterNodes}: cannot be set together with `
+    + `${settingName('/redis/url')}=${shownValue('/redis/url', config.redis.url)}; must be empty when REDIS_URL is set (set one of them)`);
 }
 
 /** The ops endpoints show every channel: beyond loopback they are not served without a token. */

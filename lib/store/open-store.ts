@@ -1,5 +1,5 @@
 /**
- * Picks and opens the service's storage: Redis when REDIS_URL is set, otherwise the embedded LMDB
+ * Picks and opens the service's storage: Redis Cluster when REDIS_CLUSTER_NODES is set, Redis when REDIS_URL is, otherwise the embedded LMDB
  * database in DATA_DIR. Both the channel store and the dev chain's ledger live in what it opens.
  */
 import { ConfigError, settingName, type Config } from '../config.js';
@@ -19,10 +19,16 @@ export interface OpenedStore {
 }
 
 export async function openStore(config: Config, log: Logger): Promise<OpenedStore> {
+  if (config.redis.clusterNodes) {
+    const { clusterNodes, keyPrefix } = config.redis;
+    const store = await RedisStore.connectCluster({ nodes: clusterNodes, keyPrefix, log });
+    log.info('store: Redis Cluster', { redis_cluster_nodes: clusterNodes, key_prefix: keyPrefix });
+    return { backend: { kind: 'redis', url: '', clusterNodes, keyPrefix }, store, close: () => store.close() };
+  }
   if (config.redis.url) {
     const store = await RedisStore.connect({ url: config.redis.url, keyPrefix: config.redis.keyPrefix, log });
     log.info('store: Redis', { redis_url: redactUrl(config.redis.url), key_prefix: config.redis.keyPrefix });
-    return { backend: { kind: 'redis', url: config.redis.url, keyPrefix: config.redis.keyPrefix }, store, close: () => store.close() };
+    return { backend: { kind: 'redis', url: config.redis.url, clusterNodes: '', keyPrefix: config.redis.keyPrefix }, store, close: () => store.close() };
   }
   const db = await openEmbedded(config.dataDir).catch((err: NodeJS.ErrnoException) => { throw dataDirFailure(config.dataDir, err); });
   const store = new LmdbStore(db);

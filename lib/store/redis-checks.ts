@@ -4,7 +4,7 @@
  * the URL exists (ioredis otherwise stays on database 0 without a word), the password is right, the host
  * is known and answers. And a warning when that Redis keeps nothing on disk.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../log.js';
 import { redactUrl } from '../redact.js';
 import { StoreUnavailableError } from './store.js';
@@ -83,7 +83,7 @@ async function databaseCount(redis: Redis): Promise<number | null> {
  * Every co-signed round the service acknowledges must survive a restart of the store. A Redis with
  * neither RDB snapshots nor an append-only file forgets them all when it restarts: say so loudly.
  */
-export async function checkPersistence(redis: Redis, log: Logger | undefined, url: string): Promise<void> {
+export async function checkPersistence(redis: Redis | Cluster, log: Logger | undefined, url: string): Promise<void> {
   if (!log) return;
   let save: string | undefined;
   let appendonly: string | undefined;

@@ -6,7 +6,7 @@
  * Amounts are aettos, beyond 2^53, and Lua's numbers are doubles: the scripts add and compare them
  * as decimal strings.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import type { ChannelId } from '../../fsm/types.js';
 import {
   creditKey, decodeMerchantChannel, encodeMerchantChannel,
@@ -51,7 +51,7 @@ redis.call('HSET', KEYS[1], 'spent', '1')
 return 'spent'
 `;
 
-type RedisWithScripts = Redis & {
+type RedisWithScripts = (Redis | Cluster) & {
   paymentCredit(key: string, rounds: string, round: string, amount: string): Promise<number>;
   paymentSpend(key: string, price: string): Promise<SpendResult>;
 };
@@ -59,7 +59,7 @@ type RedisWithScripts = Redis & {
 export class RedisPayments implements PaymentStore {
   private readonly redis: RedisWithScripts;
 
-  constructor(redis: Redis, private readonly prefix: string) {
+  constructor(redis: Redis | Cluster, private readonly prefix: string) {
     redis.defineCommand('paymentCredit', { numberOfKeys: 2, lua: CREDIT });
     redis.defineCommand('paymentSpend', { numberOfKeys: 1, lua: SPEND });
     this.redis = redis as RedisWithScripts;

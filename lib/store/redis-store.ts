@@ -4,9 +4,10 @@
  * `<prefix>{ch}:<role>:rounds` a stream of every co-signed round, with the round as the entry id.
  * The paywall's records are redis-payments.ts's.
  */
-import { Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import type { ChannelId, ChannelParams, CoSignedState, OperationKind, Role } from '../../fsm/types.js';
 import type { Logger } from '../log.js';
+import { connectCluster } from './redis-cluster.js';
 import { checkDatabase, checkPersistence, connectFailure, databaseOf, refusal } from './redis-checks.js';
 import { RedisPayments } from './redis-payments.js';
 import { decodeOnchain, encodeOnchain, decodeParams, decodeState, encodeParams, encodeState } from './records.js';
@@ -48,7 +49,7 @@ return results
 /** How long close() waits for Redis to answer QUIT and close the connection. */
 const CLOSE_WAIT_MS = 1_000;
 
-type RedisWithScript = Redis & {
+type RedisWithScript = (Redis | Cluster) & {
   saveRound(key: string, rounds: string, round: number, state: string, params: string, fsm: string): Promise<number>;
   saveRoundForBoth(initiator: string, initiatorRounds: string, responder: string, responderRounds: string, round: number, state: string): Promise<[number, number]>;
 };
@@ -68,7 +69,7 @@ export class RedisStore implements ChannelStore {
   private readonly redis: RedisWithScript;
   readonly payments: RedisPayments;
 
-  private constructor(redis: Redis, private readonly prefix: string) {
+  private constructor(redis: Redis | Cluster, private readonly prefix: string) {
     redis.defineCommand('saveRound', { numberOfKeys: 2, lua: SAVE_ROUND });
     redis.defineCommand('saveRoundForBoth', { numberOfKeys: 4, lua: SAVE_ROUND_FOR_BOTH });
     this.redis = redis as RedisWithScript;
@@ -111,6 +112,16 @@ export class RedisStore implements ChannelStore {
       throw err;
     }
     return new RedisStore(redis, options.keyPrefix);
+  }
+
+  /**
+   * The same store on a Redis Cluster (REDIS_CLUSTER_NODES), or one line saying why not. Each
+   * channel's keys share a hash tag, so its script and MULTI run on the one node owning its slot.
+   */
+  static async connectCluster(options: { nodes: string; keyPrefix: string; commandTimeoutMs?: number; log?: Logger }): Promise<RedisStore> {
+    const cluster = await connectCluster(options.nodes, options);
+    await checkPersistence(cluster, options.log, options.nodes);
+    return new RedisStore(cluster, options.keyPrefix);
   }
 
   private key(channelId: ChannelId, role: Role): string {

@@ -16,14 +16,16 @@ export interface PrivateRedis {
   /** redis://127.0.0.1:port (add the password yourself) */
   url: string;
   stop(): Promise<void>;
+  /** SIGKILL, as a crash: no shutdown, nothing flushed (stop() still removes its directory) */
+  kill(): Promise<void>;
 }
 
 /**
  * Starts one with `args` added to its command line (`--requirepass`, `--rename-command`, …); by
  * default it keeps nothing on disk, as the shared test Redis.
  */
-export async function startRedisServer(args: string[] = [], options: { password?: string } = {}): Promise<PrivateRedis> {
-  const port = await freePort();
+export async function startRedisServer(args: string[] = [], options: { password?: string; port?: number } = {}): Promise<PrivateRedis> {
+  const port = options.port ?? await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'aesc-redis-'));
   const child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', 'no', ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -51,5 +53,9 @@ export async function startRedisServer(args: string[] = [], options: { password?
     }
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
-  return { port, url, stop };
+  const kill = async () => {
+    if (child.exitCode === null) child.kill('SIGKILL');
+    await exited;
+  };
+  return { port, url, stop, kill };
 }

@@ -12,7 +12,7 @@ import { RedisLedger } from './redis-ledger.js';
 export function createDevChainLedger(backend: StoreBackend): Promise<DevChainLedger> {
   return backend.kind === 'embedded'
     ? Promise.resolve(new LmdbLedger(backend.db.root))
-    : RedisLedger.connect({ url: backend.url, keyPrefix: backend.keyPrefix });
+    : RedisLedger.connect({ url: backend.url, clusterNodes: backend.clusterNodes, keyPrefix: backend.keyPrefix });
 }
 
 /** The dev chain kept in `backend`: continued when it has one, started at genesis when not. */

@@ -6,7 +6,8 @@
  * Durable against a crash of this process; against a crash of Redis itself only as far as Redis's
  * own persistence (appendonly, fsync policy) is configured.
  */
-import { Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
+import { connectCluster } from '../../store/redis-cluster.js';
 import type { AccountId, ChannelId, EncodedTx } from '../../../fsm/types.js';
 import type { ChainAccount, ChannelObject } from '../types.js';
 import {
@@ -19,6 +20,8 @@ import {
 
 export interface RedisLedgerOptions {
   url: string;
+  /** host:port,…: on Redis Cluster instead of the Redis at url */
+  clusterNodes?: string;
   keyPrefix: string;
   commandTimeoutMs?: number;
 }
@@ -26,7 +29,7 @@ export interface RedisLedgerOptions {
 export class RedisLedger implements DevChainLedger {
   private readonly keys: Record<'height' | 'accounts' | 'channels' | 'lastTx' | 'mined' | 'failed' | 'pool', string>;
 
-  private constructor(private readonly redis: Redis, prefix: string) {
+  private constructor(private readonly redis: Redis | Cluster, prefix: string) {
     const base = `${prefix}{devchain}:`;
     this.keys = {
       height: `${base}height`, accounts: `${base}accounts`, channels: `${base}channels`, lastTx: `${base}last-tx`,
@@ -36,6 +39,12 @@ export class RedisLedger implements DevChainLedger {
 
   /** Connects, or fails with one clear error when Redis does not answer. */
   static async connect(options: RedisLedgerOptions): Promise<RedisLedger> {
+    if (options.clusterNodes) {
+      const cluster = await connectCluster(options.clusterNodes, options).catch((err: Error) => {
+        throw new Error(`dev chain ledger cannot reach Redis Cluster: ${err.message}`);
+      });
+      return new RedisLedger(cluster, options.keyPrefix);
+    }
     const redis = new Redis(options.url, {
       lazyConnect: true,
       maxRetriesPerRequest: 1,

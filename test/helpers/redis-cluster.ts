@@ -1,0 +1,126 @@
+/**
+ * A private Redis Cluster for one test file: six redis-servers in cluster mode (3 masters, 3 replicas),
+ * each with its own port and temp directory, formed by `redis-cli --cluster create`, stopped and
+ * removed by `stop()`. A master can be failed over to its replica, as an operator or a dying master would.
+ */
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { startRedisServer, type PrivateRedis } from './redis-server.js';
+
+const REDIS_CLI = '/usr/bin/redis-cli';
+const NODES = 6;
+
+export interface PrivateCluster {
+  /** what REDIS_CLUSTER_NODES takes: every node, host:port,… */
+  nodes: string;
+  ports: number[];
+  /**
+   * Hands the slot of `key` from its master to that master's replica (CLUSTER FAILOVER on the replica,
+   * which waits for the replica to have every write) and resolves once every node agrees.
+   */
+  failover(key: string): Promise<{ from: number; to: number }>;
+  /** SIGKILLs the master of `key`'s slot and resolves once its replica has taken over. */
+  killMaster(key: string): Promise<{ from: number; to: number }>;
+  stop(): Promise<void>;
+}
+
+export async function startRedisCluster(): Promise<PrivateCluster> {
+  const ports = await clusterPorts(NODES);
+  const servers: PrivateRedis[] = [];
+  const stop = async () => { await Promise.all(servers.map((server) => server.stop())); };
+  try {
+    for (const port of ports) {
+      // a short node timeout: a dead master is noticed within a second, not fifteen
+      servers.push(await startRedisServer(['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '1000'], { port }));
+    }
+    await promisify(execFile)(REDIS_CLI, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '1', '--cluster-yes']);
+    await settled(ports);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  return {
+    nodes: ports.map((p) => `127.0.0.1:${p}`).join(','),
+    ports,
+    async failover(key) {
+      const { master, replica } = await shardOf(ports[0]!, key);
+      await onNode(replica, (r) => r.cluster('FAILOVER'));
+      await until(async () => (await onNode(replica, (r) => r.info('replication'))).includes('role:master'));
+      await settled(ports);
+      return { from: master, to: replica };
+    },
+    async killMaster(key) {
+      const { master, replica } = await shardOf(ports[0]!, key);
+      await servers[ports.indexOf(master)]!.kill();
+      await until(async () => (await onNode(replica, (r) => r.info('replication'))).includes('role:master'));
+      await settled(ports.filter((port) => port !== master), false);
+      return { from: master, to: replica };
+    },
+    stop,
+  };
+}
+
+/** Every node says cluster_state:ok, sees the same masters each with a replica, and every replica has synced. */
+async function settled(ports: number[], replicated = true): Promise<void> {
+  await until(async () => {
+    const views = await Promise.all(ports.map((port) => onNode(port, async (r) => ({
+      info: String(await r.cluster('INFO')),
+      replication: await r.info('replication'),
+      shards: ((await r.cluster('SLOTS')) as unknown[][]).filter((shard) => shard.length >= 4).length,
+      // `<id> <ip:port@bus> <flags: myself,master,fail?…> …`
+      masters: String(await r.cluster('NODES')).split('\n').map((line) => line.split(' '))
+        .filter(([, , flags]) => flags?.split(',').includes('master') && !flags.includes('fail')).map(([, address]) => address).sort().join(),
+    }))));
+    return views.every((v) => v.info.includes('cluster_state:ok') && v.masters === views[0]!.masters && (!replicated || v.shards === NODES / 2)
+      && (v.replication.includes('role:master') || v.replication.includes('master_link_status:up')));
+  });
+}
+
+/** The master serving `key`'s slot and its replica, by port. */
+async function shardOf(anyPort: number, key: string): Promise<{ master: number; replica: number }> {
+  return onNode(anyPort, async (r) => {
+    const slot = Number(await r.cluster('KEYSLOT', key));
+    const shards = await r.cluster('SLOTS');
+    const shard = shards.find(([low, high]) => low <= slot && slot <= high);
+    if (!shard || shard.length < 4) throw new Error(`no master with a replica serves slot ${slot}`);
+    return { master: shard[2]![1], replica: shard[3]![1] };
+  });
+}
+
+async function onNode<T>(port: number, use: (redis: Redis) => Promise<T>): Promise<T> {
+  const redis = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 0, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    return await use(redis);
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function until(check: () => Promise<boolean>, tries = 300): Promise<void> {
+  for (let i = 0; i < tries; i++) {
+    if (await check().catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error('the Redis Cluster did not settle within 15 s');
+}
+
+/** `count` ports p such that p and p + 10000 (its cluster bus) are both free, below the kernel's ephemeral range. */
+async function clusterPorts(count: number): Promise<number[]> {
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    if (!ports.includes(port) && await free(port) && await free(port + 10_000)) ports.push(port);
+  }
+  return ports;
+}
+
+function free(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
