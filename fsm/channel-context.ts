@@ -4,8 +4,8 @@
  */
 import { accountOf } from './protocol.js';
 import type {
-  AccountId, Balances, ChannelId, ChannelParams, CoSignedState, DisputeKind, EncodedTx, OffchainUpdate, OnchainChannel,
-  OnchainTerms, OperationKind, PeerMessage, Role, SignTag, StateHash, Timeouts, TxKit,
+  AccountId, Balances, BlockHashDelta, ChannelId, ChannelParams, CoSignedState, DisputeKind, EncodedTx, OffchainUpdate,
+  OnchainChannel, OnchainTerms, OperationKind, PeerMessage, Pin, Role, SignTag, StateHash, Timeouts, TxKit,
 } from './types.js';
 import { otherRole } from './types.js';
 
@@ -18,6 +18,19 @@ export const DISPUTES: Record<DisputeKind, { tag: SignTag; txType: string }> = {
 };
 
 export const OFFCHAIN_TX_TAG = 57;
+
+/** The node's name of each channel tx type, by its tag (what `on_chain_tx` reports as `type`). */
+const TX_TYPES: Record<number, string> = {
+  50: 'channel_create_tx', 51: 'channel_deposit_tx', 52: 'channel_withdraw_tx', 53: 'channel_close_mutual_tx',
+  54: 'channel_close_solo_tx', 55: 'channel_slash_tx', 56: 'channel_settle_tx', 57: 'channel_offchain_tx',
+  59: 'channel_snapshot_solo_tx', 521: 'channel_force_progress_tx',
+};
+
+/** The type of the tx inside a SignedTx, as the node names it; `fallback` when it cannot be read. */
+export function txTypeOf(kit: TxKit, signedTx: string, fallback: string): string {
+  const tag = kit.innerTag(signedTx);
+  return (tag !== null && TX_TYPES[tag]) || fallback;
+}
 
 /** How each operation is named towards the clients, as the node names it. */
 export const OPERATIONS: Record<OperationKind, { ownTag: SignTag; ackTag: SignTag; created: string; txType: string }> = {
@@ -38,8 +51,15 @@ export interface ChannelInput {
   keepRunning: boolean;
   /** a responder that accepts whichever initiator opens (`initiator_id=any`) */
   anyInitiator?: boolean;
+  /**
+   * `msg_forwarding`: messages may name another sender than us or another recipient than the peer,
+   * and the peer's messages for or from others are delivered (the node's inband message forwarding)
+   */
+  msgForwarding?: boolean;
   /** how long to wait for each thing; the node's defaults where left out */
   timeouts?: Partial<Timeouts>;
+  /** how old a block the peer pins its proposals to may be (the node's defaults where left out) */
+  blockHashDelta?: BlockHashDelta;
   /**
    * set when the FSM is restored from the store to reestablish an existing channel; `onchain` is what
    * the chain holds for it (null: the channel is gone from the chain)
@@ -58,6 +78,8 @@ export interface Pending {
   stateHash: StateHash;
   signedTx: EncodedTx;
   proposer: Role;
+  /** the block our own proposal is pinned to, told to the peer with it */
+  pin?: Pin;
 }
 
 export interface ChannelContext extends ChannelInput {
@@ -90,13 +112,14 @@ export type WithRequest = { request?: unknown };
 export type PeerEvent = { [K in PeerMessage['type']]: { type: `PEER.${K}`; msg: Extract<PeerMessage, { type: K }> } }[PeerMessage['type']];
 
 export type ChannelEvent =
-  | ({ type: 'CLIENT.UPDATE_NEW'; from: AccountId; to: AccountId; amount: bigint; meta: string[] } & WithRequest)
-  | ({ type: 'CLIENT.DEPOSIT' | 'CLIENT.WITHDRAW'; amount: bigint; terms: OnchainTerms } & WithRequest)
-  | ({ type: 'CLIENT.SHUTDOWN'; terms: OnchainTerms } & WithRequest)
+  | ({ type: 'CLIENT.UPDATE_NEW'; from: AccountId; to: AccountId; amount: bigint; meta: string[]; pin?: Pin } & WithRequest)
+  | ({ type: 'CLIENT.DEPOSIT' | 'CLIENT.WITHDRAW'; amount: bigint; terms: OnchainTerms; meta?: string[]; pin?: Pin } & WithRequest)
+  | ({ type: 'CLIENT.SHUTDOWN'; terms: OnchainTerms; pin?: Pin } & WithRequest)
   | ({ type: 'CLIENT.DISPUTE'; kind: DisputeKind; terms: OnchainTerms; onchain: OnchainChannel | null } & WithRequest)
   | ({ type: 'CLIENT.SIGNED'; tag: SignTag; signedTx: string } & WithRequest)
   | ({ type: 'CLIENT.ABORT'; tag: SignTag; code: number } & WithRequest)
-  | ({ type: 'CLIENT.MESSAGE'; to: AccountId; info: string } & WithRequest)
+  /** `from` is left out when the message is the client's own */
+  | ({ type: 'CLIENT.MESSAGE'; to: AccountId; from?: AccountId; info: string } & WithRequest)
   | ({ type: 'CLIENT.LEAVE' } & WithRequest)
   | { type: 'CLIENT.DISCONNECTED' }
   | { type: 'CLIENT.RECONNECTED' }
@@ -121,7 +144,11 @@ export type ChannelEvent =
   /** the chain watcher: the channel object changed while active, is solo-closing, or is gone */
   | { type: 'CHAIN.CHANNEL_CHANGED'; round: number; tx: EncodedTx | null }
   | { type: 'CHAIN.CHANNEL_CLOSING'; round: number; tx: EncodedTx | null }
-  | { type: 'CHAIN.CHANNEL_CLOSED'; tx: EncodedTx | null };
+  | { type: 'CHAIN.CHANNEL_CLOSED'; tx: EncodedTx | null }
+  /** a snapshot_solo tx our client posted is at minimum depth */
+  | { type: 'CHAIN.SNAPSHOT_LOCKED'; txHash: string }
+  /** a tx whose minimum depth our client assumed (assume_minimum_depth) is now really that deep */
+  | { type: 'CHAIN.ASSUMED_TX_DEEP'; txHash: string; signedTx: EncodedTx };
 
 export type ProposalEvent = Extract<ChannelEvent, { type: 'CLIENT.UPDATE_NEW' | 'CLIENT.DEPOSIT' | 'CLIENT.WITHDRAW' | 'CLIENT.SHUTDOWN' }>;
 

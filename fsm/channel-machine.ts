@@ -62,8 +62,10 @@ export const channelMachine = machineSetup.createMachine({
     'CLIENT.ABORT': notAllowedNow,
     'CLIENT.LEAVE': notAllowedNow,
     'CLIENT.MESSAGE': notAllowedNow,
-    'PEER.message': { actions: 'deliver the peer\'s message' },
+    // anything else the peer sends as a message is dropped, as the node drops it
+    'PEER.message': { guard: 'the peer\'s message is ours to take', actions: 'deliver the peer\'s message' },
     'PEER.error': { actions: 'report the peer\'s error' },
+    'CHAIN.ASSUMED_TX_DEEP': { actions: 'report the assumed tx at minimum depth' },
     // before the channel exists there is nothing to come back to; after, the FSM waits for its client
     'CLIENT.DISCONNECTED': [
       { guard: 'the channel is established', actions: 'mark the client gone' },
@@ -90,7 +92,7 @@ export const channelMachine = machineSetup.createMachine({
       initial: 'idle',
       on: {
         'CLIENT.MESSAGE': [
-          { guard: 'the message is for the peer', actions: 'relay the message to the peer' },
+          { guard: 'the message may be sent', actions: 'relay the message to the peer' },
           { actions: 'refuse the message' },
         ],
         // busy with another operation (persisting, on chain, co-signing): the peer hears so at once

@@ -35,6 +35,9 @@ export const REASONS = [
   'channel_not_found',
   'service_full',
   'too_many_connections',
+  'unknown_block_hash',
+  'block_hash_too_new',
+  'block_hash_too_old',
   'responder_port_not_allowed',
 ] as const;
 

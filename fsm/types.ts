@@ -61,7 +61,37 @@ export interface OnchainTerms {
   nonce: number;
   ttl: number;
   fee?: bigint;
+  /**
+   * the fee is this gas price times the tx's fee gas, or `fee` if that is bigger (the node's rule);
+   * the kit applies it, and the tx then carries the fee it came to. The kit never builds a tx below
+   * its least fee.
+   */
+  gasPrice?: bigint;
 }
+
+/**
+ * The block an operation is pinned to (the node's `block_hash`), with the heights the pin was judged
+ * at: its own and the chain's top when it was chosen. The host resolves the hash; the FSM only compares.
+ */
+export interface Pin {
+  blockHash: string;
+  height: number;
+  top: number;
+}
+
+/**
+ * How far back a pinned block may be (the node's `bh_delta_*`): at least `notNewerThan` blocks below
+ * the top and at most `notOlderThan`; a proposal without a block hash pins the one `pick` blocks
+ * further back than `notNewerThan`.
+ */
+export interface BlockHashDelta {
+  notNewerThan: number;
+  notOlderThan: number;
+  pick: number;
+}
+
+/** The node's defaults (aesc_fsm check_block_hash_deltas). */
+export const DEFAULT_BLOCK_HASH_DELTA: BlockHashDelta = { notNewerThan: 0, notOlderThan: 10, pick: 0 };
 
 export interface Balances {
   initiator: bigint;
@@ -138,7 +168,7 @@ export interface TxKit {
   /** The unsigned tx inside a SignedTx, to compare proposals whatever signatures they carry. */
   innerTx(signedTx: string): EncodedTx | null;
   /** The nonce, ttl and fee of an on-chain tx proposed by the peer, to rebuild it with the same terms. */
-  txTerms(signedTx: string): Required<OnchainTerms> | null;
+  txTerms(signedTx: string): Required<Omit<OnchainTerms, 'gasPrice'>> | null;
 }
 
 /** The solo operations of a dispute: each is signed by one participant and posted by its FSM. */
@@ -181,7 +211,9 @@ export type ClientOutput =
   | { kind: 'conflict'; round: number; code: number; reason?: Reason }
   | { kind: 'error'; reason: Reason; detail?: string; request?: unknown }
   | { kind: 'leave'; state: EncodedTx }
-  | { kind: 'message'; from: AccountId; to: AccountId; info: string };
+  | { kind: 'message'; from: AccountId; to: AccountId; info: string }
+  /** `report_debug`: what the service tells a client of its FSM beyond the node's reports (its log when it dies) */
+  | { kind: 'debug'; data: Record<string, unknown> };
 
 export type SignTag =
   | 'initiator_sign' | 'responder_sign'
@@ -198,14 +230,16 @@ export type PeerMessage =
   | { type: 'funding_created'; signedTx: EncodedTx }
   | { type: 'funding_signed'; signedTx: EncodedTx }
   | { type: 'funding_locked'; channelId: ChannelId }
-  | { type: 'update'; kind: OperationKind; signedTx: EncodedTx; updates: OffchainUpdate[] }
+  /** `pin`: the block the proposer pinned the operation to, which the peer checks against its own window */
+  | { type: 'update'; kind: OperationKind; signedTx: EncodedTx; updates: OffchainUpdate[]; pin?: Pin }
   /** the co-signature on the pending operation of this kind (the node's update_ack, deposit_signed…) */
   | { type: 'update_ack'; kind: OperationKind; signedTx: EncodedTx }
   /**
-   * the peer refused `signedTx`, the operation of this kind in flight, with this protocol code; `round`
-   * is the sender's latest co-signed round, which the node's *_error messages carry instead of the tx
+   * the peer refused `signedTx`, the operation of this kind in flight, with this protocol code (and
+   * why, when it says: only between FSMs of this service); `round` is the sender's latest co-signed
+   * round, which the node's *_error messages carry instead of the tx
    */
-  | { type: 'update_error'; kind: OperationKind; signedTx: EncodedTx; round: number; code: number }
+  | { type: 'update_error'; kind: OperationKind; signedTx: EncodedTx; round: number; code: number; reason?: Reason }
   | { type: 'message'; from: AccountId; to: AccountId; info: string }
   /** our copy of a deposit/withdraw tx reached minimum depth */
   | { type: 'locked'; kind: 'deposit' | 'withdraw'; signedTx: EncodedTx }
@@ -238,5 +272,7 @@ export type ChannelEffect =
   /** broadcast a co-signed tx and follow it to `minimumDepth`; answer with CHAIN.* events */
   | { type: 'postTx'; signedTx: EncodedTx }
   | { type: 'watchTx'; signedTx: EncodedTx; minimumDepth: number }
+  /** follow our own snapshot_solo tx to `minimumDepth`; answer with CHAIN.SNAPSHOT_LOCKED (nothing waits on it) */
+  | { type: 'watchSnapshot'; signedTx: EncodedTx; minimumDepth: number }
   /** the FSM is done: close the client's socket after what was sent */
   | { type: 'stopped'; why: 'leave' | 'error' | 'timeout' | 'closed' };

@@ -62,7 +62,11 @@ export const ERRORS: Record<Reason, ErrorInfo> = {
   channel_not_found: { code: 3005, message: 'Channel not found' },
   service_full: { code: 3006, message: 'The service hosts as many channels as it may' },
   too_many_connections: { code: 3007, message: 'Too many connections from this address' },
-  responder_port_not_allowed: { code: 3008, message: 'Responder port not allowed' },
+  // the node's reasons for a pinned block hash, which its JSON-RPC has no code for (it answers -32603)
+  unknown_block_hash: { code: 3008, message: 'Unknown block hash' },
+  block_hash_too_new: { code: 3009, message: 'Block hash too new' },
+  block_hash_too_old: { code: 3010, message: 'Block hash too old' },
+  responder_port_not_allowed: { code: 3011, message: 'Responder port not allowed' },
 };
 
 /** Reasons that are about the frame itself rather than a refusal by the channel. */

@@ -413,7 +413,7 @@ const REASON_WHEN: Record<Reason, string> = {
   internal_error: 'the service failed to handle the request (nothing changed)',
   not_found: 'a reestablish of a channel this service has no record of (without `offchain_tx`); a `get.poi` for a non-participant or a contract',
   broken_encoding: 'a signed tx that is not the one asked for; an `existing_channel_id` that is not a channel id',
-  value_too_low: 'a deposit or withdraw of 0; a negative URL amount; an amount (after the push) below the channel reserve',
+  value_too_low: 'a deposit or withdraw of 0; a negative URL amount; an amount (after the push) below the channel reserve; a `fee` below the least fee of its tx, a `gas_price` below the minimum gas price, a `nonce` the account has used (the node: `too_low_fee`, answered with `-32603`)',
   conflict: 'not given as a refusal by this service today (conflicts come as `channels.conflict`)',
   not_ready: 'not given by this service today',
   insufficient_balance: 'a balance would fall below the channel reserve; an account holds less than it would lock',
@@ -438,6 +438,9 @@ const REASON_WHEN: Record<Reason, string> = {
   channel_not_found: 'a reestablish of a channel the chain does not have (closed, or never created on this chain)',
   service_full: 'the service hosts `MAX_CHANNELS` FSMs already',
   too_many_connections: 'more than `MAX_CONNECTIONS_PER_ADDRESS` sockets from one address',
+  unknown_block_hash: 'a `block_hash` the chain does not have (the node names this reason; its JSON-RPC answers it with `-32603`)',
+  block_hash_too_new: 'the peer refused a proposal pinned to a block newer than its `bh_delta_not_newer_than` allows: given in `channels.conflict` (`reason`) and to the peer\'s client',
+  block_hash_too_old: 'the same, for a block older than the peer\'s `bh_delta_not_older_than`',
   responder_port_not_allowed: 'a new responder on a `port` that `PEER_PORTS` does not list (the node\'s reason; the node has no code for it)',
 };
 

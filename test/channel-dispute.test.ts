@@ -4,11 +4,12 @@
  * co-signed balances to the aetto. Also snapshots, an honest solo close, and the refusals.
  */
 import t from 'tap';
-import { buildTx, Tag, type AccountMemory } from '@aeternity/aepp-sdk';
+import { buildTx, buildTxHash, Tag, type AccountMemory } from '@aeternity/aepp-sdk';
 import { openChannel, poiNow, type OpenedChannel } from './helpers/channel.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { cosign, unpackSignedTx } from './helpers/accounts.js';
 import type { TestClient } from './helpers/client.js';
+import { MIN_GAS_PRICE, minimumFee } from '../lib/tx/gas-price.js';
 
 let service: TestService;
 t.before(async () => { service = await startTestService(); });
@@ -33,9 +34,9 @@ async function postDirect(tx: string): Promise<string> {
 }
 
 /** Sends a dispute request and signs what comes back, retrying settle until the lock has passed. */
-async function dispute(client: TestClient, method: string, until = Date.now() + 15_000): Promise<string> {
+async function dispute(client: TestClient, method: string, params: Record<string, unknown> = {}, until = Date.now() + 15_000): Promise<string> {
   for (;;) {
-    client.send(method);
+    client.send(method, params);
     const reply = await client.next((m) => m.method.startsWith('channels.sign.') || m.method === 'error');
     if (reply.method !== 'error') return reply.data.signed_tx;
     if (Date.now() > until) throw new Error(`${method} refused: ${JSON.stringify(reply.data)}`);
@@ -69,12 +70,21 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     const busy = await ch.responder.nextMethod('error');
     t.ok(busy, 'no off-chain updates while closing');
 
-    const slash = await dispute(ch.responder, 'channels.slash');
+    // the node's chain terms on a slash: a fee below its least one is refused, a gas price sets it
+    ch.responder.send('channels.slash', { fee: 1000 });
+    const cheap = await ch.responder.nextMethod('error');
+    t.match(JSON.stringify(cheap.data), /fee 1000 is below the least fee/, 'a slash fee too low is refused');
+    const slashNonce = await service.chain.nextNonce(victim.address);
+    const slash = await dispute(ch.responder, 'channels.slash', { gas_price: 3n * MIN_GAS_PRICE, nonce: slashNonce });
     t.equal(unpackSignedTx(slash).encodedTx.tag, Tag.ChannelSlashTx);
+    t.equal(feeOf(slash), 3n * minimumFee(buildTx(unpackSignedTx(slash).encodedTx as Parameters<typeof buildTx>[0]) as `tx_${string}`), 'the slash pays three times its least fee');
+    t.equal(unpackSignedTx(slash).encodedTx.nonce, slashNonce, 'with the nonce asked for');
     ch.responder.reply('slash_tx', { signed_tx: await cosign(victim, slash) });
     const slashed = await ch.responder.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'solo_closing');
     t.equal(unpackSignedTx(slashed.data.tx).encodedTx.tag, Tag.ChannelSlashTx, 'both see the slash');
-    await ch.initiator.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'solo_closing');
+    t.equal(slashed.data.type, 'channel_slash_tx', 'named by its own type, as the node does');
+    const cheaterSees = await ch.initiator.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'solo_closing');
+    t.equal(cheaterSees.data.type, 'channel_slash_tx');
     t.equal((await service.chain.channel(ch.channelId as any))?.round, 4, 'the chain now closes on the latest round');
 
     const settle = await dispute(ch.responder, 'channels.settle');
@@ -107,10 +117,17 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     await transfer(ch, ch.initiator, ch.initiatorAccount.address, ch.responderAccount.address, 42n);
     const snapshot = await dispute(ch.initiator, 'channels.snapshot_solo');
     t.equal(unpackSignedTx(snapshot).encodedTx.tag, Tag.ChannelSnapshotSoloTx);
-    ch.initiator.reply('snapshot_solo_tx', { signed_tx: await cosign(ch.initiatorAccount, snapshot) });
-    await Promise.all([ch.initiator.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'channel_changed'),
+    const signedSnapshot = await cosign(ch.initiatorAccount, snapshot);
+    ch.initiator.reply('snapshot_solo_tx', { signed_tx: signedSnapshot });
+    const changed = await Promise.all([ch.initiator.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'channel_changed'),
       ch.responder.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'channel_changed')]);
+    t.same(changed.map((m) => m.data.type), ['channel_snapshot_solo_tx', 'channel_snapshot_solo_tx']);
     t.equal((await service.chain.channel(ch.channelId as any))?.round, 2);
+    // its sender hears when it is at minimum depth, as the node tells it (`type`, as the node names it)
+    // (at depth 0 it may come before the chain watcher's channel_changed)
+    const deep = ch.initiator.received.find((m) => m.data?.event === 'min_depth_achieved') ?? await ch.initiator.nextMethod('channels.info', 'min_depth_achieved');
+    t.same(deep.data, { event: 'min_depth_achieved', type: 'channel_snapshot_solo_tx', tx_hash: buildTxHash(signedSnapshot as `tx_${string}`) });
+    t.notOk(ch.responder.received.some((m) => m.data?.event === 'min_depth_achieved'), 'only the sender is told');
     ch.initiator.send('channels.snapshot_solo');
     t.equal(await code(ch.initiator), protocol === 'json-rpc' ? 1013 : 'already_onchain', 'the chain has it already');
     const said = protocol === 'json-rpc' ? last.data[0] : last;

@@ -189,5 +189,33 @@ t.test('txfee minimum depth waits as the node computes it; assume_minimum_depth 
   t.equal(refused.data.data[0].code, 1018, 'not a tx it waits for');
   responder.send('channels.assume_minimum_depth', { tx_hash: txHash }, 11);
   await Promise.all([initiator.nextMethod('channels.info', 'open'), responder.nextMethod('channels.info', 'open')]);
+  initiator.send('channels.assume_minimum_depth', { tx_hash: txHash }, 12);
+  t.equal((await initiator.nextMethod('error')).data.data[0].code, 1018, 'assumed once: nothing waits for it any more');
   initiator.close(); responder.close();
 });
+
+for (const protocol of ['json-rpc', 'legacy'] as const) {
+  t.test(`${protocol}: a tx assumed deep enough is reported when it really is, with notice already_assumed`, async (t) => {
+    const { TestClient } = await import('./helpers/client.js');
+    const { channelQuery } = await import('./helpers/channel.js');
+    const { buildTxHash } = await import('@aeternity/aepp-sdk');
+    const [a, b] = await service.fundedAccounts(2);
+    // 30 blocks of 50 ms: long enough to assume it first, short enough to wait for
+    const query = { ...channelQuery(a!, b!, 3990 + (protocol === 'legacy' ? 1 : 0)), minimum_depth: 30, minimum_depth_strategy: 'plain' };
+    const initiator = await TestClient.connect(service.channelUrl, { ...query, role: 'initiator', host: 'localhost' }, protocol, a!);
+    const responder = await TestClient.connect(service.channelUrl, { ...query, role: 'responder' }, protocol, b!);
+    const mined = await initiator.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'channel_changed');
+    const txHash = buildTxHash(mined.data.tx);
+    initiator.send('channels.assume_minimum_depth', { tx_hash: txHash });
+    await initiator.nextMethod('channels.info', 'own_funding_locked');
+    await responder.nextMethod('channels.info', 'open', 20_000);
+    // it comes when the tx is deep enough, before or after the channel opens: the responder waited as long
+    const deep = await initiator.nextMethod('channels.info', 'minimum_depth_achieved', 20_000);
+    await initiator.quiet(200);
+    t.ok(initiator.received.some((m) => m.data?.event === 'open'), 'the channel is open');
+    t.same(deep.data, { event: 'minimum_depth_achieved', tx_hash: txHash, tx_type: 'channel_create_tx', notice: 'already_assumed' });
+    await responder.quiet(200);
+    t.notOk(responder.received.some((m) => m.data?.event === 'minimum_depth_achieved'), 'the responder waited: nothing to add');
+    initiator.close(); responder.close();
+  });
+}

@@ -172,7 +172,7 @@ t.test('PEER_PORTS: a responder on a port it does not list is refused; hostile p
 
   const refused = await TestClient.connect(a.channelUrl, { ...channelQuery(x!, y!, allowed + 1, AMOUNTS), role: 'responder' }, 'json-rpc', y!);
   const error = await refused.nextMethod('error');
-  t.equal(error.data.data[0].code, 3008, 'responder_port_not_allowed');
+  t.equal(error.data.data[0].code, 3011, 'responder_port_not_allowed');
   t.match(error.data.data[0].detail, `port ${allowed + 1} is not one PEER_PORTS allows`);
   await refused.closedAndDone();
 

@@ -7,7 +7,7 @@ import { assertEvent, emit, enqueueActions, setup } from 'xstate';
 import { CODE } from '../reasons.js';
 import type { ChannelEffect, OperationKind } from '../types.js';
 import {
-  lastRound, me, pendingKind, peerAccount, type ChannelContext, type ChannelEvent, type ChannelInput,
+  lastRound, me, pendingKind, peerAccount, txTypeOf, type ChannelContext, type ChannelEvent, type ChannelInput,
 } from '../channel-context.js';
 import { decisionOf, type Step } from '../decision.js';
 import { conflict, info, onChainTx, refuseToPeer, reject, toClient, toPeer, watchTx } from '../effects.js';
@@ -62,7 +62,23 @@ export const base = typed.extend({
     }),
     'the client aborts this sign request': guard<{ request: SignRequest }>(({ context, event }, { request }) =>
       event.type === 'CLIENT.ABORT' && event.tag === signTag(context, request)),
-    'the message is for the peer': guard(({ context, event }) => event.type === 'CLIENT.MESSAGE' && event.to === peerAccount(context)),
+    /**
+     * Our client's message goes out if it is from our client to the peer, or anything at all with
+     * msg_forwarding, as the node's inband_msg allows.
+     */
+    'the message may be sent': guard(({ context, event }) => event.type === 'CLIENT.MESSAGE'
+      && (context.msgForwarding === true || ((event.from ?? me(context)) === me(context) && event.to === peerAccount(context)))),
+    /**
+     * The peer's message is delivered if it is from the peer to us; with msg_forwarding also one for us
+     * from someone else (forwarded) or one from the peer for someone else (to forward), as the node's
+     * check_inband_msg; the node drops anything else.
+     */
+    'the peer\'s message is ours to take': guard(({ context, event }) => {
+      if (event.type !== 'PEER.message') return false;
+      const toUs = event.msg.to === me(context);
+      const fromPeer = event.msg.from === peerAccount(context);
+      return (toUs && fromPeer) || (context.msgForwarding === true && (toUs || fromPeer));
+    }),
   },
   actions: {
     /** The step's decision, taken once: its context changes, then its effects in order. */
@@ -124,7 +140,7 @@ export const base = typed.extend({
     /** The peer refused our proposal, or gave it up: back to the last co-signed round. */
     'report the peer\'s refusal': enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'PEER.update_error');
-      enqueue.emit(conflict(context, event.msg.code));
+      enqueue.emit(conflict(context, event.msg.code, event.msg.reason));
       if (event.msg.code === CODE.rejectedOnChain) enqueue.emit({ type: 'forgetOnchain', channelId: context.channelId! });
       enqueue.assign({ pending: null, ownLocked: false, peerLocked: false });
     }),
@@ -157,17 +173,27 @@ export const base = typed.extend({
     /** Our client went away while signing what we proposed: nothing reached the peer. */
     'abandon our own operation': enqueueActions(({ enqueue }) => enqueue.assign({ pending: null, solo: null, clientConnected: false })),
     'report the peer disconnected': emit(() => info('peer_disconnected')),
+    /** A tx our client assumed deep enough (assume_minimum_depth) now is: the node says so, with a notice. */
+    'report the assumed tx at minimum depth': emit(({ context, event }) => {
+      assertEvent(event, 'CHAIN.ASSUMED_TX_DEEP');
+      return info('minimum_depth_achieved', {
+        tx_hash: event.txHash, tx_type: txTypeOf(context.kit, event.signedTx, 'channel_create_tx'), notice: 'already_assumed',
+      });
+    }),
     'report the peer\'s error': emit(({ event }) => {
       assertEvent(event, 'PEER.error');
       return reject(event.msg.reason, null, `peer: ${event.msg.detail ?? event.msg.reason}`);
     }),
     'relay the message to the peer': emit(({ context, event }) => {
       assertEvent(event, 'CLIENT.MESSAGE');
-      return toPeer({ type: 'message', from: me(context), to: event.to, info: event.info });
+      return toPeer({ type: 'message', from: event.from ?? me(context), to: event.to, info: event.info });
     }),
-    'refuse the message': emit(({ event }) => {
+    'refuse the message': emit(({ context, event }) => {
       assertEvent(event, 'CLIENT.MESSAGE');
-      return reject('participant_not_found', event.request, 'a message goes to the other participant');
+      const detail = (event.from ?? me(context)) !== me(context)
+        ? 'from must be this participant (a message from another account is forwarded only with msg_forwarding=true)'
+        : 'a message goes to the other participant (to another account only with msg_forwarding=true)';
+      return reject('participant_not_found', event.request, detail);
     }),
     'deliver the peer\'s message': emit(({ event }) => {
       assertEvent(event, 'PEER.message');

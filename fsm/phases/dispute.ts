@@ -3,9 +3,9 @@
  * snapshot_solo), and while the channel solo-closes, slashes with a newer co-signed round or settles
  * once the lock has passed. Whatever the FSM was doing, a channel closing on chain is a dispute now.
  */
-import { DISPUTES, type ChannelContext, type ChannelEvent } from '../channel-context.js';
+import { DISPUTES, txTypeOf, type ChannelContext, type ChannelEvent } from '../channel-context.js';
 import type { Decision } from '../decision.js';
-import { conflict, info, reject, toClient, watchTx } from '../effects.js';
+import { conflict, info, reject, toClient, watchSnapshot, watchTx } from '../effects.js';
 import { isRefusal } from '../protocol.js';
 import { CODE } from '../reasons.js';
 import { buildDispute, newerThanChain } from '../rules/disputes.js';
@@ -28,15 +28,22 @@ export function signedDispute(c: ChannelContext, e: Event<'CLIENT.SIGNED'>): Dec
   if (e.tag !== signTag(c, 'solo')) return { outcome: 'other request', effects: [reject('not_allowed_now', e.request)] };
   const check = checkOwnSignature(c, e.signedTx, c.solo?.signedTx);
   if (!check.ok) return { outcome: 'bad signature', effects: [reject(check.reason, e.request, check.detail)] };
-  return { outcome: 'posted', assign: { solo: null }, effects: [{ type: 'postTx', signedTx: check.signedTx }] };
+  const posted: ChannelEffect[] = [{ type: 'postTx', signedTx: check.signedTx }];
+  // the node follows its own client's snapshot to minimum depth and tells that client (min_depth_achieved)
+  if (c.solo?.kind === 'snapshot_solo') posted.push(watchSnapshot(c, check.signedTx));
+  return { outcome: 'posted', assign: { solo: null }, effects: posted };
 }
 
-/** can_slash when our latest co-signed round is newer than the one the chain closes on, else solo_closing. */
+/**
+ * can_slash when our latest co-signed round is newer than the one the chain closes on, else
+ * solo_closing, with the type of the tx that closes (a slash is `channel_slash_tx`, as at the node).
+ */
 function closingReport(c: ChannelContext, onchainRound: number, tx: EncodedTx | null): ChannelEffect {
   if (newerThanChain(c, onchainRound)) {
     return toClient({ kind: 'on_chain_tx', info: 'can_slash', tx: c.state!.signedTx, txType: 'channel_offchain_tx' });
   }
-  return toClient({ kind: 'on_chain_tx', info: 'solo_closing', tx: tx ?? c.state!.signedTx, txType: 'channel_close_solo_tx' });
+  const closing = tx ?? c.state!.signedTx;
+  return toClient({ kind: 'on_chain_tx', info: 'solo_closing', tx: closing, txType: tx ? txTypeOf(c.kit, tx, 'channel_close_solo_tx') : 'channel_close_solo_tx' });
 }
 
 export const implementations = {
@@ -53,8 +60,24 @@ export const implementations = {
       enqueue.emit(conflict(context, CODE.rejectedOnChain));
       enqueue.emit(reject('not_allowed_now', null, `rejected on-chain: ${event.detail}`));
     }),
-    'report the channel changed on chain': base.emit(({ context, event }) =>
-      toClient({ kind: 'on_chain_tx', info: 'channel_changed', tx: (event as Event<'CHAIN.CHANNEL_CHANGED'>).tx ?? context.state!.signedTx, txType: 'channel_snapshot_solo_tx' })),
+    'report the channel changed on chain': base.emit(({ context, event }) => {
+      const { tx } = event as Event<'CHAIN.CHANNEL_CHANGED'>;
+      return toClient({
+        kind: 'on_chain_tx', info: 'channel_changed', tx: tx ?? context.state!.signedTx,
+        txType: tx ? txTypeOf(context.kit, tx, 'channel_snapshot_solo_tx') : 'channel_snapshot_solo_tx',
+      });
+    }),
+    /** Our snapshot is deep enough: the node tells its sender so (`type`, not `tx_type`, as the node names it). */
+    'report the snapshot at minimum depth': base.emit(({ event }) =>
+      info('min_depth_achieved', { type: 'channel_snapshot_solo_tx', tx_hash: (event as Event<'CHAIN.SNAPSHOT_LOCKED'>).txHash })),
+    /**
+     * The chain says a channel we saw closed has changed: a fork undid the close. The node cannot go on
+     * from there either: it reports a zombie channel and its FSM stops.
+     */
+    'report a zombie channel': base.enqueueActions(({ enqueue }) => {
+      enqueue.emit(info('zombie_channel'));
+      enqueue.emit(info('died'));
+    }),
     /**
      * The channel is solo-closing on chain. If our latest co-signed round is newer than the one it closes
      * on, the client can slash with it (the node never slashes by itself; the watchtower may).
@@ -74,7 +97,7 @@ export const implementations = {
     'report the channel closed on chain': base.enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'CHAIN.CHANNEL_CLOSED') return;
       const tx = event.tx ?? context.state!.signedTx;
-      enqueue.emit(toClient({ kind: 'on_chain_tx', info: 'channel_closed', tx, txType: 'channel_settle_tx' }));
+      enqueue.emit(toClient({ kind: 'on_chain_tx', info: 'channel_closed', tx, txType: event.tx ? txTypeOf(context.kit, event.tx, 'channel_settle_tx') : 'channel_settle_tx' }));
       if (event.tx) enqueue.emit(watchTx(context, event.tx));
       else enqueue.raise({ type: 'CHAIN.LOCKED', txHash: '' });
     }),
@@ -116,6 +139,7 @@ export const rootTransitions = phase.createStateConfig({
       actions: ['drop every operation', 'report the channel closing on chain', 'report closing'],
     },
     'CHAIN.CHANNEL_CLOSED': { guard: 'the channel is established', target: '.channel_closed', actions: ['drop every operation', 'report the channel closed on chain'] },
+    'CHAIN.SNAPSHOT_LOCKED': { actions: 'report the snapshot at minimum depth' },
   },
 });
 
@@ -148,6 +172,7 @@ export const states = {
     description: 'The channel is gone from the chain (settled); waiting for the settling tx to be deep enough.',
     on: {
       'CHAIN.LOCKED': { target: 'closed', actions: ['confirm the channel closed', { type: 'stop', params: { why: 'closed' } }] },
+      'CHAIN.CHANNEL_CHANGED': { target: 'closed', actions: ['report a zombie channel', { type: 'stop', params: { why: 'error' } }] },
       'PEER.DISCONNECTED': {},
     },
   }),

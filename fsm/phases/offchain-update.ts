@@ -39,7 +39,7 @@ export function receivePeerProposal(c: ChannelContext, e: PeerSent<'update'>): D
     return {
       outcome: 'refused',
       effects: [
-        refuseToPeer(c, kind, e.msg.signedTx, CODE.validation),
+        refuseToPeer(c, kind, e.msg.signedTx, CODE.validation, check.reason),
         toClient({ kind: 'error', reason: check.reason, detail: `refused the peer's ${kind}${check.detail ? `: ${check.detail}` : ''}` }),
       ],
     };
@@ -71,6 +71,7 @@ export const implementations = {
   actions: {
     'send the proposal to the peer': base.emit(({ context }) => toPeer({
       type: 'update', kind: context.pending!.kind === 'create' ? 'update' : context.pending!.kind, signedTx: context.pending!.signedTx, updates: context.pending!.updates,
+      ...(context.pending!.pin && { pin: context.pending!.pin }),
     })),
     /** Both proposed at once: refuse theirs, drop ours, tell our client. */
     'resolve the race': base.enqueueActions(({ context, event, enqueue }) => {

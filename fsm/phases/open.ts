@@ -9,7 +9,8 @@ import { info, reject, toClient, toPeer, watchTx } from '../effects.js';
 import { CODE } from '../reasons.js';
 import { agreedParams, createOperation, fundingCheck, openRefusal } from '../rules/funding.js';
 import { base, byDecision } from './base.js';
-import { peerCoSignature, signedInitiatorCreate, signedResponderCreate } from './signing.js';
+import { signedInitiatorCreate, signedResponderCreate } from './signing.js';
+import { checkPeerSignature } from '../rules/proposals.js';
 
 type PeerSent<T extends string> = Extract<ChannelEvent, { type: `PEER.${T}` }>;
 
@@ -39,15 +40,28 @@ export function receiveChannelAccept(c: ChannelContext, e: PeerSent<'channel_acc
   };
 }
 
+/**
+ * The node's info events when it gives up on a funding tx from the peer (aesc_fsm close/2): a bad
+ * signature, a state hash that is not the one the parameters give, or not a create tx at all.
+ */
+const FUNDING_INFO = new Set(['bad_signature', 'bad_state_hash', 'not_create_tx']);
+
 /** Responder: the initiator's signed create tx must be the one our parameters give, signed by it. */
 export function receiveFundingCreated(c: ChannelContext, e: PeerSent<'funding_created'>): Decision<'bad tx' | 'sign requested'> {
   const funded = fundingCheck(c, e.msg.signedTx);
-  if (!funded) return { outcome: 'bad tx' };
+  if ('reason' in funded) return { outcome: 'bad tx', effects: FUNDING_INFO.has(funded.reason) ? [info(funded.reason)] : [] };
   return {
     outcome: 'sign requested',
     assign: { channelId: funded.channelId, pending: funded.pending },
     effects: [info('funding_created', { fsm_id: c.fsmId }), toClient({ kind: 'sign', tag: 'responder_sign', signedTx: funded.pending.signedTx, updates: [] })],
   };
+}
+
+/** Initiator: the responder's co-signature on the create tx; the node reports a bad one before it dies. */
+export function receiveFundingSigned(c: ChannelContext, e: PeerSent<'funding_signed'>): Decision<'bad signature' | 'co-signed'> {
+  const check = checkPeerSignature(c, e.msg.signedTx);
+  if (!check.ok) return { outcome: 'bad signature', effects: FUNDING_INFO.has(check.reason) ? [info(check.reason)] : [] };
+  return { outcome: 'co-signed', assign: { pending: { ...c.pending!, signedTx: check.signedTx } } };
 }
 
 const dies = ['report died', { type: 'stop', params: { why: 'error' } }] as const;
@@ -160,7 +174,7 @@ export const states = {
     description: 'Initiator: waiting for the responder\'s co-signature on the create tx.',
     after: { funding_sign: { target: 'closed', actions: 'report the timeout and die' } },
     on: {
-      'PEER.funding_signed': byDecision(peerCoSignature, {
+      'PEER.funding_signed': byDecision(receiveFundingSigned, {
         'bad signature': { target: 'closed', then: [...dies] },
         'co-signed': { target: 'persisting_funding', then: ['persist the pending round'] },
       }),

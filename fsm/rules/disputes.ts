@@ -5,6 +5,7 @@
 import type { Refusal } from '../protocol.js';
 import type { DisputeKind, EncodedTx, OnchainChannel, OnchainTerms } from '../types.js';
 import { me, OFFCHAIN_TX_TAG, type ChannelContext } from '../channel-context.js';
+import { feeRefusal } from './chain-terms.js';
 
 /** Our latest co-signed state is an off-chain tx the chain has not seen: something to close or slash with. */
 export function newerThanChain(c: ChannelContext, onchainRound: number): boolean {
@@ -45,5 +46,7 @@ export function buildDispute(c: ChannelContext, e: DisputeRequest): { kind: Disp
       signedTx = c.kit.disputeTx({ ...base, kind: 'settle', finals: { initiator: chain.initiatorAmount, responder: chain.responderAmount } });
       break;
   }
+  const tooLow = feeRefusal(c, e.terms, signedTx);
+  if (tooLow) return tooLow;
   return { kind: e.kind, signedTx };
 }

@@ -1,5 +1,6 @@
 /** Opening a channel as pure rules: the parameters both sides agree on, and the create tx they sign. */
 import { openMismatch, openParamsRefusal, type Refusal } from '../protocol.js';
+import type { Reason } from '../reasons.js';
 import type { ChannelId, ChannelParams } from '../types.js';
 import { participants, type ChannelContext, type Pending } from '../channel-context.js';
 
@@ -32,16 +33,25 @@ export function createOperation(c: ChannelContext, params: ChannelParams): { cha
   };
 }
 
+/** The create tx's tag: anything else in funding_created is `not_create_tx` at the node. */
+const CREATE_TX_TAG = 50;
+
+/** Why the initiator's funding_created is refused: the node's reason (it reports the last three as info events). */
+export type FundingRefusal = { reason: Reason | 'not_create_tx' };
+
 /**
  * Responder: rebuilds the create tx from our own parameters and the terms the initiator chose, and
- * checks the initiator's signature on it. Null when it does not match.
+ * checks the initiator's signature on it. Refused with the reason when it does not match.
  */
-export function fundingCheck(c: ChannelContext, signedTx: string): { channelId: ChannelId; pending: Pending } | null {
+export function fundingCheck(c: ChannelContext, signedTx: string): { channelId: ChannelId; pending: Pending } | FundingRefusal {
+  const tag = c.kit.innerTag(signedTx);
+  if (tag === null) return { reason: 'broken_encoding_transaction' };
+  if (tag !== CREATE_TX_TAG) return { reason: 'not_create_tx' };
   const terms = c.kit.txTerms(signedTx);
-  if (!terms) return null;
+  if (!terms) return { reason: 'broken_encoding' };
   const created = c.kit.createTx(c.params, terms);
   const check = c.kit.checkSigned(signedTx, created.signedTx, [c.params.initiatorId], participants(c));
-  if (!check.ok) return null;
+  if (!check.ok) return { reason: check.reason };
   return {
     channelId: created.channelId,
     pending: {

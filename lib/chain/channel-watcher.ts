@@ -18,6 +18,8 @@ type Listener = (change: ChannelChange) => void;
 interface Followed {
   last: ChannelObject | null | undefined;
   listeners: Set<Listener>;
+  /** the channel was seen, then went: should it come back (a fork undid its close), that is a change */
+  gone?: boolean;
 }
 
 /** What the FSM needs to know of a channel on chain, or null if the chain has no such channel. */
@@ -71,8 +73,11 @@ export class ChannelWatcher {
   private async check(): Promise<void> {
     for (const [id, entry] of [...this.followed]) {
       const now = await this.chain.channel(id);
-      const kind = classify(entry.last, now);
+      let kind = classify(entry.last, now);
       if (entry.last === undefined) { entry.last = now; continue; }
+      if (entry.gone && now && now.lockedUntil === 0) kind = 'changed';
+      if (kind === 'closed') entry.gone = true;
+      else if (now) entry.gone = false;
       entry.last = now;
       if (!kind) continue;
       const tx = await this.chain.channelTx(id);

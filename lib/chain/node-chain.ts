@@ -30,6 +30,7 @@ export class NodeChain implements Chain {
   private readonly listeners = new Set<(height: number) => void>();
   private readonly timer: NodeJS.Timeout;
   private lastHeight = -1;
+  private readonly keyBlockHashes = new Map<number, string>();
   private polling = false;
 
   constructor(options: NodeChainOptions) {
@@ -85,6 +86,41 @@ export class NodeChain implements Chain {
       return tx.blockHeight < 0 ? { state: 'pending' } : { state: 'mined', height: tx.blockHeight };
     } catch (err) {
       if (statusOf(err) === 404) return { state: 'unknown' };
+      throw err;
+    }
+  }
+
+  /**
+   * Key block hashes below the top the poll saw are remembered (every proposal pins one); the top's is
+   * asked for each time, as another key block may still replace it.
+   */
+  async keyBlockHash(height: number): Promise<string | null> {
+    const known = this.keyBlockHashes.get(height);
+    if (known) return known;
+    try {
+      const { hash } = await this.node.getKeyBlockByHeight(height);
+      if (height < this.lastHeight) {
+        if (this.keyBlockHashes.size >= 64) this.keyBlockHashes.delete(this.keyBlockHashes.keys().next().value!);
+        this.keyBlockHashes.set(height, hash);
+      }
+      return hash;
+    } catch (err) {
+      if (statusOf(err) === 404 || statusOf(err) === 400) return null;
+      throw err;
+    }
+  }
+
+  /** A block's height, if it is on the main chain: a key block must be the one at its height (else it is in a fork). */
+  async blockHeight(hash: string): Promise<number | null> {
+    try {
+      if (hash.startsWith('kh_')) {
+        const { height } = await this.node.getKeyBlockByHash(hash);
+        return (await this.keyBlockHash(height)) === hash ? height : null;
+      }
+      if (hash.startsWith('mh_')) return (await this.node.getMicroBlockHeaderByHash(hash)).height;
+      return null;
+    } catch (err) {
+      if (statusOf(err) === 404 || statusOf(err) === 400) return null;
       throw err;
     }
   }

@@ -50,6 +50,10 @@ export interface Chain {
   /** Broadcasts a signed tx; resolves with its hash (`th_…`) or rejects with ChainRejectedError. */
   postTx(signedTx: EncodedTx): Promise<string>;
   txStatus(txHash: string): Promise<TxStatus>;
+  /** The hash (`kh_…`) of the key block at a height of the main chain; null above the top. */
+  keyBlockHash(height: number): Promise<string | null>;
+  /** The height of a key (`kh_…`) or micro (`mh_…`) block of the main chain; null when there is no such block. */
+  blockHeight(hash: string): Promise<number | null>;
   channel(id: ChannelId): Promise<ChannelObject | null>;
   /** The latest tx that changed a channel (null when the chain cannot say). */
   channelTx(id: ChannelId): Promise<EncodedTx | null>;

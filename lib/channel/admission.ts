@@ -17,6 +17,7 @@ import { hashFsmId, newFsmId, sameFsmIdHash } from './fsm-id.js';
 import type { OpenRequest } from './open-request.js';
 import { recoverFromChain } from './recovery.js';
 import type { Registry } from './registry.js';
+import { Reporting } from './reporting.js';
 import { Session, type SessionDeps } from './session.js';
 
 export interface AdmissionDeps {
@@ -88,8 +89,8 @@ export function createAdmission(deps: AdmissionDeps): Admission {
         ? createTerms(open, params, open.nonce ?? (await deps.chain.nextNonce(params.initiatorId)))
         : undefined;
       input = {
-        kit: deps.kit, role: open.role, fsmId, params, keepRunning: open.keepRunning, anyInitiator: open.anyInitiator,
-        timeouts: { ...deps.timeouts, ...open.timeouts }, ...(terms && { terms }),
+        kit: deps.kit, role: open.role, fsmId, params, keepRunning: open.keepRunning, anyInitiator: open.anyInitiator, msgForwarding: open.msgForwarding,
+        timeouts: { ...deps.timeouts, ...open.timeouts }, blockHashDelta: open.blockHashDelta, ...(terms && { terms }),
       };
       responderId = params.responderId;
     } else {
@@ -113,8 +114,8 @@ export function createAdmission(deps: AdmissionDeps): Admission {
       // the old fsm_id stops working once the new one is stored
       await deps.store.setFsmIdHash(open.channelId, open.role, hashFsmId(fsmId));
       input = {
-        kit: deps.kit, role: open.role, fsmId, params: stored.params, keepRunning: open.keepRunning,
-        timeouts: { ...deps.timeouts, ...open.timeouts },
+        kit: deps.kit, role: open.role, fsmId, params: stored.params, keepRunning: open.keepRunning, msgForwarding: open.msgForwarding,
+        timeouts: { ...deps.timeouts, ...open.timeouts }, blockHashDelta: open.blockHashDelta,
         restored: { channelId: stored.channelId, state: stored.state, onchain },
       };
       responderId = stored.params.responderId;
@@ -126,6 +127,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
       input,
       link,
       sessionDeps,
+      new Reporting(open.reports),
     );
     session.start();
     deps.registry.add(session);

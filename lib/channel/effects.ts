@@ -84,6 +84,15 @@ export class EffectInterpreter {
           mined: (txHash) => owner.send({ type: 'CHAIN.MINED', txHash }),
           locked: (txHash) => owner.send({ type: 'CHAIN.LOCKED', txHash }),
           rejected: (detail) => owner.send({ type: 'CHAIN.REJECTED', detail }),
+          deepAfterAssumed: (txHash) => owner.send({ type: 'CHAIN.ASSUMED_TX_DEEP', txHash, signedTx: effect.signedTx }),
+        });
+        return;
+      case 'watchSnapshot':
+        // nothing waits on it: its posting reports a rejection already, and the chain watcher its mining
+        deps.watcher.watch(owner, effect.signedTx, effect.minimumDepth, {
+          mined: () => undefined,
+          locked: (txHash) => owner.send({ type: 'CHAIN.SNAPSHOT_LOCKED', txHash }),
+          rejected: () => undefined,
         });
         return;
       case 'stopped':

@@ -10,7 +10,8 @@
 import type { ChannelContext, ChannelEvent } from '../../fsm/channel-machine.js';
 import { accountOf } from '../../fsm/protocol.js';
 import type { Reason } from '../../fsm/reasons.js';
-import type { ChannelId, ClientOutput, Role } from '../../fsm/types.js';
+import type { ChannelId, ClientOutput, Pin, Role } from '../../fsm/types.js';
+import { DEFAULT_BLOCK_HASH_DELTA } from '../../fsm/types.js';
 import { onchainChannel } from '../chain/channel-watcher.js';
 import type { TxWatcher } from '../chain/tx-watcher.js';
 import type { Chain } from '../chain/types.js';
@@ -19,8 +20,10 @@ import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
 import { isBadRequest, isBatch, type ClientLink, type ClientRequest, type Incoming } from './client.js';
 import { answerQuery } from './read-model.js';
+import { pinBlock } from './pinning.js';
 import { interpret, type OnchainRequest, type Query } from './requests.js';
 import { PROPOSAL_METHODS } from './reports.js';
+import type { HistoryEntry, HistoryFilter } from './reporting.js';
 
 export interface InboxDeps {
   chain: Chain;
@@ -43,6 +46,8 @@ export interface InboxOwner {
   refused(event: ChannelEvent): void;
   /** `channels.system stop`: the FSM ends at once */
   stopAtOnce(): void;
+  /** `channels.history.fetch`: the FSM's recent reports and peer messages */
+  history(filter: HistoryFilter): HistoryEntry[];
 }
 
 export class Inbox {
@@ -93,38 +98,60 @@ export class Inbox {
     }
     const interpreted = interpret(incoming);
     switch (interpreted.kind) {
-      case 'refused': {
-        const kind = this.deps.metrics && PROPOSAL_METHODS[incoming.method];
-        if (kind) this.deps.metrics!.offchainUpdates.inc({ kind, outcome: 'refused' });
-        this.refuse(incoming, interpreted.reason, interpreted.detail);
+      case 'refused':
+        this.refuseRequest(incoming, interpreted.reason, interpreted.detail);
+        return;
+      case 'query':
+        if (interpreted.query === 'history') this.owner.client?.answer(this.owner.channelId, incoming, this.owner.history(interpreted.filter ?? {}));
+        else this.answer(incoming, interpreted.query, interpreted.accounts);
+        return;
+      case 'onchain': {
+        const event = await this.onchainEvent(interpreted.onchain);
+        if ('reason' in event) this.refuseRequest(incoming, event.reason, event.detail);
+        else this.dispatch(incoming, event);
         return;
       }
-      case 'query':
-        this.answer(incoming, interpreted.query, interpreted.accounts);
-        return;
-      case 'onchain':
-        this.dispatch(incoming, await this.onchainEvent(interpreted.onchain));
-        return;
-      case 'event':
-        this.dispatch(incoming, interpreted.event);
+      case 'event': {
+        if (!interpreted.pin) {
+          this.dispatch(incoming, interpreted.event);
+          return;
+        }
+        const pin = await this.pin(interpreted.pin.blockHash);
+        if ('reason' in pin) this.refuseRequest(incoming, pin.reason, pin.detail);
+        else this.dispatch(incoming, { ...interpreted.event, pin } as ChannelEvent);
+      }
     }
   }
 
-  /** The FSM event of an on-chain operation, with the chain facts its tx needs: the proposer's nonce. */
-  private async onchainEvent(req: OnchainRequest): Promise<ChannelEvent> {
+  /** The block a proposal is pinned to, by this participant's window (the FSM's input, or the node's defaults). */
+  private pin(blockHash: string | undefined): Promise<Pin | { reason: Reason; detail: string }> {
+    return pinBlock(this.deps.chain, this.owner.context().blockHashDelta ?? DEFAULT_BLOCK_HASH_DELTA, blockHash);
+  }
+
+  /**
+   * The FSM event of an on-chain operation, with the chain facts its tx needs: the proposer's nonce
+   * (one the account has used is refused: its tx could never be mined) and, for a co-signed one, the
+   * block it is pinned to.
+   */
+  private async onchainEvent(req: OnchainRequest): Promise<ChannelEvent | { reason: Reason; detail: string }> {
     const { params } = this.owner.context();
-    const nonce = req.nonce ?? (await this.deps.chain.nextNonce(accountOf(params, this.owner.role)));
-    const terms = { nonce, ttl: 0, ...(req.fee !== undefined && { fee: req.fee }) };
-    switch (req.op) {
-      case 'deposit': return { type: 'CLIENT.DEPOSIT', amount: req.amount, terms, request: req.request };
-      case 'withdraw': return { type: 'CLIENT.WITHDRAW', amount: req.amount, terms, request: req.request };
-      case 'shutdown': return { type: 'CLIENT.SHUTDOWN', terms, request: req.request };
-      default: {
-        const channelId = this.owner.channelId;
-        const onchain = channelId ? await onchainChannel(this.deps.chain, channelId) : null;
-        return { type: 'CLIENT.DISPUTE', kind: req.op, terms, onchain, request: req.request };
-      }
+    const proposer = accountOf(params, this.owner.role);
+    if (req.nonce !== undefined) {
+      const used = (await this.deps.chain.account(proposer))?.nonce ?? 0;
+      if (req.nonce <= used) return { reason: 'value_too_low', detail: `nonce ${req.nonce} is used: ${proposer}'s next nonce is ${used + 1}` };
     }
+    const nonce = req.nonce ?? (await this.deps.chain.nextNonce(proposer));
+    const terms = { nonce, ttl: 0, ...(req.fee !== undefined && { fee: req.fee }), ...(req.gasPrice !== undefined && { gasPrice: req.gasPrice }) };
+    if (req.op === 'deposit' || req.op === 'withdraw' || req.op === 'shutdown') {
+      const pin = await this.pin(req.blockHash);
+      if ('reason' in pin) return pin;
+      if (req.op === 'shutdown') return { type: 'CLIENT.SHUTDOWN', terms, pin, request: req.request };
+      const type = req.op === 'deposit' ? 'CLIENT.DEPOSIT' : 'CLIENT.WITHDRAW';
+      return { type, amount: req.amount, terms, meta: req.meta ?? [], pin, request: req.request };
+    }
+    const channelId = this.owner.channelId;
+    const onchain = channelId ? await onchainChannel(this.deps.chain, channelId) : null;
+    return { type: 'CLIENT.DISPUTE', kind: req.op, terms, onchain, request: req.request };
   }
 
   /** Sends one request's event to the FSM; the client hears that it was taken, then what it caused. */
@@ -148,12 +175,19 @@ export class Inbox {
     }
   }
 
+  /** A request refused before the FSM saw it (a proposal's refusal ends its metrics here). */
+  private refuseRequest(request: ClientRequest, reason: Reason, detail?: string): void {
+    const kind = this.deps.metrics && PROPOSAL_METHODS[request.method];
+    if (kind) this.deps.metrics!.offchainUpdates.inc({ kind, outcome: 'refused' });
+    this.refuse(request, reason, detail);
+  }
+
   private refuse(request: { raw: Json; id?: Json }, reason: Reason, detail?: string): void {
     this.deps.metrics?.refusals.inc({ reason });
     this.owner.client?.refuse(this.owner.channelId, request, reason, detail);
   }
 
-  private answer(request: ClientRequest, query: Query, accounts: string[]): void {
+  private answer(request: ClientRequest, query: Exclude<Query, 'history'>, accounts: string[]): void {
     const { client, channelId } = this.owner;
     if (query === 'ping') {
       client?.pong(channelId, request);

@@ -4,7 +4,8 @@
  * the WebSocket URL); admission takes it.
  */
 import type { Reason } from '../../fsm/reasons.js';
-import type { ChannelId, ChannelParams, Role, Timeouts } from '../../fsm/types.js';
+import type { BlockHashDelta, ChannelId, ChannelParams, Role, Timeouts } from '../../fsm/types.js';
+import type { ReportOptions } from './reporting.js';
 
 interface Common {
   role: Role;
@@ -16,8 +17,14 @@ interface Common {
   watchtower: boolean;
   /** the timeout_* parameters given */
   timeouts: Partial<Timeouts>;
+  /** the bh_delta_* parameters, the node's defaults for those left out */
+  blockHashDelta: BlockHashDelta;
   /** parameters neither the node nor this service reads: ignored, as the node ignores them */
   unknown: string[];
+  /** the report_* flags and log_keep */
+  reports: ReportOptions;
+  /** msg_forwarding */
+  msgForwarding: boolean;
 }
 
 export type OpenRequest =

@@ -9,25 +9,35 @@ import { parseAmount } from '../amounts.js';
 import type { Json } from '../json.js';
 import { describeErrors, validator } from '../schemas.js';
 import { decode } from '../tx/encoding.js';
+import { MIN_GAS_PRICE } from '../tx/gas-price.js';
 import type { ClientRequest } from './client.js';
+import type { HistoryFilter } from './reporting.js';
 
-export type Query = 'balances' | 'offchain_state' | 'poi' | 'ping' | 'stop' | 'assume_minimum_depth';
+export type Query = 'balances' | 'offchain_state' | 'poi' | 'ping' | 'stop' | 'assume_minimum_depth' | 'history';
 
-/** An operation that ends on chain: the session adds the proposer's nonce before the FSM sees it. */
+/**
+ * An operation that ends on chain: the session adds the proposer's nonce (and, for a co-signed one,
+ * the block it is pinned to) before the FSM sees it.
+ */
 export interface OnchainRequest {
   op: 'deposit' | 'withdraw' | 'shutdown' | DisputeKind;
   amount: bigint;
   /** the client may fix these itself, as the node allows */
   nonce?: number;
   fee?: bigint;
+  gasPrice?: bigint;
+  /** deposit and withdraw: kept in the round's updates, and the block to pin the round to */
+  meta?: string[];
+  blockHash?: string;
   request: Json;
 }
 
 export type Interpreted =
-  | { kind: 'event'; event: ChannelEvent }
+  /** `pin`: the session pins the proposal to a block first (`blockHash`, or the one its window picks) */
+  | { kind: 'event'; event: ChannelEvent; pin?: { blockHash?: string } }
   | { kind: 'onchain'; onchain: OnchainRequest }
   /** `accounts` holds the accounts asked about (or, for assume_minimum_depth, the tx hash) */
-  | { kind: 'query'; query: Query; accounts: string[] }
+  | { kind: 'query'; query: Query; accounts: string[]; filter?: HistoryFilter }
   | { kind: 'refused'; reason: Reason; detail?: string };
 
 /** The method a client answers a sign request on, by the tag it was asked with (the node accepts both names of a dispute). */
@@ -49,6 +59,44 @@ const schema = (def: string) => validator(`client-requests.schema.json#/$defs/${
 /** Every transfer names two accounts: decoded through lib/tx's codec, which remembers the few a channel has. */
 export function isAccountId(value: string): value is AccountId {
   if (!value.startsWith('ak_')) return false;
+  try {
+    return decode(value as AccountId).length === 32;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `fee`, `gas_price` and `nonce` as the node reads them: integers, as JSON numbers or strings of digits.
+ * A gas price below the minimum would make a fee the chain never takes (the node's too_low_fee).
+ */
+function chainTerms(params: Record<string, Json>): Pick<OnchainRequest, 'fee' | 'gasPrice' | 'nonce'> | Interpreted {
+  const terms: Pick<OnchainRequest, 'fee' | 'gasPrice' | 'nonce'> = {};
+  for (const name of ['fee', 'gas_price', 'nonce'] as const) {
+    if (params[name] === undefined) continue;
+    const value = parseAmount(params[name]);
+    if (typeof value !== 'bigint') return { kind: 'refused', reason: value, detail: `${name} must be a non-negative integer` };
+    if (name === 'fee') terms.fee = value;
+    else if (name === 'gas_price') {
+      if (value < MIN_GAS_PRICE) return { kind: 'refused', reason: 'value_too_low', detail: `gas_price ${value} is below the minimum gas price ${MIN_GAS_PRICE}` };
+      terms.gasPrice = value;
+    } else {
+      if (value < 1n || value > BigInt(Number.MAX_SAFE_INTEGER)) return { kind: 'refused', reason: 'invalid_params', detail: 'nonce must be an account nonce, 1 or more' };
+      terms.nonce = Number(value);
+    }
+  }
+  return terms;
+}
+
+/** A block hash as the node reads one: a key block's `kh_…` or a micro block's `mh_…`, 32 bytes. */
+function checkBlockHash(params: Record<string, Json>): Interpreted | null {
+  const hash = params.block_hash;
+  if (hash === undefined || isBlockHash(hash as string)) return null;
+  return { kind: 'refused', reason: 'broken_encoding', detail: 'block_hash must be a block hash (kh_… or mh_…)' };
+}
+
+function isBlockHash(value: string): boolean {
+  if (!value.startsWith('kh_') && !value.startsWith('mh_')) return false;
   try {
     return decode(value as AccountId).length === 32;
   } catch {
@@ -83,14 +131,18 @@ export function interpret(request: ClientRequest): Interpreted {
   const withRequest = { request: request.raw };
 
   if (method === 'channels.update.new') {
-    const bad = checkMeta(params) ?? checkParams('updateNew', params);
+    const bad = checkMeta(params) ?? checkParams('updateNew', params) ?? checkBlockHash(params);
     if (bad) return bad;
     const amount = requestAmount(params.amount);
     if (typeof amount !== 'bigint') return amount;
     const from = params.from as string;
     const to = params.to as string;
     if (!isAccountId(from) || !isAccountId(to)) return { kind: 'refused', reason: 'broken_encoding_accounts', detail: 'from and to must be account ids (ak_…)' };
-    return { kind: 'event', event: { type: 'CLIENT.UPDATE_NEW', from, to, amount, meta: (params.meta as string[] | undefined) ?? [], ...withRequest } };
+    return {
+      kind: 'event',
+      event: { type: 'CLIENT.UPDATE_NEW', from, to, amount, meta: (params.meta as string[] | undefined) ?? [], ...withRequest },
+      pin: params.block_hash === undefined ? {} : { blockHash: params.block_hash as string },
+    };
   }
 
   const signTag = Object.hasOwn(SIGN_REPLIES, method) ? SIGN_REPLIES[method] : undefined;
@@ -115,7 +167,7 @@ export function interpret(request: ClientRequest): Interpreted {
     case 'channels.snapshot_solo': {
       const op = method.slice('channels.'.length) as OnchainRequest['op'];
       const needsAmount = op === 'deposit' || op === 'withdraw';
-      const bad = (needsAmount ? checkMeta(params) : null) ?? checkParams(needsAmount ? 'onchainAmount' : 'shutdown', params);
+      const bad = (needsAmount ? checkMeta(params) ?? checkParams('onchainAmount', params) ?? checkBlockHash(params) : checkParams('shutdown', params));
       if (bad) return bad;
       let amount = 0n;
       if (needsAmount) {
@@ -124,24 +176,25 @@ export function interpret(request: ClientRequest): Interpreted {
         if (parsed === 0n) return { kind: 'refused', reason: 'value_too_low', detail: `a ${op} of 0` };
         amount = parsed;
       }
-      let fee: bigint | undefined;
-      if (params.fee !== undefined) {
-        const parsed = parseAmount(params.fee);
-        if (typeof parsed !== 'bigint') return { kind: 'refused', reason: parsed, detail: 'fee' };
-        fee = parsed;
-      }
-      return {
-        kind: 'onchain',
-        onchain: { op, amount, request: request.raw, ...(typeof params.nonce === 'number' && { nonce: params.nonce }), ...(fee !== undefined && { fee }) },
+      const terms = chainTerms(params);
+      if ('kind' in terms) return terms;
+      const pinning = needsAmount && {
+        meta: (params.meta as string[] | undefined) ?? [],
+        ...(params.block_hash !== undefined && { blockHash: params.block_hash as string }),
       };
+      return { kind: 'onchain', onchain: { op, amount, request: request.raw, ...terms, ...pinning } };
     }
     case 'channels.message': {
       const bad = checkParams('message', params);
       if (bad) return bad;
       const to = params.to as string;
       if (!isAccountId(to)) return { kind: 'refused', reason: 'broken_encoding_accounts', detail: 'to must be an account id (ak_…)' };
-      return { kind: 'event', event: { type: 'CLIENT.MESSAGE', to, info: params.info as string, ...withRequest } };
+      const from = params.from as string | undefined;
+      if (from !== undefined && !isAccountId(from)) return { kind: 'refused', reason: 'broken_encoding_accounts', detail: 'from must be an account id (ak_…)' };
+      return { kind: 'event', event: { type: 'CLIENT.MESSAGE', to, ...(from !== undefined && { from }), info: params.info as string, ...withRequest } };
     }
+    case 'channels.history.fetch':
+      return checkParams('historyFetch', params) ?? { kind: 'query', query: 'history', accounts: [], filter: params as HistoryFilter };
     case 'channels.leave':
       return checkParams('empty', params) ?? { kind: 'event', event: { type: 'CLIENT.LEAVE', ...withRequest } };
     case 'channels.get.offchain_state':

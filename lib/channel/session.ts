@@ -19,6 +19,7 @@ import type { ClientLink, Incoming } from './client.js';
 import { EffectInterpreter, type EffectDeps } from './effects.js';
 import { Inbox, type InboxDeps } from './inbox.js';
 import { endProposal, isProposal, proposalOf, reportOutput, type Proposal, type ReportDeps } from './reports.js';
+import { Reporting, type HistoryEntry, type HistoryFilter } from './reporting.js';
 
 export interface SessionDeps extends EffectDeps, InboxDeps, ReportDeps {
   channels: ChannelWatcher;
@@ -101,6 +102,8 @@ export class Session {
     input: ChannelInput,
     private link: ClientLink | null,
     private readonly deps: SessionDeps,
+    /** the client's report_* flags and log (channels.history.fetch) */
+    private readonly reporting: Reporting = new Reporting(),
   ) {
     this.inbox = new Inbox(this, deps);
     this.effects = new EffectInterpreter(this, deps);
@@ -196,7 +199,7 @@ export class Session {
 
   /** Tells the client something that happened outside its FSM (the watchtower's actions). */
   notify(output: ClientOutput): void {
-    if (!this.stopped) this.link?.output(this.channelId, output);
+    if (!this.stopped && this.reporting.admit(this.channelId, output)) this.link?.output(this.channelId, output);
   }
 
   /**
@@ -222,7 +225,8 @@ export class Session {
       previous.close(1000, 'replaced by a new connection');
     }
     this.link = link;
-    link.output(this.channelId, { kind: 'info', event: 'fsm_up', data: { fsm_id: this.fsmId } });
+    const up: ClientOutput = { kind: 'info', event: 'fsm_up', data: { fsm_id: this.fsmId } };
+    if (this.reporting.admit(this.channelId, up)) link.output(this.channelId, up);
     this.send({ type: 'CLIENT.RECONNECTED' });
   }
 
@@ -247,7 +251,7 @@ export class Session {
    * co-signed is in the store already, and the same fsm_id reestablishes the channel.
    */
   stopAtOnce(): void {
-    this.link?.output(this.channelId, { kind: 'info', event: 'died' });
+    this.toClient({ kind: 'info', event: 'died' });
     this.actor?.stop();
     this.stop('stopped');
   }
@@ -255,9 +259,16 @@ export class Session {
   /** What the FSM tells the client: held while the inbox takes a request, reported, then sent. */
   toClient(output: ClientOutput): void {
     if (output.kind === 'error' || output.kind === 'conflict') this.log.info(`channel ${output.kind}`, { output: redactFrame(stringifyJson(output)) });
-    const held = this.inbox.hold(this.channelId, output);
+    // a report the client's report_* flags leave out is neither sent nor logged, as the node; operators still count it
+    const admitted = this.reporting.admit(this.channelId, output);
+    const held = admitted && this.inbox.hold(this.channelId, output);
     if (this.deps.metrics || this.deps.events) this.proposal = reportOutput(this.deps, this, output, this.proposal, held);
-    if (!held) this.link?.output(this.channelId, output);
+    if (admitted && !held) this.link?.output(this.channelId, output);
+  }
+
+  /** `channels.history.fetch`: the latest reports and peer messages, newest first. */
+  history(filter: HistoryFilter): HistoryEntry[] {
+    return this.reporting.history(filter);
   }
 
   /** The latest co-signed round, for the reports. */
@@ -268,7 +279,9 @@ export class Session {
   // --- the peer ---
 
   receivePeer(message: PeerMessage): void {
-    if (!this.stopped) this.running().send(peerEvent(message));
+    if (this.stopped) return;
+    this.reporting.peerMessage('rcv', message);
+    this.running().send(peerEvent(message));
   }
 
   send(event: ChannelEvent): void {
@@ -278,6 +291,7 @@ export class Session {
   // --- effects ---
 
   private perform(effect: ChannelEffect): void {
+    if (effect.type === 'toPeer') this.reporting.peerMessage('snd', effect.message);
     this.followChain();
     this.effects.perform(effect);
   }
@@ -336,6 +350,8 @@ export class Session {
     // that is the client's choice, not the service's error
     const cause = why === 'error' && !this.link && !this.channelId ? 'client_disconnected' : why;
     this.log.info('fsm stopped', { why: cause });
+    // report_debug: the node sends the client its FSM's log when it dies (aesc_fsm terminate/3)
+    if (this.reporting.reports('debug')) this.toClient({ kind: 'debug', data: { message: 'died', reason: cause, log: this.reporting.history({ n: Infinity }) } });
     const type = why === 'closed' ? 'channel_closed' : why === 'leave' ? 'channel_left' : 'channel_died';
     this.deps.events?.emit({ type, channel_id: this.channelId, role: this.role, reason: cause, address: this.address ?? undefined });
     // let what is already on its way reach the client before its end closes

@@ -5,10 +5,12 @@
  * the FSM makes: transfer (570, v1), deposit (571, v1), withdraw (572, v1) and meta (576, v2).
  * Contract updates (573, 574) are refused: nothing here runs contracts.
  */
-import { decode as rlpDecode, encode as rlpEncode } from 'rlp';
+import { encode as rlpEncode } from 'rlp';
+import { Encoding } from '@aeternity/aepp-sdk';
 import type { AccountId, OffchainUpdate } from '../../fsm/types.js';
 import { decode, encode } from '../tx/encoding.js';
-import { Encoding } from '@aeternity/aepp-sdk';
+import { Memo } from '../tx/memo.js';
+import { rlpItem, rlpList, rlpUint, type RlpItem } from './rlp-view.js';
 
 const TRANSFER = 570;
 const DEPOSIT = 571;
@@ -17,20 +19,22 @@ const META = 576;
 const ACCOUNT_ID_TAG = 1;
 const KEY_BYTES = 32;
 
+/** aeserialization's int: binary:encode_unsigned, so 0 is one zero byte. */
 const int = (n: bigint | number): Uint8Array => {
   let hex = BigInt(n).toString(16);
-  if (hex === '0') return new Uint8Array(0);
   if (hex.length % 2) hex = `0${hex}`;
   return Buffer.from(hex, 'hex');
 };
+const TAGS = new Map([TRANSFER, DEPOSIT, WITHDRAW, META, 1, 2].map((n) => [n, int(n)]));
+const small = (n: number): Uint8Array => TAGS.get(n) ?? int(n);
 const accountField = (id: AccountId): Uint8Array => Buffer.concat([Buffer.of(ACCOUNT_ID_TAG), decode(id)]);
 
 export function serializeUpdate(u: OffchainUpdate): Uint8Array {
   switch (u.op) {
-    case 'OffChainTransfer': return rlpEncode([int(TRANSFER), int(1), accountField(u.from), accountField(u.to), int(u.amount)]);
-    case 'OffChainDeposit': return rlpEncode([int(DEPOSIT), int(1), accountField(u.from), int(u.amount)]);
-    case 'OffChainWithdrawal': return rlpEncode([int(WITHDRAW), int(1), accountField(u.to), int(u.amount)]);
-    case 'OffChainMeta': return rlpEncode([int(META), int(2), Buffer.from(u.data, 'utf8')]);
+    case 'OffChainTransfer': return rlpEncode([small(TRANSFER), small(1), accountField(u.from), accountField(u.to), int(u.amount)]);
+    case 'OffChainDeposit': return rlpEncode([small(DEPOSIT), small(1), accountField(u.from), int(u.amount)]);
+    case 'OffChainWithdrawal': return rlpEncode([small(WITHDRAW), small(1), accountField(u.to), int(u.amount)]);
+    case 'OffChainMeta': return rlpEncode([small(META), small(2), Buffer.from(u.data, 'utf8')]);
   }
 }
 
@@ -38,31 +42,32 @@ export class UpdateDecodeError extends Error {
   override readonly name = 'UpdateDecodeError';
 }
 
-/** A canonical RLP integer: no leading zero byte (the node's decoder refuses one too). */
-function readInt(b: unknown, field: string): bigint {
-  if (!(b instanceof Uint8Array) || (b.length > 0 && b[0] === 0)) throw new UpdateDecodeError(`${field} is not an integer`);
-  return b.length === 0 ? 0n : BigInt(`0x${Buffer.from(b).toString('hex')}`);
+/** An integer as aeserialization decodes one: no leading zero but in 0 itself. */
+function readInt(item: RlpItem | undefined, field: string): bigint {
+  const b = item && !item.list ? item.payload : null;
+  if (!b || b.length === 0 || (b.length > 1 && b[0] === 0)) throw new UpdateDecodeError(`${field} is not an integer`);
+  return b.length <= 6 ? BigInt(rlpUint(item)!) : BigInt(`0x${Buffer.from(b).toString('hex')}`);
 }
 
-function readAccount(b: unknown, field: string): AccountId {
-  if (!(b instanceof Uint8Array) || b.length !== KEY_BYTES + 1 || b[0] !== ACCOUNT_ID_TAG) throw new UpdateDecodeError(`${field} is not an account id`);
-  return encode(b.subarray(1), Encoding.AccountAddress) as AccountId;
+/** the two participants' ids come in every update: their base58 strings are worked out once */
+const accounts = new Memo<AccountId>(10_000);
+
+function readAccount(item: RlpItem | undefined, field: string): AccountId {
+  const b = item && !item.list ? item.payload : null;
+  if (!b || b.length !== KEY_BYTES + 1 || b[0] !== ACCOUNT_ID_TAG) throw new UpdateDecodeError(`${field} is not an account id`);
+  const key = b.subarray(1);
+  return accounts.get(Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex'), () => encode(key, Encoding.AccountAddress) as AccountId);
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** Reads one update; throws UpdateDecodeError on anything the node would not have serialized. */
 export function deserializeUpdate(bytes: Uint8Array): OffchainUpdate {
-  let items: unknown;
-  try {
-    items = rlpDecode(bytes);
-  } catch {
-    throw new UpdateDecodeError('update is not RLP');
-  }
-  if (!Array.isArray(items) || items.length < 2) throw new UpdateDecodeError('update is not an RLP list');
-  const tag = Number(readInt(items[0], 'tag'));
-  const vsn = Number(readInt(items[1], 'vsn'));
-  const fields = items.slice(2) as unknown[];
+  const items = rlpList(rlpItem(bytes));
+  if (!items || items.length < 2) throw new UpdateDecodeError('update is not an RLP list');
+  const tag = rlpUint(items[0]);
+  const vsn = rlpUint(items[1]);
+  const fields = items.slice(2);
   const shape = (n: number, v: number) => {
     if (vsn !== v || fields.length !== n) throw new UpdateDecodeError(`update ${tag}: version ${vsn} with ${fields.length} fields`);
   };
@@ -78,10 +83,10 @@ export function deserializeUpdate(bytes: Uint8Array): OffchainUpdate {
       return { op: 'OffChainWithdrawal', to: readAccount(fields[0], 'to'), amount: readInt(fields[1], 'amount') };
     case META: {
       shape(1, 2);
-      const data = fields[0];
-      if (!(data instanceof Uint8Array)) throw new UpdateDecodeError('meta data is not bytes');
+      const data = fields[0]!;
+      if (data.list) throw new UpdateDecodeError('meta data is not bytes');
       try {
-        return { op: 'OffChainMeta', data: utf8.decode(data) };
+        return { op: 'OffChainMeta', data: utf8.decode(data.payload) };
       } catch {
         throw new UpdateDecodeError('meta data is not utf-8');
       }

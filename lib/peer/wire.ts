@@ -21,12 +21,11 @@ import type {
   AccountId, ChannelId, ChannelParams, EncodedTx, OperationKind, PeerMessage,
 } from '../../fsm/types.js';
 import { REASONS, type Reason } from '../../fsm/reasons.js';
-import { unpackSigned } from '../tx/channel-kit.js';
 import { blake2b256 } from '../tx/crypto.js';
 import { decode as decodeString, encode as encodeString } from '../tx/encoding.js';
 import * as codec from './codec.js';
 import { deserializeUpdate, serializeUpdate } from './offchain-updates.js';
-import { TX_TAG, txFacts } from './tx-facts.js';
+import { createdChannelId, readSignedTx, stateOf, txRound } from './tx-facts.js';
 
 type Bytes = Uint8Array;
 type WireMessage = codec.PeerMessage;
@@ -53,11 +52,14 @@ export class PeerWireError extends Error {
   override readonly name = 'PeerWireError';
 }
 
-/** An operation in flight on the link, and the latest copy of its tx. */
+/** An operation in flight on the link, the latest copy of its tx, and the tx without signatures (to compare copies). */
 interface Op {
   kind: OperationKind | 'create';
   signedTx: EncodedTx;
+  inner: Uint8Array | null;
 }
+
+const op = (kind: Op['kind'], signedTx: EncodedTx, bytes: Uint8Array): Op => ({ kind, signedTx, inner: readSignedTx(bytes)?.inner ?? null });
 
 /** What channel_open said, for channel_accept (which repeats it) and its check. */
 interface Opened {
@@ -83,9 +85,7 @@ const account = (key: Bytes): AccountId => encodeString(key, Encoding.AccountAdd
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The same tx, whatever signatures either copy carries. */
-function sameInner(a: EncodedTx, b: EncodedTx): boolean {
-  return a === b || (unpackSigned(a)?.encodedTx ?? a) === (unpackSigned(b)?.encodedTx ?? b);
-}
+const sameInner = (a: Op, b: Op): boolean => a.signedTx === b.signedTx || (a.inner !== null && b.inner !== null && sameBytes(a.inner, b.inner));
 
 const refuse = (reason: WireReason, detail: string) => ({ refusal: { reason, detail } });
 
@@ -99,6 +99,8 @@ export class PeerWire {
   private theirs: Op | null = null;
   /** a co-signed deposit, withdraw or mutual close on its way on chain: what `*_locked` and a late error name */
   private onchain: Op | null = null;
+  /** which `*_locked` of the on-chain op crossed: once both have, it is the channel's state and nothing names it any more */
+  private locked = { ours: false, theirs: false };
   /** the highest round of any tx that crossed the link: an error naming a higher one is made up */
   private topRound = 0;
 
@@ -145,10 +147,12 @@ export class PeerWire {
           minimum_depth: Math.min(m.minimumDepth, MAX_U32), minimum_depth_strategy: m.minimumDepthStrategy === 'txfee' ? 'txfee' : null,
           ...this.openedOrZero(),
         };
-      case 'funding_created':
-        this.ours = { kind: 'create', signedTx: m.signedTx };
-        this.learnCreateTx(txBytes(m.signedTx));
-        return { type: 'funding_created', temporary_channel_id: this.tempId(), block_hash: ZERO_HASH, data: { tx: txBytes(m.signedTx), updates: [] } };
+      case 'funding_created': {
+        const tx = txBytes(m.signedTx);
+        this.ours = op('create', m.signedTx, tx);
+        this.learnCreateTx(tx);
+        return { type: 'funding_created', temporary_channel_id: this.tempId(), block_hash: ZERO_HASH, data: { tx, updates: [] } };
+      }
       case 'funding_signed':
         this.theirs = null;
         this.learnCreateTx(txBytes(m.signedTx));
@@ -158,25 +162,30 @@ export class PeerWire {
         this.channelId = decodeString(m.channelId);
         return { type: 'funding_locked', temporary_channel_id: this.tempId(), channel_id: this.channelId };
       case 'update': {
-        this.ours = { kind: m.kind, signedTx: m.signedTx };
         const tx = txBytes(m.signedTx);
+        this.ours = op(m.kind, m.signedTx, tx);
         this.seeRound(tx);
-        if (m.kind === 'shutdown') return { type: 'shutdown', channel_id: this.chId(), block_hash: ZERO_HASH, data: { tx } };
-        return { type: PROPOSAL_TYPE[m.kind], channel_id: this.chId(), block_hash: ZERO_HASH, data: { tx, updates: m.updates.map(serializeUpdate) } };
+        // the block the proposal is pinned to, which a node peer checks against its window (none: all zeros, the node's "not set")
+        const blockHash = m.pin ? decodeString(m.pin.blockHash as `kh_${string}`) : ZERO_HASH;
+        if (m.kind === 'shutdown') return { type: 'shutdown', channel_id: this.chId(), block_hash: blockHash, data: { tx } };
+        return { type: PROPOSAL_TYPE[m.kind], channel_id: this.chId(), block_hash: blockHash, data: { tx, updates: m.updates.map(serializeUpdate) } };
       }
       case 'update_ack': {
         this.theirs = null;
         const tx = txBytes(m.signedTx);
         this.seeRound(tx);
-        if (m.kind !== 'update') this.onchain = { kind: m.kind, signedTx: m.signedTx };
+        if (m.kind !== 'update') this.onChain(op(m.kind, m.signedTx, tx));
         if (m.kind === 'update') return { type: 'update_ack', channel_id: this.chId(), data: { tx } };
         return { type: ACK_TYPE[m.kind], channel_id: this.chId(), block_hash: ZERO_HASH, data: { tx } };
       }
       case 'update_error':
-        this.forget(m.kind, m.signedTx);
+        this.forget(op(m.kind, m.signedTx, txBytes(m.signedTx)));
         return { type: ERROR_TYPE[m.kind], channel_id: this.chId(), round: Math.min(m.round, MAX_U32), error_code: Math.min(m.code, MAX_U16) };
-      case 'locked':
-        return { type: LOCKED_TYPE[m.kind], channel_id: this.chId(), data: { tx_hash: blake2b256(txBytes(m.signedTx)) } };
+      case 'locked': {
+        const tx_hash = blake2b256(txBytes(m.signedTx));
+        this.lockedCopy('ours');
+        return { type: LOCKED_TYPE[m.kind], channel_id: this.chId(), data: { tx_hash } };
+      }
       case 'message': {
         const info = Buffer.from(m.info, 'utf8');
         if (info.length > codec.MAX_INBAND_INFO) throw new PeerWireError(`a message of ${info.length} bytes exceeds the node's ${codec.MAX_INBAND_INFO}`);
@@ -251,7 +260,7 @@ export class PeerWire {
         if (!this.opened || this.theirs || this.channelId) return refuse('unexpected_message', 'funding_created out of turn');
         if (w.data.updates.length > 0) return refuse('broken_encoding', 'funding_created with updates');
         const signedTx = txString(w.data.tx);
-        this.theirs = { kind: 'create', signedTx };
+        this.theirs = op('create', signedTx, w.data.tx);
         this.learnCreateTx(w.data.tx);
         return { message: { type: 'funding_created', signedTx } };
       }
@@ -275,8 +284,8 @@ export class PeerWire {
         if (!sameBytes(w.chain_hash, this.chainHash)) return refuse('chain_hash_mismatch', `${w.type} names another chain`);
         if (this.channelId && !sameBytes(w.channel_id, this.channelId)) return refuse('channel_id_mismatch', `${w.type} names another channel`);
         if (w.type === 'channel_reest_ack' && !this.channelId) return refuse('unexpected_message', 'channel_reest_ack without our channel_reestablish');
-        const facts = txFacts(w.data.tx);
-        if (!facts || facts.round === undefined || !facts.stateHash) return refuse('broken_encoding', `${w.type}: the tx is not a channel state`);
+        const facts = stateOf(w.data.tx);
+        if (!facts) return refuse('broken_encoding', `${w.type}: the tx is not a channel state`);
         this.channelId = Buffer.from(w.channel_id);
         this.topRound = Math.max(this.topRound, facts.round);
         const channelId = encodeString(w.channel_id, Encoding.Channel) as ChannelId;
@@ -310,13 +319,13 @@ export class PeerWire {
         const kind = kindOf(PROPOSAL_TYPE, w.type);
         const updates = w.data.updates.map((u) => deserializeUpdate(u));
         const signedTx = txString(w.data.tx);
-        this.theirs = { kind, signedTx };
+        this.theirs = op(kind, signedTx, w.data.tx);
         this.seeRound(w.data.tx);
         return { message: { type: 'update', kind, signedTx, updates } };
       }
       case 'shutdown': {
         const signedTx = txString(w.data.tx);
-        this.theirs = { kind: 'shutdown', signedTx };
+        this.theirs = op('shutdown', signedTx, w.data.tx);
         return { message: { type: 'update', kind: 'shutdown', signedTx, updates: [] } };
       }
       case 'update_ack':
@@ -325,11 +334,12 @@ export class PeerWire {
       case 'shutdown_ack': {
         const kind = kindOf(ACK_TYPE, w.type);
         if (this.ours?.kind !== kind) return refuse('unexpected_message', `${w.type} with no ${kind} of ours in flight`);
-        const signedTx = txString(w.data.tx);
-        if (!sameInner(signedTx, this.ours.signedTx)) return refuse('unexpected_message', `${w.type} names another tx than our ${kind}`);
+        const acked = op(kind, txString(w.data.tx), w.data.tx);
+        if (!sameInner(acked, this.ours)) return refuse('unexpected_message', `${w.type} names another tx than our ${kind}`);
+        const { signedTx } = acked;
         this.ours = null;
         this.seeRound(w.data.tx);
-        if (kind !== 'update') this.onchain = { kind, signedTx };
+        if (kind !== 'update') this.onChain(acked);
         return { message: { type: 'update_ack', kind, signedTx } };
       }
       case 'update_error':
@@ -338,18 +348,20 @@ export class PeerWire {
       case 'shutdown_error': {
         const kind = kindOf(ERROR_TYPE, w.type);
         if (w.round > this.topRound) return refuse('unknown_round', `${w.type} names round ${w.round}, past any this link saw (${this.topRound})`);
-        const op = [this.ours, this.theirs, this.onchain].find((o) => o?.kind === kind);
-        if (!op) return refuse('unexpected_message', `${w.type} with no ${kind} in flight`);
-        this.forget(kind, op.signedTx);
-        return { message: { type: 'update_error', kind, signedTx: op.signedTx, round: w.round, code: w.error_code } };
+        const named = [this.ours, this.theirs, this.onchain].find((o) => o?.kind === kind);
+        if (!named) return refuse('unexpected_message', `${w.type} with no ${kind} in flight`);
+        this.forget(named);
+        return { message: { type: 'update_error', kind, signedTx: named.signedTx, round: w.round, code: w.error_code } };
       }
       case 'deposit_locked':
       case 'withdraw_locked': {
         const kind = w.type === 'deposit_locked' ? 'deposit' : 'withdraw';
-        const op = this.onchain;
-        if (op?.kind !== kind) return refuse('unexpected_message', `${w.type} with no co-signed ${kind} on its way`);
-        if (!sameBytes(w.data.tx_hash, blake2b256(txBytes(op.signedTx)))) return refuse('tx_hash_mismatch', `${w.type} names another tx than our ${kind}`);
-        return { message: { type: 'locked', kind, signedTx: op.signedTx } };
+        const onchain = this.onchain;
+        if (onchain?.kind !== kind) return refuse('unexpected_message', `${w.type} with no co-signed ${kind} on its way`);
+        if (!sameBytes(w.data.tx_hash, blake2b256(txBytes(onchain.signedTx)))) return refuse('tx_hash_mismatch', `${w.type} names another tx than our ${kind}`);
+        if (this.locked.theirs) return refuse('unexpected_message', `${w.type} again`);
+        this.lockedCopy('theirs');
+        return { message: { type: 'locked', kind, signedTx: onchain.signedTx } };
       }
       case 'leave':
       case 'leave_ack':
@@ -365,20 +377,31 @@ export class PeerWire {
   private createdId: Bytes | null = null;
 
   private learnCreateTx(tx: Bytes): void {
-    const facts = txFacts(tx);
-    if (facts?.tag === TX_TAG.create && facts.channelId) this.createdId = decodeString(facts.channelId);
+    const id = createdChannelId(tx);
+    if (id) this.createdId = decodeString(id);
+  }
+
+  private onChain(onchain: Op): void {
+    this.onchain = onchain;
+    this.locked = { ours: false, theirs: false };
+  }
+
+  private lockedCopy(side: 'ours' | 'theirs'): void {
+    this.locked[side] = true;
+    // the message that made the pair complete is returned first; the op is only dropped for what follows
+    if (this.locked.ours && this.locked.theirs) this.onchain = null;
   }
 
   private seeRound(tx: Bytes): void {
-    const round = txFacts(tx)?.round;
+    const round = txRound(tx);
     if (round !== undefined) this.topRound = Math.max(this.topRound, round);
   }
 
-  /** The operation of this kind that an error named is over, whichever side proposed it. */
-  private forget(kind: OperationKind, signedTx: EncodedTx): void {
+  /** The operation an error named is over, whichever side proposed it. */
+  private forget(named: Op): void {
     for (const slot of ['theirs', 'ours', 'onchain'] as const) {
-      const op = this[slot];
-      if (op?.kind === kind && sameInner(op.signedTx, signedTx)) {
+      const held = this[slot];
+      if (held?.kind === named.kind && sameInner(held, named)) {
         this[slot] = null;
         return;
       }
@@ -402,4 +425,28 @@ export class PeerWire {
   private openedOrZero(): Opened {
     return this.opened ?? { initiator: ZERO_HASH, responder: ZERO_HASH, initiator_amount: 0n, responder_amount: 0n, channel_reserve: 0n };
   }
+}
+
+/** What the first message on a responder's session names: the FSM it is for. */
+export type FirstMessage =
+  | { type: 'channel_open'; initiator: AccountId; responder: AccountId }
+  | { type: 'channel_reestablish'; channelId: ChannelId };
+
+/**
+ * A responder's session has no FSM until its first message, which must be channel_open (found by the
+ * responder's and initiator's keys and the port) or channel_reestablish (by channel id and port), as
+ * the node's locate_fsm; anything else is `protocol_error`. The message is then decoded again, by the
+ * located FSM's PeerWire.
+ */
+export function locate(bytes: Uint8Array, chainHash: Uint8Array): FirstMessage | { refusal: WireRefusal } {
+  let w: WireMessage;
+  try {
+    w = codec.decode(bytes);
+  } catch (err) {
+    return refuse('protocol_error', err instanceof codec.PeerCodecError ? err.message : 'not a peer message');
+  }
+  if (w.type !== 'channel_open' && w.type !== 'channel_reestablish') return refuse('protocol_error', `${w.type} as a session's first message`);
+  if (!sameBytes(w.chain_hash, chainHash)) return refuse('chain_hash_mismatch', `${w.type} names another chain`);
+  if (w.type === 'channel_open') return { type: w.type, initiator: account(w.initiator), responder: account(w.responder) };
+  return { type: w.type, channelId: encodeString(w.channel_id, Encoding.Channel) as ChannelId };
 }

@@ -6,9 +6,10 @@
 import { buildTx, Encoding, EntryTag, Tag, unpackEntry, unpackTx } from '@aeternity/aepp-sdk';
 import { decode as rlpDecode, encode as rlpEncode } from 'rlp';
 import type {
-  AccountId, Balances, ChannelId, ChannelParams, EncodedTx, SignedCheck, StateHash, TxKit,
+  AccountId, Balances, ChannelId, ChannelParams, EncodedTx, OnchainTerms, SignedCheck, StateHash, TxKit,
 } from '../../fsm/types.js';
 import { blake2b256, signingMessage, verifySignature } from './crypto.js';
+import { feeAtGasPrice } from './gas-price.js';
 import { asBuffer, decode, encode } from './encoding.js';
 import { Memo } from './memo.js';
 import { accountsTrie, intBytes, proofOfInclusion, stateHash, type Trie } from './state-trees.js';
@@ -127,6 +128,23 @@ function describeMismatch(candidate: EncodedTx, expected: EncodedTx): { reason: 
   }
 }
 
+/**
+ * Builds an on-chain tx with the fee its terms ask for: the fee as given, or the least one when there
+ * is none; with a gas price, the fee at that gas price, or the given fee if that is bigger (aesc_fsm
+ * new_onchain_tx_). Never below the least fee the tx needs (the aepp-sdk builds nothing less): the
+ * FSM refuses a fee asked for that the tx came out above. `build(fee)` returns the unsigned tx with
+ * that fee (undefined: the least).
+ */
+function withFee(terms: OnchainTerms, build: (fee: bigint | undefined) => EncodedTx): EncodedTx {
+  if (terms.fee === undefined && terms.gasPrice === undefined) return build(undefined);
+  const cheapest = build(undefined);
+  const least = BigInt((unpackTx(cheapest) as unknown as { fee: string }).fee);
+  const atLeast = (fee: bigint | undefined) => (fee === undefined || fee <= least ? cheapest : build(fee));
+  if (terms.gasPrice === undefined) return atLeast(terms.fee);
+  const atGasPrice = feeAtGasPrice(atLeast, terms.gasPrice);
+  return atLeast(terms.fee !== undefined && terms.fee > atGasPrice ? terms.fee : atGasPrice);
+}
+
 /** Only a round's tx is worth remembering: a client's megabyte string is worked on, not kept. */
 const MEMO_MAX_CHARS = 4_096;
 /** the txs and checks of the rounds in flight; the second FSM of a round asks for the same ones */
@@ -219,26 +237,23 @@ export function createTxKit(networkId: string): TxKit {
         }) };
       }
       const hashOfState = channelStateHash(params, balances);
-      const tx = buildTx({
+      const tx = withFee(onchain.terms, (fee) => buildTx({
         ...(onchain.kind === 'deposit'
           ? { tag: Tag.ChannelDepositTx, fromId: onchain.account }
           : { tag: Tag.ChannelWithdrawTx, toId: onchain.account }),
         channelId: channel,
         amount: onchain.amount,
         ttl: onchain.terms.ttl,
-        ...(onchain.terms.fee !== undefined && { fee: onchain.terms.fee }),
+        ...(fee !== undefined && { fee }),
         stateHash: hashOfState,
         round,
         nonce: onchain.terms.nonce,
-      } as Parameters<typeof buildTx>[0]) as EncodedTx;
+      } as Parameters<typeof buildTx>[0]) as EncodedTx);
       return { signedTx: wrapSigned(tx), stateHash: hashOfState };
     },
 
     disputeTx(spec) {
-      const common = {
-        channelId: spec.channelId, fromId: spec.from, ttl: spec.terms.ttl, nonce: spec.terms.nonce,
-        ...(spec.terms.fee !== undefined && { fee: spec.terms.fee }),
-      };
+      const common = { channelId: spec.channelId, fromId: spec.from, ttl: spec.terms.ttl, nonce: spec.terms.nonce };
       let fields: Record<string, unknown>;
       switch (spec.kind) {
         case 'close_solo':
@@ -259,7 +274,7 @@ export function createTxKit(networkId: string): TxKit {
           fields = { tag: Tag.ChannelSettleTx, initiatorAmountFinal: spec.finals.initiator, responderAmountFinal: spec.finals.responder };
           break;
       }
-      return wrapSigned(buildTx({ ...fields, ...common } as Parameters<typeof buildTx>[0]) as EncodedTx);
+      return wrapSigned(withFee(spec.terms, (fee) => buildTx({ ...fields, ...common, ...(fee !== undefined && { fee }) } as Parameters<typeof buildTx>[0]) as EncodedTx));
     },
 
     innerTag(signedTx) {
@@ -270,16 +285,16 @@ export function createTxKit(networkId: string): TxKit {
     },
 
     closeMutualTx(channel, from, finals, terms) {
-      return wrapSigned(buildTx({
+      return wrapSigned(withFee(terms, (fee) => buildTx({
         tag: Tag.ChannelCloseMutualTx,
         channelId: channel,
         fromId: from,
         initiatorAmountFinal: finals.initiator,
         responderAmountFinal: finals.responder,
         ttl: terms.ttl,
-        ...(terms.fee !== undefined && { fee: terms.fee }),
+        ...(fee !== undefined && { fee }),
         nonce: terms.nonce,
-      }) as EncodedTx);
+      }) as EncodedTx));
     },
 
     checkSigned,

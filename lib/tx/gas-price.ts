@@ -12,6 +12,11 @@ const GAS_PER_BYTE = 20n;
 /** the base gas of every channel tx but force progress (which runs a contract) */
 export const CHANNEL_TX_BASE_GAS = 15_000n;
 
+/** The least fee the node takes for a tx as it is: its fee gas at the minimum gas price (aetx:min_fee). */
+export function minimumFee(tx: EncodedTx, baseGas = CHANNEL_TX_BASE_GAS): bigint {
+  return MIN_GAS_PRICE * (baseGas + GAS_PER_BYTE * BigInt(decode(tx).length));
+}
+
 /** `build(undefined)` builds the tx at the minimum fee; `build(fee)` with that fee. */
 export function feeAtGasPrice(build: (fee: bigint | undefined) => EncodedTx, gasPrice: bigint, baseGas = CHANNEL_TX_BASE_GAS): bigint {
   let fee: bigint | undefined;

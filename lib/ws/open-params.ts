@@ -4,13 +4,15 @@
  * node (channel-api §2).
  */
 import { decode } from '@aeternity/aepp-sdk';
-import type { AccountId, ChannelId, ChannelParams, Role, Timeouts } from '../../fsm/types.js';
+import type { AccountId, BlockHashDelta, ChannelId, ChannelParams, Role, Timeouts } from '../../fsm/types.js';
+import { DEFAULT_BLOCK_HASH_DELTA } from '../../fsm/types.js';
 import { openParamsRefusal } from '../../fsm/protocol.js';
 import { parseAmount } from '../amounts.js';
 import { describeErrors, validator } from '../schemas.js';
 import type { OpenRefusal, OpenRequest } from '../channel/open-request.js';
 import { isAccountId } from '../channel/requests.js';
 import { MIN_GAS_PRICE } from '../tx/gas-price.js';
+import { reportParams } from './report-params.js';
 
 export type { OpenRefusal, OpenRequest };
 
@@ -49,8 +51,14 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
   const zero = Object.entries(timeouts).find(([, ms]) => ms < 1);
   if (zero) return { reason: 'invalid_params', detail: `timeout_${zero[0]} must be at least 1 (milliseconds)` };
 
+  const reporting = reportParams(query);
+  if ('reason' in reporting) return reporting;
+  const blockHashDelta = blockHashDeltaOf(query);
+  if (typeof blockHashDelta === 'string') return { reason: 'invalid_params', detail: blockHashDelta };
+
   const role = query.role as Role;
   const common = {
+    ...reporting,
     role,
     port,
     ...(role === 'initiator' && query.host && { host: ownString(query.host) }),
@@ -58,6 +66,7 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
     keepRunning: role === 'responder' && query.keep_running !== 'false',
     watchtower: query.watchtower === 'true',
     timeouts,
+    blockHashDelta,
     unknown: Object.keys(query).filter((key) => !knownParams().has(key)),
   };
 
@@ -119,6 +128,25 @@ export function parseOpenParams(search: URLSearchParams): OpenRequest | OpenRefu
     ...(gasPrice !== undefined && { gasPrice }),
     ...(query.nonce !== undefined && { nonce: Number(query.nonce) }),
   };
+}
+
+/**
+ * The window of a pinned block (bh_delta_*), each left out taking the node's default. The node falls
+ * back to all three defaults when any is missing or they do not fit; the service refuses what does not
+ * fit, so a client is never held to a window it did not ask for.
+ */
+function blockHashDeltaOf(query: Query): BlockHashDelta | string {
+  const given = (name: string, fallback: number) => (query[name] === undefined ? fallback : Number(query[name]));
+  const delta: BlockHashDelta = {
+    notNewerThan: given('bh_delta_not_newer_than', DEFAULT_BLOCK_HASH_DELTA.notNewerThan),
+    notOlderThan: given('bh_delta_not_older_than', DEFAULT_BLOCK_HASH_DELTA.notOlderThan),
+    pick: given('bh_delta_pick', DEFAULT_BLOCK_HASH_DELTA.pick),
+  };
+  if (delta.notNewerThan < 0 || delta.notOlderThan < 0 || delta.pick < 0) return 'bh_delta_* must not be negative';
+  if (delta.notOlderThan < delta.notNewerThan + delta.pick) {
+    return `bh_delta_not_older_than (${delta.notOlderThan}) must be at least bh_delta_not_newer_than + bh_delta_pick (${delta.notNewerThan + delta.pick})`;
+  }
+  return delta;
 }
 
 function minimumDepthOf(query: Query): { minimumDepth: number; minimumDepthStrategy: 'txfee' | 'plain' } {

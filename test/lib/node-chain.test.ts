@@ -46,4 +46,11 @@ t.test('NodeChain reads and writes the dev chain through its node HTTP API', asy
   const forged = await cosign(stranger, buildTx({ tag: Tag.SpendTx, senderId: GENESIS.address, recipientId: stranger.address, amount: 1n, nonce: 2 }));
   await t.rejects(chain.postTx(forged as `tx_${string}`), ChainRejectedError, 'a refused tx is a ChainRejectedError');
   t.equal(await chain.channel('ch_2jqr9vjPiaNk2H4iE3pV9FCayL1BbyT4nDk4WHd6HTE16ZswWu'), null, 'no such channel');
+
+  const top = await chain.keyBlockHash(1);
+  t.equal(top, await dev.keyBlockHash(1), 'a key block\'s hash by height');
+  t.equal(await chain.keyBlockHash(2), null, 'none above the top');
+  t.equal(await chain.blockHeight(top!), 1, 'a key block\'s height by hash');
+  t.equal(await chain.blockHeight(dev.blockHash(1, 'mh')), 1, 'a micro block\'s height by hash');
+  t.equal(await chain.blockHeight(dev.blockHash(7, 'kh')), null, 'a block the chain does not have');
 });

@@ -8,8 +8,9 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { randomBytes } from 'node:crypto';
+import { encode, Encoding } from '@aeternity/aepp-sdk';
 import type { EncodedTx, PeerMessage, Role } from '../../fsm/types.js';
-import { PeerWire, type WireRefusal } from '../../lib/peer/wire.js';
+import { locate, PeerWire, type WireRefusal } from '../../lib/peer/wire.js';
 import * as codec from '../../lib/peer/codec.js';
 import { unpackSigned } from '../../lib/tx/channel-kit.js';
 import { channelParams, kit, pair as fsmPair, type PairOptions } from '../fsm/pair.js';
@@ -263,6 +264,13 @@ t.test('wire messages that do not fit the link are refused with their reason', a
   t.match(refusalOf(responder.decode(open.bytes)), { reason: 'unexpected_message' }, 'a second channel_open');
 
   for (const side of [p.initiator, p.responder]) t.equal(side.round(), 2, `${side.role} is untouched`);
+
+  // a responder's session: its first message finds the FSM, or ends the session
+  t.same(locate(open.bytes, CHAIN_HASH), { type: 'channel_open', initiator: p.accounts.initiator.address, responder: p.accounts.responder.address });
+  t.match(locate(update.bytes, CHAIN_HASH), { refusal: { reason: 'protocol_error' } }, 'an update first');
+  t.match(locate(open.bytes, randomBytes(32)), { refusal: { reason: 'chain_hash_mismatch' } });
+  const reestablish = codec.encode({ type: 'channel_reestablish', chain_hash: CHAIN_HASH, channel_id, data: { tx: other.data.tx } });
+  t.same(locate(reestablish, CHAIN_HASH), { type: 'channel_reestablish', channelId: p.initiator.actor.getSnapshot().context.channelId });
 });
 
 t.test('fuzzed and tampered bytes: a refusal or a message, never an exception, never a co-signature', async (t) => {
@@ -325,9 +333,17 @@ t.test('every operation\'s proposal, ack, error and locked cross as the node\'s 
     if (kind === 'deposit' || kind === 'withdraw') {
       const locked: PeerMessage = { type: 'locked', kind, signedTx: txs[kind] };
       t.same(cross('initiator', locked, `${kind}_locked`), locked);
+      t.match(wires.responder.decode(wires.initiator.encode(locked)), { refusal: { reason: 'unexpected_message' } }, `a second ${kind}_locked`);
     }
     cross('initiator', proposed, proposal!);
     const refused: PeerMessage = { type: 'update_error', kind, signedTx: txs[kind], round: 2, code: 4 };
     t.same(cross('responder', refused, error!), refused);
   }
+
+  // a pinned proposal carries its block's hash in block_hash, as the node's does (unpinned: all zeros)
+  const pinHash = encode(Buffer.alloc(32, 0x42), Encoding.KeyBlockHash);
+  const pinned: PeerMessage = { type: 'update', kind: 'update', signedTx: txs.update, updates: updates.update, pin: { blockHash: pinHash, height: 5, top: 6 } };
+  const wire = codec.decode(wires.initiator.encode(pinned)) as codec.PeerMessageOf<'update'>;
+  t.same(Buffer.from(wire.block_hash), Buffer.alloc(32, 0x42), 'the pinned block\'s hash');
+  wires.responder.decode(codec.encode(wire));
 });

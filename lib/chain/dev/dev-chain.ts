@@ -11,6 +11,7 @@ import { buildTx, buildTxHash, decode, Encoding, encode, hash, Tag, unpackTx, ty
 import type { AccountId, ChannelId, EncodedTx } from '../../../fsm/types.js';
 import { unpackSigned } from '../../tx/channel-kit.js';
 import { ownCopy } from '../../tx/encoding.js';
+import { Memo } from '../../tx/memo.js';
 import { signingMessage, verifySignature } from '../../tx/crypto.js';
 import { ChainRejectedError, type Chain, type ChainAccount, type TxStatus, type ChannelObject } from '../types.js';
 import { channelOf, senderOf, signersOf, type ChannelTx } from './channel-rules.js';
@@ -109,6 +110,8 @@ export class DevChain implements Chain {
       throw err;
     }
   }
+
+  private readonly blockHashes = new Memo<string>(256);
 
   async genesisHash(): Promise<Uint8Array> {
     // the key block hash the node HTTP API reports as genesis_key_block_hash (node-http-api.ts)
@@ -226,9 +229,35 @@ export class DevChain implements Chain {
     await this.ledger?.close();
   }
 
-  /** Deterministic stand-ins for block hashes: the dev chain has no real blocks to hash. */
+  async keyBlockHash(height: number): Promise<string | null> {
+    return height >= 0 && height <= this.currentHeight ? this.blockHash(height, 'kh') : null;
+  }
+
+  async blockHeight(blockHash: string): Promise<number | null> {
+    const kind = blockHash.startsWith('kh_') ? 'kh' : blockHash.startsWith('mh_') ? 'mh' : null;
+    if (!kind) return null;
+    let bytes: Uint8Array;
+    try {
+      bytes = decode(blockHash as `kh_${string}`);
+    } catch {
+      return null;
+    }
+    if (bytes.length !== 32) return null;
+    const height = Number(Buffer.from(bytes).readBigUInt64BE(0));
+    return height <= this.currentHeight && this.blockHash(height, kind) === blockHash ? height : null;
+  }
+
+  /**
+   * Deterministic stand-ins for block hashes: the dev chain has no real blocks to hash. The height
+   * leads (so a hash tells its height at once), a digest of kind and height follows. The recent ones
+   * are remembered: every proposal pins one.
+   */
   blockHash(height: number, kind: 'kh' | 'mh'): string {
-    return encode(hash(Buffer.from(`${kind}:${height}`)), kind === 'kh' ? Encoding.KeyBlockHash : Encoding.MicroBlockHash);
+    return this.blockHashes.get(`${kind}:${height}`, () => {
+      const bytes = Buffer.from(hash(Buffer.from(`${kind}:${height}`)));
+      bytes.writeBigUInt64BE(BigInt(height), 0);
+      return encode(bytes, kind === 'kh' ? Encoding.KeyBlockHash : Encoding.MicroBlockHash);
+    });
   }
 
   /** The timer's block: skipped while one is still being made, so a slow ledger does not pile blocks up. */

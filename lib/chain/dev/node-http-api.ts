@@ -23,6 +23,11 @@ type Reply = { status: number; body?: unknown };
 export function createNodeHttpApi(chain: DevChain, log: Logger): Server {
   const startedAt = Date.now();
 
+  const keyBlock = (hash: string, height: number) => ({
+    hash, height, prev_hash: chain.blockHash(Math.max(height - 1, 0), 'kh'), prev_key_hash: chain.blockHash(Math.max(height - 1, 0), 'kh'),
+    state_hash: 'bs_2aBz1QS23piMnSmZGwQk8iNCHLBdHSycPBbA5SHuScuYfHATit', miner: 'ak_11111111111111111111111111111111273Yts',
+    beneficiary: 'ak_11111111111111111111111111111111273Yts', target: 0, time: 0, version: PROTOCOL_VERSION, info: 'cb_AAAAAfy4hFE=',
+  });
   const routes: Array<[RegExp, string, (m: RegExpMatchArray, body: unknown) => Promise<Reply>]> = [
     [/^\/v3\/status$/, 'GET', async () => ({
       status: 200,
@@ -42,6 +47,20 @@ export function createNodeHttpApi(chain: DevChain, log: Logger): Server {
     })],
     [/^\/v3\/recent-gas-prices$/, 'GET', async () => ({ status: 200, body: [{ min_gas_price: Number(MIN_GAS_PRICE), utilization: 0, minutes: 1 }] })],
     [/^\/v3\/key-blocks\/current\/height$/, 'GET', async () => ({ status: 200, body: { height: await chain.height() } })],
+    // blocks, as far as pinning needs them: a hash and its height
+    [/^\/v3\/key-blocks\/height\/(\d+)$/, 'GET', async ([, height]) => {
+      const hash = await chain.keyBlockHash(Number(height));
+      return hash ? { status: 200, body: keyBlock(hash, Number(height)) } : { status: 404, body: { reason: 'Block not found' } };
+    }],
+    [/^\/v3\/key-blocks\/hash\/(kh_\w+)$/, 'GET', async ([, hash]) => {
+      const height = await chain.blockHeight(hash!);
+      return height === null ? { status: 404, body: { reason: 'Block not found' } } : { status: 200, body: keyBlock(hash!, height) };
+    }],
+    [/^\/v3\/micro-blocks\/hash\/(mh_\w+)\/header$/, 'GET', async ([, hash]) => {
+      const height = await chain.blockHeight(hash!);
+      if (height === null) return { status: 404, body: { reason: 'Block not found' } };
+      return { status: 200, body: { ...keyBlock(hash!, height), pof_hash: 'no_fraud', txs_hash: hash, signature: 'sg_1111111111111111111111111111111111111111111111111111111111111111111111111111' } };
+    }],
     [/^\/v3\/accounts\/(ak_\w+)$/, 'GET', async ([, id]) => {
       const account = await chain.account(id as AccountId);
       if (!account) return { status: 404, body: { reason: 'Account not found' } };
