@@ -15,7 +15,35 @@ const MAX_DEPTH = 64;
 const NUMBER = /-?(?:0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/y;
 const STRING_PLAIN = /[^"\\\u0000-\u001f]*/y;
 
+/** Digits enough to be an integer beyond 2^53 (15 digits always fit). */
+const LONG_DIGITS = /\d{16}/;
+
 export function parseJson(text: string): Json {
+  // V8's parser is exact when no number could be too large and the nesting cannot be too deep (every
+  // `[` and `{` counted, in strings too); a frame it refuses is read again below for the error's words
+  if (!LONG_DIGITS.test(text) && fewOpenings(text)) {
+    try {
+      return JSON.parse(text) as Json;
+    } catch { /* the parser below says why */ }
+  }
+  return parseStrictly(text);
+}
+
+/** The parser without V8's fast path: what `parseJson` must always agree with (its tests compare them). */
+export function parseJsonStrictly(text: string): Json {
+  return parseStrictly(text);
+}
+
+function fewOpenings(text: string): boolean {
+  let openings = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if ((c === 0x7b || c === 0x5b) && ++openings > MAX_DEPTH) return false;
+  }
+  return true;
+}
+
+function parseStrictly(text: string): Json {
   let pos = 0;
 
   const fail = (what: string): never => {
@@ -128,8 +156,29 @@ export function parseJson(text: string): Json {
   return value;
 }
 
+/** Marks a bigint's digits in V8's output; a key or string that holds it sends the value the slow way. */
+const BIGINT_MARK = '\uE000';
+const MARKED_BIGINT = /"\uE000(-?\d+)"/g;
+
 /** JSON.stringify, but bigints become bare integer literals instead of throwing. */
 export function stringifyJson(value: unknown): string {
+  let bigints = false;
+  let clash = false;
+  const text = JSON.stringify(value, (key: string, v: unknown) => {
+    if (typeof v === 'bigint') {
+      bigints = true;
+      return BIGINT_MARK + v.toString();
+    }
+    if ((typeof v === 'string' && v.includes(BIGINT_MARK)) || key.includes(BIGINT_MARK)) clash = true;
+    return v;
+  }) as string | undefined;
+  if (clash) return write(value) ?? 'null';
+  if (text === undefined) return 'null';
+  return bigints ? text.replace(MARKED_BIGINT, '$1') : text;
+}
+
+/** The writer without V8's fast path: what `stringifyJson` must always agree with (its tests compare them). */
+export function stringifyJsonStrictly(value: unknown): string {
   return write(value) ?? 'null';
 }
 

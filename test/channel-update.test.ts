@@ -51,6 +51,24 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     ch.initiator.close(); ch.responder.close();
   });
 
+  t.test(`${protocol}: both participants here: a transfer is one store write, and both records hold its round`, async (t) => {
+    const ch = await openChannel(service, protocol);
+    const roundWrites = async () => (await service.metrics.storeWriteDuration.get()).values
+      .find((v) => v.metricName === 'aesc_store_write_duration_seconds_count' && v.labels.kind === 'round')?.value ?? 0;
+    const before = await roundWrites();
+    for (const amount of [1, 2, 3]) {
+      ch.initiator.send('channels.update.new', { from: ch.initiatorAccount.address, to: ch.responderAccount.address, amount });
+      await ch.initiator.nextMethod('channels.update');
+      await ch.responder.nextMethod('channels.update');
+    }
+    t.equal(await roundWrites() - before, 3, 'one write per transfer, for both sides');
+    for (const role of ['initiator', 'responder'] as const) {
+      t.equal((await storedRound(ch, role))?.round, 4, `the ${role}'s record is at round 4`);
+      t.same((await service.store.history(ch.channelId as any, role)).map((s) => s.round), [1, 2, 3, 4], `the ${role}'s history has every round once`);
+    }
+    ch.initiator.close(); ch.responder.close();
+  });
+
   t.test(`${protocol}: refused transfers name their reason and change nothing`, async (t) => {
     const ch = await openChannel(service, protocol);
     const from = ch.initiatorAccount.address;

@@ -5,12 +5,12 @@
  * tracked, so a stopping service lets them finish.
  */
 import type { ChannelEvent } from '../../fsm/channel-machine.js';
-import type { ChannelEffect, ChannelId, ClientOutput, PeerMessage, Role } from '../../fsm/types.js';
+import type { ChannelEffect, ChannelId, ClientOutput, CoSignedState, PeerMessage, Role } from '../../fsm/types.js';
 import type { TxWatcher } from '../chain/tx-watcher.js';
 import type { Chain } from '../chain/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { ChannelStore } from '../store/store.js';
+import type { ChannelStore, SaveResult } from '../store/store.js';
 import { hashFsmId } from './fsm-id.js';
 import { reportTx } from './reports.js';
 
@@ -30,6 +30,8 @@ export interface EffectOwner {
   readonly log: Logger;
   /** the peer's session, while paired */
   readonly peer: { receivePeer(message: PeerMessage): void } | null;
+  /** the peer's interpreter while the peer's FSM lives in this process (null when elsewhere or unpaired) */
+  readonly localPeer: EffectInterpreter | null;
   /** an event for the FSM: how an effect ended */
   send(event: ChannelEvent): void;
   toClient(output: ClientOutput): void;
@@ -39,6 +41,8 @@ export interface EffectOwner {
 export class EffectInterpreter {
   /** store writes under way: a shutdown lets them finish, so what they acknowledge is kept */
   private readonly writes = new Set<Promise<unknown>>();
+  /** this participant's round the peer's interpreter wrote with its own, not yet asked for by our FSM */
+  private writtenByPeer: { state: CoSignedState; result: Promise<SaveResult> } | null = null;
 
   constructor(private readonly owner: EffectOwner, private readonly deps: EffectDeps) {}
 
@@ -108,8 +112,24 @@ export class EffectInterpreter {
   private persist(effect: Extract<ChannelEffect, { type: 'persist' }>): void {
     const { owner, deps } = this;
     const round = effect.state.round;
-    const first = effect.first ? { params: effect.params, fsmIdHash: hashFsmId(owner.fsmId) } : undefined;
-    this.timed('round', deps.store.saveRound(effect.channelId, owner.role, effect.state, first)).then(
+    const byPeer = this.writtenByPeer;
+    this.writtenByPeer = null;
+    let write: Promise<SaveResult>;
+    if (byPeer && byPeer.state.round === round && byPeer.state.signedTx === effect.state.signedTx) {
+      // the peer's write has (or will have) this round in our record too: its answer is ours
+      write = this.tracked(byPeer.result);
+    } else if (!effect.first && owner.localPeer) {
+      const peer = owner.localPeer;
+      const both = deps.store.saveRoundForBoth(effect.channelId, effect.state);
+      const forPeer = both.then((results) => results[peerRole(owner.role)]);
+      forPeer.catch(() => undefined); // the peer's FSM may never ask for it; when it does, it hears the failure
+      peer.writtenByPeer = { state: effect.state, result: forPeer };
+      write = this.timed('round', both.then((results) => results[owner.role]));
+    } else {
+      const first = effect.first ? { params: effect.params, fsmIdHash: hashFsmId(owner.fsmId) } : undefined;
+      write = this.timed('round', deps.store.saveRound(effect.channelId, owner.role, effect.state, first));
+    }
+    write.then(
       (result) => {
         if (result === 'saved' && effect.first) deps.onChannelStored?.(effect.channelId);
         if (result === 'saved') owner.send({ type: 'STORE.SAVED', round });
@@ -126,8 +146,15 @@ export class EffectInterpreter {
   private timed<T>(kind: 'round' | 'onchain', write: Promise<T>): Promise<T> {
     const timer = this.deps.metrics?.storeWriteDuration.startTimer({ kind });
     if (timer) void write.finally(timer).catch(() => undefined);
+    return this.tracked(write);
+  }
+
+  /** A store write (ours or the peer's for us), tracked until it ends. */
+  private tracked<T>(write: Promise<T>): Promise<T> {
     this.writes.add(write);
     void write.finally(() => this.writes.delete(write)).catch(() => undefined);
     return write;
   }
 }
+
+const peerRole = (role: Role): Role => (role === 'initiator' ? 'responder' : 'initiator');

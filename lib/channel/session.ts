@@ -278,6 +278,11 @@ export class Session {
 
   // --- the peer ---
 
+  /** The peer's effect interpreter, when the peer is a session of this process: the two share store writes. */
+  get localPeer(): EffectInterpreter | null {
+    return this.peer instanceof Session && !this.peer.stopped ? this.peer.effects : null;
+  }
+
   receivePeer(message: PeerMessage): void {
     if (this.stopped) return;
     this.reporting.peerMessage('rcv', message);

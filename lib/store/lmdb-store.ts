@@ -64,6 +64,21 @@ export class LmdbStore implements ChannelStore {
     }));
   }
 
+  async saveRoundForBoth(channelId: ChannelId, state: CoSignedState): Promise<Record<Role, SaveResult>> {
+    this.ensureOpen();
+    const stateText = encodeState(state);
+    return durably(this.root, this.root.transaction(() => {
+      const save = (role: Role): SaveResult => {
+        if (state.round <= storedRound(this.channels.get([channelId, role, 'round']))) return 'stale';
+        this.channels.put([channelId, role, 'round'], String(state.round));
+        this.channels.put([channelId, role, 'state'], stateText);
+        this.rounds.put([channelId, role, state.round], stateText);
+        return 'saved';
+      };
+      return { initiator: save('initiator'), responder: save('responder') };
+    }));
+  }
+
   async load(channelId: ChannelId, role: Role): Promise<StoredChannel | null> {
     this.ensureOpen();
     // synchronous reads in one turn share one read snapshot: no commit lands between them

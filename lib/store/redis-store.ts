@@ -26,11 +26,31 @@ redis.call('XADD', KEYS[2], ARGV[1] .. '-1', 'state', ARGV[2])
 return 1
 `;
 
+/**
+ * SAVE_ROUND for both participants in one call: KEYS are the initiator's hash and stream, then the
+ * responder's (all in the channel's slot). Returns {initiator, responder}, 1 when written, 0 when stale.
+ */
+const SAVE_ROUND_FOR_BOTH = `
+local results = {}
+for i = 1, 3, 2 do
+  local current = tonumber(redis.call('HGET', KEYS[i], 'round') or '0')
+  if tonumber(ARGV[1]) <= current then
+    results[#results + 1] = 0
+  else
+    redis.call('HSET', KEYS[i], 'round', ARGV[1], 'state', ARGV[2])
+    redis.call('XADD', KEYS[i + 1], ARGV[1] .. '-1', 'state', ARGV[2])
+    results[#results + 1] = 1
+  end
+end
+return results
+`;
+
 /** How long close() waits for Redis to answer QUIT and close the connection. */
 const CLOSE_WAIT_MS = 1_000;
 
 type RedisWithScript = Redis & {
   saveRound(key: string, rounds: string, round: number, state: string, params: string, fsm: string): Promise<number>;
+  saveRoundForBoth(initiator: string, initiatorRounds: string, responder: string, responderRounds: string, round: number, state: string): Promise<[number, number]>;
 };
 
 export interface RedisStoreOptions {
@@ -50,6 +70,7 @@ export class RedisStore implements ChannelStore {
 
   private constructor(redis: Redis, private readonly prefix: string) {
     redis.defineCommand('saveRound', { numberOfKeys: 2, lua: SAVE_ROUND });
+    redis.defineCommand('saveRoundForBoth', { numberOfKeys: 4, lua: SAVE_ROUND_FOR_BOTH });
     this.redis = redis as RedisWithScript;
     this.payments = new RedisPayments(redis, prefix);
   }
@@ -104,6 +125,13 @@ export class RedisStore implements ChannelStore {
     // the index is one key for all channels, so it cannot share the script's slot in a cluster
     if (written === 1 && first) await this.redis.sadd(`${this.prefix}channels`, channelId);
     return written === 1 ? 'saved' : 'stale';
+  }
+
+  async saveRoundForBoth(channelId: ChannelId, state: CoSignedState): Promise<Record<Role, SaveResult>> {
+    const initiator = this.key(channelId, 'initiator');
+    const responder = this.key(channelId, 'responder');
+    const [i, r] = await this.redis.saveRoundForBoth(initiator, `${initiator}:rounds`, responder, `${responder}:rounds`, state.round, encodeState(state));
+    return { initiator: i === 1 ? 'saved' : 'stale', responder: r === 1 ? 'saved' : 'stale' };
   }
 
   async channelIds(): Promise<ChannelId[]> {

@@ -27,6 +27,12 @@ export interface ChannelStore {
    * otherwise). The first round of a channel carries its parameters and fsm_id hash.
    */
   saveRound(channelId: ChannelId, role: Role, state: CoSignedState, first?: { params: ChannelParams; fsmIdHash: string }): Promise<SaveResult>;
+  /**
+   * Writes the same co-signed round (not a channel's first) to both participants' records in one
+   * atomic step, each record only if the round is higher than its own: what `saveRound` does for each,
+   * in one store call. Used when both FSMs of a channel live in this process.
+   */
+  saveRoundForBoth(channelId: ChannelId, state: CoSignedState): Promise<Record<Role, SaveResult>>;
   load(channelId: ChannelId, role: Role): Promise<StoredChannel | null>;
   /** Keeps a co-signed on-chain tx until it is on chain or refused (at most one per participant). */
   saveOnchain(channelId: ChannelId, role: Role, kind: OperationKind, state: CoSignedState): Promise<void>;

@@ -40,7 +40,8 @@ export class FrameClient implements ClientLink {
   read(text: string): Incoming {
     const { log, maxFrameBytes } = this.options;
     if (log.isDebugEnabled()) log.debug('frame in', { ...this.options.fields, frame: redactFrame(text.slice(0, 2000)) });
-    if (Buffer.byteLength(text) > maxFrameBytes) return { error: 'frame_too_large', detail: `at most ${maxFrameBytes} bytes`, raw: {} };
+    // a UTF-16 unit is at most 3 UTF-8 bytes: most frames are known small without counting their bytes
+    if (text.length * 3 > maxFrameBytes && Buffer.byteLength(text) > maxFrameBytes) return { error: 'frame_too_large', detail: `at most ${maxFrameBytes} bytes`, raw: {} };
     let frame: Json;
     try {
       frame = parseJson(text);

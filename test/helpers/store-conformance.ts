@@ -93,6 +93,23 @@ export function storeConformance(t: Test, subject: StoreUnderTest): void {
     t.same((await store.history(channelId, 'responder')).map((s) => s.round), [2, 3]);
   });
 
+  t.test('one write for both participants: each record only goes up, as with a write of its own', async (t) => {
+    const channelId = newChannelId();
+    await open(channelId, 'initiator', 1, 'aa');
+    await open(channelId, 'responder', 1, 'bb');
+    t.same(await store.saveRoundForBoth(channelId, state(2)), { initiator: 'saved', responder: 'saved' });
+    t.same(await store.saveRoundForBoth(channelId, state(2)), { initiator: 'stale', responder: 'stale' }, 'the same round twice');
+    t.equal(await store.saveRound(channelId, 'responder', state(3)), 'saved');
+    t.same(await store.saveRoundForBoth(channelId, state(3)), { initiator: 'saved', responder: 'stale' }, 'one side already had it');
+    for (const [role, fsmIdHash] of [['initiator', 'aa'], ['responder', 'bb']] as const) {
+      t.same(await store.load(channelId, role), { channelId, role, params, state: state(3), fsmIdHash, onchain: null, closed: false }, `the ${role}'s record keeps its own parameters`);
+      t.same((await store.history(channelId, role)).map((s) => s.round), [1, 2, 3], `the ${role}'s history has each round once`);
+    }
+    const both = await Promise.all(Array.from({ length: 10 }, () => store.saveRoundForBoth(channelId, state(4))));
+    t.equal(both.filter((r) => r.initiator === 'saved').length, 1, 'one of ten writers of round 4, for the initiator');
+    t.equal(both.filter((r) => r.responder === 'saved').length, 1, 'and for the responder');
+  });
+
   t.test('concurrent writers: exactly one wins each round', async (t) => {
     const channelId = newChannelId();
     const firsts = await Promise.all(Array.from({ length: 20 }, (_, i) => open(channelId, 'initiator', 1, `fsm${i}`)));

@@ -2,6 +2,9 @@
  * How fast each store takes co-signed rounds: one channel's rounds awaited one by one (the latency a
  * single channel sees), and 100 channels writing a round each in the same event-loop turn (what a
  * busy service does; LMDB puts them in one commit and one fsync, ioredis in one pipeline).
+ * Then a transfer's writes when both FSMs live in this process: each participant's round on its own
+ * (two writes, one after the other, as the acknowledger and then the proposer persist) against both
+ * in one `saveRoundForBoth`, with this process's CPU (and Redis's) per transfer.
  * Prints figures, asserts nothing. Run: npx tsx test/lib/store-bench.ts
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,6 +15,7 @@ import { Redis } from 'ioredis';
 import { openEmbedded } from '../../lib/store/embedded.js';
 import { LmdbStore } from '../../lib/store/lmdb-store.js';
 import { RedisStore } from '../../lib/store/redis-store.js';
+import type { ChannelId } from '../../fsm/types.js';
 import type { ChannelStore } from '../../lib/store/store.js';
 import { REDIS_URL } from '../helpers/storage.js';
 import { newChannelId, params, state } from '../helpers/store-conformance.js';
@@ -42,6 +46,29 @@ async function concurrently(store: ChannelStore): Promise<string> {
     + `(${(seconds / BATCHES * 1e3).toFixed(2)} ms per batch of ${CHANNELS})`;
 }
 
+/** Transfers over CHANNELS channels at once: each side's write on its own, or both in one call. */
+async function transfers(store: ChannelStore, both: boolean, redisCpuMs: () => Promise<number>): Promise<string> {
+  const channels = Array.from({ length: CHANNELS }, newChannelId);
+  for (const role of ['initiator', 'responder'] as const) {
+    await Promise.all(channels.map((id) => store.saveRound(id, role, state(1), { params, fsmIdHash: 'aa' })));
+  }
+  const write = async (id: ChannelId, round: number) => {
+    if (both) return void (await store.saveRoundForBoth(id, state(round)));
+    await store.saveRound(id, 'responder', state(round));
+    await store.saveRound(id, 'initiator', state(round));
+  };
+  const cpu = process.cpuUsage();
+  const redisBefore = await redisCpuMs();
+  const start = process.hrtime.bigint();
+  for (let round = 2; round < BATCHES + 2; round++) await Promise.all(channels.map((id) => write(id, round)));
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const used = process.cpuUsage(cpu);
+  const count = CHANNELS * BATCHES;
+  const redisUs = ((await redisCpuMs()) - redisBefore) * 1000 / count;
+  return `${both ? 'one write for both' : 'a write per side  '}: ${fmt(count / seconds)} transfers/s, `
+    + `${((used.user + used.system) / count).toFixed(1)} µs of this process's CPU and ${redisUs.toFixed(1)} µs of Redis's per transfer`;
+}
+
 const fmt = (n: number) => Math.round(n).toLocaleString('en');
 
 const dir = mkdtempSync(join(tmpdir(), 'aesc-store-bench-'));
@@ -52,6 +79,7 @@ try {
   console.log(`LMDB  (${dir}, fsync on every commit)`);
   console.log(`  ${await oneByOne(lmdb)}`);
   console.log(`  ${await concurrently(lmdb)}`);
+  for (const both of [false, true, false, true]) console.log(`  ${await transfers(lmdb, both, async () => 0)}`);
   await lmdb.close();
   await db.close();
 
@@ -62,6 +90,12 @@ try {
   console.log(`Redis (${REDIS_URL}, appendonly ${aof}, appendfsync ${fsync})`);
   console.log(`  ${await oneByOne(redis)}`);
   console.log(`  ${await concurrently(redis)}`);
+  const redisCpuMs = async () => {
+    const info = await admin.info('cpu');
+    const seconds = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0);
+    return 1000 * (seconds('used_cpu_user') + seconds('used_cpu_sys'));
+  };
+  for (const both of [false, true, false, true]) console.log(`  ${await transfers(redis, both, redisCpuMs)}`);
   await redis.close();
   const keys = await admin.keys(`${prefix}*`);
   if (keys.length) await admin.del(...keys);
