@@ -208,10 +208,12 @@ t.test('a hostile peer at the listener: garbage before the handshake, fuzzed fra
     for (const b of bytes) sock.write(b);
     await closed;
   };
+  const liveBefore = ch.clients.responder.received.length;
   const ids = Object.values(MESSAGE_IDS);
   const liveId = Buffer.from(decode(ch.channelId as `ch_${string}`));
   let sessions = 0;
-  for (const port of [idlePort, ch.port]) {
+  // (the live channel's port is not listened on: A listens only while a responder waits there)
+  for (const port of [idlePort]) {
     // garbage before a handshake
     for (let i = 0; i < 5; i++) await raw(port, [randomBytes(1 + Math.floor(Math.random() * 200))]);
     await raw(port, [frame(randomBytes(32)), randomBytes(50)]);
@@ -232,7 +234,7 @@ t.test('a hostile peer at the listener: garbage before the handshake, fuzzed fra
   t.ok(sessions > 0, `${sessions} fuzzed sessions each closed by A`);
   t.notOk(s.a.output().includes('Uncaught') || s.a.output().includes('unhandled'), 'A printed no crash');
   t.notMatch(waiting.sequence(), /peer_disconnected|error|sign/, 'the waiting responder heard nothing of it, and was asked to sign nothing');
-  t.notOk(ch.clients.responder.sequence().some((e) => e.startsWith('channels.sign') || e === 'error'), 'the live channel\'s responder was asked to sign nothing');
+  t.notOk(ch.clients.responder.sequence(liveBefore).some((e) => e.startsWith('channels.sign') || e === 'error'), 'the live channel\'s responder was asked to sign nothing');
   for (const role of ['initiator', 'responder'] as const) ch.clients[role].mark();
   await transfer(ch, 2, 20_000);
   t.pass('the live channel across the services still carries transfers');
