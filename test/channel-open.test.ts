@@ -95,6 +95,8 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
       ['log_keep', { log_keep: 'all' }, invalid],
       ['gas_price', { gas_price: '1.5' }, invalid],
       ['gas_price', { gas_price: 5 }, protocol === 'json-rpc' ? 105 : 'value_too_low'],
+      ['fee', { fee: 1000 }, protocol === 'json-rpc' ? 105 : 'value_too_low'],
+      ['bh_delta_not_older_than', { bh_delta_not_newer_than: 4, bh_delta_not_older_than: 3 }, invalid],
     ];
     for (const [name, query, reason] of cases) {
       const got = await refusal({ ...base, ...query });

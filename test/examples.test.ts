@@ -7,12 +7,13 @@
 import t from 'tap';
 import { execFile } from 'node:child_process';
 import { startServiceProcess } from './helpers/process-service.js';
+import { untapped } from './helpers/untapped.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 
 function runExample(file: string, env: Record<string, string>): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [file], { cwd: ROOT, env: { ...process.env, ...env }, timeout: 90_000 }, (err, stdout, stderr) => {
+    execFile(...untapped(process.execPath, [file]), { cwd: ROOT, env: { ...process.env, ...env }, timeout: 90_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? (typeof err.code === 'number' ? err.code : 1) : 0, output: stdout + stderr });
     });
   });

@@ -10,6 +10,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { npmStart } from './helpers/npm-start.js';
+import { untapped } from './helpers/untapped.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -26,7 +27,7 @@ t.test('the quickstart script makes a transfer against npm start on the embedded
   t.teardown(() => rmSync(file, { force: true }));
   const env: NodeJS.ProcessEnv = { ...process.env, WS_PORT: String(service.wsPort), HTTP_PORT: String(service.httpPort) };
   delete env.REDIS_URL;
-  const { stdout } = await promisify(execFile)(process.execPath, [file], { cwd: ROOT, env, timeout: 60_000 });
+  const { stdout } = await promisify(execFile)(...untapped(process.execPath, [file]), { cwd: ROOT, env, timeout: 60_000 });
   t.match(stdout, /^true 2 /m, 'accepted, on round 2');
   t.match(stdout, /4000000000000000000/, 'alice has 5 AE less 1 in the channel');
   t.match(service.stdout(), /store: embedded \(LMDB\)/, 'the start-up log says which store');

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { npmStart } from './helpers/npm-start.js';
 import { REDIS_URL } from './helpers/storage.js';
+import { untapped } from './helpers/untapped.js';
 
 /** what the issue (and an orchestrator's SIGKILL) allows from the signal to the exit */
 const STOP_BOUND_MS = 10_000;
@@ -80,7 +81,7 @@ for (const store of ['embedded', 'redis'] as const) {
       if (keys.length) await redis.del(...keys);
       await redis.quit();
     });
-    const child = spawn(process.execPath, ['--import', 'tsx', 'test/helpers/embedder.ts'], {
+    const child = spawn(...untapped(process.execPath, ['--import', 'tsx', 'test/helpers/embedder.ts']), {
       cwd: new URL('..', import.meta.url).pathname,
       env: {
         ...process.env, DATA_DIR: dataDir, REDIS_URL: store === 'redis' ? REDIS_URL : '', REDIS_KEY_PREFIX: keyPrefix,

@@ -9,12 +9,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { PACKAGE_ROOT } from '../lib/package-root.js';
+import { untapped } from './helpers/untapped.js';
 
 const out = mkdtempSync(join(tmpdir(), 'aesc-docs-'));
 t.teardown(() => rmSync(out, { recursive: true, force: true }));
 
 t.test('npm run docs builds the API docs without warnings', async (t) => {
-  const { stdout, stderr } = await promisify(execFile)('npm', ['run', 'docs', '--', '--out', out], { cwd: PACKAGE_ROOT });
+  const { stdout, stderr } = await promisify(execFile)(...untapped('npm', ['run', 'docs', '--', '--out', out]), { cwd: PACKAGE_ROOT });
   t.notMatch(stdout + stderr, /warning|error/i);
   t.ok(existsSync(join(out, 'index.html')));
   for (const page of ['functions/startEmbedded.html', 'classes/EmbeddedChannel.html', 'interfaces/EmbeddedService.html']) {

@@ -141,6 +141,11 @@ export function createAdmission(deps: AdmissionDeps): Admission {
    */
   function createTerms(open: Extract<OpenRequest, { kind: 'new' }>, params: ChannelParams, nonce: number): OnchainTerms {
     const terms: OnchainTerms = { nonce, ttl: open.ttl, ...(open.fee !== undefined && { fee: open.fee }) };
+    if (open.fee !== undefined && open.gasPrice === undefined) {
+      // a fee the create tx could never be mined with is refused now, not found out by the chain
+      const least = deps.kit.txTerms(deps.kit.createTx(params, { nonce, ttl: open.ttl }).signedTx)!.fee;
+      if (open.fee < least) throw new Refusal('value_too_low', `fee ${open.fee} is below the least fee ${least} the create tx needs`);
+    }
     if (open.gasPrice === undefined) return terms;
     const fee = feeAtGasPrice((f) => deps.kit.innerTx(deps.kit.createTx(params, { ...terms, fee: f }).signedTx)!, open.gasPrice);
     return { ...terms, fee: terms.fee !== undefined && terms.fee > fee ? terms.fee : fee };

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../../lib/package-root.js';
 import { jsonLines } from '../helpers/json-lines.js';
+import { untapped } from '../helpers/untapped.js';
 import { fundFromGenesis, genesisSdk } from '../helpers/service.js';
 
 const EXAMPLE = join(PACKAGE_ROOT, 'examples', 'game-server');
@@ -26,7 +27,7 @@ t.teardown(() => rmSync(dataDir, { recursive: true, force: true }));
 const lines = (child: ChildProcess) => jsonLines(child, (line) => line.startsWith('{"ready"') || line.startsWith('{"stopped"') || line.startsWith('{"player"'));
 
 t.test('three players play the game server over the SDK, pay per round and get paid when they win', async (t) => {
-  const server = spawn(process.execPath, [join(EXAMPLE, 'game-server.mjs')], {
+  const server = spawn(...untapped(process.execPath, [join(EXAMPLE, 'game-server.mjs')]), {
     cwd: PACKAGE_ROOT,
     env: { ...process.env, WS_PORT: '0', HTTP_PORT: '0', OPS_PORT: '0', DATA_DIR: dataDir, BLOCK_INTERVAL_MS: '50', LOG_LEVEL: 'warn', NETWORK_ID: 'ae_dev', REDIS_URL: '' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -39,7 +40,7 @@ t.test('three players play the game server over the SDK, pay per round and get p
   const players = await fundFromGenesis(genesisSdk(ready.nodeUrl), 3, 10n ** 20n);
 
   const runs = players.map((player) => {
-    const child = spawn(process.execPath, [join(EXAMPLE, 'player.mjs')], {
+    const child = spawn(...untapped(process.execPath, [join(EXAMPLE, 'player.mjs')]), {
       cwd: PACKAGE_ROOT,
       env: { ...process.env, CHANNEL_URL: ready.channelUrl, NODE_URL: ready.nodeUrl, HOUSE: ready.house, PLAYER_SECRET: player.secretKey, ROUNDS: String(ROUNDS) },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { AccountMemory } from '@aeternity/aepp-sdk';
 import { PACKAGE_ROOT } from '../../lib/package-root.js';
 import { jsonLines } from '../helpers/json-lines.js';
+import { untapped } from '../helpers/untapped.js';
 import { genesisSdk } from '../helpers/service.js';
 
 const EXAMPLE = join(PACKAGE_ROOT, 'examples', 'paywall');
@@ -27,7 +28,7 @@ interface Bought { name: string; status: number; text: string; reused: string | 
 interface BuyerResult { buyer: string; channelId: string; reestablished: boolean; bought: Bought[]; balance: string; round: number }
 
 function startShop() {
-  const shop = spawn(process.execPath, [join(EXAMPLE, 'shop.mjs')], {
+  const shop = spawn(...untapped(process.execPath, [join(EXAMPLE, 'shop.mjs')]), {
     cwd: PACKAGE_ROOT,
     env: {
       ...process.env, SHOP_SECRET: shopKey.secretKey, SHOP_PORT: '0', WS_PORT: '0', HTTP_PORT: '0', OPS_PORT: '0',
@@ -40,7 +41,7 @@ function startShop() {
 }
 
 function runBuyer(ready: { shopUrl: string; nodeUrl: string }, buyer: AccountMemory, articles: string[], stateFile: string) {
-  const child = spawn(process.execPath, [join(EXAMPLE, 'buyer.mjs')], {
+  const child = spawn(...untapped(process.execPath, [join(EXAMPLE, 'buyer.mjs')]), {
     cwd: PACKAGE_ROOT,
     env: { ...process.env, SHOP_URL: ready.shopUrl, NODE_URL: ready.nodeUrl, BUYER_SECRET: buyer.secretKey, ARTICLES: articles.join(','), STATE_FILE: stateFile },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -7,6 +7,7 @@
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
+import { untapped } from './untapped.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 /** written by every build that changed something (tsconfig.build.json's tsBuildInfoFile), touched here after every build */
@@ -62,7 +63,7 @@ async function build(): Promise<void> {
     await new Promise<void>((resolve) => {
       // tsc writes the JavaScript even when a file has type errors (`npm test` type-checks on its own);
       // what it says goes to stderr so a failed start can be understood
-      execFile('npm', ['run', 'build', '--silent'], { cwd: ROOT }, (err, stdout) => {
+      execFile(...untapped('npm', ['run', 'build', '--silent']), { cwd: ROOT }, (err, stdout) => {
         if (err) process.stderr.write(`npm run build: ${stdout}`);
         resolve();
       });

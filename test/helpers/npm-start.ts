@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBuilt } from './build.js';
 import { freePort } from './free-port.js';
+import { untapped } from './untapped.js';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 
@@ -65,7 +66,7 @@ export async function npmStart(env: Record<string, string> = {}): Promise<NpmSta
   await ensureBuilt();
   const [wsPort, httpPort] = [await freePort(), await freePort()];
   const dataDir = mkdtempSync(join(tmpdir(), 'aesc-start-'));
-  const child = spawn('npm', ['start', '--silent'], {
+  const child = spawn(...untapped('npm', ['start', '--silent']), {
     cwd: ROOT,
     env: {
       ...process.env, WS_PORT: String(wsPort), HTTP_PORT: String(httpPort), OPS_PORT: '0', DATA_DIR: dataDir, REDIS_URL: '',

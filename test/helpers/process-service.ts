@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { freePort } from './free-port.js';
 import { ensureBuilt } from './build.js';
 import { testStorage, type TestStorage } from './storage.js';
+import { untapped } from './untapped.js';
 
 export interface ServiceProcess {
   channelUrl: string;
@@ -66,7 +67,7 @@ export async function startServiceProcess(options: ProcessOptions = {}): Promise
   if (!direct || built) await ensureBuilt();
   const main = built ? ['dist/lib/main.js'] : ['--import', 'tsx', 'lib/main.ts'];
   const [command, args] = direct ? [process.execPath, [...nodeArgs, ...main]] : ['npm', ['start', '--silent']];
-  const child: ChildProcess = spawn(command, args, {
+  const child: ChildProcess = spawn(...untapped(command, args), {
     cwd: new URL('../..', import.meta.url).pathname,
     env: {
       ...process.env, WS_PORT: String(wsPort), HTTP_PORT: String(httpPort), OPS_PORT: '0', ...storage.env,

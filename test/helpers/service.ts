@@ -11,12 +11,12 @@ import { loadConfig, type Config, type DeepPartial } from '../../lib/config.js';
 import { createLogger, silentLogger } from '../../lib/log.js';
 import { startService, type RunningService } from '../../lib/service.js';
 import { NETWORK_ID } from './accounts.js';
+import { GENESIS_SECRET } from './genesis.js';
 import { storageAt, testStorage, type TestStorage } from './storage.js';
 
 export { REDIS_URL } from './storage.js';
 
-/** The dev-mode genesis secret key: public test data (channel-api §7). */
-export const GENESIS_SECRET = 'sk_2CuofqWZHrABCrM7GY95YSQn8PyFvKQadnvFnpwhjUnDCFAWmf';
+export { GENESIS_SECRET };
 
 /** What every test's service is given: its own storage, ephemeral ports, fast dev-chain blocks. */
 export function testSettings(storage: TestStorage, overrides: DeepPartial<Config> = {}): DeepPartial<Config> {

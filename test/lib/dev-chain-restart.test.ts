@@ -22,6 +22,7 @@ import { silentLogger } from '../../lib/log.js';
 import { openEmbedded } from '../../lib/store/embedded.js';
 import { channelId } from '../../lib/tx/channel-kit.js';
 import { cosign, NETWORK_ID } from '../helpers/accounts.js';
+import { untapped } from '../helpers/untapped.js';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const GENESIS = new AccountMemory('sk_2CuofqWZHrABCrM7GY95YSQn8PyFvKQadnvFnpwhjUnDCFAWmf');
@@ -195,7 +196,7 @@ for (const [label, makePlace] of PLACES) {
   t.test(`${label}: SIGKILL right after postTx returned loses no accepted tx`, async (t) => {
     const place = makePlace(t);
     const recipient = AccountMemory.generate();
-    const child = spawn(process.execPath, ['--import', 'tsx', new URL('../helpers/dev-chain-child.ts', import.meta.url).pathname], {
+    const child = spawn(...untapped(process.execPath, ['--import', 'tsx', new URL('../helpers/dev-chain-child.ts', import.meta.url).pathname]), {
       env: { ...process.env, DEV_CHAIN_BACKEND: JSON.stringify(place.spec), RECIPIENT: recipient.address },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -12,6 +12,7 @@ import { DataDirLockedError, openEmbedded, type EmbeddedDb } from '../../lib/sto
 import { LmdbStore } from '../../lib/store/lmdb-store.js';
 import type { ChannelStore } from '../../lib/store/store.js';
 import { newChannelId, params, state, storeConformance } from '../helpers/store-conformance.js';
+import { untapped } from '../helpers/untapped.js';
 
 const root = mkdtempSync(join(tmpdir(), 'aesc-lmdb-store-'));
 t.teardown(() => rmSync(root, { recursive: true, force: true }));
@@ -102,7 +103,7 @@ async function holdDataDir(dataDir: string, channelId: string): Promise<{ proces
     setInterval(() => {}, 1000);
   `;
   const cwd = fileURLToPath(new URL('../..', import.meta.url));
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(...untapped(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]), { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
   const said = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
