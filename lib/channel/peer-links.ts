@@ -52,6 +52,11 @@ export class PeerLinks implements RemotePairing {
    */
   private readonly emptyLinks = new Map<Session, number>();
   private readonly redials = new Map<Session, NodeJS.Timeout>();
+  /**
+   * initiators dialled at another instance of this service (found in the store, not named by their
+   * `host`): after a drop they wait again, to find their responder wherever it is by then
+   */
+  private readonly via = new Map<Session, { host: string; port: number }>();
   private closed = false;
 
   constructor(private readonly deps: PeerLinksDeps) {
@@ -69,9 +74,11 @@ export class PeerLinks implements RemotePairing {
     return !!host && !this.deps.selfHosts.has(host.toLowerCase());
   }
 
-  dial(session: Session): void {
+  /** Dials the initiator's responder: at its `host` and `port`, or at `via` (another instance's address). */
+  dial(session: Session, via?: { host: string; port: number }): void {
     if (this.closed || this.dials.has(session) || session.peer) return;
-    const { host, port } = { host: session.pairing.host!, port: session.pairing.port };
+    if (via) this.via.set(session, via);
+    const { host, port } = this.via.get(session) ?? { host: session.pairing.host!, port: session.pairing.port };
     const abort = new AbortController();
     this.dials.set(session, abort);
     const log = session.log;
@@ -94,7 +101,7 @@ export class PeerLinks implements RemotePairing {
   }
 
   waiting(session: Session): void {
-    if (this.held.has(session)) return;
+    if (session.role !== 'responder' || this.held.has(session)) return;
     this.held.set(session, session.pairing.port);
     this.listeners.hold(session.pairing.port);
   }
@@ -112,6 +119,7 @@ export class PeerLinks implements RemotePairing {
     clearTimeout(this.redials.get(session));
     this.redials.delete(session);
     this.emptyLinks.delete(session);
+    this.via.delete(session);
     this.unwaiting(session);
   }
 
@@ -131,8 +139,8 @@ export class PeerLinks implements RemotePairing {
     await this.listeners.close();
   }
 
-  /** A session from another service named its channel: find the responder it asks for. */
-  private arrived(port: number, noise: NoiseSession, first: Uint8Array): void {
+  /** A session from another service (or instance) named its channel: find the responder it asks for. */
+  arrived(port: number, noise: NoiseSession, first: Uint8Array): void {
     const wire = this.deps.newWire();
     const decoded = wire.decode(first);
     if ('refusal' in decoded) {
@@ -186,10 +194,16 @@ export class PeerLinks implements RemotePairing {
     if (!left) session.send({ type: 'PEER.DISCONNECTED', ...(!givesUp && { redial: true }) });
     // the initiator's FSM waits to reestablish only when its channel exists; else it died of the drop
     if (givesUp || session.isStopped || session.stateName !== 'reestablishing') return;
-    if (empty === 0) return this.dial(session);
+    if (empty === 0) return this.redial(session);
     this.redials.set(session, setTimeout(() => {
       this.redials.delete(session);
-      if (!session.isStopped) this.dial(session);
+      if (!session.isStopped) this.redial(session);
     }, this.deps.dial.retryDelayMs));
+  }
+
+  /** Dials again where the host names; one dialled at another instance looks for its responder anew. */
+  private redial(session: Session): void {
+    if (!this.via.delete(session)) return this.dial(session);
+    this.deps.registry.waitAgain(session);
   }
 }
