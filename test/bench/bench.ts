@@ -11,10 +11,11 @@
  * profiles there.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { AccountMemory, buildTx, Tag } from '@aeternity/aepp-sdk';
 import { Redis } from 'ioredis';
+import { freePort } from '../helpers/free-port.js';
 import { startServiceProcess, type ProcessOptions, type ServiceProcess } from '../helpers/process-service.js';
 import { GENESIS_SECRET, REDIS_URL } from '../helpers/service.js';
 import { testStorage, type StoreKind } from '../helpers/storage.js';
@@ -113,10 +114,28 @@ function channelSpecs(accounts: Participant[], count: number): ChannelSpec[] {
 
 const CLOCK_TICKS_PER_SECOND = 100;
 
-/** CPU time (user + system) a process has used so far, in ms. */
+/** CPU time (user + system) a process and its children (WORKERS > 1: its workers) have used so far, in ms. */
 function processCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  const ownMs = (of: number) => {
+    try {
+      const fields = readFileSync(`/proc/${of}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+    } catch {
+      return 0; // gone meanwhile
+    }
+  };
+  return ownMs(pid) + childrenOf(pid).reduce((sum, child) => sum + ownMs(child), 0);
+}
+
+/** The pids whose parent is `pid`, from /proc. */
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).flatMap((name) => {
+    try {
+      return Number(readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]) === pid ? [Number(name)] : [];
+    } catch {
+      return [];
+    }
+  });
 }
 
 async function redisCpuMs(redis: Redis): Promise<number> {
@@ -169,10 +188,22 @@ async function settledMemory(pid: number, liveHeapKb: () => Promise<number>): Pr
 /** BENCH_STORE=embedded measures the service on its embedded store; Redis is the default here, as before. */
 const BENCH_STORE: StoreKind = process.env.BENCH_STORE === 'embedded' ? 'embedded' : 'redis';
 
-function startService(extra: Record<string, string> = {}, reuse?: ProcessOptions['reuse'], nodeArgs: string[] = []) {
-  return startServiceProcess({
-    direct: true, nodeArgs: [...SERVICE_NODE_ARGS, ...nodeArgs], env: { ...SERVICE_ENV, ...extra }, storage: testStorage(BENCH_STORE), ...(reuse && { reuse }),
+/** WORKERS=2 npm run bench: the service as that many workers (on Redis only) */
+const WORKERS = Number(process.env.WORKERS ?? 1);
+
+async function startService(extra: Record<string, string> = {}, reuse?: ProcessOptions['reuse'], nodeArgs: string[] = []) {
+  const opsPort = WORKERS > 1 ? await freePort() : 0;
+  const service = await startServiceProcess({
+    direct: true, nodeArgs: [...SERVICE_NODE_ARGS, ...nodeArgs], env: { ...SERVICE_ENV, OPS_PORT: String(opsPort), ...extra }, storage: testStorage(BENCH_STORE), ...(reuse && { reuse }),
+    startTimeoutMs: 180_000,
   });
+  // the port answers once one worker listens: wait for all, or the first would get every socket
+  while (WORKERS > 1) {
+    const health = await fetch(`http://127.0.0.1:${opsPort}/health`).then((r) => r.json() as Promise<{ workers_up: number }>, () => ({ workers_up: 0 }));
+    if (health.workers_up === WORKERS) break;
+    await sleep(200);
+  }
+  return service;
 }
 
 // --- the phases ---
