@@ -22,8 +22,26 @@ export interface PairingDirectory {
   close(): Promise<void>;
 }
 
+/**
+ * Drops the expired members, adds or renews one, and makes the set itself expire with its last
+ * member: a short-lived entry must not cut a longer one's life short.
+ */
+const REGISTER = `
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+redis.call('PEXPIREAT', KEYS[1], last[2])
+return 1`;
+
+type WithRegister = (Redis | Cluster) & { registerPairing(key: string, now: number, expires: number, address: string): Promise<number> };
+
 export class RedisPairingDirectory implements PairingDirectory {
-  private constructor(private readonly redis: Redis | Cluster, private readonly prefix: string) {}
+  private readonly redis: WithRegister;
+
+  private constructor(redis: Redis | Cluster, private readonly prefix: string) {
+    redis.defineCommand('registerPairing', { numberOfKeys: 1, lua: REGISTER });
+    this.redis = redis as WithRegister;
+  }
 
   /** On a connection of its own, so its polls never queue behind a burst of round writes. */
   static async connect(options: { url: string; clusterNodes?: string; keyPrefix: string }): Promise<RedisPairingDirectory> {
@@ -43,9 +61,7 @@ export class RedisPairingDirectory implements PairingDirectory {
 
   async register(key: string, address: string, ttlMs: number): Promise<void> {
     const now = Date.now();
-    const k = this.key(key);
-    // the expired members go with each write, and the set itself once its last member would have
-    await this.redis.multi().zremrangebyscore(k, '-inf', now).zadd(k, now + ttlMs, address).pexpire(k, ttlMs).exec();
+    await this.redis.registerPairing(this.key(key), now, now + ttlMs, address);
   }
 
   async unregister(key: string, address: string): Promise<void> {
