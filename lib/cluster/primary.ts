@@ -167,6 +167,12 @@ async function startChain(config: Config, log: Logger): Promise<{ url: string; s
       onError: (err) => log.error('dev chain block failed', { error: err.message }),
     }, opened.backend);
     const api = createNodeHttpApi(chain, log);
+    // every worker's FSMs reach the chain through it, over kept-alive connections: a server that
+    // closes an idle one just as a worker sends on it makes that request fail (socket hang up), and a
+    // failed post of a co-signed tx is reported to the clients as refused. Idle connections are
+    // closed by the workers' side first.
+    api.keepAliveTimeout = 65_000;
+    api.headersTimeout = 66_000;
     try {
       const port = await listen(api, config.http.host, config.http.port, { host: settingName('/http/host'), port: settingName('/http/port') });
       const host = ['0.0.0.0', '::', '[::]'].includes(config.http.host) ? '127.0.0.1' : config.http.host;

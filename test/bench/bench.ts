@@ -42,7 +42,7 @@ const PER_TRANSFER = { verifies: 2, redisWrites: 2, clientRoundTrips: 3, signs: 
  */
 const OPENING_INITIATORS = 100;
 const SERVICE_ENV: Record<string, string> = {
-  BLOCK_INTERVAL_MS: '100', LOG_LEVEL: 'error', MAX_CONNECTIONS_PER_ADDRESS: '100000',
+  BLOCK_INTERVAL_MS: '100', LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error', MAX_CONNECTIONS_PER_ADDRESS: '100000',
 };
 const SERVICE_NODE_ARGS = [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [])];
 
