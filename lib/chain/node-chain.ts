@@ -24,6 +24,13 @@ function reasonOf(err: unknown): string {
   return message.replace(/^v3\/[^ ]+ error: /, '');
 }
 
+/** The channel a tx of the node's API acts on, looking inside the txs that wrap another (PayingFor, GAMeta). */
+function channelIdsOf(tx: { channelId?: string; tx?: { tx?: unknown } } | undefined): ChannelId[] {
+  if (!tx) return [];
+  const inner = channelIdsOf(tx.tx?.tx as typeof tx | undefined);
+  return tx.channelId ? [tx.channelId as ChannelId, ...inner] : inner;
+}
+
 export class NodeChain implements Chain {
   readonly networkId: string;
   private readonly node: Node;
@@ -142,6 +149,26 @@ export class NodeChain implements Chain {
       if (statusOf(err) === 404) return null;
       throw err;
     }
+  }
+
+  /**
+   * One request for the generation, one per micro block: what a block costs the chain watcher however
+   * many channels it follows.
+   */
+  async generationChannels(height: number): Promise<Map<string, ChannelId[]> | null> {
+    let microBlocks: string[];
+    try {
+      microBlocks = (await this.node.getGenerationByHeight(height)).microBlocks;
+    } catch (err) {
+      if (statusOf(err) === 404 || statusOf(err) === 400) return null;
+      throw err;
+    }
+    const touched = new Map<string, ChannelId[]>();
+    for (const hash of microBlocks) {
+      const { transactions } = await this.node.getMicroBlockTransactionsByHash(hash);
+      touched.set(hash, [...new Set(transactions.flatMap((signed) => channelIdsOf(signed.tx)))]);
+    }
+    return touched;
   }
 
   /** A node does not index txs by channel; the watcher falls back to what it knows. */
