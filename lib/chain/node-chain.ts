@@ -5,6 +5,7 @@
  */
 import { decode, Node, type Encoded } from '@aeternity/aepp-sdk';
 import type { AccountId, ChannelId, EncodedTx, StateHash } from '../../fsm/types.js';
+import { channelId } from '../tx/channel-kit.js';
 import { ChainRejectedError, type Chain, type ChainAccount, type TxStatus, type ChannelObject } from './types.js';
 
 export interface NodeChainOptions {
@@ -24,11 +25,20 @@ function reasonOf(err: unknown): string {
   return message.replace(/^v3\/[^ ]+ error: /, '');
 }
 
-/** The channel a tx of the node's API acts on, looking inside the txs that wrap another (PayingFor, GAMeta). */
-function channelIdsOf(tx: { channelId?: string; tx?: { tx?: unknown } } | undefined): ChannelId[] {
+interface ApiTx { type?: string; channelId?: string; initiatorId?: string; responderId?: string; nonce?: number; tx?: { tx?: unknown } }
+
+/**
+ * The channel a tx of the node's API acts on (a create tx: the one it makes), looking inside the txs
+ * that wrap another (PayingFor, GAMeta).
+ */
+function channelIdsOf(tx: ApiTx | undefined): ChannelId[] {
   if (!tx) return [];
-  const inner = channelIdsOf(tx.tx?.tx as typeof tx | undefined);
-  return tx.channelId ? [tx.channelId as ChannelId, ...inner] : inner;
+  const inner = channelIdsOf(tx.tx?.tx as ApiTx | undefined);
+  if (tx.channelId) return [tx.channelId as ChannelId, ...inner];
+  if (tx.type === 'ChannelCreateTx' && tx.initiatorId && tx.responderId && tx.nonce !== undefined) {
+    return [channelId(tx.initiatorId as AccountId, tx.nonce, tx.responderId as AccountId), ...inner];
+  }
+  return inner;
 }
 
 export class NodeChain implements Chain {
@@ -166,7 +176,7 @@ export class NodeChain implements Chain {
     const touched = new Map<string, ChannelId[]>();
     for (const hash of microBlocks) {
       const { transactions } = await this.node.getMicroBlockTransactionsByHash(hash);
-      touched.set(hash, [...new Set(transactions.flatMap((signed) => channelIdsOf(signed.tx)))]);
+      touched.set(hash, [...new Set(transactions.flatMap((signed) => channelIdsOf(signed.tx as ApiTx)))]);
     }
     return touched;
   }

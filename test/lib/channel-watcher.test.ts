@@ -145,11 +145,12 @@ t.test('against a node (the dev chain through its HTTP API) a block costs the wa
     stateHash: encode(Buffer.alloc(32), Encoding.State), nonce: 1,
   });
   await dev.mineBlock();
-  await dev.postTx(await cosign(b, await cosign(a, create)) as `tx_${string}`);
-  await dev.mineBlock();
+  // followed before it exists: the block with its create tx must give the watcher its first state
   const real = channelId(a.address, 1, b.address);
   const kinds: string[] = [];
   watcher.follow(real, (change) => kinds.push(change.kind));
+  await dev.postTx(await cosign(b, await cosign(a, create)) as `tx_${string}`);
+  await dev.mineBlock();
 
   const waitFor = async (what: () => boolean) => { for (let i = 0; i < 500 && !what(); i += 1) await settle(); };
   /** the requests of one empty block, once the watcher has looked at it */

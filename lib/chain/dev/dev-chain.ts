@@ -9,7 +9,7 @@
  */
 import { buildTx, buildTxHash, decode, Encoding, encode, hash, Tag, unpackTx, type Encoded } from '@aeternity/aepp-sdk';
 import type { AccountId, ChannelId, EncodedTx } from '../../../fsm/types.js';
-import { unpackSigned } from '../../tx/channel-kit.js';
+import { channelId, unpackSigned } from '../../tx/channel-kit.js';
 import { ownCopy } from '../../tx/encoding.js';
 import { Memo } from '../../tx/memo.js';
 import { signingMessage, verifySignature } from '../../tx/crypto.js';
@@ -169,7 +169,11 @@ export class DevChain implements Chain {
     const txs = this.generation(height);
     if (!txs) return null;
     const touched = new Map<string, ChannelId[]>();
-    const channels = [...new Set(txs.map((tx) => channelOf(tx.tx)).filter((id): id is ChannelId => id !== null))];
+    // a create tx touches the channel it makes (a watcher following the id learns its first state)
+    const touchedBy = ({ tx }: MinedTx) => tx.tag === Tag.ChannelCreateTx
+      ? channelId(tx.initiator as AccountId, Number(tx.nonce), tx.responder as AccountId)
+      : channelOf(tx);
+    const channels = [...new Set(txs.map(touchedBy).filter((id): id is ChannelId => id !== null))];
     if (txs.length > 0) touched.set(this.blockHash(height, 'mh'), channels);
     return touched;
   }

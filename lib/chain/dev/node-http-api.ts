@@ -156,12 +156,15 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
+/** Fields the aepp-sdk's unpacked txs name otherwise than the node's API does. */
+const API_NAMES: Record<string, string> = { initiator: 'initiator_id', responder: 'responder_id' };
+
 /** A tx as the node's API renders it: snake_case fields and a type name. */
 function apiTx(tx: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { type: Tag[tx.tag as Tag] };
   for (const [key, value] of Object.entries(tx)) {
     if (key === 'tag') continue;
-    out[key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = typeof value === 'string' && /^\d+$/.test(value) ? BigInt(value) : value;
+    out[API_NAMES[key] ?? key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = typeof value === 'string' && /^\d+$/.test(value) ? BigInt(value) : value;
   }
   return out;
 }
