@@ -47,12 +47,16 @@ export class NodeChain implements Chain {
   private readonly listeners = new Set<(height: number) => void>();
   private readonly timer: NodeJS.Timeout;
   private lastHeight = -1;
+  /** when the node last told the top height (ms) */
+  private heightReadAt = 0;
+  private readonly pollMs: number;
   private readonly keyBlockHashes = new Map<number, string>();
   private polling = false;
 
   constructor(options: NodeChainOptions) {
     this.networkId = options.networkId;
     this.node = new Node(options.url, { retryCount: 0 });
+    this.pollMs = options.pollMs;
     this.timer = setInterval(() => void this.poll(), options.pollMs);
     this.timer.unref();
   }
@@ -64,8 +68,21 @@ export class NodeChain implements Chain {
     return this.genesis;
   }
 
+  /**
+   * The top height the poll last read, while that read is at most two polls old: every proposal asks
+   * for it (to pick its pin), and a request to the node each time would cost more than the transfer.
+   * Older than that (the node stopped answering the poll), it is asked for, and a failure surfaces.
+   */
   async height(): Promise<number> {
-    return (await this.node.getCurrentKeyBlockHeight()).height;
+    if (this.lastHeight >= 0 && Date.now() - this.heightReadAt <= 2 * this.pollMs) return this.lastHeight;
+    return this.readHeight();
+  }
+
+  private async readHeight(): Promise<number> {
+    const { height } = await this.node.getCurrentKeyBlockHeight();
+    this.heightReadAt = Date.now();
+    if (height > this.lastHeight) this.announce(height);
+    return height;
   }
 
   async account(id: AccountId): Promise<ChainAccount | null> {
@@ -191,15 +208,17 @@ export class NodeChain implements Chain {
     return () => this.listeners.delete(listener);
   }
 
+  /** A new top: listeners hear each height once, in order, whichever read found it. */
+  private announce(height: number): void {
+    this.lastHeight = height;
+    for (const listener of this.listeners) listener(height);
+  }
+
   private async poll(): Promise<void> {
     if (this.polling) return;
     this.polling = true;
     try {
-      const height = await this.height();
-      if (height > this.lastHeight) {
-        this.lastHeight = height;
-        for (const listener of this.listeners) listener(height);
-      }
+      await this.readHeight();
     } catch {
       // the node is unreachable for now; the next poll tries again
     } finally {
