@@ -113,6 +113,16 @@ t.test('WORKERS=2: both workers host FSMs; channels across them open, transfer a
   t.match(s.service.output(), 'responder found at another instance', 'paired through the store and the peer link between instances');
   for (const ch of channels) t.ok(where.get(ch.channelId)!.initiator !== undefined && where.get(ch.channelId)!.responder !== undefined, 'each FSM is hosted by one worker');
 
+  // the ops side: the primary sums the workers' metrics, each worker shows its own share
+  const gauge = (text: string, name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1]);
+  const summed = gauge(await (await fetch(`${s.opsUrl}/metrics`)).text(), 'aesc_client_connections');
+  const shares = await Promise.all((await s.workers()).map(async (w) => gauge(await (await fetch(`${w.ops_url}/metrics`)).text(), 'aesc_client_connections')));
+  t.equal(summed, 2 * channels.length, `the primary's /metrics: every client connection, summed over the workers (${shares.join(' + ')})`);
+  t.equal(shares.reduce((a, b) => a + b, 0), summed, 'each worker counts its own');
+  t.ok(shares.every((n) => n > 0), 'both have some');
+  const ready = await fetch(`${s.opsUrl}/ready`);
+  t.equal(ready.status, 200, 'the primary is ready when every worker is');
+
   for (const ch of channels) {
     const [i, r] = [ch.initiatorAccount.address, ch.responderAccount.address];
     const [a1, b1] = await transfer(ch, 'initiator', i, r, 100);
