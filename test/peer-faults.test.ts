@@ -124,22 +124,24 @@ t.test('the link dropped by a proxy mid-transfer: peer_disconnected on both, a r
   for (const role of ['initiator', 'responder'] as const) ch.clients[role].close();
 });
 
-// Skipped until fixed: the link has no stall detection (the node's wire has no keepalive; only the FSM's
-// timeouts, minutes long, would end the operation), so neither client hears peer_disconnected
-t.test('the link stalled by a proxy mid-transfer (open, nothing passes): peer_disconnected on both, a redial, the channel goes on', {
-  skip: 'a stalled link is not detected (docs/peer-protocol.md, Known gaps)',
-}, async (t) => {
-  const s = await twoServices(t);
+// The node's wire has no keepalive: B's reply watchdog (PEER_REPLY_TIMEOUT_MS) sees its update unanswered and
+// nothing else arriving, and cuts the link; the proxy passes the close on to A (as the TCP path to a hung
+// peer or through a hung middlebox that still runs TCP does), so A's responder hears it too
+t.test('the link stalled by a proxy mid-transfer (open, nothing passes): peer_disconnected on both, a redial, the channel goes on', async (t) => {
+  const s = await twoServices(t, { PEER_REPLY_TIMEOUT_MS: '2000' });
   const ch = await openAcross(s);
   await transfer(ch, 5);
   let links: number;
   // stalled: the connection stays open, nothing passes
   for (const role of ['initiator', 'responder'] as const) ch.clients[role].mark();
   links = s.proxy.links;
+  const responderFrom = ch.clients.responder.received.length;
   s.proxy.stall();
   ch.clients.initiator.send('channels.update.new', { from: ch.accounts.initiator.address, to: ch.accounts.responder.address, amount: 5 });
   await Promise.all((['initiator', 'responder'] as const).map((r) => ch.clients[r].nextMethod('channels.info', 'peer_disconnected', 30_000)));
   t.pass('stalled: both clients heard peer_disconnected');
+  t.match(s.b.output(), /stalled: no reply from the peer within 2000 ms/, 'B\'s reply watchdog cut the link');
+  t.notOk(ch.clients.responder.sequence(responderFrom).some((e) => e.startsWith('channels.sign')), 'the stalled update never reached A\'s client');
   s.proxy.resume();
   await Promise.all((['initiator', 'responder'] as const).map((r) => ch.clients[r].nextMethod('channels.info', 'channel_reestablished', 30_000)));
   t.ok(s.proxy.links > links, 'B dialled A again');

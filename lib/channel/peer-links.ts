@@ -28,6 +28,8 @@ export interface PeerLinksDeps {
   selfHosts: Set<string>;
   listen: ListenerOptions;
   dial: DialOptions;
+  /** PEER_REPLY_TIMEOUT_MS: a link silent this long while we await the peer's reply is cut (lib/peer/link.ts) */
+  replyTimeoutMs?: number;
   /** a new wire for each link (lib/peer/wire.ts's PeerWire) */
   newWire(): MessageWire;
 }
@@ -160,8 +162,12 @@ export class PeerLinks implements RemotePairing {
     const link: PeerLink = new PeerLink(noise, wire, {
       message: (message) => { if (session.peer === link) session.receivePeer(message); },
       refused: (refusal) => session.log.warn('peer message refused', { reason: refusal.reason, detail: refusal.detail }),
-      closed: ({ left, why }) => this.dropped(session, link, left, why),
-    });
+      closed: ({ left, why, stalled }) => {
+        // a stall is news for the operator (a hung peer or network); a close is routine
+        if (stalled) session.log.warn('peer link stalled: cut', { why, host: session.pairing.host, port: session.pairing.port });
+        this.dropped(session, link, left, why);
+      },
+    }, { replyTimeoutMs: this.deps.replyTimeoutMs });
     this.links.add(link);
     session.peer = link;
     if (session.role === 'initiator') link.start();
