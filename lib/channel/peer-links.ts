@@ -11,6 +11,11 @@
  * - A link that drops: both FSMs hear PEER.DISCONNECTED (not after a leave, which the peer knows of);
  *   the initiator's service redials, and its FSM reestablishes over the new link; the responder
  *   waits again for its channel's reestablish.
+ * - A link that drops while an FSM does without its peer (a mutual close on its way on chain, a
+ *   dispute: states that ignore PEER.DISCONNECTED) leaves that FSM parked: nothing is dialled or
+ *   listened for, since it would not use a link. If it comes back to `open` (the close tx rejected
+ *   on chain), it hears the disconnect then, and the initiator's service redials, the responder
+ *   waits for the reestablish, as after any drop. An FSM that ends is forgotten.
  */
 import type { PeerMessage } from '../../fsm/types.js';
 import type { Logger } from '../log.js';
@@ -41,6 +46,14 @@ export function wantedBy(first: PeerMessage, port: number): WantedResponder | { 
   return { refused: `protocol_error: a session must begin with channel_open or channel_reestablish, not ${first.type}` };
 }
 
+/**
+ * The FSM's states that go on without the peer and ignore PEER.DISCONNECTED: a mutual close on its
+ * way on chain (`closing`), a dispute (`channel_closing`, `channel_closed`). The node's FSM keeps its
+ * state on a disconnect too while its channel status is `closing` (aesc_fsm handle_common_event_).
+ */
+const WITHOUT_PEER = new Set(['closing', 'channel_closing', 'channel_closed']);
+const doesWithoutPeer = (session: Session) => !session.isStopped && WITHOUT_PEER.has(session.stateName);
+
 export class PeerLinks implements RemotePairing {
   private readonly listeners: PeerListeners;
   private readonly dials = new Map<Session, AbortController>();
@@ -54,6 +67,8 @@ export class PeerLinks implements RemotePairing {
    */
   private readonly emptyLinks = new Map<Session, number>();
   private readonly redials = new Map<Session, NodeJS.Timeout>();
+  /** FSMs whose link dropped while they did without their peer: looked at until they need it again or end */
+  private readonly parked = new Map<Session, NodeJS.Timeout>();
   private closed = false;
 
   constructor(private readonly deps: PeerLinksDeps) {
@@ -113,6 +128,8 @@ export class PeerLinks implements RemotePairing {
     this.dials.delete(session);
     clearTimeout(this.redials.get(session));
     this.redials.delete(session);
+    clearInterval(this.parked.get(session));
+    this.parked.delete(session);
     this.emptyLinks.delete(session);
     this.unwaiting(session);
   }
@@ -129,6 +146,8 @@ export class PeerLinks implements RemotePairing {
     this.dials.clear();
     for (const timer of this.redials.values()) clearTimeout(timer);
     this.redials.clear();
+    for (const timer of this.parked.values()) clearInterval(timer);
+    this.parked.clear();
     for (const link of this.links) link.cut('service stopping');
     await this.listeners.close();
   }
@@ -174,6 +193,36 @@ export class PeerLinks implements RemotePairing {
     return link;
   }
 
+  /**
+   * An FSM that ignored its link's drop is looked at every PEER_REDIAL_DELAY_MS (no FSM event tells
+   * the service of a state change, and this is rare): back in `open` it needs its peer again, and is
+   * told of the drop now, as if the link had just gone; ended, it is forgotten (gone() clears it).
+   */
+  private park(session: Session): void {
+    if (this.parked.has(session)) return;
+    session.log.info('peer link gone while the FSM does without it: parked', { state: session.stateName });
+    const timer = setInterval(() => {
+      if (session.isStopped || this.closed) return this.unpark(session);
+      if (doesWithoutPeer(session) || session.peer) return;
+      this.unpark(session);
+      session.log.info('FSM needs its peer again: reestablishing the link', { state: session.stateName });
+      if (session.role === 'responder') {
+        session.send({ type: 'PEER.DISCONNECTED' });
+        this.deps.registry.waitAgain(session);
+        return;
+      }
+      session.send({ type: 'PEER.DISCONNECTED', redial: true });
+      if (!session.isStopped && session.stateName === 'reestablishing') this.dial(session);
+    }, Math.max(this.deps.dial.retryDelayMs, 50));
+    timer.unref();
+    this.parked.set(session, timer);
+  }
+
+  private unpark(session: Session): void {
+    clearInterval(this.parked.get(session));
+    this.parked.delete(session);
+  }
+
   private dropped(session: Session, link: PeerLink, left: boolean, why: string): void {
     this.links.delete(link);
     if (session.peer !== link) return; // our FSM ended first: nothing to tell it
@@ -182,6 +231,7 @@ export class PeerLinks implements RemotePairing {
     if (session.isStopped || this.closed) return;
     if (session.role === 'responder') {
       if (!left) session.send({ type: 'PEER.DISCONNECTED' });
+      if (!left && doesWithoutPeer(session)) return this.park(session);
       this.deps.registry.waitAgain(session);
       return;
     }
@@ -190,6 +240,7 @@ export class PeerLinks implements RemotePairing {
     const givesUp = empty >= this.deps.dial.attempts;
     if (givesUp) session.log.warn('peer refuses every link: connect_timeout', { host: session.pairing.host, port: session.pairing.port, links: empty });
     if (!left) session.send({ type: 'PEER.DISCONNECTED', ...(!givesUp && { redial: true }) });
+    if (!givesUp && !left && doesWithoutPeer(session)) return this.park(session);
     // the initiator's FSM waits to reestablish only when its channel exists; else it died of the drop
     if (givesUp || session.isStopped || session.stateName !== 'reestablishing') return;
     if (empty === 0) return this.dial(session);
