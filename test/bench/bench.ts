@@ -202,7 +202,7 @@ const PEER_TRANSFERS = Number(process.env.PEER_BENCH_TRANSFERS ?? 300);
 async function peerLink(): Promise<Pick<Results, 'peer'>> {
   log(`\nacross two services: ${RUNS} runs of ${PEER_TRANSFERS} sequential transfers, in-process and across, alternating`);
   const peer = await peerLinkTransfers(RUNS, PEER_TRANSFERS, log);
-  log(`in-process ${show(peer.inProcess)}/s; across two services ${show(peer.across)}/s; ratio ${(peer.across.median / peer.inProcess.median).toFixed(2)}`);
+  log(`in-process ${show(peer.inProcess)}/s, ${show(peer.inProcessCpuUs)} µs of service CPU each; across two services ${show(peer.across)}/s, ${show(peer.acrossCpuUs)} µs; ratio ${(peer.across.median / peer.inProcess.median).toFixed(2)}`);
   return { peer };
 }
 
@@ -412,6 +412,7 @@ function report(r: Results): string {
     ]),
     `| more per idle channel whose two clients stay connected, KB: resident · live heap | ${show(r.connectedKb, 1)} · ${show(r.connectedHeapKb, 1)} | | |`,
     `| sequential transfers/s, one channel, its participants on two services (the peer link over Noise, loopback) | ${show(r.peer.across)} | | ${(r.peer.across.median / r.peer.inProcess.median).toFixed(2)} × the same on one service, measured alike in the same run: ${show(r.peer.inProcess)}/s |`,
+    `| CPU of the two service processes per transfer (peer link · in-process), µs | ${show(r.peer.acrossCpuUs)} · ${show(r.peer.inProcessCpuUs)} | | |`,
     ...(r.startup ? [
       `| start-up with ${n(r.startup.channels)} persisted channels: listening, ms | ${show(r.startup.listeningMs)} | | |`,
       `| start-up with ${n(r.startup.channels)} persisted channels: every channel looked at, ms | ${show(r.startup.readyMs)} | < 5,000 | |`,

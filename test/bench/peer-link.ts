@@ -13,6 +13,7 @@
  * test/bench/peer-link.ts` runs it by itself. PEER_BENCH_TRANSFERS (default 300) sets the transfers
  * per run.
  */
+import { readFileSync } from 'node:fs';
 import type { AccountMemory } from '@aeternity/aepp-sdk';
 import { channelQuery } from '../helpers/channel.js';
 import { externalChain } from '../helpers/external-chain.js';
@@ -31,7 +32,19 @@ const B_HOST = '127.0.0.3';
 export interface PeerLinkFigures {
   inProcess: Figure;
   across: Figure;
+  /**
+   * CPU of both service processes per transfer, µs (user + system), less what they spend idle (chain
+   * polls, measured before the runs), so that what one service idles through is not counted
+   */
+  inProcessCpuUs: Figure;
+  acrossCpuUs: Figure;
   transfers: number;
+}
+
+/** CPU time (user + system) a process has used so far, in ms (clock ticks of 10 ms). */
+function processCpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
 const participant = (account: AccountMemory) => ({ address: account.address, secretKey: account.secretKey });
@@ -40,7 +53,10 @@ const participant = (account: AccountMemory) => ({ address: account.address, sec
  * Opens a channel, the responder on A, the initiator on `initiatorUrl` naming `host`, then times
  * `transfers` sequential transfers: each waits for both clients' `channels.update` before the next.
  */
-async function transfersPerSecond(a: ServiceProcess, initiatorUrl: string, host: string, accounts: AccountMemory[], port: number, transfers: number): Promise<number> {
+async function transfersPerSecond(
+  a: ServiceProcess, initiatorUrl: string, host: string, accounts: AccountMemory[], port: number, transfers: number, pids: number[],
+  idleCpuPerMs: number,
+): Promise<{ rate: number; cpuUs: number }> {
   const [x, y] = accounts as [AccountMemory, AccountMemory];
   const query = channelQuery(x, y, port, AMOUNTS);
   const responder = BenchClient.connect(a.channelUrl, { ...query, role: 'responder' }, participant(y), NETWORK_ID);
@@ -49,6 +65,8 @@ async function transfersPerSecond(a: ServiceProcess, initiatorUrl: string, host:
   await responderUp;
   const initiator = BenchClient.connect(initiatorUrl, { ...query, role: 'initiator', host }, participant(x), NETWORK_ID);
   await Promise.all([initiator.next('channels.update'), responderOpen]);
+  const cpu = () => pids.reduce((sum, pid) => sum + processCpuMs(pid), 0);
+  const cpuBefore = cpu();
   const started = performance.now();
   for (let i = 0; i < transfers; i++) {
     const done = Promise.all([initiator.next('channels.update'), responder.next('channels.update')]);
@@ -56,8 +74,10 @@ async function transfersPerSecond(a: ServiceProcess, initiatorUrl: string, host:
     await done;
   }
   const rate = transfers / ((performance.now() - started) / 1000);
+  const ms = performance.now() - started;
+  const cpuUs = ((cpu() - cpuBefore - idleCpuPerMs * ms) * 1000) / transfers;
   await Promise.all([initiator.close(), responder.close()]);
-  return rate;
+  return { rate, cpuUs };
 }
 
 /** `runs` runs of each, alternating, so that a load on the machine falls on both alike. */
@@ -74,16 +94,26 @@ export async function peerLinkTransfers(runs: number, transfers: number, log: (l
     services.push(b);
     const sdk = genesisSdk(url);
     let port = 52_000 + Math.floor(Math.random() * 5_000);
-    const inProcess: number[] = [];
-    const across: number[] = [];
+    const pids = [a.pid, b.pid];
+    // what the two services spend doing nothing (following the chain), per ms of wall time
+    const idleBefore = pids.reduce((sum, pid) => sum + processCpuMs(pid), 0);
+    const idleStarted = performance.now();
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const idleCpuPerMs = (pids.reduce((sum, pid) => sum + processCpuMs(pid), 0) - idleBefore) / (performance.now() - idleStarted);
+    log(`  idle: the two services use ${(idleCpuPerMs * 1000).toFixed(0)} ms of CPU a second`);
+    const inProcess: Array<{ rate: number; cpuUs: number }> = [];
+    const across: Array<{ rate: number; cpuUs: number }> = [];
     for (let run = 0; run < runs; run++) {
-      const local = await transfersPerSecond(a, a.channelUrl, 'localhost', await fundFromGenesis(sdk, 2), port++, transfers);
+      const local = await transfersPerSecond(a, a.channelUrl, 'localhost', await fundFromGenesis(sdk, 2), port++, transfers, pids, idleCpuPerMs);
       inProcess.push(local);
-      const remote = await transfersPerSecond(a, b.channelUrl, A_HOST, await fundFromGenesis(sdk, 2), port++, transfers);
+      const remote = await transfersPerSecond(a, b.channelUrl, A_HOST, await fundFromGenesis(sdk, 2), port++, transfers, pids, idleCpuPerMs);
       across.push(remote);
-      log(`  run ${run + 1}: in-process ${local.toFixed(0)}/s, across two services ${remote.toFixed(0)}/s`);
+      log(`  run ${run + 1}: in-process ${local.rate.toFixed(0)}/s (${local.cpuUs.toFixed(0)} µs of service CPU each), across two services ${remote.rate.toFixed(0)}/s (${remote.cpuUs.toFixed(0)} µs)`);
     }
-    return { inProcess: figure(inProcess), across: figure(across), transfers };
+    return {
+      inProcess: figure(inProcess.map((r) => r.rate)), across: figure(across.map((r) => r.rate)),
+      inProcessCpuUs: figure(inProcess.map((r) => r.cpuUs)), acrossCpuUs: figure(across.map((r) => r.cpuUs)), transfers,
+    };
   } finally {
     for (const s of services) await s.stop();
     for (const fn of teardowns.reverse()) await fn();
@@ -93,5 +123,6 @@ export async function peerLinkTransfers(runs: number, transfers: number, log: (l
 if (import.meta.url === `file://${process.argv[1]}`) {
   const transfers = Number(process.env.PEER_BENCH_TRANSFERS ?? 300);
   const r = await peerLinkTransfers(Number(process.env.BENCH_RUNS ?? 3), transfers, (line) => console.log(line));
-  console.log(`in-process (both on one service): ${r.inProcess.median.toFixed(0)}/s; across two services (peer link): ${r.across.median.toFixed(0)}/s; ratio ${(r.across.median / r.inProcess.median).toFixed(2)}`);
+  console.log(`in-process (both on one service): ${r.inProcess.median.toFixed(0)}/s, ${r.inProcessCpuUs.median.toFixed(0)} µs of service CPU each; `
+    + `across two services (peer link): ${r.across.median.toFixed(0)}/s, ${r.acrossCpuUs.median.toFixed(0)} µs; ratio ${(r.across.median / r.inProcess.median).toFixed(2)}`);
 }
