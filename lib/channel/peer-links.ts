@@ -202,8 +202,8 @@ export class PeerLinks implements RemotePairing {
     if (this.parked.has(session)) return;
     session.log.info('peer link gone while the FSM does without it: parked', { state: session.stateName });
     const timer = setInterval(() => {
-      if (session.isStopped || this.closed) return this.unpark(session);
-      if (doesWithoutPeer(session) || session.peer) return;
+      if (session.isStopped || this.closed || session.peer) return this.unpark(session);
+      if (doesWithoutPeer(session)) return;
       this.unpark(session);
       session.log.info('FSM needs its peer again: reestablishing the link', { state: session.stateName });
       if (session.role === 'responder') {
