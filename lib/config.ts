@@ -32,6 +32,8 @@ export interface Config {
   peer: {
     host: string; ports: string; selfHosts: string; maxSessionsPerPort: number; maxMessageBytes: number;
     handshakeTimeoutMs: number; connectTimeoutMs: number; redialDelayMs: number; dialAttempts: number;
+    /** PEER_REPLY_TIMEOUT_MS: the reply watchdog of a link (lib/peer/link.ts) */
+    replyTimeoutMs: number;
   };
   limits: { maxChannels: number; maxConnectionsPerAddress: number; hibernateAfterMs: number };
 }
@@ -68,6 +70,7 @@ const ENV: Array<[string, string[], 'number' | 'string' | 'boolean']> = [
   ['PEER_CONNECT_TIMEOUT_MS', ['peer', 'connectTimeoutMs'], 'number'],
   ['PEER_REDIAL_DELAY_MS', ['peer', 'redialDelayMs'], 'number'],
   ['PEER_DIAL_ATTEMPTS', ['peer', 'dialAttempts'], 'number'],
+  ['PEER_REPLY_TIMEOUT_MS', ['peer', 'replyTimeoutMs'], 'number'],
   ['MAX_CHANNELS', ['limits', 'maxChannels'], 'number'],
   ['MAX_CONNECTIONS_PER_ADDRESS', ['limits', 'maxConnectionsPerAddress'], 'number'],
   ['HIBERNATE_AFTER_MS', ['limits', 'hibernateAfterMs'], 'number'],

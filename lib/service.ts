@@ -172,6 +172,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
       connectTimeoutMs: peer.connectTimeoutMs, retryDelayMs: peer.redialDelayMs, attempts: peer.dialAttempts,
       handshakeTimeoutMs: peer.handshakeTimeoutMs, maxMessage: peer.maxMessageBytes,
     },
+    replyTimeoutMs: peer.replyTimeoutMs,
     newWire: () => new PeerWire({ chainHash }),
   });
   undoSteps.push(() => peers.close());

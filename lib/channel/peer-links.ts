@@ -11,6 +11,11 @@
  * - A link that drops: both FSMs hear PEER.DISCONNECTED (not after a leave, which the peer knows of);
  *   the initiator's service redials, and its FSM reestablishes over the new link; the responder
  *   waits again for its channel's reestablish.
+ * - A link that drops while an FSM does without its peer (a mutual close on its way on chain, a
+ *   dispute: states that ignore PEER.DISCONNECTED) leaves that FSM parked: nothing is dialled or
+ *   listened for, since it would not use a link. If it comes back to `open` (the close tx rejected
+ *   on chain), it hears the disconnect then, and the initiator's service redials, the responder
+ *   waits for the reestablish, as after any drop. An FSM that ends is forgotten.
  */
 import type { PeerMessage } from '../../fsm/types.js';
 import type { Logger } from '../log.js';
@@ -28,6 +33,8 @@ export interface PeerLinksDeps {
   selfHosts: Set<string>;
   listen: ListenerOptions;
   dial: DialOptions;
+  /** PEER_REPLY_TIMEOUT_MS: a link silent this long while we await the peer's reply is cut (lib/peer/link.ts) */
+  replyTimeoutMs?: number;
   /** a new wire for each link (lib/peer/wire.ts's PeerWire) */
   newWire(): MessageWire;
 }
@@ -38,6 +45,14 @@ export function wantedBy(first: PeerMessage, port: number): WantedResponder | { 
   if (first.type === 'channel_reestablish') return { port, channelId: first.channelId };
   return { refused: `protocol_error: a session must begin with channel_open or channel_reestablish, not ${first.type}` };
 }
+
+/**
+ * The FSM's states that go on without the peer and ignore PEER.DISCONNECTED: a mutual close on its
+ * way on chain (`closing`), a dispute (`channel_closing`, `channel_closed`). The node's FSM keeps its
+ * state on a disconnect too while its channel status is `closing` (aesc_fsm handle_common_event_).
+ */
+const WITHOUT_PEER = new Set(['closing', 'channel_closing', 'channel_closed']);
+const doesWithoutPeer = (session: Session) => !session.isStopped && WITHOUT_PEER.has(session.stateName);
 
 export class PeerLinks implements RemotePairing {
   private readonly listeners: PeerListeners;
@@ -57,6 +72,8 @@ export class PeerLinks implements RemotePairing {
    * `host`): after a drop they wait again, to find their responder wherever it is by then
    */
   private readonly via = new Map<Session, { host: string; port: number }>();
+  /** FSMs whose link dropped while they did without their peer: looked at until they need it again or end */
+  private readonly parked = new Map<Session, NodeJS.Timeout>();
   private closed = false;
 
   constructor(private readonly deps: PeerLinksDeps) {
@@ -118,6 +135,8 @@ export class PeerLinks implements RemotePairing {
     this.dials.delete(session);
     clearTimeout(this.redials.get(session));
     this.redials.delete(session);
+    clearInterval(this.parked.get(session));
+    this.parked.delete(session);
     this.emptyLinks.delete(session);
     this.via.delete(session);
     this.unwaiting(session);
@@ -135,6 +154,8 @@ export class PeerLinks implements RemotePairing {
     this.dials.clear();
     for (const timer of this.redials.values()) clearTimeout(timer);
     this.redials.clear();
+    for (const timer of this.parked.values()) clearInterval(timer);
+    this.parked.clear();
     for (const link of this.links) link.cut('service stopping');
     await this.listeners.close();
   }
@@ -168,12 +189,46 @@ export class PeerLinks implements RemotePairing {
     const link: PeerLink = new PeerLink(noise, wire, {
       message: (message) => { if (session.peer === link) session.receivePeer(message); },
       refused: (refusal) => session.log.warn('peer message refused', { reason: refusal.reason, detail: refusal.detail }),
-      closed: ({ left, why }) => this.dropped(session, link, left, why),
-    });
+      closed: ({ left, why, stalled }) => {
+        // a stall is news for the operator (a hung peer or network); a close is routine
+        if (stalled) session.log.warn('peer link stalled: cut', { why, host: session.pairing.host, port: session.pairing.port });
+        this.dropped(session, link, left, why);
+      },
+    }, { replyTimeoutMs: this.deps.replyTimeoutMs });
     this.links.add(link);
     session.peer = link;
     if (session.role === 'initiator') link.start();
     return link;
+  }
+
+  /**
+   * An FSM that ignored its link's drop is looked at every PEER_REDIAL_DELAY_MS (no FSM event tells
+   * the service of a state change, and this is rare): back in `open` it needs its peer again, and is
+   * told of the drop now, as if the link had just gone; ended, it is forgotten (gone() clears it).
+   */
+  private park(session: Session): void {
+    if (this.parked.has(session)) return;
+    session.log.info('peer link gone while the FSM does without it: parked', { state: session.stateName });
+    const timer = setInterval(() => {
+      if (session.isStopped || this.closed || session.peer) return this.unpark(session);
+      if (doesWithoutPeer(session)) return;
+      this.unpark(session);
+      session.log.info('FSM needs its peer again: reestablishing the link', { state: session.stateName });
+      if (session.role === 'responder') {
+        session.send({ type: 'PEER.DISCONNECTED' });
+        this.deps.registry.waitAgain(session);
+        return;
+      }
+      session.send({ type: 'PEER.DISCONNECTED', redial: true });
+      if (!session.isStopped && session.stateName === 'reestablishing') this.redial(session);
+    }, Math.max(this.deps.dial.retryDelayMs, 50));
+    timer.unref();
+    this.parked.set(session, timer);
+  }
+
+  private unpark(session: Session): void {
+    clearInterval(this.parked.get(session));
+    this.parked.delete(session);
   }
 
   private dropped(session: Session, link: PeerLink, left: boolean, why: string): void {
@@ -184,6 +239,7 @@ export class PeerLinks implements RemotePairing {
     if (session.isStopped || this.closed) return;
     if (session.role === 'responder') {
       if (!left) session.send({ type: 'PEER.DISCONNECTED' });
+      if (!left && doesWithoutPeer(session)) return this.park(session);
       this.deps.registry.waitAgain(session);
       return;
     }
@@ -192,6 +248,7 @@ export class PeerLinks implements RemotePairing {
     const givesUp = empty >= this.deps.dial.attempts;
     if (givesUp) session.log.warn('peer refuses every link: connect_timeout', { host: session.pairing.host, port: session.pairing.port, links: empty });
     if (!left) session.send({ type: 'PEER.DISCONNECTED', ...(!givesUp && { redial: true }) });
+    if (!givesUp && !left && doesWithoutPeer(session)) return this.park(session);
     // the initiator's FSM waits to reestablish only when its channel exists; else it died of the drop
     if (givesUp || session.isStopped || session.stateName !== 'reestablishing') return;
     if (empty === 0) return this.redial(session);

@@ -7,7 +7,8 @@
  * The results are printed and written into BENCHMARKS.md between its result markers.
  *
  * BENCH_RUNS (default 5) sets the runs; BENCH_CHANNELS=1000,10000 the memory steps; BENCH_ONLY=throughput
- * (or memory) runs one phase; BENCH_PROFILE=dir has the service (and the clients, in dir/clients) write V8 CPU
+ * (or memory, or peer: sequential transfers across two services next to in-process, test/bench/peer-link.ts)
+ * runs one phase; BENCH_PROFILE=dir has the service (and the clients, in dir/clients) write V8 CPU
  * profiles there.
  */
 import { fork, type ChildProcess } from 'node:child_process';
@@ -23,6 +24,7 @@ import type { ChannelSpec, Participant } from './bench-client.js';
 import type { ClientCommand, ClientReply } from './client-process.js';
 import { fsmPairTransfers } from './fsm-pair.js';
 import { inspectorUrl, liveHeapBytes } from './inspector.js';
+import { peerLinkTransfers, type PeerLinkFigures } from './peer-link.js';
 import { ed25519Signs, ed25519Verifies, redisWrites, wsEchoRoundTrips } from './limits.js';
 import { figure, percentile, show, type Figure } from './stats.js';
 
@@ -221,6 +223,18 @@ interface Results {
   connectedKb: Figure;
   connectedHeapKb: Figure;
   startup: { channels: number; listeningMs: Figure; readyMs: Figure } | null;
+  /** one channel's participants on two services (the peer link) next to both on one, measured alike */
+  peer: PeerLinkFigures;
+}
+
+/** transfers per run of the peer-link phase: sequential, so a few hundred take seconds */
+const PEER_TRANSFERS = Number(process.env.PEER_BENCH_TRANSFERS ?? 300);
+
+async function peerLink(): Promise<Pick<Results, 'peer'>> {
+  log(`\nacross two services: ${RUNS} runs of ${PEER_TRANSFERS} sequential transfers, in-process and across, alternating`);
+  const peer = await peerLinkTransfers(RUNS, PEER_TRANSFERS, log);
+  log(`in-process ${show(peer.inProcess)}/s, ${show(peer.inProcessCpuUs)} µs of service CPU each; across two services ${show(peer.across)}/s, ${show(peer.acrossCpuUs)} µs; ratio ${(peer.across.median / peer.inProcess.median).toFixed(2)}`);
+  return { peer };
 }
 
 async function machine(): Promise<Record<string, string>> {
@@ -428,6 +442,8 @@ function report(r: Results): string {
       `| of which live heap · resident before the collection (high water), KB | ${show(m.heapKbPerChannel, 1)} · ${show(m.highWaterKbPerChannel, 1)} | | |`,
     ]),
     `| more per idle channel whose two clients stay connected, KB: resident · live heap | ${show(r.connectedKb, 1)} · ${show(r.connectedHeapKb, 1)} | | |`,
+    `| sequential transfers/s, one channel, its participants on two services (the peer link over Noise, loopback) | ${show(r.peer.across)} | | ${(r.peer.across.median / r.peer.inProcess.median).toFixed(2)} × the same on one service, measured alike in the same run: ${show(r.peer.inProcess)}/s |`,
+    `| CPU of the two service processes per transfer (peer link · in-process), µs | ${show(r.peer.acrossCpuUs)} · ${show(r.peer.inProcessCpuUs)} | | |`,
     ...(r.startup ? [
       `| start-up with ${n(r.startup.channels)} persisted channels: listening, ms | ${show(r.startup.listeningMs)} | | |`,
       `| start-up with ${n(r.startup.channels)} persisted channels: every channel looked at, ms | ${show(r.startup.readyMs)} | < 5,000 | |`,
@@ -457,12 +473,14 @@ async function main(): Promise<void> {
   // one phase alone prints its figures and leaves BENCHMARKS.md as it is
   if (process.env.BENCH_ONLY === 'throughput') return void (await throughput());
   if (process.env.BENCH_ONLY === 'memory') return void (await memoryAndStartup());
+  if (process.env.BENCH_ONLY === 'peer') return void (await peerLink());
   const ticks = cpuTicks();
   const partial = {
     machine: await machine(),
     limits: await limits(),
     ...(await throughput()),
     ...(await memoryAndStartup()),
+    ...(await peerLink()),
   };
   const after = cpuTicks();
   const results: Results = { ...partial, stolen: (after.steal - ticks.steal) / (after.total - ticks.total) };
