@@ -1,0 +1,131 @@
+/**
+ * The on-chain operations and generic messages of a channel between two services
+ * (test/helpers/two-services.ts: the responder's client on A, embedded store; the initiator's on B,
+ * Redis; B reaches A's peer port through a proxy), in both envelopes: deposit and withdraw proposed
+ * from either side over the node's deposit_* and withdraw_* messages, the txs posted and their
+ * coins checked on chain to the aetto, and inband messages both ways.
+ */
+import t from 'tap';
+import { channelQuery } from './helpers/channel.js';
+import { TestClient, type Protocol } from './helpers/client.js';
+import { unpackSignedTx } from './helpers/accounts.js';
+import { PROXY_HOST, peerPort, twoServices, type TwoServices } from './helpers/two-services.js';
+import type { AccountId, ChannelId } from '../fsm/types.js';
+
+// the node's channel_open holds amounts in 64 bits: at most about 18 AE each across services
+const AMOUNTS = { initiatorAmount: 10n ** 18n, responderAmount: 10n ** 18n, channelReserve: 10n ** 15n };
+const feeOf = (signedTx: string) => BigInt((unpackSignedTx(signedTx).encodedTx as unknown as { fee: string }).fee);
+const txOf = (signedTx: string) => unpackSignedTx(signedTx).encodedTx as Record<string, unknown> & { tag: number; round?: number };
+
+type Role = 'initiator' | 'responder';
+const ROLES = ['initiator', 'responder'] as const;
+
+/** A channel between a responder on A and an initiator on B (through the proxy), in one envelope. */
+export async function openAcross(s: TwoServices, protocol: Protocol, extra: { initiator?: Record<string, string>; responder?: Record<string, string> } = {}) {
+  const [initiatorAccount, responderAccount] = await s.funded(2);
+  const port = peerPort();
+  await s.proxy.forward(port);
+  const query = channelQuery(initiatorAccount!, responderAccount!, port, AMOUNTS);
+  const accounts = { initiator: initiatorAccount!, responder: responderAccount! };
+  // the responder waits first: its service listens on the port only while it waits
+  const responder = await TestClient.connect(s.a.channelUrl, { ...query, role: 'responder', ...extra.responder }, protocol, accounts.responder);
+  const rUp = await responder.nextMethod('channels.info', 'fsm_up');
+  const initiator = await TestClient.connect(s.b.channelUrl, { ...query, role: 'initiator', host: PROXY_HOST, ...extra.initiator }, protocol, accounts.initiator);
+  const iUp = await initiator.nextMethod('channels.info', 'fsm_up');
+  const [iOpen] = await Promise.all([initiator.nextMethod('channels.info', 'open', 30_000), responder.nextMethod('channels.info', 'open', 30_000)]);
+  await Promise.all([initiator.nextMethod('channels.update'), responder.nextMethod('channels.update')]);
+  const channelId = (protocol === 'json-rpc' ? iOpen.frame.params.channel_id : iOpen.frame.channel_id) as ChannelId;
+  return {
+    clients: { initiator, responder } as Record<Role, TestClient>, accounts, port, channelId,
+    fsmIds: { initiator: iUp.data.fsm_id as string, responder: rUp.data.fsm_id as string },
+    address: (role: Role) => accounts[role].address as AccountId,
+  };
+}
+
+export type Across = Awaited<ReturnType<typeof openAcross>>;
+
+/** Balances as each service answers them. */
+export async function balancesOf(ch: Across, role: Role): Promise<Record<string, bigint>> {
+  const c = ch.clients[role];
+  c.send('channels.get.balances', { accounts: [ch.address('initiator'), ch.address('responder')] }, 7);
+  const reply = await c.next((m) => (m.method === 'result' || m.method === 'channels.get.balances') && Array.isArray(m.data));
+  return Object.fromEntries((reply.data as Array<{ account: string; balance: string | number }>).map((b) => [b.account, BigInt(b.balance)]));
+}
+
+const s0 = twoServices(t);
+let s: TwoServices;
+t.before(async () => { s = await s0; });
+
+for (const [protocol, depositor, withdrawer] of [['json-rpc', 'initiator', 'responder'], ['legacy', 'responder', 'initiator']] as const) {
+  t.test(`${protocol}: a deposit by the ${depositor} and a withdraw by the ${withdrawer}, each on its own service, co-signed across and posted; messages both ways`, async (t) => {
+    const ch = await openAcross(s, protocol);
+    const { chain } = s;
+    const other = (role: Role): Role => (role === 'initiator' ? 'responder' : 'initiator');
+    const onChain = async (role: Role) => (await chain.account(ch.address(role)))!.balance;
+
+    // deposit: deposit_created → deposit_signed across the link, posted by the depositor's service, deposit_locked both ways
+    const before = await onChain(depositor);
+    const deposit = 3n * 10n ** 17n + 11n;
+    for (const role of ROLES) ch.clients[role].mark();
+    ch.clients[depositor].send('channels.deposit', { amount: deposit });
+    const [dState, dPeerState] = await Promise.all([
+      ch.clients[depositor].nextMethod('channels.update', undefined, 30_000), ch.clients[other(depositor)].nextMethod('channels.update', undefined, 30_000)]);
+    t.equal(dState.data.state, dPeerState.data.state, 'both services hold the same co-signed deposit tx');
+    const dTx = txOf(dState.data.state);
+    t.equal(dTx.tag, 51, 'a ChannelDepositTx');
+    t.equal(dTx.round, 2);
+    t.equal(dTx.fromId, ch.address(depositor), 'from the depositor');
+    t.same(ch.clients[depositor].sequence(ch.clients[depositor].received.length - 6),
+      ['channels.sign.deposit_tx', 'on_chain_tx:deposit_signed', 'on_chain_tx:channel_changed', 'info:own_deposit_locked', 'info:deposit_locked', 'channels.update'],
+      'the depositor\'s sequence, as the node\'s');
+    t.same(ch.clients[other(depositor)].sequence(ch.clients[other(depositor)].received.length - 7),
+      ['info:deposit_created', 'channels.sign.deposit_ack', 'on_chain_tx:deposit_created', 'on_chain_tx:channel_changed', 'info:own_deposit_locked', 'info:deposit_locked', 'channels.update'],
+      'the other side\'s sequence, as the node\'s');
+    t.equal(await onChain(depositor), before - deposit - feeOf(dState.data.state), 'amount and fee left the depositor\'s account on chain');
+    const afterDeposit = await chain.channel(ch.channelId);
+    t.equal(afterDeposit?.channelAmount, AMOUNTS.initiatorAmount + AMOUNTS.responderAmount + deposit, 'the channel on chain holds the deposit');
+    t.equal(afterDeposit?.round, 2);
+    const bal = await balancesOf(ch, 'initiator');
+    t.same(bal, await balancesOf(ch, 'responder'), 'the same balances on both services');
+    t.equal(bal[ch.address(depositor)], AMOUNTS.initiatorAmount + deposit, 'the depositor\'s channel balance grew');
+
+    // withdraw: withdraw_created → withdraw_signed, posted, withdraw_locked both ways
+    const beforeW = await onChain(withdrawer);
+    const withdraw = 2n * 10n ** 17n + 5n;
+    for (const role of ROLES) ch.clients[role].mark();
+    ch.clients[withdrawer].send('channels.withdraw', { amount: withdraw });
+    const [wState, wPeerState] = await Promise.all([
+      ch.clients[withdrawer].nextMethod('channels.update', undefined, 30_000), ch.clients[other(withdrawer)].nextMethod('channels.update', undefined, 30_000)]);
+    t.equal(wState.data.state, wPeerState.data.state, 'both services hold the same co-signed withdraw tx');
+    const wTx = txOf(wState.data.state);
+    t.equal(wTx.tag, 52, 'a ChannelWithdrawTx');
+    t.equal(wTx.round, 3);
+    t.same(ch.clients[withdrawer].sequence(ch.clients[withdrawer].received.length - 6),
+      ['channels.sign.withdraw_tx', 'on_chain_tx:withdraw_signed', 'on_chain_tx:channel_changed', 'info:own_withdraw_locked', 'info:withdraw_locked', 'channels.update']);
+    t.same(ch.clients[other(withdrawer)].sequence(ch.clients[other(withdrawer)].received.length - 7),
+      ['info:withdraw_created', 'channels.sign.withdraw_ack', 'on_chain_tx:withdraw_created', 'on_chain_tx:channel_changed', 'info:own_withdraw_locked', 'info:withdraw_locked', 'channels.update']);
+    t.equal(await onChain(withdrawer), beforeW + withdraw - feeOf(wState.data.state), 'the withdrawer got the amount on chain and paid the fee');
+    const afterWithdraw = await chain.channel(ch.channelId);
+    t.equal(afterWithdraw?.channelAmount, AMOUNTS.initiatorAmount + AMOUNTS.responderAmount + deposit - withdraw, 'the channel on chain gave it');
+    t.equal(afterWithdraw?.round, 3);
+    const bal2 = await balancesOf(ch, 'responder');
+    t.same(bal2, await balancesOf(ch, 'initiator'), 'the same balances on both services');
+    t.equal(bal2[ch.address(withdrawer)], (withdrawer === depositor ? AMOUNTS.initiatorAmount + deposit : AMOUNTS.initiatorAmount) - withdraw);
+
+    // generic messages both ways (the node's inband_msg)
+    for (const [from, to, info] of [['initiator', 'responder', 'hello from B'], ['responder', 'initiator', `{"from":"A","n":${protocol.length}}`]] as const) {
+      ch.clients[to].mark();
+      ch.clients[from].send('channels.message', { to: ch.address(to), info });
+      const got = await ch.clients[to].nextMethod('channels.message');
+      t.same(got.data.message, { channel_id: ch.channelId, from: ch.address(from), to: ch.address(to), info }, `a message from the ${from}, as sent`);
+    }
+
+    // off-chain transfers go on after the on-chain operations
+    for (const role of ROLES) ch.clients[role].mark();
+    ch.clients.initiator.send('channels.update.new', { from: ch.address('initiator'), to: ch.address('responder'), amount: 9 });
+    const [u1, u2] = await Promise.all(ROLES.map((r) => ch.clients[r].nextMethod('channels.update')));
+    t.equal(u1!.data.state, u2!.data.state);
+    t.equal(txOf(u1!.data.state).round, 4, 'a transfer after them');
+    for (const role of ROLES) ch.clients[role].close();
+  });
+}
