@@ -129,3 +129,46 @@ for (const [protocol, depositor, withdrawer] of [['json-rpc', 'initiator', 'resp
     for (const role of ROLES) ch.clients[role].close();
   });
 }
+
+t.test('json-rpc: refused on-chain operations across: the chain refuses a deposit, the peer declines a withdraw, both propose at once; nothing moves and the channel goes on', async (t) => {
+  const ch = await openAcross(s, 'json-rpc');
+  const { chain } = s;
+  const total = AMOUNTS.initiatorAmount + AMOUNTS.responderAmount;
+
+  // more than the depositor holds on chain: its service posts it, the chain refuses, both hear code 5 (rejected on-chain)
+  for (const role of ROLES) ch.clients[role].mark();
+  ch.clients.responder.send('channels.deposit', { amount: 10n ** 23n });
+  const [ci, cr] = await Promise.all(ROLES.map((r) => ch.clients[r].nextMethod('channels.conflict', undefined, 30_000)));
+  t.same([ci!.data.error_code, cr!.data.error_code], [5, 5], 'rejected on-chain, on both services');
+  t.same([ci!.data.round, cr!.data.round], [1, 1], 'both back on the last co-signed round');
+  t.equal((await chain.channel(ch.channelId))?.channelAmount, total, 'nothing moved on chain');
+
+  // the initiator's client declines to co-sign a withdraw with its own code: the withdrawer hears it
+  ch.clients.initiator.policy = (tag) => (tag === 'withdraw_ack' ? 147 : 'sign');
+  for (const role of ROLES) ch.clients[role].mark();
+  ch.clients.responder.send('channels.withdraw', { amount: 1000 });
+  const declined = await ch.clients.responder.nextMethod('channels.conflict', undefined, 30_000);
+  t.equal(declined.data.error_code, 147, 'the peer client\'s code, across the link');
+  t.equal(declined.data.round, 1);
+  await ch.clients.initiator.nextMethod('channels.info', 'aborted_update');
+  ch.clients.initiator.policy = () => 'sign';
+
+  // a deposit and a withdraw proposed at once from both services: the node's conflict, both stay on round 1
+  for (const role of ROLES) ch.clients[role].mark();
+  ch.clients.initiator.send('channels.deposit', { amount: 1000 });
+  ch.clients.responder.send('channels.withdraw', { amount: 1000 });
+  const [xi, xr] = await Promise.all(ROLES.map((r) => ch.clients[r].nextMethod('channels.conflict', undefined, 30_000)));
+  t.same([xi!.data.round, xr!.data.round], [1, 1], 'a conflict on both, back on round 1');
+  await Promise.all(ROLES.map((r) => ch.clients[r].quiet(300)));
+  t.equal((await chain.channel(ch.channelId))?.round, 1, 'nothing posted');
+
+  // and then a deposit goes through
+  for (const role of ROLES) ch.clients[role].mark();
+  ch.clients.initiator.send('channels.deposit', { amount: 1000 });
+  const [d1, d2] = await Promise.all(ROLES.map((r) => ch.clients[r].nextMethod('channels.update', undefined, 30_000)));
+  t.equal(d1!.data.state, d2!.data.state);
+  t.equal(txOf(d1!.data.state).round, 2, 'the next round after the refusals');
+  t.equal((await chain.channel(ch.channelId))?.channelAmount, total + 1000n, 'on chain');
+  t.same(await balancesOf(ch, 'initiator'), await balancesOf(ch, 'responder'), 'the same balances on both services');
+  for (const role of ROLES) ch.clients[role].close();
+});
