@@ -152,38 +152,41 @@ for (const [protocol, cheater] of [['json-rpc', 'initiator'], ['legacy', 'respon
   });
 }
 
-t.test('delegates across: each participant names its own service\'s watchtower; the victim\'s client is away when the cheater closes, and its service slashes on its own', async (t) => {
-  const ch = await openAcross('json-rpc', { initiator: { watchtower: 'true' }, responder: { watchtower: 'true' } });
-  const onchain = await s.chain.channel(ch.channelId);
-  t.same(onchain?.delegates, { initiator: [towers.b.address], responder: [towers.a.address] }, 'the create tx names each side\'s own watchtower');
-  const cheater = 'initiator';
-  const victim = 'responder';
-  const { oldState, oldPoi, latest } = await cheatableHistory(ch, cheater);
+for (const [protocol, cheater] of [['json-rpc', 'initiator'], ['legacy', 'responder']] as const) {
+  const victim = other(cheater);
+  const [victimService, tower] = victim === 'responder' ? ['A', towers.a] : ['B', towers.b];
+  t.test(`${protocol}, delegates across: each participant names its own service's watchtower; the ${victim}'s client is away when the ${cheater} closes on an old round, and its service (${victimService}) slashes on its own`, async (t) => {
+    const ch = await openAcross(protocol, { initiator: { watchtower: 'true' }, responder: { watchtower: 'true' } });
+    const onchain = await s.chain.channel(ch.channelId);
+    t.same(onchain?.delegates, { initiator: [towers.b.address], responder: [towers.a.address] }, 'the create tx names each side\'s own watchtower');
+    const { oldState, oldPoi, latest } = await cheatableHistory(ch, cheater);
 
-  // the victim's client goes away (no leave): its FSM on A waits for it
-  ch.clients[victim].close();
-  await ch.clients[victim].closedAndDone();
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  const before = (await s.chain.account(ch.address(victim)))!.balance;
-  const towerBefore = (await s.chain.account(towers.a.address as AccountId))!.balance;
-  await closeOnOldRound(ch, cheater, oldState, oldPoi);
-  const slashed = await until(async () => {
-    const c = await s.chain.channel(ch.channelId);
-    return c && c.round === 4 ? c : null;
-  }, 'the victim\'s watchtower to slash');
-  t.ok(slashed.lockedUntil > 0, 'slashed with the latest round: the lock starts again');
-  t.ok((await s.chain.account(towers.a.address as AccountId))!.balance < towerBefore, 'A\'s watchtower paid the slash, not B\'s');
+    // the victim's client goes away (no leave): its FSM waits for it
+    ch.clients[victim].close();
+    await ch.clients[victim].closedAndDone();
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const before = (await s.chain.account(ch.address(victim)))!.balance;
+    const towerBefore = (await s.chain.account(tower.address as AccountId))!.balance;
+    await closeOnOldRound(ch, cheater, oldState, oldPoi);
+    const slashed = await until(async () => {
+      const c = await s.chain.channel(ch.channelId);
+      return c && c.round === 4 ? c : null;
+    }, 'the victim\'s watchtower to slash');
+    t.ok(slashed.lockedUntil > 0, 'slashed with the latest round: the lock starts again');
+    t.ok((await s.chain.account(tower.address as AccountId))!.balance < towerBefore, `${victimService}'s watchtower paid the slash`);
 
-  // the victim comes back to its service: told what its watchtower did, it settles
-  const back = await TestClient.connect(s.a.channelUrl, {
-    role: 'responder', port: ch.port, existing_channel_id: ch.channelId, existing_fsm_id: ch.fsmIds.responder,
-  }, 'json-rpc', ch.accounts[victim]);
-  const report = await back.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'watchtower_slash', 20_000);
-  t.equal((unpackSignedTx(report.data.tx).encodedTx as unknown as { fromId: string }).fromId, towers.a.address, 'sent by the victim\'s own watchtower');
-  const settle = await signRequestFor(back, 'channels.settle');
-  back.reply('settle_sign', { signed_tx: await cosign(ch.accounts[victim], settle) });
-  await back.nextMethod('channels.info', 'closed_confirmed', 20_000);
-  t.equal((await s.chain.account(ch.address(victim)))!.balance, before + latest[victim] - feeOf(settle), 'the victim is paid its latest co-signed balance, to the aetto');
-  back.close();
-  ch.clients[cheater].close();
-});
+    // the victim comes back to its service: told what its watchtower did, it settles
+    const back = await TestClient.connect(ch.url(victim), {
+      role: victim, port: ch.port, existing_channel_id: ch.channelId, existing_fsm_id: ch.fsmIds[victim], ...(victim === 'initiator' && { host: PROXY_HOST }),
+    }, protocol, ch.accounts[victim]);
+    const report = await back.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'watchtower_slash', 20_000);
+    t.equal((unpackSignedTx(report.data.tx).encodedTx as unknown as { fromId: string }).fromId, tower.address, 'sent by the victim\'s own watchtower');
+    const settle = await signRequestFor(back, 'channels.settle');
+    back.reply('settle_sign', { signed_tx: await cosign(ch.accounts[victim], settle) });
+    await back.nextMethod('channels.info', 'closed_confirmed', 20_000);
+    t.equal(await s.chain.channel(ch.channelId), null, 'settled');
+    t.equal((await s.chain.account(ch.address(victim)))!.balance, before + latest[victim] - feeOf(settle), 'the victim is paid its latest co-signed balance, to the aetto');
+    back.close();
+    ch.clients[cheater].close();
+  });
+}
