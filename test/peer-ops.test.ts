@@ -8,7 +8,7 @@
 import t from 'tap';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient, type Protocol } from './helpers/client.js';
-import { unpackSignedTx } from './helpers/accounts.js';
+import { cosign, unpackSignedTx } from './helpers/accounts.js';
 import { PROXY_HOST, peerPort, twoServices, type TwoServices } from './helpers/two-services.js';
 import type { AccountId, ChannelId } from '../fsm/types.js';
 
@@ -171,4 +171,45 @@ t.test('json-rpc: refused on-chain operations across: the chain refuses a deposi
   t.equal((await chain.channel(ch.channelId))?.channelAmount, total + 1000n, 'on chain');
   t.same(await balancesOf(ch, 'initiator'), await balancesOf(ch, 'responder'), 'the same balances on both services');
   for (const role of ROLES) ch.clients[role].close();
+});
+
+/** A dispute request, retried while the service refuses it (settle before the lock has passed), and what it asks to sign. */
+async function signRequestFor(client: TestClient, method: string, until = Date.now() + 20_000): Promise<string> {
+  for (;;) {
+    client.send(method);
+    const reply = await client.next((m) => m.method.startsWith('channels.sign.') || m.method === 'error');
+    if (reply.method !== 'error') return reply.data.signed_tx;
+    if (Date.now() > until) throw new Error(`${method} refused: ${JSON.stringify(reply.data)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+t.test('legacy: a snapshot from B, an honest solo close from A, a settle from B: each built and posted by its own service', async (t) => {
+  const ch = await openAcross(s, 'legacy');
+  const { chain } = s;
+  for (const role of ROLES) ch.clients[role].mark();
+  ch.clients.initiator.send('channels.update.new', { from: ch.address('initiator'), to: ch.address('responder'), amount: 1234 });
+  await Promise.all(ROLES.map((r) => ch.clients[r].nextMethod('channels.update')));
+
+  const snapshot = await signRequestFor(ch.clients.initiator, 'channels.snapshot_solo');
+  t.equal(txOf(snapshot).tag, 59, 'a ChannelSnapshotSoloTx');
+  ch.clients.initiator.reply('snapshot_solo_tx', { signed_tx: await cosign(ch.accounts.initiator, snapshot) });
+  await Promise.all(ROLES.map((r) => ch.clients[r].next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'channel_changed', 20_000)));
+  t.equal((await chain.channel(ch.channelId))?.round, 2, 'the chain has round 2, and both services saw it');
+
+  const close = await signRequestFor(ch.clients.responder, 'channels.close_solo');
+  t.equal(txOf(close).tag, 54, 'a ChannelCloseSoloTx');
+  ch.clients.responder.reply('close_solo_sign', { signed_tx: await cosign(ch.accounts.responder, close) });
+  for (const role of ROLES) {
+    await ch.clients[role].next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'solo_closing', 20_000);
+    await ch.clients[role].nextMethod('channels.info', 'closing');
+  }
+  t.pass('both services see the channel closing on round 2, nothing newer to slash with');
+  const before = { initiator: (await chain.account(ch.address('initiator')))!.balance, responder: (await chain.account(ch.address('responder')))!.balance };
+  const settle = await signRequestFor(ch.clients.initiator, 'channels.settle');
+  ch.clients.initiator.reply('settle_sign', { signed_tx: await cosign(ch.accounts.initiator, settle) });
+  await Promise.all(ROLES.map((r) => ch.clients[r].nextMethod('channels.info', 'died', 20_000)));
+  t.equal(await chain.channel(ch.channelId), null, 'settled');
+  t.equal((await chain.account(ch.address('initiator')))!.balance, before.initiator + AMOUNTS.initiatorAmount - 1234n - feeOf(settle), 'the settler is paid its balance, less the fee');
+  t.equal((await chain.account(ch.address('responder')))!.balance, before.responder + AMOUNTS.responderAmount + 1234n, 'the closer is paid its balance');
 });
