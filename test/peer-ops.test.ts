@@ -6,9 +6,10 @@
  * coins checked on chain to the aetto, and inband messages both ways.
  */
 import t from 'tap';
+import { AccountMemory, Channel } from '@aeternity/aepp-sdk';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient, type Protocol } from './helpers/client.js';
-import { cosign, unpackSignedTx } from './helpers/accounts.js';
+import { cosign, NETWORK_ID, unpackSignedTx } from './helpers/accounts.js';
 import { PROXY_HOST, peerPort, twoServices, type TwoServices } from './helpers/two-services.js';
 import type { AccountId, ChannelId } from '../fsm/types.js';
 
@@ -212,4 +213,41 @@ t.test('legacy: a snapshot from B, an honest solo close from A, a settle from B:
   t.equal(await chain.channel(ch.channelId), null, 'settled');
   t.equal((await chain.account(ch.address('initiator')))!.balance, before.initiator + AMOUNTS.initiatorAmount - 1234n - feeOf(settle), 'the settler is paid its balance, less the fee');
   t.equal((await chain.account(ch.address('responder')))!.balance, before.responder + AMOUNTS.responderAmount + 1234n, 'the closer is paid its balance');
+});
+
+t.test('the unmodified SDK Channel on both services: a deposit by the initiator on B, a withdraw by the responder on A', async (t) => {
+  const [initiator, responder] = await s.funded(2, 3n * 10n ** 15n) as [AccountMemory, AccountMemory];
+  const port = peerPort();
+  await s.proxy.forward(port);
+  type Tx = `tx_${string}`;
+  type Options = Parameters<typeof Channel.initialize>[0];
+  const signer = (account: AccountMemory) => async (tx: Tx) => account.signTransaction(tx, { networkId: NETWORK_ID });
+  const shared = {
+    pushAmount: 0, initiatorAmount: 5e14, responderAmount: 5e14, channelReserve: 0, port, lockPeriod: 1,
+    initiatorId: initiator.address, responderId: responder.address, minimumDepth: 0, minimumDepthStrategy: 'plain',
+  };
+  const isOpen = (ch: Channel) => new Promise<void>((resolve) => ch.on('statusChanged', (st) => { if (st === 'open') resolve(); }));
+  const responderCh = await Channel.initialize({ ...shared, url: s.a.channelUrl, role: 'responder', sign: (_tag: string, tx: Tx) => signer(responder)(tx) } as unknown as Options);
+  const rOpen = isOpen(responderCh);
+  const initiatorCh = await Channel.initialize({ ...shared, url: s.b.channelUrl, role: 'initiator', host: PROXY_HOST, sign: (_tag: string, tx: Tx) => signer(initiator)(tx) } as unknown as Options);
+  await Promise.all([isOpen(initiatorCh), rOpen]);
+  t.teardown(() => { initiatorCh.disconnect(); responderCh.disconnect(); });
+
+  const locked: string[] = [];
+  const deposit = await initiatorCh.deposit(1e14, signer(initiator), {
+    onOnChainTx: () => locked.push('on_chain_tx'), onOwnDepositLocked: () => locked.push('own_deposit_locked'), onDepositLocked: () => locked.push('deposit_locked'),
+  });
+  t.equal(deposit.accepted, true, 'the SDK\'s deposit is accepted across');
+  t.same(locked.filter((c, i) => c !== locked[i - 1]), ['on_chain_tx', 'own_deposit_locked', 'deposit_locked'], 'with the node\'s callbacks in the node\'s order');
+  // the responder's SDK takes its own reports of the deposit before it is asked for something else
+  await new Promise<void>((resolve) => { const check = () => (responderCh.round() === 2 ? resolve() : setTimeout(check, 20)); check(); });
+  t.equal((await s.chain.channel(initiatorCh.id() as ChannelId))?.channelAmount, 11n * 10n ** 14n, 'on chain');
+  const withdraw = await responderCh.withdraw(2e14, signer(responder));
+  t.equal(withdraw.accepted, true, 'the SDK\'s withdraw is accepted across');
+  t.equal((await s.chain.channel(initiatorCh.id() as ChannelId))?.channelAmount, 9n * 10n ** 14n, 'on chain');
+  t.equal(initiatorCh.round(), 3);
+  t.equal(responderCh.round(), 3);
+  const balances = await responderCh.balances([initiator.address, responder.address]);
+  t.same(balances, await initiatorCh.balances([initiator.address, responder.address]), 'the same balances on both services');
+  t.same([BigInt(balances[initiator.address]!), BigInt(balances[responder.address]!)], [6n * 10n ** 14n, 3n * 10n ** 14n]);
 });
