@@ -3,6 +3,7 @@
  * snapshot_solo), and while the channel solo-closes, slashes with a newer co-signed round or settles
  * once the lock has passed. Whatever the FSM was doing, a channel closing on chain is a dispute now.
  */
+import { not } from 'xstate';
 import { DISPUTES, txTypeOf, type ChannelContext, type ChannelEvent } from '../channel-context.js';
 import type { Decision } from '../decision.js';
 import { conflict, info, reject, toClient, watchSnapshot, watchTx } from '../effects.js';
@@ -15,6 +16,9 @@ import { base, byDecision, guard } from './base.js';
 import { signTag } from './sign-request.js';
 
 type Event<T extends ChannelEvent['type']> = Extract<ChannelEvent, { type: T }>;
+
+/** ChannelDepositTx, ChannelWithdrawTx */
+const ONCHAIN_OPERATION_TAGS = new Set([51, 52]);
 
 /** Our client asks for a dispute tx: refused if the chain does not allow it now, else built for it to sign. */
 export function proposeDispute(c: ChannelContext, e: Event<'CLIENT.DISPUTE'>): Decision<'refused' | 'proposed'> {
@@ -49,6 +53,15 @@ function closingReport(c: ChannelContext, onchainRound: number, tx: EncodedTx | 
 export const implementations = {
   guards: {
     'we were restored in a dispute': guard(({ context }) => (context.restored?.onchain?.lockedUntil ?? 0) !== 0),
+    /**
+     * The chain watcher may see our own deposit or withdraw after the tx watcher did and the operation
+     * is over (it reads a node's blocks a little later): its channel_changed was reported when the tx
+     * was mined, and the node reports each tx once. Nothing else leaves the chain on the round of a
+     * deposit or withdraw we hold (a snapshot or a close needs an off-chain tx, of another round).
+     */
+    'the chain shows our own deposit or withdraw, reported when mined': guard(({ context, event }) =>
+      event.type === 'CHAIN.CHANNEL_CHANGED' && context.state !== null && event.round === context.state.round
+        && ONCHAIN_OPERATION_TAGS.has(context.kit.innerTag(context.state.signedTx) ?? -1)),
   },
   actions: {
     'abort the dispute': base.enqueueActions(({ enqueue }) => {
@@ -113,7 +126,7 @@ const soloAborted = { type: 'the client aborts this sign request' as const, para
 export const idle = phase.createStateConfig({
   on: {
     'CLIENT.DISPUTE': dispute('awaiting_solo_signature'),
-    'CHAIN.CHANNEL_CHANGED': { actions: 'report the channel changed on chain' },
+    'CHAIN.CHANNEL_CHANGED': { guard: not('the chain shows our own deposit or withdraw, reported when mined'), actions: 'report the channel changed on chain' },
     'CHAIN.REJECTED': { actions: 'report the dispute tx rejected' },
   },
 });
