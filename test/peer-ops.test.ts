@@ -138,7 +138,7 @@ for (const [protocol, depositor, withdrawer] of [['json-rpc', 'initiator', 'resp
     t.equal(txOf(u1!.data.state).round, 4, 'a transfer after them');
     // each on-chain tx is reported once, however late the chain watcher sees it after the tx watcher
     await Promise.all(ROLES.map((r) => ch.clients[r].quiet(500)));
-    for (const role of ROLES) t.equal(ch.clients[role].sequence().filter((m) => m === 'on_chain_tx:channel_changed').length, 2, `${role}: channel_changed once for the deposit, once for the withdraw`);
+    for (const role of ROLES) t.equal(ch.clients[role].sequence().filter((m) => m === 'on_chain_tx:channel_changed').length, 3, `${role}: channel_changed once each for the create, the deposit and the withdraw`);
     for (const role of ROLES) ch.clients[role].close();
   });
 }
