@@ -12,7 +12,6 @@
  * key. When the peer is on another service (docs/peer-protocol.md), only this participant's record is
  * here, and the peer's service runs a watchtower of its own for the peer, if the peer named it.
  */
-import type { AccountMemory } from '@aeternity/aepp-sdk';
 import { accountOf } from '../fsm/protocol.js';
 import type { ChannelId, EncodedTx, Role, TxKit } from '../fsm/types.js';
 import type { Chain, ChannelObject } from './chain/types.js';
@@ -21,12 +20,13 @@ import type { Registry } from './channel/registry.js';
 import type { Logger } from './log.js';
 import type { OpsEvents } from './ops/events.js';
 import type { ChannelStore } from './store/store.js';
+import type { ServiceKey } from './tx/service-key.js';
 
 const OFFCHAIN_TX_TAG = 57;
 const START_LOOKS_AT_ONCE = 64;
 
 export interface WatchtowerDeps {
-  account: AccountMemory;
+  account: ServiceKey;
   chain: Chain;
   store: ChannelStore;
   channels: ChannelWatcher;
