@@ -97,6 +97,12 @@ export interface ChannelContext extends ChannelInput {
   /** the round the chain is closing on, while solo-closing */
   closingRound: number | null;
   /**
+   * the channel's round on chain as our client was last told of it (`channel_changed`: our own deposit
+   * or withdraw when mined, or the chain watcher's news): the node reports each tx once, and the chain
+   * watcher may see our own tx again after the tx watcher did
+   */
+  reportedChainRound: number;
+  /**
    * our last proposal we stopped waiting for: if the peer's ack still comes, the peer holds that round
    * co-signed, and so do we
    */
