@@ -7,6 +7,10 @@
  *   the other instance is refused meanwhile (`fsm_owned_elsewhere`, naming the owner), then served
  *   there. When the paused instance wakes, it is fenced off: its FSMs stop, their clients are told
  *   `lease_lost`, and it writes nothing, though a request for an update was waiting for it.
+ * * An instance whose leases ran out while it ran (made to, with PEXPIRE, as a pause or a partition as
+ *   long as the lease time would) and were taken over: the update it is asked for next gets both
+ *   signatures, then its round write is refused by the store's script, nothing is written or reported
+ *   co-signed, and its FSMs stop with `lease_lost`.
  * * An instance SIGKILLed under traffic: its channels are taken over by the other instance once the
  *   leases run out, with every round any client was told about in the store, each round once, and the
  *   next transfer exactly the next round.
@@ -15,6 +19,7 @@ import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import type { AccountMemory } from '@aeternity/aepp-sdk';
+import { Cluster, Redis } from 'ioredis';
 import type { ChannelId } from '../fsm/types.js';
 import { RedisStore } from '../lib/store/redis-store.js';
 import { unpackSignedTx } from './helpers/accounts.js';
@@ -46,7 +51,10 @@ interface Pair {
 interface Backend {
   name: string;
   env: Record<string, string>;
+  keyPrefix: string;
   openStore(): Promise<RedisStore>;
+  /** a plain client of the store's Redis (or Cluster), to act as Redis itself would */
+  raw(): Redis | Cluster;
   stop(): Promise<void>;
 }
 
@@ -167,7 +175,7 @@ async function twoInstances(t: Test, backend: Backend): Promise<void> {
   const b = await startServiceProcess({ direct: true, built: true, storage, env: env('instance-b') });
   t.teardown(() => b.kill());
   const aeSdk = genesisSdk(chainUrl);
-  const accounts = await fundFromGenesis(aeSdk, 2 * (1 + CHANNELS));
+  const accounts = await fundFromGenesis(aeSdk, 2 * (2 + CHANNELS));
 
   await t.test('a paused instance loses its FSMs to the other once its leases run out, and is fenced off when it wakes', async (t) => {
     const pair = await openPair(a, accounts.slice(0, 2));
@@ -211,6 +219,50 @@ async function twoInstances(t: Test, backend: Backend): Promise<void> {
     for (const role of ROLES) pair.clients[role].close();
   });
 
+  await t.test('an instance whose leases ran out while it ran, and were taken over: its next round write is refused, nothing written, its FSMs stop', async (t) => {
+    // renewing seldom, with a long lease: its leases are made to run out now (PEXPIRE), as they would
+    // have after a pause or a partition as long as the lease time
+    const d = await startServiceProcess({ direct: true, built: true, storage, env: { ...env('instance-d'), LEASE_TTL_MS: '120000', LEASE_RENEW_MS: '60000' } });
+    t.teardown(() => d.kill());
+    const pair = await openPair(d, accounts.slice(2 + 2 * CHANNELS, 4 + 2 * CHANNELS));
+    for (let n = 0; n < 2; n++) await transfer(pair, n);
+    const before = pair.reported.initiator;
+    const old = { ...pair.clients };
+    const raw = backend.raw();
+    for (const role of ROLES) t.equal(await raw.pexpire(`${backend.keyPrefix}{${pair.id}}:${role}:lease`, 1), 1, `${role}: D's lease is made to run out`);
+    await raw.quit();
+
+    await reestablish(t, b, pair, 'responder', 'instance-d');
+    await reestablish(t, b, pair, 'initiator', 'instance-d');
+    const restored = await Promise.all(ROLES.map((role) => pair.clients[role].nextMethod('channels.update', undefined, 20_000)));
+    t.same(restored.map((m) => roundOf(m.data.state)), [before, before], 'B took the channel over on the round D left');
+    const round = await transfer(pair, 0);
+    t.equal(round, before + 1);
+
+    // D still believes it owns both FSMs: an update there gets both signatures, then its write is fenced
+    old.initiator.send('channels.update.new', { from: pair.accounts.initiator.address, to: pair.accounts.responder.address, amount: 5 });
+    await old.initiator.nextMethod('channels.sign.update', undefined, 20_000);
+    await old.responder.nextMethod('channels.sign.update_ack', undefined, 20_000);
+    for (const role of ROLES) {
+      const lost = await old[role].next((m) => m.method === 'channels.error' && m.data.message === 'lease_lost', 20_000);
+      t.match(lost.data.detail, /another service instance took this FSM over/, `${role} at D: told its FSM was taken over`);
+      await old[role].next(() => false, 20_000).catch(() => undefined);
+      t.match(old[role].closed, { reason: 'lease_lost' }, `${role} at D: its socket closed`);
+      t.notOk(old[role].received.some((m) => m.method === 'channels.update' && roundOf(m.data.state) > before), `${role} at D: never told of a new round`);
+      const conflicts = old[role].received.filter((m) => m.method === 'channels.conflict').map((m) => m.data.round);
+      t.ok(conflicts.every((r) => r === before), `${role} at D: any conflict keeps its last round (${conflicts.join(', ') || 'none'})`);
+    }
+    t.match(d.output(), /a round write was fenced off/, 'D logged the fenced write');
+
+    const stored = await storedRounds(backend, pair);
+    for (const role of ROLES) {
+      t.equal(stored[role].round, round, `${role}: the stored round is B's; D's write changed nothing`);
+      t.same(stored[role].history, upTo(round), `${role}: every round once`);
+    }
+    t.equal(await transfer(pair, 1), round + 1, 'B goes on with the next round');
+    for (const role of ROLES) pair.clients[role].close();
+  });
+
   await t.test('an instance SIGKILLed under traffic: its channels are taken over by the other once the leases run out, nothing lost or written twice', async (t) => {
     const c = await startServiceProcess({ direct: true, built: true, storage, env: env('instance-c') });
     let cAlive = true;
@@ -250,7 +302,9 @@ t.test('on Redis', async (t) => {
   const backend: Backend = {
     name: 'redis',
     env: { REDIS_URL, REDIS_CLUSTER_NODES: '', REDIS_KEY_PREFIX: keyPrefix },
+    keyPrefix,
     openStore: () => RedisStore.connect({ url: REDIS_URL, keyPrefix }),
+    raw: () => new Redis(REDIS_URL),
     stop: () => storageAt(tmpdir(), { url: REDIS_URL, keyPrefix }).cleanup(),
   };
   t.teardown(() => backend.stop());
@@ -264,7 +318,9 @@ t.test('on a Redis Cluster', async (t) => {
   const backend: Backend = {
     name: 'cluster',
     env: { REDIS_URL: '', REDIS_CLUSTER_NODES: cluster.nodes, REDIS_KEY_PREFIX: keyPrefix },
+    keyPrefix,
     openStore: () => RedisStore.connectCluster({ nodes: cluster.nodes, keyPrefix }),
+    raw: () => new Cluster(cluster.ports.map((port) => ({ host: '127.0.0.1', port }))),
     stop: async () => undefined,
   };
   await twoInstances(t, backend);

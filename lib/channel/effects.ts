@@ -111,6 +111,11 @@ export class EffectInterpreter {
     }
   }
 
+  /** A write for both found this FSM's lease taken by another instance: it stops here. */
+  fencedOff(): void {
+    this.deps.ownership?.lost(this.owner);
+  }
+
   /** The lease of this interpreter's FSM, for a write the peer's interpreter makes for both. */
   get lease(): Lease | null {
     return this.owner.lease;
@@ -132,17 +137,22 @@ export class EffectInterpreter {
       write = this.tracked(byPeer.result);
     } else if (!effect.first && owner.localPeer) {
       const peer = owner.localPeer;
-      const leases = { [owner.role]: owner.lease, [peerRole(owner.role)]: peer.lease } as Record<Role, Lease | null>;
+      // no leases on a store no other instance shares (the embedded one): nothing to build per write
+      const leases = deps.ownership ? { [owner.role]: owner.lease, [peerRole(owner.role)]: peer.lease } as Record<Role, Lease | null> : undefined;
       const both = deps.store.saveRoundForBoth(effect.channelId, effect.state, leases);
-      const forPeer = both.then((results) => results[peerRole(owner.role)]);
+      const forPeer = both.then((results) => {
+        // the peer's FSM may never ask for its result (ours fails first and aborts the update): it stops now
+        if (results[peerRole(owner.role)] === 'fenced') peer.fencedOff();
+        return results[peerRole(owner.role)];
+      });
       forPeer.catch(() => undefined); // the peer's FSM may never ask for it; when it does, it hears the failure
       peer.writtenByPeer = { state: effect.state, result: forPeer };
       write = this.timed('round', both.then((results) => results[owner.role]));
     } else {
       const first = effect.first ? { params: effect.params, fsmIdHash: hashFsmId(owner.fsmId) } : undefined;
+      const save = (lease: Lease | null) => deps.store.saveRound(effect.channelId, owner.role, effect.state, first, lease);
       // a new channel's FSM takes its lease with its first round: before, there is nothing to own
-      const leased = first && deps.ownership ? deps.ownership.take(owner, effect.channelId) : Promise.resolve(owner.lease);
-      write = this.timed('round', leased.then((lease) => deps.store.saveRound(effect.channelId, owner.role, effect.state, first, lease)));
+      write = this.timed('round', first && deps.ownership ? deps.ownership.take(owner, effect.channelId).then(save) : save(owner.lease));
     }
     write.then(
       (result) => {
