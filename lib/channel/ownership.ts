@@ -9,6 +9,7 @@
  * A process that dies (SIGKILL, a lost machine) renews nothing: its leases run out after the lease
  * time, and the FSMs move to whichever process their clients reestablish at next.
  */
+import cluster from 'node:cluster';
 import { hostname } from 'node:os';
 import type { ChannelId, Role } from '../../fsm/types.js';
 import type { Logger } from '../log.js';
@@ -42,9 +43,14 @@ export interface OwnershipOptions {
   log: Logger;
 }
 
-/** The instance id when INSTANCE_ID is empty: the host and the WebSocket port, so a restart on them is the same owner. */
+/**
+ * The instance id when INSTANCE_ID is empty: the host, the WebSocket port and, with WORKERS, the
+ * worker's place (AESC_WORKER, lib/cluster/primary.ts), so workers sharing the port are owners of their
+ * own, and a restart in the same place (a respawned worker) takes its predecessor's leases back at once.
+ */
 export function defaultInstanceId(wsPort: number): string {
-  return `${hostname()}:${wsPort || `pid${process.pid}`}`;
+  const worker = cluster.isWorker && process.env.AESC_WORKER !== undefined ? `:w${process.env.AESC_WORKER}` : '';
+  return `${hostname()}:${wsPort || `pid${process.pid}`}${worker}`;
 }
 
 export class Ownership {
