@@ -171,7 +171,7 @@ const BENCH_STORE: StoreKind = process.env.BENCH_STORE === 'embedded' ? 'embedde
 
 function startService(extra: Record<string, string> = {}, reuse?: ProcessOptions['reuse'], nodeArgs: string[] = []) {
   return startServiceProcess({
-    direct: true, nodeArgs: [...SERVICE_NODE_ARGS, ...nodeArgs], env: { ...SERVICE_ENV, ...extra }, storage: testStorage(BENCH_STORE), ...(reuse && { reuse }),
+    direct: true, built: false, nodeArgs: [...SERVICE_NODE_ARGS, ...nodeArgs], env: { ...SERVICE_ENV, ...extra }, storage: testStorage(BENCH_STORE), ...(reuse && { reuse }),
   });
 }
 

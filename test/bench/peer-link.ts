@@ -18,8 +18,8 @@ const t = { teardown: (fn: () => unknown) => teardowns.push(fn) } as unknown as 
 
 const { url } = await externalChain(t);
 const env = (host: string) => ({ CHAIN_NODE_URL: url, PEER_HOST: host, LOG_LEVEL: 'warn' });
-const a = await startServiceProcess({ direct: true, storage: testStorage('embedded'), env: env('127.0.0.2') });
-const b = await startServiceProcess({ direct: true, storage: testStorage('embedded'), env: env('127.0.0.3') });
+const a = await startServiceProcess({ direct: true, built: false, storage: testStorage('embedded'), env: env('127.0.0.2') });
+const b = await startServiceProcess({ direct: true, built: false, storage: testStorage('embedded'), env: env('127.0.0.3') });
 const sdk = genesisSdk(url);
 let port = 52_000 + Math.floor(Math.random() * 5_000);
 
