@@ -196,7 +196,7 @@ const WORKERS = Number(process.env.WORKERS ?? 1);
 async function startService(extra: Record<string, string> = {}, reuse?: ProcessOptions['reuse'], nodeArgs: string[] = []) {
   const opsPort = WORKERS > 1 ? await freePort() : 0;
   const service = await startServiceProcess({
-    direct: true, nodeArgs: [...SERVICE_NODE_ARGS, ...nodeArgs], env: { ...SERVICE_ENV, OPS_PORT: String(opsPort), ...extra }, storage: testStorage(BENCH_STORE), ...(reuse && { reuse }),
+    direct: true, built: false, nodeArgs: [...SERVICE_NODE_ARGS, ...nodeArgs], env: { ...SERVICE_ENV, OPS_PORT: String(opsPort), ...extra }, storage: testStorage(BENCH_STORE), ...(reuse && { reuse }),
     startTimeoutMs: 180_000,
   });
   // the port answers once one worker listens: wait for all, or the first would get every socket

@@ -88,9 +88,9 @@ export async function peerLinkTransfers(runs: number, transfers: number, log: (l
   try {
     const { url } = await externalChain(t);
     const env = (host: string) => ({ CHAIN_NODE_URL: url, PEER_HOST: host, LOG_LEVEL: 'error', BLOCK_INTERVAL_MS: '100' });
-    const a = await startServiceProcess({ direct: true, storage: testStorage('redis'), env: env(A_HOST) });
+    const a = await startServiceProcess({ direct: true, built: false, storage: testStorage('redis'), env: env(A_HOST) });
     services.push(a);
-    const b = await startServiceProcess({ direct: true, storage: testStorage('redis'), env: env(B_HOST) });
+    const b = await startServiceProcess({ direct: true, built: false, storage: testStorage('redis'), env: env(B_HOST) });
     services.push(b);
     const sdk = genesisSdk(url);
     let port = 52_000 + Math.floor(Math.random() * 5_000);
