@@ -75,7 +75,8 @@ export interface OnchainTerms {
  */
 export interface Pin {
   blockHash: string;
-  height: number;
+  /** null: not a block of the judging side's main chain (a pin from a peer on another service, looked up here) */
+  height: number | null;
   top: number;
 }
 
@@ -241,8 +242,12 @@ export type PeerMessage =
   | { type: 'funding_created'; signedTx: EncodedTx }
   | { type: 'funding_signed'; signedTx: EncodedTx }
   | { type: 'funding_locked'; channelId: ChannelId }
-  /** `pin`: the block the proposer pinned the operation to, which the peer checks against its own window */
-  | { type: 'update'; kind: OperationKind; signedTx: EncodedTx; updates: OffchainUpdate[]; pin?: Pin }
+  /**
+   * `pin`: the block the proposer pinned the operation to, which the peer checks against its own window;
+   * `blockHash`: the same from a peer on another service, by hash alone (the node's `block_hash`), which
+   * the link looks up on our chain and turns into `pin` before the FSM sees the message
+   */
+  | { type: 'update'; kind: OperationKind; signedTx: EncodedTx; updates: OffchainUpdate[]; pin?: Pin; blockHash?: string }
   /** the co-signature on the pending operation of this kind (the node's update_ack, deposit_signed…) */
   | { type: 'update_ack'; kind: OperationKind; signedTx: EncodedTx }
   /**

@@ -168,6 +168,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
       handshakeTimeoutMs: peer.handshakeTimeoutMs, maxMessage: peer.maxMessageBytes,
     },
     newWire: () => new PeerWire({ chainHash }),
+    chain,
   });
   registry.connectRemote(peers);
   undoSteps.push(() => peers.close());

@@ -26,7 +26,7 @@ export const peerPort = () => nextPort++;
 type Started = Awaited<ReturnType<typeof startServiceProcess>>;
 
 export async function twoServices(t: Test, env: Record<string, string> = {}) {
-  const { url } = await externalChain(t);
+  const { chain, url } = await externalChain(t);
   const envOf = (host: string) => ({ ...PEER_ENV, CHAIN_NODE_URL: url, PEER_HOST: host, ...env });
   const services = {
     a: await startServiceProcess({ direct: true, storage: testStorage('embedded'), env: envOf(A_HOST) }) as Started,
@@ -37,7 +37,7 @@ export async function twoServices(t: Test, env: Record<string, string> = {}) {
   t.teardown(() => proxy.close());
   const sdk = genesisSdk(url);
   return {
-    services, proxy, chainUrl: url,
+    services, proxy, chain, chainUrl: url,
     get a() { return services.a; },
     get b() { return services.b; },
     funded: (n: number, amount?: bigint) => fundFromGenesis(sdk, n, amount),
