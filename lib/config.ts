@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import { AccountMemory } from '@aeternity/aepp-sdk';
+import { decode } from '@aeternity/aepp-sdk';
 import type { ErrorObject } from 'ajv';
 import { packagePath } from './package-root.js';
 import { redactUrl } from './redact.js';
@@ -177,7 +177,9 @@ function checkOpsToken(config: Config): void {
 function checkSecretKey(config: Config): void {
   if (!config.watchtower.secretKey) return;
   try {
-    void new AccountMemory(config.watchtower.secretKey as `sk_${string}`);
+    // decoded as the watchtower's key will decode it (lib/tx/service-key.ts): base58check, a 32-byte seed
+    const seed = decode(config.watchtower.secretKey as `sk_${string}`);
+    if (seed.length !== 32) throw new Error(`an ed25519 seed is 32 bytes, not ${seed.length}`);
   } catch (err) {
     throw new ConfigError(`${settingName('/watchtower/secretKey')}=<hidden>: does not decode (${(err as Error).message}); `
       + `must be ${PATTERN_WORDS['/watchtower/secretKey']}`);

@@ -4,7 +4,6 @@
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { AccountMemory } from '@aeternity/aepp-sdk';
 import type { AccountId } from '../fsm/types.js';
 import type { Chain } from './chain/types.js';
 import { ChannelWatcher } from './chain/channel-watcher.js';
@@ -30,6 +29,7 @@ import type { StoreBackend } from './store/backend.js';
 import { openStore, type OpenedStore } from './store/open-store.js';
 import type { ChannelStore } from './store/store.js';
 import { createTxKit } from './tx/channel-kit.js';
+import { ServiceKey } from './tx/service-key.js';
 import { Watchtower } from './watchtower.js';
 import { reportChannelsNotOnChain } from './chain-audit.js';
 import { createChannelServer } from './ws/server.js';
@@ -106,10 +106,10 @@ async function undo(steps: Array<() => unknown>): Promise<void> {
 }
 
 /** The watchtower's key: configured, or made once and kept in the store so restarts keep the address. */
-async function watchtowerAccount(config: Config, store: ChannelStore): Promise<AccountMemory | null> {
+async function watchtowerAccount(config: Config, store: ChannelStore): Promise<ServiceKey | null> {
   if (!config.watchtower.enabled) return null;
-  const secret = config.watchtower.secretKey || (await store.serviceValue('watchtower-secret-key', () => AccountMemory.generate().secretKey));
-  return new AccountMemory(secret as `sk_${string}`);
+  const secret = config.watchtower.secretKey || (await store.serviceValue('watchtower-secret-key', () => ServiceKey.generate()));
+  return new ServiceKey(secret as `sk_${string}`);
 }
 
 export async function startService(config: Config, options: ServiceOptions = {}): Promise<RunningService> {

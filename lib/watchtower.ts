@@ -8,7 +8,6 @@
  * It follows every hosted channel that names it, and looks at each once at start-up, so a close that
  * happened while the service was down is answered as soon as it is up again.
  */
-import type { AccountMemory } from '@aeternity/aepp-sdk';
 import { accountOf } from '../fsm/protocol.js';
 import type { ChannelId, EncodedTx, Role, TxKit } from '../fsm/types.js';
 import type { Chain, ChannelObject } from './chain/types.js';
@@ -17,12 +16,13 @@ import type { Registry } from './channel/registry.js';
 import type { Logger } from './log.js';
 import type { OpsEvents } from './ops/events.js';
 import type { ChannelStore } from './store/store.js';
+import type { ServiceKey } from './tx/service-key.js';
 
 const OFFCHAIN_TX_TAG = 57;
 const START_LOOKS_AT_ONCE = 64;
 
 export interface WatchtowerDeps {
-  account: AccountMemory;
+  account: ServiceKey;
   chain: Chain;
   store: ChannelStore;
   channels: ChannelWatcher;

@@ -5,6 +5,7 @@
  */
 import { decode, Node, type Encoded } from '@aeternity/aepp-sdk';
 import type { AccountId, ChannelId, EncodedTx, StateHash } from '../../fsm/types.js';
+import { channelId } from '../tx/channel-kit.js';
 import { ChainRejectedError, type Chain, type ChainAccount, type TxStatus, type ChannelObject } from './types.js';
 
 export interface NodeChainOptions {
@@ -24,18 +25,38 @@ function reasonOf(err: unknown): string {
   return message.replace(/^v3\/[^ ]+ error: /, '');
 }
 
+interface ApiTx { type?: string; channelId?: string; initiatorId?: string; responderId?: string; nonce?: number; tx?: { tx?: unknown } }
+
+/**
+ * The channel a tx of the node's API acts on (a create tx: the one it makes), looking inside the txs
+ * that wrap another (PayingFor, GAMeta).
+ */
+function channelIdsOf(tx: ApiTx | undefined): ChannelId[] {
+  if (!tx) return [];
+  const inner = channelIdsOf(tx.tx?.tx as ApiTx | undefined);
+  if (tx.channelId) return [tx.channelId as ChannelId, ...inner];
+  if (tx.type === 'ChannelCreateTx' && tx.initiatorId && tx.responderId && tx.nonce !== undefined) {
+    return [channelId(tx.initiatorId as AccountId, tx.nonce, tx.responderId as AccountId), ...inner];
+  }
+  return inner;
+}
+
 export class NodeChain implements Chain {
   readonly networkId: string;
   private readonly node: Node;
   private readonly listeners = new Set<(height: number) => void>();
   private readonly timer: NodeJS.Timeout;
   private lastHeight = -1;
+  /** when the node last told the top height (ms) */
+  private heightReadAt = 0;
+  private readonly pollMs: number;
   private readonly keyBlockHashes = new Map<number, string>();
   private polling = false;
 
   constructor(options: NodeChainOptions) {
     this.networkId = options.networkId;
     this.node = new Node(options.url, { retryCount: 0 });
+    this.pollMs = options.pollMs;
     this.timer = setInterval(() => void this.poll(), options.pollMs);
     this.timer.unref();
   }
@@ -47,8 +68,21 @@ export class NodeChain implements Chain {
     return this.genesis;
   }
 
+  /**
+   * The top height the poll last read, while that read is at most two polls old: every proposal asks
+   * for it (to pick its pin), and a request to the node each time would cost more than the transfer.
+   * Older than that (the node stopped answering the poll), it is asked for, and a failure surfaces.
+   */
   async height(): Promise<number> {
-    return (await this.node.getCurrentKeyBlockHeight()).height;
+    if (this.lastHeight >= 0 && Date.now() - this.heightReadAt <= 2 * this.pollMs) return this.lastHeight;
+    return this.readHeight();
+  }
+
+  private async readHeight(): Promise<number> {
+    const { height } = await this.node.getCurrentKeyBlockHeight();
+    this.heightReadAt = Date.now();
+    if (height > this.lastHeight) this.announce(height);
+    return height;
   }
 
   async account(id: AccountId): Promise<ChainAccount | null> {
@@ -144,6 +178,26 @@ export class NodeChain implements Chain {
     }
   }
 
+  /**
+   * One request for the generation, one per micro block: what a block costs the chain watcher however
+   * many channels it follows.
+   */
+  async generationChannels(height: number): Promise<Map<string, ChannelId[]> | null> {
+    let microBlocks: string[];
+    try {
+      microBlocks = (await this.node.getGenerationByHeight(height)).microBlocks;
+    } catch (err) {
+      if (statusOf(err) === 404 || statusOf(err) === 400) return null;
+      throw err;
+    }
+    const touched = new Map<string, ChannelId[]>();
+    for (const hash of microBlocks) {
+      const { transactions } = await this.node.getMicroBlockTransactionsByHash(hash);
+      touched.set(hash, [...new Set(transactions.flatMap((signed) => channelIdsOf(signed.tx as ApiTx)))]);
+    }
+    return touched;
+  }
+
   /** A node does not index txs by channel; the watcher falls back to what it knows. */
   async channelTx(): Promise<EncodedTx | null> {
     return null;
@@ -154,15 +208,17 @@ export class NodeChain implements Chain {
     return () => this.listeners.delete(listener);
   }
 
+  /** A new top: listeners hear each height once, in order, whichever read found it. */
+  private announce(height: number): void {
+    this.lastHeight = height;
+    for (const listener of this.listeners) listener(height);
+  }
+
   private async poll(): Promise<void> {
     if (this.polling) return;
     this.polling = true;
     try {
-      const height = await this.height();
-      if (height > this.lastHeight) {
-        this.lastHeight = height;
-        for (const listener of this.listeners) listener(height);
-      }
+      await this.readHeight();
     } catch {
       // the node is unreachable for now; the next poll tries again
     } finally {

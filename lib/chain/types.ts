@@ -57,6 +57,12 @@ export interface Chain {
   channel(id: ChannelId): Promise<ChannelObject | null>;
   /** The latest tx that changed a channel (null when the chain cannot say). */
   channelTx(id: ChannelId): Promise<EncodedTx | null>;
+  /**
+   * The channels touched by the txs of one generation (the key block at `height` and the micro blocks
+   * after it), by micro block hash: what lets the chain watcher look only at the channels a block
+   * changed. The top generation may still grow. Null when the chain cannot say (above the top).
+   */
+  generationChannels?(height: number): Promise<Map<string, ChannelId[]> | null>;
   /** Called with the new height whenever a block is added; returns the unsubscribe function. */
   onBlock(listener: (height: number) => void): () => void;
   close(): Promise<void>;

@@ -54,3 +54,31 @@ t.test('NodeChain reads and writes the dev chain through its node HTTP API', asy
   t.equal(await chain.blockHeight(dev.blockHash(1, 'mh')), 1, 'a micro block\'s height by hash');
   t.equal(await chain.blockHeight(dev.blockHash(7, 'kh')), null, 'a block the chain does not have');
 });
+
+t.test('the top height comes from the block poll while it is fresh: a proposal does not cost a request to the node', async (t) => {
+  const dev = new DevChain({ networkId: NETWORK_ID, blockIntervalMs: 60_000, genesisBalance: 10n ** 30n });
+  const api = createNodeHttpApi(dev, silentLogger());
+  const asked: string[] = [];
+  api.on('request', (req: { url?: string }) => asked.push(req.url ?? ''));
+  await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+  const chain = new NodeChain({ url, networkId: NETWORK_ID, pollMs: 300 });
+  t.teardown(async () => { await chain.close(); await dev.close(); api.close(); api.closeAllConnections(); });
+  const heightRequests = () => asked.filter((path) => path.endsWith('/key-blocks/current/height')).length;
+
+  t.equal(await chain.height(), 0, 'before any poll it is asked for');
+  await dev.mineBlock();
+  const before = heightRequests();
+  const started = Date.now();
+  const heights: number[] = [];
+  for (let i = 0; i < 200; i += 1) heights.push(await chain.height());
+  const polls = Math.ceil((Date.now() - started) / 300) + 1;
+  t.ok(heightRequests() - before <= polls, `200 reads cost ${heightRequests() - before} requests (the poll's own, at most ${polls})`);
+  for (let i = 0; i < 100 && (await chain.height()) < 1; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+  t.equal(await chain.height(), 1, 'a new block is seen within a poll');
+
+  // the node goes away: within two polls the height is asked for, and the failure surfaces
+  api.close(); api.closeAllConnections();
+  await new Promise((resolve) => setTimeout(resolve, 700));
+  await t.rejects(chain.height(), 'a node that stopped answering is not hidden behind an old height');
+});

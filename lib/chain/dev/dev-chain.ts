@@ -9,7 +9,7 @@
  */
 import { buildTx, buildTxHash, decode, Encoding, encode, hash, Tag, unpackTx, type Encoded } from '@aeternity/aepp-sdk';
 import type { AccountId, ChannelId, EncodedTx } from '../../../fsm/types.js';
-import { unpackSigned } from '../../tx/channel-kit.js';
+import { channelId, unpackSigned } from '../../tx/channel-kit.js';
 import { ownCopy } from '../../tx/encoding.js';
 import { Memo } from '../../tx/memo.js';
 import { signingMessage, verifySignature } from '../../tx/crypto.js';
@@ -55,6 +55,8 @@ export class DevChain implements Chain {
   private readonly mined = new Map<string, MinedRecord>();
   private readonly failed = new Map<string, string>();
   private readonly lastChannelTx = new Map<ChannelId, EncodedTx>();
+  /** the hashes of the txs mined at each height: a generation's txs, for the node HTTP API and the chain watcher */
+  private readonly minedAt = new Map<number, string[]>();
   private readonly listeners = new Set<(height: number) => void>();
   private currentHeight = 0;
   private readonly timer: NodeJS.Timeout;
@@ -155,6 +157,25 @@ export class DevChain implements Chain {
     }
     const pending = this.pool.get(txHash);
     return pending ? { ...pending, blockHeight: -1 } : null;
+  }
+
+  /** The txs mined at a height (the dev chain's one micro block of that generation); null above the top. */
+  generation(height: number): MinedTx[] | null {
+    if (height < 0 || height > this.currentHeight) return null;
+    return (this.minedAt.get(height) ?? []).map((txHash) => this.transaction(txHash)!);
+  }
+
+  async generationChannels(height: number): Promise<Map<string, ChannelId[]> | null> {
+    const txs = this.generation(height);
+    if (!txs) return null;
+    const touched = new Map<string, ChannelId[]>();
+    // a create tx touches the channel it makes (a watcher following the id learns its first state)
+    const touchedBy = ({ tx }: MinedTx) => tx.tag === Tag.ChannelCreateTx
+      ? channelId(tx.initiator as AccountId, Number(tx.nonce), tx.responder as AccountId)
+      : channelOf(tx);
+    const channels = [...new Set(txs.map(touchedBy).filter((id): id is ChannelId => id !== null))];
+    if (txs.length > 0) touched.set(this.blockHash(height, 'mh'), channels);
+    return touched;
   }
 
   pendingCount(): number {
@@ -320,9 +341,16 @@ export class DevChain implements Chain {
       else this.channels.delete(id);
     }
     for (const [id, tx] of delta.lastChannelTx) this.lastChannelTx.set(id, tx);
-    for (const [hash, mined] of delta.mined) this.mined.set(hash, mined);
+    for (const [hash, mined] of delta.mined) this.addMined(hash, mined);
     for (const [hash, reason] of delta.failed) this.failed.set(hash, reason);
     for (const hash of delta.poolRemoved) this.pool.delete(hash);
+  }
+
+  private addMined(txHash: string, mined: MinedRecord): void {
+    this.mined.set(txHash, mined);
+    const atHeight = this.minedAt.get(mined.blockHeight);
+    if (atHeight) atHeight.push(txHash);
+    else this.minedAt.set(mined.blockHeight, [txHash]);
   }
 
   private restore(snapshot: DevChainSnapshot): void {
@@ -330,7 +358,7 @@ export class DevChain implements Chain {
     for (const [id, account] of snapshot.accounts) this.accounts.set(id, account);
     for (const [id, channel] of snapshot.channels) this.channels.set(id, channel);
     for (const [id, tx] of snapshot.lastChannelTx) this.lastChannelTx.set(id, tx);
-    for (const [hash, mined] of snapshot.mined) this.mined.set(hash, mined);
+    for (const [hash, mined] of snapshot.mined) this.addMined(hash, mined);
     for (const [hash, reason] of snapshot.failed) this.failed.set(hash, reason);
     for (const [hash, signedTx] of snapshot.pool) {
       // checked when it was accepted; the block that takes it checks it again against the chain then

@@ -10,7 +10,7 @@ import { parseJson, stringifyJson } from '../../json.js';
 import { MIN_GAS_PRICE } from '../../tx/gas-price.js';
 import type { Logger } from '../../log.js';
 import { ChainRejectedError } from '../types.js';
-import type { DevChain } from './dev-chain.js';
+import type { DevChain, MinedTx } from './dev-chain.js';
 
 /** A node version inside the range the aepp-sdk v14 accepts (>= 7.1.0 < 8.0.0). */
 const NODE_VERSION = '7.3.0';
@@ -27,6 +27,13 @@ export function createNodeHttpApi(chain: DevChain, log: Logger): Server {
     hash, height, prev_hash: chain.blockHash(Math.max(height - 1, 0), 'kh'), prev_key_hash: chain.blockHash(Math.max(height - 1, 0), 'kh'),
     state_hash: 'bs_2aBz1QS23piMnSmZGwQk8iNCHLBdHSycPBbA5SHuScuYfHATit', miner: 'ak_11111111111111111111111111111111273Yts',
     beneficiary: 'ak_11111111111111111111111111111111273Yts', target: 0, time: 0, version: PROTOCOL_VERSION, info: 'cb_AAAAAfy4hFE=',
+  });
+  const txJson = (tx: MinedTx) => ({
+    hash: tx.hash,
+    block_height: tx.blockHeight,
+    block_hash: tx.blockHeight < 0 ? 'none' : chain.blockHash(tx.blockHeight, 'mh'),
+    signatures: tx.signatures.map((s) => Buffer.from(s).toString('base64')),
+    tx: apiTx(tx.tx),
   });
   const routes: Array<[RegExp, string, (m: RegExpMatchArray, body: unknown) => Promise<Reply>]> = [
     [/^\/v3\/status$/, 'GET', async () => ({
@@ -72,17 +79,19 @@ export function createNodeHttpApi(chain: DevChain, log: Logger): Server {
     }],
     [/^\/v3\/transactions\/(th_\w+)$/, 'GET', async ([, txHash]) => {
       const tx = chain.transaction(txHash!);
-      if (!tx) return { status: 404, body: { reason: 'Transaction not found' } };
-      return {
-        status: 200,
-        body: {
-          hash: tx.hash,
-          block_height: tx.blockHeight,
-          block_hash: tx.blockHeight < 0 ? 'none' : chain.blockHash(tx.blockHeight, 'mh'),
-          signatures: tx.signatures.map((s) => Buffer.from(s).toString('base64')),
-          tx: apiTx(tx.tx),
-        },
-      };
+      return tx ? { status: 200, body: txJson(tx) } : { status: 404, body: { reason: 'Transaction not found' } };
+    }],
+    // a generation: its key block and (on the dev chain) one micro block holding the txs mined at that height
+    [/^\/v3\/generations\/height\/(\d+)$/, 'GET', async ([, height]) => {
+      const txs = chain.generation(Number(height));
+      if (!txs) return { status: 404, body: { reason: 'Block not found' } };
+      const h = Number(height);
+      return { status: 200, body: { key_block: keyBlock(chain.blockHash(h, 'kh'), h), micro_blocks: txs.length > 0 ? [chain.blockHash(h, 'mh')] : [] } };
+    }],
+    [/^\/v3\/micro-blocks\/hash\/(mh_\w+)\/transactions$/, 'GET', async ([, hash]) => {
+      const height = await chain.blockHeight(hash!);
+      if (height === null) return { status: 404, body: { reason: 'Block not found' } };
+      return { status: 200, body: { transactions: chain.generation(height)!.map(txJson) } };
     }],
     [/^\/v3\/transactions$/, 'POST', async (_m, body) => {
       const tx = (body as { tx?: unknown } | null)?.tx;
@@ -147,12 +156,15 @@ function readBody(req: IncomingMessage): Promise<string> {
   });
 }
 
+/** Fields the aepp-sdk's unpacked txs name otherwise than the node's API does. */
+const API_NAMES: Record<string, string> = { initiator: 'initiator_id', responder: 'responder_id' };
+
 /** A tx as the node's API renders it: snake_case fields and a type name. */
 function apiTx(tx: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { type: Tag[tx.tag as Tag] };
   for (const [key, value] of Object.entries(tx)) {
     if (key === 'tag') continue;
-    out[key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = typeof value === 'string' && /^\d+$/.test(value) ? BigInt(value) : value;
+    out[API_NAMES[key] ?? key.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)] = typeof value === 'string' && /^\d+$/.test(value) ? BigInt(value) : value;
   }
   return out;
 }
