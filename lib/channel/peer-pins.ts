@@ -45,16 +45,19 @@ async function withPin(chain: PinChain, message: Extract<PeerMessage, { type: 'u
 
 /**
  * The node's `block_hash` is 32 bytes with no say whether it names a key block or a micro block: a
- * key block is asked for first. A chain that fails to answer leaves the block unknown: the proposal is
- * refused rather than taken unchecked.
+ * key block is asked for first. A block of our main chain is no higher than our top: a top read from
+ * a poll a block behind (NodeChain keeps the last poll's) is raised to it, so that a peer pinning to
+ * the top it just saw is not refused as too new by our stale view. A chain that fails to answer
+ * leaves the block unknown: the proposal is refused rather than taken unchecked.
  */
 export async function resolvePin(chain: PinChain, keyBlockHash: string): Promise<Pin> {
   try {
     const [top, asKeyBlock] = await Promise.all([chain.height(), chain.blockHeight(keyBlockHash)]);
-    if (asKeyBlock !== null) return { blockHash: keyBlockHash, height: asKeyBlock, top };
+    if (asKeyBlock !== null) return { blockHash: keyBlockHash, height: asKeyBlock, top: Math.max(top, asKeyBlock) };
     const microHash = encodeString(decodeString(keyBlockHash as `kh_${string}`), Encoding.MicroBlockHash);
     const asMicroBlock = await chain.blockHeight(microHash);
-    return { blockHash: asMicroBlock === null ? keyBlockHash : microHash, height: asMicroBlock, top };
+    if (asMicroBlock === null) return { blockHash: keyBlockHash, height: null, top };
+    return { blockHash: microHash, height: asMicroBlock, top: Math.max(top, asMicroBlock) };
   } catch {
     return { blockHash: keyBlockHash, height: null, top: 0 };
   }

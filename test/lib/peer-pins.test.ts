@@ -47,6 +47,13 @@ t.test('a block our chain does not have is refused as unknown_block_hash', async
   t.equal((await resolvePin(chain, encode(ahead, Encoding.KeyBlockHash))).height, null);
 });
 
+t.test('our top read a poll behind is no lower than a main-chain block we can see', async (t) => {
+  const stale = { height: async () => top - 3, blockHeight: (hash: string) => chain.blockHeight(hash) };
+  const pin = await resolvePin(stale, (await chain.keyBlockHash(top))!);
+  t.same([pin.height, pin.top], [top, top]);
+  t.equal(pinRefusal({}, pin), null, 'the peer\'s top is not too new for the default window');
+});
+
 t.test('a chain that cannot answer leaves the block unknown: refused, not taken unchecked', async (t) => {
   const failing = { height: () => Promise.reject(new Error('node down')), blockHeight: () => Promise.reject(new Error('node down')) };
   const pin = await resolvePin(failing, (await chain.keyBlockHash(top))!);
