@@ -4,7 +4,7 @@
  * names the setting as the operator wrote it (its environment variable), the value and what is allowed.
  */
 import { readFileSync } from 'node:fs';
-import { networkInterfaces } from 'node:os';
+import { availableParallelism, hostname, networkInterfaces } from 'node:os';
 import { decode } from '@aeternity/aepp-sdk';
 import type { ErrorObject } from 'ajv';
 import { packagePath } from './package-root.js';
@@ -15,6 +15,8 @@ import type { Timeouts } from '../fsm/types.js';
 export interface Config {
   networkId: string;
   logLevel: 'error' | 'warn' | 'info' | 'http' | 'verbose' | 'debug' | 'silly';
+  /** service processes `npm start` runs on the one WebSocket port (lib/cluster/); `auto`: one per core */
+  workers: number | 'auto';
   ws: { host: string; port: number; path: string; maxFrameBytes: number };
   http: { host: string; port: number };
   /** the ops listener: health, readiness, metrics, channels, event feed, dashboard */
@@ -30,6 +32,8 @@ export interface Config {
   peer: {
     host: string; ports: string; selfHosts: string; maxSessionsPerPort: number; maxMessageBytes: number;
     handshakeTimeoutMs: number; connectTimeoutMs: number; redialDelayMs: number; dialAttempts: number;
+    /** PEER_REPLY_TIMEOUT_MS: the reply watchdog of a link (lib/peer/link.ts) */
+    replyTimeoutMs: number;
   };
   limits: { maxChannels: number; maxConnectionsPerAddress: number; hibernateAfterMs: number };
 }
@@ -38,6 +42,7 @@ export interface Config {
 const ENV: Array<[string, string[], 'number' | 'string' | 'boolean']> = [
   ['NETWORK_ID', ['networkId'], 'string'],
   ['LOG_LEVEL', ['logLevel'], 'string'],
+  ['WORKERS', ['workers'], 'number'],
   ['WS_HOST', ['ws', 'host'], 'string'],
   ['WS_PORT', ['ws', 'port'], 'number'],
   ['MAX_FRAME_BYTES', ['ws', 'maxFrameBytes'], 'number'],
@@ -65,6 +70,7 @@ const ENV: Array<[string, string[], 'number' | 'string' | 'boolean']> = [
   ['PEER_CONNECT_TIMEOUT_MS', ['peer', 'connectTimeoutMs'], 'number'],
   ['PEER_REDIAL_DELAY_MS', ['peer', 'redialDelayMs'], 'number'],
   ['PEER_DIAL_ATTEMPTS', ['peer', 'dialAttempts'], 'number'],
+  ['PEER_REPLY_TIMEOUT_MS', ['peer', 'replyTimeoutMs'], 'number'],
   ['MAX_CHANNELS', ['limits', 'maxChannels'], 'number'],
   ['MAX_CONNECTIONS_PER_ADDRESS', ['limits', 'maxConnectionsPerAddress'], 'number'],
   ['HIBERNATE_AFTER_MS', ['limits', 'hibernateAfterMs'], 'number'],
@@ -74,6 +80,7 @@ const ENV: Array<[string, string[], 'number' | 'string' | 'boolean']> = [
 
 /** What a pattern allows, in words: nobody should have to read the regular expression. */
 const PATTERN_WORDS: Record<string, string> = {
+  '/workers': 'auto (one per core) or an integer >= 1 and <= 64',
   '/ws/path': 'a path starting with /',
   '/redis/url': 'empty (the embedded store in DATA_DIR) or a redis:// or rediss:// URL',
   '/redis/clusterNodes': 'empty (no cluster) or host:port,host:port,… (nodes of a Redis Cluster to start from)',
@@ -109,7 +116,25 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Deep
   checkOpsToken(valid);
   checkOneRedis(valid);
   checkPeerPorts(valid);
+  checkWorkersHaveSharedStore(valid);
   return valid;
+}
+
+/** How many service processes WORKERS asks for: `auto` is the cores node may use. */
+export function workerCount(config: Pick<Config, 'workers'>): number {
+  return config.workers === 'auto' ? availableParallelism() : config.workers;
+}
+
+/**
+ * The embedded store is one process's (LMDB's lock on DATA_DIR; every FSM's rounds and the dev
+ * chain in one memory): several workers need a store they can share.
+ */
+function checkWorkersHaveSharedStore(config: Config): void {
+  const count = workerCount(config);
+  if (count === 1 || config.redis.url || config.redis.clusterNodes) return;
+  const shown = config.workers === 'auto' ? `auto (${count} cores)` : String(count);
+  throw new ConfigError(`${settingName('/workers')}=${shown}: the embedded store (DATA_DIR) serves one process only; `
+    + `must be 1 unless ${settingName('/redis/url')} or ${settingName('/redis/clusterNodes')} is set (a Redis the workers share)`);
 }
 
 /** The schema sees digits and dashes; the ports must also be ports, and each range run upwards. */
@@ -149,6 +174,15 @@ export function selfHosts(peer: Config['peer']): Set<string> {
   if (wildcard) for (const list of Object.values(networkInterfaces())) for (const a of list ?? []) hosts.add(a.address.toLowerCase());
   for (const h of peer.selfHosts.split(',')) if (h) hosts.add(h.toLowerCase());
   return hosts;
+}
+
+/**
+ * The host other instances of this service dial for its internal peer ports (lib/channel/instance-pairing.ts):
+ * PEER_HOST, unless that is a wildcard; then the first of PEER_SELF_HOSTS, else the machine's name.
+ */
+export function advertisedPeerHost(peer: Config['peer']): string {
+  if (!['0.0.0.0', '::', '[::]'].includes(peer.host)) return peer.host.replace(/^\[|\]$/g, '');
+  return peer.selfHosts.split(',').find(Boolean) ?? hostname();
 }
 
 /** 127.0.0.0/8, ::1 and localhost: nobody but this machine reaches them. */

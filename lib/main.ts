@@ -5,8 +5,12 @@
  * log line on stdout, where every other line is). SIGTERM or SIGINT stops it gracefully and it exits
  * 0: npm forwards both to its child, and `exec` made this process that child.
  */
-import { ConfigError, loadConfig } from './config.js';
-import { startService, type RunningService } from './service.js';
+import cluster from 'node:cluster';
+import { startPrimary, WorkerStartError } from './cluster/primary.js';
+import { announceWorker, workerIndex } from './cluster/worker.js';
+import { ConfigError, loadConfig, workerCount } from './config.js';
+import { createLogger } from './log.js';
+import { startService } from './service.js';
 import { DataDirLockedError } from './store/embedded.js';
 import { StoreUnavailableError } from './store/store.js';
 
@@ -16,7 +20,8 @@ import { StoreUnavailableError } from './store/store.js';
  */
 const STOP_DEADLINE_MS = 9_000;
 
-let service: RunningService | null = null;
+/** the service, or with WORKERS > 1 in the primary its workers and what they share */
+let service: { stop(): Promise<void> } | null = null;
 let stopping = false;
 
 /** A log line written before (or after) the logger: JSON on stdout like every other line. */
@@ -31,7 +36,7 @@ function fail(message: string, fields: Record<string, unknown> = {}): never {
   process.exit(1);
 }
 
-async function stop(running: RunningService): Promise<void> {
+async function stop(running: { stop(): Promise<void> }): Promise<void> {
   try {
     await running.stop();
   } catch (err) {
@@ -58,12 +63,21 @@ async function main(): Promise<void> {
   process.on('uncaughtException', (err) => fail(`uncaught exception: ${err.stack ?? err.message}`));
   process.on('unhandledRejection', (reason) => fail(`unhandled rejection: ${(reason as Error)?.stack ?? String(reason)}`));
   const config = loadConfig();
-  service = await startService(config);
+  if (workerCount(config) > 1 && cluster.isPrimary) {
+    service = await startPrimary(config, createLogger(config.logLevel));
+  } else {
+    const worker = workerIndex();
+    // every line of a worker says which one: the same channel may have its two FSMs in two of them
+    const log = worker === null ? undefined : createLogger(config.logLevel).child({ worker });
+    const running = await startService(config, { log });
+    service = running;
+    if (worker !== null) announceWorker(running);
+  }
   if (stopping) await stop(service);
 }
 
 main().catch((err: unknown) => {
   // the operator's mistakes are one line; anything else is a bug, and its stack is wanted
-  if (err instanceof ConfigError || err instanceof StoreUnavailableError || err instanceof DataDirLockedError) fail(err.message);
+  if (err instanceof ConfigError || err instanceof StoreUnavailableError || err instanceof DataDirLockedError || err instanceof WorkerStartError) fail(err.message);
   fail(`failed to start: ${(err as Error).stack ?? String(err)}`);
 });

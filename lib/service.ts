@@ -15,7 +15,8 @@ import { startHibernation } from './channel/hibernation.js';
 import { createAdmission, type Admission } from './channel/admission.js';
 import { Registry } from './channel/registry.js';
 import { PeerLinks } from './channel/peer-links.js';
-import { ConfigError, parsePortList, selfHosts, settingName, type Config } from './config.js';
+import { InstancePairing } from './channel/instance-pairing.js';
+import { advertisedPeerHost, ConfigError, parsePortList, selfHosts, settingName, type Config } from './config.js';
 import { PeerWire } from './peer/wire.js';
 import { checkNode } from './chain/node-check.js';
 import { createLogger, type Logger } from './log.js';
@@ -27,6 +28,7 @@ import { Metrics } from './ops/metrics.js';
 import { createOpsServer } from './ops/server.js';
 import type { StoreBackend } from './store/backend.js';
 import { openStore, type OpenedStore } from './store/open-store.js';
+import { RedisPairingDirectory } from './store/pairing-directory.js';
 import type { ChannelStore } from './store/store.js';
 import { createTxKit } from './tx/channel-kit.js';
 import { ServiceKey } from './tx/service-key.js';
@@ -44,7 +46,7 @@ const CLOSE_ANSWER_MS = 1_000;
 const READINESS_EVERY_MS = 5_000;
 
 /** What the dev chain gives the watchtower's key at genesis, so it can pay slash fees. */
-const WATCHTOWER_DEV_FUNDS = 10n ** 24n;
+export const WATCHTOWER_DEV_FUNDS = 10n ** 24n;
 
 export interface RunningService {
   /** ws://host:port/channel */
@@ -76,11 +78,14 @@ export interface ServiceOptions {
   log?: Logger;
 }
 
-/** Listens, or fails with one line naming the setting that cannot work (`WS_PORT=3014: … in use`). */
-function listen(server: Server, host: string, port: number, settings: { host: string; port: string }): Promise<number> {
+/**
+ * Listens, or fails with one line naming the setting that cannot work (`WS_PORT=3014: … in use`).
+ * `exclusive`: a cluster worker binds a socket of its own rather than share the primary's (WORKERS).
+ */
+export function listen(server: Server, host: string, port: number, settings: { host: string; port: string }, exclusive = false): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', (err) => reject(listenFailure(err as NodeJS.ErrnoException, host, port, settings)));
-    server.listen(port, host, () => resolve((server.address() as AddressInfo).port));
+    server.listen({ port, host, exclusive }, () => resolve((server.address() as AddressInfo).port));
   });
 }
 
@@ -106,7 +111,7 @@ async function undo(steps: Array<() => unknown>): Promise<void> {
 }
 
 /** The watchtower's key: configured, or made once and kept in the store so restarts keep the address. */
-async function watchtowerAccount(config: Config, store: ChannelStore): Promise<ServiceKey | null> {
+export async function watchtowerAccount(config: Config, store: ChannelStore): Promise<ServiceKey | null> {
   if (!config.watchtower.enabled) return null;
   const secret = config.watchtower.secretKey || (await store.serviceValue('watchtower-secret-key', () => ServiceKey.generate()));
   return new ServiceKey(secret as `sk_${string}`);
@@ -167,11 +172,24 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
       connectTimeoutMs: peer.connectTimeoutMs, retryDelayMs: peer.redialDelayMs, attempts: peer.dialAttempts,
       handshakeTimeoutMs: peer.handshakeTimeoutMs, maxMessage: peer.maxMessageBytes,
     },
+    replyTimeoutMs: peer.replyTimeoutMs,
     newWire: () => new PeerWire({ chainHash }),
     chain,
   });
-  registry.connectRemote(peers);
   undoSteps.push(() => peers.close());
+  // on a Redis other instances may share, responders waiting here can be found from there
+  let instances: InstancePairing | null = null;
+  let directory: RedisPairingDirectory | null = null;
+  if (backend.kind === 'redis') {
+    directory = await RedisPairingDirectory.connect(backend);
+    undoSteps.push(() => directory?.close());
+    instances = new InstancePairing({
+      registry, peers, directory, log, advertiseHost: advertisedPeerHost(peer),
+      listen: { host: peer.host, maxSessionsPerPort: peer.maxSessionsPerPort, handshakeTimeoutMs: peer.handshakeTimeoutMs, maxMessage: peer.maxMessageBytes },
+    });
+    undoSteps.push(() => instances?.close());
+  }
+  registry.connectRemote(instances ?? peers);
   const stopHibernation = startHibernation(registry, config.limits.hibernateAfterMs);
   undoSteps.push(stopHibernation);
   const kit = createTxKit(config.networkId);
@@ -208,7 +226,8 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
   const opsServer = createOpsServer({ token: config.ops.token, registry, store, metrics, readiness, feed });
   undoSteps.push(() => opsServer.listening && new Promise((resolve) => { opsServer.close(resolve); opsServer.closeAllConnections(); }));
   // first, whatever the chain: an operator sees a service that is up but not ready
-  const opsPort = await listen(opsServer, config.ops.host, config.ops.port, { host: settingName('/ops/host'), port: settingName('/ops/port') });
+  // a port of its own in each cluster worker (WORKERS): its FSMs, its feed, its readiness
+  const opsPort = await listen(opsServer, config.ops.host, config.ops.port, { host: settingName('/ops/host'), port: settingName('/ops/port') }, true);
   readiness.start(READINESS_EVERY_MS);
 
   let nodeUrl = config.chain.nodeUrl;
@@ -254,6 +273,8 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
       clearTimeout(grace);
       for (const session of registry.all()) session.dispose();
       // the links go with their FSMs: the peers' services see them drop and wait to reestablish
+      await instances?.close();
+      await directory?.close();
       await peers.close();
       for (const client of wss.clients) client.close(1001, 'service stopping');
       // a client that does not answer the close frame would hold the socket for ws's 30 s close timeout

@@ -124,22 +124,24 @@ t.test('the link dropped by a proxy mid-transfer: peer_disconnected on both, a r
   for (const role of ['initiator', 'responder'] as const) ch.clients[role].close();
 });
 
-// Skipped until fixed: the link has no stall detection (the node's wire has no keepalive; only the FSM's
-// timeouts, minutes long, would end the operation), so neither client hears peer_disconnected
-t.test('the link stalled by a proxy mid-transfer (open, nothing passes): peer_disconnected on both, a redial, the channel goes on', {
-  skip: 'a stalled link is not detected (docs/peer-protocol.md, Known gaps)',
-}, async (t) => {
-  const s = await twoServices(t);
+// The node's wire has no keepalive: B's reply watchdog (PEER_REPLY_TIMEOUT_MS) sees its update unanswered and
+// nothing else arriving, and cuts the link; the proxy passes the close on to A (as the TCP path to a hung
+// peer or through a hung middlebox that still runs TCP does), so A's responder hears it too
+t.test('the link stalled by a proxy mid-transfer (open, nothing passes): peer_disconnected on both, a redial, the channel goes on', async (t) => {
+  const s = await twoServices(t, { PEER_REPLY_TIMEOUT_MS: '2000' });
   const ch = await openAcross(s);
   await transfer(ch, 5);
   let links: number;
   // stalled: the connection stays open, nothing passes
   for (const role of ['initiator', 'responder'] as const) ch.clients[role].mark();
   links = s.proxy.links;
+  const responderFrom = ch.clients.responder.received.length;
   s.proxy.stall();
   ch.clients.initiator.send('channels.update.new', { from: ch.accounts.initiator.address, to: ch.accounts.responder.address, amount: 5 });
   await Promise.all((['initiator', 'responder'] as const).map((r) => ch.clients[r].nextMethod('channels.info', 'peer_disconnected', 30_000)));
   t.pass('stalled: both clients heard peer_disconnected');
+  t.match(s.b.output(), /stalled: no reply from the peer within 2000 ms/, 'B\'s reply watchdog cut the link');
+  t.notOk(ch.clients.responder.sequence(responderFrom).some((e) => e.startsWith('channels.sign')), 'the stalled update never reached A\'s client');
   s.proxy.resume();
   await Promise.all((['initiator', 'responder'] as const).map((r) => ch.clients[r].nextMethod('channels.info', 'channel_reestablished', 30_000)));
   t.ok(s.proxy.links > links, 'B dialled A again');
@@ -298,5 +300,46 @@ t.test('a hostile peer at the listener: garbage before the handshake, fuzzed fra
   t.pass('the live channel across the services still carries transfers');
   await checkConsistent(t, ch, 'after the hostile peer', 2);
   waiting.close();
+  for (const role of ['initiator', 'responder'] as const) ch.clients[role].close();
+});
+
+// An FSM doing without its peer (a dispute on chain) ignores the drop: its service parks it instead of
+// redialling a link it would not use (docs/peer-protocol.md, "A drop during a mutual close on chain or a
+// dispute"); after an ordinary drop B redials within PEER_REDIAL_DELAY_MS (the first test)
+t.test('the link dropped during a dispute: no peer_disconnected, no redial; the dispute goes on to its settle', async (t) => {
+  const s = await twoServices(t);
+  const ch = await openAcross(s);
+  await transfer(ch, 5);
+  for (const role of ['initiator', 'responder'] as const) ch.clients[role].mark();
+  ch.clients.initiator.send('channels.close_solo', {});
+  await Promise.all((['initiator', 'responder'] as const).map((r) => ch.clients[r].nextMethod('channels.info', 'closing', 30_000)));
+  t.pass('both services follow the solo close on chain');
+  const links = s.proxy.links;
+  const from = { initiator: ch.clients.initiator.received.length, responder: ch.clients.responder.received.length };
+  s.proxy.drop();
+  // ten redial delays (200 ms each): an ordinary drop is redialled within the first
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  t.equal(s.proxy.links, links, 'B did not dial A again');
+  const listened = await new Promise<boolean>((resolve) => {
+    const probe = net.connect({ host: A_HOST, port: ch.port }, () => { probe.destroy(); resolve(true); });
+    probe.once('error', () => resolve(false));
+  });
+  t.notOk(listened, 'A does not listen for a reestablish its responder in dispute would not take');
+  for (const role of ['initiator', 'responder'] as const) {
+    t.notOk(ch.clients[role].sequence(from[role]).includes('info:peer_disconnected'), `${role}'s client heard no peer_disconnected`);
+  }
+  // the dispute needs no peer: after the lock period the initiator settles alone, and both FSMs end
+  const settle = async () => {
+    for (let i = 0; i < 100; i++) {
+      ch.clients.initiator.send('channels.settle', {});
+      const reply = await ch.clients.initiator.next((m) => m.method.startsWith('channels.sign.') || m.method === 'error' || m.method === 'channels.error');
+      if (!/error/.test(reply.method)) return;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    t.fail('settle refused throughout');
+  };
+  await settle();
+  await Promise.all((['initiator', 'responder'] as const).map((r) => ch.clients[r].nextMethod('channels.info', 'closed_confirmed', 30_000)));
+  t.pass('settled on chain without the link; both FSMs confirmed the close');
   for (const role of ['initiator', 'responder'] as const) ch.clients[role].close();
 });

@@ -11,6 +11,11 @@
  * - A link that drops: both FSMs hear PEER.DISCONNECTED (not after a leave, which the peer knows of);
  *   the initiator's service redials, and its FSM reestablishes over the new link; the responder
  *   waits again for its channel's reestablish.
+ * - A link that drops while an FSM does without its peer (a mutual close on its way on chain, a
+ *   dispute: states that ignore PEER.DISCONNECTED) leaves that FSM parked: nothing is dialled or
+ *   listened for, since it would not use a link. If it comes back to `open` (the close tx rejected
+ *   on chain), it hears the disconnect then, and the initiator's service redials, the responder
+ *   waits for the reestablish, as after any drop. An FSM that ends is forgotten.
  */
 import type { PeerMessage } from '../../fsm/types.js';
 import type { Logger } from '../log.js';
@@ -29,6 +34,8 @@ export interface PeerLinksDeps {
   selfHosts: Set<string>;
   listen: ListenerOptions;
   dial: DialOptions;
+  /** PEER_REPLY_TIMEOUT_MS: a link silent this long while we await the peer's reply is cut (lib/peer/link.ts) */
+  replyTimeoutMs?: number;
   /** a new wire for each link (lib/peer/wire.ts's PeerWire) */
   newWire(): MessageWire;
   /** where the pins of the peer's proposals are looked up (peer-pins.ts) */
@@ -41,6 +48,14 @@ export function wantedBy(first: PeerMessage, port: number): WantedResponder | { 
   if (first.type === 'channel_reestablish') return { port, channelId: first.channelId };
   return { refused: `protocol_error: a session must begin with channel_open or channel_reestablish, not ${first.type}` };
 }
+
+/**
+ * The FSM's states that go on without the peer and ignore PEER.DISCONNECTED: a mutual close on its
+ * way on chain (`closing`), a dispute (`channel_closing`, `channel_closed`). The node's FSM keeps its
+ * state on a disconnect too while its channel status is `closing` (aesc_fsm handle_common_event_).
+ */
+const WITHOUT_PEER = new Set(['closing', 'channel_closing', 'channel_closed']);
+const doesWithoutPeer = (session: Session) => !session.isStopped && WITHOUT_PEER.has(session.stateName);
 
 export class PeerLinks implements RemotePairing {
   private readonly listeners: PeerListeners;
@@ -55,6 +70,13 @@ export class PeerLinks implements RemotePairing {
    */
   private readonly emptyLinks = new Map<Session, number>();
   private readonly redials = new Map<Session, NodeJS.Timeout>();
+  /**
+   * initiators dialled at another instance of this service (found in the store, not named by their
+   * `host`): after a drop they wait again, to find their responder wherever it is by then
+   */
+  private readonly via = new Map<Session, { host: string; port: number }>();
+  /** FSMs whose link dropped while they did without their peer: looked at until they need it again or end */
+  private readonly parked = new Map<Session, NodeJS.Timeout>();
   private closed = false;
 
   constructor(private readonly deps: PeerLinksDeps) {
@@ -72,9 +94,11 @@ export class PeerLinks implements RemotePairing {
     return !!host && !this.deps.selfHosts.has(host.toLowerCase());
   }
 
-  dial(session: Session): void {
+  /** Dials the initiator's responder: at its `host` and `port`, or at `via` (another instance's address). */
+  dial(session: Session, via?: { host: string; port: number }): void {
     if (this.closed || this.dials.has(session) || session.peer) return;
-    const { host, port } = { host: session.pairing.host!, port: session.pairing.port };
+    if (via) this.via.set(session, via);
+    const { host, port } = this.via.get(session) ?? { host: session.pairing.host!, port: session.pairing.port };
     const abort = new AbortController();
     this.dials.set(session, abort);
     const log = session.log;
@@ -97,7 +121,7 @@ export class PeerLinks implements RemotePairing {
   }
 
   waiting(session: Session): void {
-    if (this.held.has(session)) return;
+    if (session.role !== 'responder' || this.held.has(session)) return;
     this.held.set(session, session.pairing.port);
     this.listeners.hold(session.pairing.port);
   }
@@ -114,7 +138,10 @@ export class PeerLinks implements RemotePairing {
     this.dials.delete(session);
     clearTimeout(this.redials.get(session));
     this.redials.delete(session);
+    clearInterval(this.parked.get(session));
+    this.parked.delete(session);
     this.emptyLinks.delete(session);
+    this.via.delete(session);
     this.unwaiting(session);
   }
 
@@ -130,12 +157,14 @@ export class PeerLinks implements RemotePairing {
     this.dials.clear();
     for (const timer of this.redials.values()) clearTimeout(timer);
     this.redials.clear();
+    for (const timer of this.parked.values()) clearInterval(timer);
+    this.parked.clear();
     for (const link of this.links) link.cut('service stopping');
     await this.listeners.close();
   }
 
-  /** A session from another service named its channel: find the responder it asks for. */
-  private arrived(port: number, noise: NoiseSession, first: Uint8Array): void {
+  /** A session from another service (or instance) named its channel: find the responder it asks for. */
+  arrived(port: number, noise: NoiseSession, first: Uint8Array): void {
     const wire = this.deps.newWire();
     const decoded = wire.decode(first);
     if ('refusal' in decoded) {
@@ -165,12 +194,46 @@ export class PeerLinks implements RemotePairing {
     const link: PeerLink = new PeerLink(noise, wire, {
       message: (message) => pins.push(message),
       refused: (refusal) => session.log.warn('peer message refused', { reason: refusal.reason, detail: refusal.detail }),
-      closed: ({ left, why }) => this.dropped(session, link, left, why),
-    });
+      closed: ({ left, why, stalled }) => {
+        // a stall is news for the operator (a hung peer or network); a close is routine
+        if (stalled) session.log.warn('peer link stalled: cut', { why, host: session.pairing.host, port: session.pairing.port });
+        this.dropped(session, link, left, why);
+      },
+    }, { replyTimeoutMs: this.deps.replyTimeoutMs });
     this.links.add(link);
     session.peer = link;
     if (session.role === 'initiator') link.start();
     return link;
+  }
+
+  /**
+   * An FSM that ignored its link's drop is looked at every PEER_REDIAL_DELAY_MS (no FSM event tells
+   * the service of a state change, and this is rare): back in `open` it needs its peer again, and is
+   * told of the drop now, as if the link had just gone; ended, it is forgotten (gone() clears it).
+   */
+  private park(session: Session): void {
+    if (this.parked.has(session)) return;
+    session.log.info('peer link gone while the FSM does without it: parked', { state: session.stateName });
+    const timer = setInterval(() => {
+      if (session.isStopped || this.closed || session.peer) return this.unpark(session);
+      if (doesWithoutPeer(session)) return;
+      this.unpark(session);
+      session.log.info('FSM needs its peer again: reestablishing the link', { state: session.stateName });
+      if (session.role === 'responder') {
+        session.send({ type: 'PEER.DISCONNECTED' });
+        this.deps.registry.waitAgain(session);
+        return;
+      }
+      session.send({ type: 'PEER.DISCONNECTED', redial: true });
+      if (!session.isStopped && session.stateName === 'reestablishing') this.redial(session);
+    }, Math.max(this.deps.dial.retryDelayMs, 50));
+    timer.unref();
+    this.parked.set(session, timer);
+  }
+
+  private unpark(session: Session): void {
+    clearInterval(this.parked.get(session));
+    this.parked.delete(session);
   }
 
   private dropped(session: Session, link: PeerLink, left: boolean, why: string): void {
@@ -181,6 +244,7 @@ export class PeerLinks implements RemotePairing {
     if (session.isStopped || this.closed) return;
     if (session.role === 'responder') {
       if (!left) session.send({ type: 'PEER.DISCONNECTED' });
+      if (!left && doesWithoutPeer(session)) return this.park(session);
       this.deps.registry.waitAgain(session);
       return;
     }
@@ -189,12 +253,19 @@ export class PeerLinks implements RemotePairing {
     const givesUp = empty >= this.deps.dial.attempts;
     if (givesUp) session.log.warn('peer refuses every link: connect_timeout', { host: session.pairing.host, port: session.pairing.port, links: empty });
     if (!left) session.send({ type: 'PEER.DISCONNECTED', ...(!givesUp && { redial: true }) });
+    if (!givesUp && !left && doesWithoutPeer(session)) return this.park(session);
     // the initiator's FSM waits to reestablish only when its channel exists; else it died of the drop
     if (givesUp || session.isStopped || session.stateName !== 'reestablishing') return;
-    if (empty === 0) return this.dial(session);
+    if (empty === 0) return this.redial(session);
     this.redials.set(session, setTimeout(() => {
       this.redials.delete(session);
-      if (!session.isStopped) this.dial(session);
+      if (!session.isStopped) this.redial(session);
     }, this.deps.dial.retryDelayMs));
+  }
+
+  /** Dials again where the host names; one dialled at another instance looks for its responder anew. */
+  private redial(session: Session): void {
+    if (!this.via.delete(session)) return this.dial(session);
+    this.deps.registry.waitAgain(session);
   }
 }

@@ -17,7 +17,10 @@ export interface RemotePairing {
   isRemote(session: Session): boolean;
   /** an initiator whose responder is elsewhere: dial it */
   dial(session: Session): void;
-  /** a responder waits for its initiator (listen on its port), or no longer does */
+  /**
+   * a session waits for its peer here (a responder: listen on its port; an initiator: look for its
+   * responder at other instances), or no longer does
+   */
   waiting(session: Session): void;
   unwaiting(session: Session): void;
   /** the session is gone: stop dialling for it */
@@ -31,7 +34,7 @@ export type WantedResponder = { port: number; responderId: string } | { port: nu
  * A new channel's participants find each other by port and responder; a channel that exists by its
  * id alone, so that a reestablish without `port` (the node takes the channel's stored one) pairs too.
  */
-const pairingKey = (s: Session) => (s.pairing.channelId ? `channel|${s.pairing.channelId}` : `${s.pairing.port}|${s.pairing.responderId}|new`);
+export const pairingKey = (s: Session) => (s.pairing.channelId ? `channel|${s.pairing.channelId}` : `${s.pairing.port}|${s.pairing.responderId}|new`);
 
 const isLink = (peer: Session | PeerLink): peer is PeerLink => 'remote' in peer;
 
@@ -116,7 +119,7 @@ export class Registry {
     if (!match) {
       queue.push(session);
       this.waiting.set(key, queue);
-      if (session.role === 'responder') this.remote?.waiting(session);
+      this.remote?.waiting(session);
       return;
     }
     this.unwait(match);
@@ -133,7 +136,17 @@ export class Registry {
     const queue = before.filter((s) => s !== session);
     if (queue.length) this.waiting.set(key, queue);
     else this.waiting.delete(key);
-    if (session.role === 'responder') this.remote?.unwaiting(session);
+    this.remote?.unwaiting(session);
+  }
+
+  /**
+   * Takes a waiting initiator out of the waiting, to link it with a responder found at another
+   * instance; false when it no longer waits (paired here meanwhile, or gone).
+   */
+  claim(session: Session): boolean {
+    if (session.isStopped || session.peer || !this.waiting.get(pairingKey(session))?.includes(session)) return false;
+    this.unwait(session);
+    return true;
   }
 
   /** Sessions still running, for shutdown. */

@@ -8,6 +8,14 @@
  * (aesc_session_noise re-raises): the FSMs then see the peer disconnect. One that decodes but that the
  * wire refuses (a replayed ack, a wrong chain hash or channel id) is dropped, as the node discards it,
  * and reported; nothing reached an FSM. Nothing the peer sends can throw out of here.
+ *
+ * Liveness (docs/peer-protocol.md, "A stalled link"): the node's wire has no keepalive message, and a
+ * link may hang with its TCP connection open (a peer or a middlebox that stopped passing bytes). So
+ * the link keeps a reply watchdog: once our FSM sends a message the peer must answer (an update and
+ * its kinds, channel_open, funding_created, channel_reestablish, leave), the peer has `replyTimeoutMs`
+ * to send anything at all; if nothing arrives the link is cut, as if the connection had dropped, and
+ * the FSMs recover as from a drop. An idle link is watched by TCP keepalive instead (the peer's
+ * machine gone): nothing on the wire changes, so a node peer sees no difference.
  */
 import type { PeerMessage } from '../../fsm/types.js';
 import type { NoiseSession, NoiseSessionError } from './noise-session.js';
@@ -25,15 +33,34 @@ export interface LinkEvents {
   refused?(refusal: { reason: string; detail: string }): void;
   /**
    * The link is gone. `left`: a leave was acknowledged over it, so the peer knows (no disconnect to
-   * report); `why`: what ended it, for the log.
+   * report); `why`: what ended it, for the log; `stalled`: the reply watchdog cut it.
    */
-  closed(info: { left: boolean; why: string }): void;
+  closed(info: { left: boolean; why: string; stalled: boolean }): void;
+}
+
+/** Our messages the peer's FSM answers (an ack or an error; a channel_accept, funding_signed, leave_ack). */
+export function awaitsReply(message: PeerMessage): boolean {
+  switch (message.type) {
+    case 'update': case 'channel_open': case 'funding_created': case 'channel_reestablish': case 'leave': return true;
+    default: return false;
+  }
+}
+
+export interface LinkOptions {
+  /**
+   * How long the peer may stay silent while we await its reply before the link is declared dead
+   * (PEER_REPLY_TIMEOUT_MS); also the idle time before TCP keepalive probes. Absent: no watchdog.
+   */
+  replyTimeoutMs?: number;
 }
 
 export class PeerLink {
   readonly remote = true;
   private ended = false;
   private left = false;
+  private stalled = false;
+  /** set while we await a reply and the peer has said nothing since the message that asked for it */
+  private watchdog: NodeJS.Timeout | undefined;
   /** messages received from the peer: a link that never carried one was not really established */
   received = 0;
 
@@ -41,7 +68,10 @@ export class PeerLink {
     private readonly session: NoiseSession,
     private readonly wire: MessageWire,
     private readonly events: LinkEvents,
-  ) {}
+    private readonly options: LinkOptions = {},
+  ) {
+    if (options.replyTimeoutMs) session.keepAlive(options.replyTimeoutMs);
+  }
 
   /**
    * Starts reading, once the caller has put the link in place: `first` is what the peer sent first,
@@ -52,6 +82,8 @@ export class PeerLink {
     if (first) this.deliver(first);
     this.session.onMessage((bytes) => {
       if (this.ended) return;
+      // bytes passed, even if the wire refuses them: the link is not stalled
+      this.disarmWatchdog();
       const decoded = this.wire.decode(bytes);
       if ('refusal' in decoded) {
         if (decoded.refusal.reason === 'protocol_error') return this.cut(`refused a message: ${decoded.refusal.reason} (${decoded.refusal.detail})`);
@@ -71,6 +103,7 @@ export class PeerLink {
     if (message.type === 'leave_ack') this.left = true;
     try {
       this.session.send(this.wire.encode(message));
+      if (awaitsReply(message)) this.armWatchdog();
     } catch (err) {
       // too large, or the socket went: the link is no good any more
       this.cut(`could not send ${message.type}: ${(err as Error).message}`);
@@ -89,8 +122,30 @@ export class PeerLink {
     this.end(why);
   }
 
+  /**
+   * The peer must say something within the timeout. A second question while the first is unanswered
+   * keeps the first deadline: the peer owes us an answer since then.
+   */
+  private armWatchdog(): void {
+    const ms = this.options.replyTimeoutMs;
+    if (!ms || this.watchdog) return;
+    this.watchdog = setTimeout(() => {
+      this.watchdog = undefined;
+      this.stalled = true;
+      this.cut(`stalled: no reply from the peer within ${ms} ms (PEER_REPLY_TIMEOUT_MS)`);
+    }, ms);
+    this.watchdog.unref();
+  }
+
+  private disarmWatchdog(): void {
+    clearTimeout(this.watchdog);
+    this.watchdog = undefined;
+  }
+
   private deliver(message: PeerMessage): void {
     if (this.ended) return;
+    // anything at all from the peer shows the link passes bytes: the reply itself may take the FSM's time
+    this.disarmWatchdog();
     this.received++;
     if (message.type === 'leave_ack') this.left = true;
     this.events.message(message);
@@ -99,6 +154,7 @@ export class PeerLink {
   private end(why: string): void {
     if (this.ended) return;
     this.ended = true;
-    this.events.closed({ left: this.left, why });
+    this.disarmWatchdog();
+    this.events.closed({ left: this.left, why, stalled: this.stalled });
   }
 }

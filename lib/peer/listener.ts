@@ -22,6 +22,11 @@ export interface ListenerOptions {
   handshakeTimeoutMs: number;
   /** largest plaintext a peer may send */
   maxMessage: number;
+  /**
+   * listen for each port on a port the system picks instead (an instance's internal listeners, found
+   * through the store: lib/channel/instance-pairing.ts); `boundPort` says which
+   */
+  ephemeral?: boolean;
 }
 
 export interface ListenerEvents {
@@ -31,6 +36,8 @@ export interface ListenerEvents {
   onListenError(port: number, error: NodeJS.ErrnoException): void;
   /** a session ended before naming its channel: refused, a bad handshake, a stall */
   onRejected?(port: number, why: string): void;
+  /** the port is listened on now (at `bound`, which differs from `port` when ephemeral) */
+  onListening?(port: number, bound: number): void;
 }
 
 interface PortListener {
@@ -66,10 +73,12 @@ export class PeerListeners {
       entry.state = 'failed';
       this.events.onListenError(port, error);
     });
-    entry.server.listen({ port, host: this.options.host, exclusive: true }, () => {
+    // exclusive: a cluster worker binds its own socket, never one shared through the primary
+    entry.server.listen({ port: this.options.ephemeral ? 0 : port, host: this.options.host, exclusive: true }, () => {
       if (entry.state !== 'starting') return;
       entry.state = 'listening';
       if (entry.holders === 0) this.shut(port, entry);
+      else this.events.onListening?.(port, (entry.server.address() as net.AddressInfo).port);
     });
   }
 
@@ -86,6 +95,12 @@ export class PeerListeners {
   /** Whether `port` is listened on now (for the ops side and the tests). */
   listening(port: number): boolean {
     return this.ports.get(port)?.state === 'listening';
+  }
+
+  /** Where `port` is listened on now (itself, or the one picked for it when ephemeral), if it is. */
+  boundPort(port: number): number | null {
+    const entry = this.ports.get(port);
+    return entry?.state === 'listening' ? (entry.server.address() as net.AddressInfo).port : null;
   }
 
   /** The ports listened on now. */

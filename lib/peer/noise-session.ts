@@ -132,6 +132,15 @@ export class NoiseSession {
     return this.socket.remoteAddress;
   }
 
+  /**
+   * TCP keepalive after `idleMs` without traffic: a peer whose machine vanished (no FIN, no RST) is
+   * noticed by the kernel's probes (their interval and count are the system's) and the socket errors.
+   * Probes are TCP segments without data: nothing changes on the node's wire.
+   */
+  keepAlive(idleMs: number): void {
+    this.socket.setKeepAlive(true, idleMs);
+  }
+
   /** Bytes that arrived with the last handshake frame are decrypted here before any new data. */
   start(): void {
     this.drain(Buffer.alloc(0));

@@ -97,10 +97,12 @@ export class BenchChannel {
     const query = {
       initiator_id: spec.initiator.address,
       responder_id: spec.responder.address,
-      initiator_amount: 10n ** 21n,
-      responder_amount: 10n ** 21n,
+      // within the node's 64-bit channel_open amounts: with WORKERS > 1 the two FSMs of a channel
+      // may be on two workers, talking over the node's peer protocol
+      initiator_amount: 10n ** 18n,
+      responder_amount: 10n ** 18n,
       push_amount: 0,
-      channel_reserve: 10n ** 18n,
+      channel_reserve: 10n ** 15n,
       lock_period: 10,
       port: spec.port,
       minimum_depth: 0,

@@ -7,14 +7,16 @@
  * The results are printed and written into BENCHMARKS.md between its result markers.
  *
  * BENCH_RUNS (default 5) sets the runs; BENCH_CHANNELS=1000,10000 the memory steps; BENCH_ONLY=throughput
- * (or memory) runs one phase; BENCH_PROFILE=dir has the service (and the clients, in dir/clients) write V8 CPU
+ * (or memory, or peer: sequential transfers across two services next to in-process, test/bench/peer-link.ts)
+ * runs one phase; BENCH_PROFILE=dir has the service (and the clients, in dir/clients) write V8 CPU
  * profiles there.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
 import { AccountMemory, buildTx, Tag } from '@aeternity/aepp-sdk';
 import { Redis } from 'ioredis';
+import { freePort } from '../helpers/free-port.js';
 import { startServiceProcess, type ProcessOptions, type ServiceProcess } from '../helpers/process-service.js';
 import { GENESIS_SECRET, REDIS_URL } from '../helpers/service.js';
 import { testStorage, type StoreKind } from '../helpers/storage.js';
@@ -22,6 +24,7 @@ import type { ChannelSpec, Participant } from './bench-client.js';
 import type { ClientCommand, ClientReply } from './client-process.js';
 import { fsmPairTransfers } from './fsm-pair.js';
 import { inspectorUrl, liveHeapBytes } from './inspector.js';
+import { peerLinkTransfers, type PeerLinkFigures } from './peer-link.js';
 import { ed25519Signs, ed25519Verifies, redisWrites, wsEchoRoundTrips } from './limits.js';
 import { figure, percentile, show, type Figure } from './stats.js';
 
@@ -41,7 +44,7 @@ const PER_TRANSFER = { verifies: 2, redisWrites: 2, clientRoundTrips: 3, signs: 
  */
 const OPENING_INITIATORS = 100;
 const SERVICE_ENV: Record<string, string> = {
-  BLOCK_INTERVAL_MS: '100', LOG_LEVEL: 'error', MAX_CONNECTIONS_PER_ADDRESS: '100000',
+  BLOCK_INTERVAL_MS: '100', LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'error', MAX_CONNECTIONS_PER_ADDRESS: '100000',
 };
 const SERVICE_NODE_ARGS = [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...(process.env.BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_PROFILE}`] : [])];
 
@@ -113,10 +116,28 @@ function channelSpecs(accounts: Participant[], count: number): ChannelSpec[] {
 
 const CLOCK_TICKS_PER_SECOND = 100;
 
-/** CPU time (user + system) a process has used so far, in ms. */
+/** CPU time (user + system) a process and its children (WORKERS > 1: its workers) have used so far, in ms. */
 function processCpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+  const ownMs = (of: number) => {
+    try {
+      const fields = readFileSync(`/proc/${of}/stat`, 'utf8').split(') ')[1]!.split(' ');
+      return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_SECOND;
+    } catch {
+      return 0; // gone meanwhile
+    }
+  };
+  return ownMs(pid) + childrenOf(pid).reduce((sum, child) => sum + ownMs(child), 0);
+}
+
+/** The pids whose parent is `pid`, from /proc. */
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc').filter((name) => /^\d+$/.test(name)).flatMap((name) => {
+    try {
+      return Number(readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]!.split(' ')[1]) === pid ? [Number(name)] : [];
+    } catch {
+      return [];
+    }
+  });
 }
 
 async function redisCpuMs(redis: Redis): Promise<number> {
@@ -169,10 +190,22 @@ async function settledMemory(pid: number, liveHeapKb: () => Promise<number>): Pr
 /** BENCH_STORE=embedded measures the service on its embedded store; Redis is the default here, as before. */
 const BENCH_STORE: StoreKind = process.env.BENCH_STORE === 'embedded' ? 'embedded' : 'redis';
 
-function startService(extra: Record<string, string> = {}, reuse?: ProcessOptions['reuse'], nodeArgs: string[] = []) {
-  return startServiceProcess({
-    direct: true, nodeArgs: [...SERVICE_NODE_ARGS, ...nodeArgs], env: { ...SERVICE_ENV, ...extra }, storage: testStorage(BENCH_STORE), ...(reuse && { reuse }),
+/** WORKERS=2 npm run bench: the service as that many workers (on Redis only) */
+const WORKERS = Number(process.env.WORKERS ?? 1);
+
+async function startService(extra: Record<string, string> = {}, reuse?: ProcessOptions['reuse'], nodeArgs: string[] = []) {
+  const opsPort = WORKERS > 1 ? await freePort() : 0;
+  const service = await startServiceProcess({
+    direct: true, nodeArgs: [...SERVICE_NODE_ARGS, ...nodeArgs], env: { ...SERVICE_ENV, OPS_PORT: String(opsPort), ...extra }, storage: testStorage(BENCH_STORE), ...(reuse && { reuse }),
+    startTimeoutMs: 180_000,
   });
+  // the port answers once one worker listens: wait for all, or the first would get every socket
+  while (WORKERS > 1) {
+    const health = await fetch(`http://127.0.0.1:${opsPort}/health`).then((r) => r.json() as Promise<{ workers_up: number }>, () => ({ workers_up: 0 }));
+    if (health.workers_up === WORKERS) break;
+    await sleep(200);
+  }
+  return service;
 }
 
 // --- the phases ---
@@ -190,6 +223,18 @@ interface Results {
   connectedKb: Figure;
   connectedHeapKb: Figure;
   startup: { channels: number; listeningMs: Figure; readyMs: Figure } | null;
+  /** one channel's participants on two services (the peer link) next to both on one, measured alike */
+  peer: PeerLinkFigures;
+}
+
+/** transfers per run of the peer-link phase: sequential, so a few hundred take seconds */
+const PEER_TRANSFERS = Number(process.env.PEER_BENCH_TRANSFERS ?? 300);
+
+async function peerLink(): Promise<Pick<Results, 'peer'>> {
+  log(`\nacross two services: ${RUNS} runs of ${PEER_TRANSFERS} sequential transfers, in-process and across, alternating`);
+  const peer = await peerLinkTransfers(RUNS, PEER_TRANSFERS, log);
+  log(`in-process ${show(peer.inProcess)}/s, ${show(peer.inProcessCpuUs)} µs of service CPU each; across two services ${show(peer.across)}/s, ${show(peer.acrossCpuUs)} µs; ratio ${(peer.across.median / peer.inProcess.median).toFixed(2)}`);
+  return { peer };
 }
 
 async function machine(): Promise<Record<string, string>> {
@@ -397,6 +442,8 @@ function report(r: Results): string {
       `| of which live heap · resident before the collection (high water), KB | ${show(m.heapKbPerChannel, 1)} · ${show(m.highWaterKbPerChannel, 1)} | | |`,
     ]),
     `| more per idle channel whose two clients stay connected, KB: resident · live heap | ${show(r.connectedKb, 1)} · ${show(r.connectedHeapKb, 1)} | | |`,
+    `| sequential transfers/s, one channel, its participants on two services (the peer link over Noise, loopback) | ${show(r.peer.across)} | | ${(r.peer.across.median / r.peer.inProcess.median).toFixed(2)} × the same on one service, measured alike in the same run: ${show(r.peer.inProcess)}/s |`,
+    `| CPU of the two service processes per transfer (peer link · in-process), µs | ${show(r.peer.acrossCpuUs)} · ${show(r.peer.inProcessCpuUs)} | | |`,
     ...(r.startup ? [
       `| start-up with ${n(r.startup.channels)} persisted channels: listening, ms | ${show(r.startup.listeningMs)} | | |`,
       `| start-up with ${n(r.startup.channels)} persisted channels: every channel looked at, ms | ${show(r.startup.readyMs)} | < 5,000 | |`,
@@ -426,12 +473,14 @@ async function main(): Promise<void> {
   // one phase alone prints its figures and leaves BENCHMARKS.md as it is
   if (process.env.BENCH_ONLY === 'throughput') return void (await throughput());
   if (process.env.BENCH_ONLY === 'memory') return void (await memoryAndStartup());
+  if (process.env.BENCH_ONLY === 'peer') return void (await peerLink());
   const ticks = cpuTicks();
   const partial = {
     machine: await machine(),
     limits: await limits(),
     ...(await throughput()),
     ...(await memoryAndStartup()),
+    ...(await peerLink()),
   };
   const after = cpuTicks();
   const results: Results = { ...partial, stolen: (after.steal - ticks.steal) / (after.total - ticks.total) };

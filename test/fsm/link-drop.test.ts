@@ -62,3 +62,59 @@ t.test('without redial, or before the channel exists, the initiator dies with it
   await early.run();
   t.equal(early.initiator.value(), 'closed', 'nothing to reestablish yet');
 });
+
+t.test('a drop while a mutual close is on chain: ignored (as the node does); the close rejected, the service tells them then and the channel is reestablished', async (t) => {
+  let cut = false;
+  const p = pair({ link: (_role, message) => (cut ? null : message) });
+  t.teardown(p.stop);
+  await p.open();
+  p.initiator.send({ type: 'CLIENT.SHUTDOWN', terms: { nonce: 2, ttl: 0 } });
+  await p.run();
+  for (const side of [p.initiator, p.responder]) t.equal(side.value(), 'closing');
+  // the link drops while the close tx is on its way: neither FSM needs its peer for it
+  cut = true;
+  const heardBefore = { initiator: p.initiator.heard().length, responder: p.responder.heard().length };
+  p.initiator.send({ type: 'PEER.DISCONNECTED', redial: true });
+  p.responder.send({ type: 'PEER.DISCONNECTED' });
+  await p.run();
+  for (const side of [p.initiator, p.responder]) {
+    t.equal(side.value(), 'closing', `${side.role} still follows its close tx`);
+    t.same(side.heard().slice(heardBefore[side.role]), [], `${side.role}'s client hears nothing of a link it does not need`);
+  }
+  // each side's watcher sees the close tx refused: open again, with no link (lib/channel/peer-links.ts parks them)
+  for (const side of [p.initiator, p.responder]) side.send({ type: 'CHAIN.REJECTED', detail: 'Invalid tx: nonce too low' });
+  await p.run();
+  for (const side of [p.initiator, p.responder]) t.same(side.value(), { open: 'idle' });
+  // the service sees them back in open and tells them of the drop now: the initiator's redials
+  p.initiator.send({ type: 'PEER.DISCONNECTED', redial: true });
+  p.responder.send({ type: 'PEER.DISCONNECTED' });
+  await p.run();
+  t.equal(p.initiator.value(), 'reestablishing');
+  t.equal(p.responder.value(), 'awaiting_reestablish');
+  for (const side of [p.initiator, p.responder]) t.equal(side.heard().at(-1), 'info:peer_disconnected');
+  cut = false;
+  await p.connect();
+  for (const side of [p.initiator, p.responder]) {
+    t.match(side.value(), { open: 'idle' }, `${side.role} open again over the new link`);
+    t.equal(side.round(), 1, 'on the round before the close');
+  }
+  // and the channel goes on
+  p.initiator.send({ type: 'CLIENT.UPDATE_NEW', from: p.accounts.initiator.address, to: p.accounts.responder.address, amount: 5n, meta: [] });
+  await p.run();
+  for (const side of [p.initiator, p.responder]) t.equal(side.round(), 2);
+});
+
+t.test('a drop during a dispute is ignored: the FSM settles on chain alone and needs no new link', async (t) => {
+  const p = pair();
+  t.teardown(p.stop);
+  await p.open();
+  const round = p.initiator.round()!;
+  p.initiator.send({ type: 'CHAIN.CHANNEL_CLOSING', round, tx: null } as never);
+  await p.run();
+  t.same(p.initiator.value(), { channel_closing: 'watching' });
+  const before = p.initiator.heard().length;
+  p.initiator.send({ type: 'PEER.DISCONNECTED', redial: true });
+  await p.run();
+  t.same(p.initiator.value(), { channel_closing: 'watching' }, 'still in the dispute');
+  t.same(p.initiator.heard().slice(before), [], 'no peer_disconnected: the dispute does not need the peer');
+});

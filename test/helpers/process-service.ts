@@ -57,6 +57,8 @@ export interface ProcessOptions {
   built?: boolean;
   /** more node options when `direct` (a CPU profile, say) */
   nodeArgs?: string[];
+  /** how long to wait for both ports to answer (default 30 s; several workers on a loaded machine take longer) */
+  startTimeoutMs?: number;
 }
 
 export async function startServiceProcess(options: ProcessOptions = {}): Promise<ServiceProcess & { wsPort: number; httpPort: number }> {
@@ -93,7 +95,7 @@ export async function startServiceProcess(options: ProcessOptions = {}): Promise
 
   // up when both ports answer (the node API is the external node's when CHAIN_NODE_URL names one)
   const nodeUrl = env.CHAIN_NODE_URL || `http://127.0.0.1:${httpPort}`;
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
   for (;;) {
     const up = await fetch(`${nodeUrl}/v3/status`).then((r) => r.ok, () => false) && await accepts(wsPort);
     if (up) break;

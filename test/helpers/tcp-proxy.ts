@@ -2,8 +2,10 @@
  * A real TCP proxy between two services' peer link, for tests that break the link under a channel:
  * `listenHost:port → targetHost:port` for each port asked of it. `drop()` destroys every connection
  * (both ends see a reset); `stall()` keeps the connections open but stops forwarding, in both
- * directions, what was not yet passed on (a peer or a network that hangs); `resume()` forwards again
- * for new connections and ends the stalled ones.
+ * directions, what was not yet passed on (a peer or a network that hangs); a close of either end
+ * still passes to the other, as it does through a hung peer's kernel or a middlebox that still runs
+ * TCP (a partition that swallows it too is not modelled); new connections while stalled are held
+ * without a byte passed; `resume()` forwards again for new connections and ends the stalled ones.
  */
 import net from 'node:net';
 

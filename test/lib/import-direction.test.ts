@@ -15,7 +15,7 @@ const MODULES: Array<[number, string, RegExp]> = [
   [0, 'package', /^lib\/index\.ts$/],
   // in-process participants: clients of channel that speak the JSON-RPC envelope through ws's codec
   [1, 'embed', /^lib\/embed\//],
-  [2, 'service', /^lib\/(service|main)\.ts$/],
+  [2, 'service', /^lib\/(service|main)\.ts$|^lib\/cluster\//],
   // what every layer reports into: below everything but fsm
   [7, 'shared', /^lib\/(json|log|amounts|errors|config|schemas|redact|package-root)\.ts$|^lib\/ops\/(events|metrics)\.ts$/],
   // the clients of channel: the WebSocket server and its envelopes, the operators' side

@@ -229,9 +229,61 @@ t.test('a link carries messages both ways; a message the wire refuses is dropped
   t.match(closed.find((c) => c.side === 'responder'), { left: true });
 });
 
+t.test('the reply watchdog: a peer silent past PEER_REPLY_TIMEOUT_MS after a question loses the link; one that says anything keeps it', async (t) => {
+  const { l, sessions, until } = listeners(t);
+  const port = await freePort();
+  l.hold(port);
+  await listening(l, port);
+  const REPLY_MS = 300;
+  /** our link to a peer whose raw session the test drives: it answers only when told to */
+  const linked = async () => {
+    const closed: Array<{ left: boolean; why: string; stalled: boolean }> = [];
+    const link = new PeerLink(await connect('127.0.0.1', port, { maxMessage: 2048 }), jsonWire(), {
+      message: () => undefined,
+      closed: (c) => closed.push(c),
+    }, { replyTimeoutMs: REPLY_MS });
+    link.start();
+    link.receivePeer({ type: 'message', from: 'ak_a', to: 'ak_b', info: 'first' } as PeerMessage);
+    const before = sessions.length;
+    await until(() => sessions.length === before + 1);
+    const peer = sessions.at(-1)!.session;
+    peer.onMessage(() => undefined); // it reads what we send, and never answers
+    return { link, closed, peer };
+  };
+  const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+  // nothing awaited: a silent peer is fine (TCP keepalive watches an idle link)
+  const idle = await linked();
+  await wait(REPLY_MS * 3);
+  t.same(idle.closed, [], 'a message that asks for no reply arms nothing');
+
+  // a question, then silence: cut, and marked as a stall
+  const started = Date.now();
+  idle.link.receivePeer({ type: 'leave' });
+  while (idle.closed.length === 0) await wait(10);
+  const took = Date.now() - started;
+  t.match(idle.closed[0], { stalled: true, left: false, why: /stalled: no reply from the peer within 300 ms/ }, 'the silent peer\'s link is cut as stalled');
+  t.ok(took >= REPLY_MS - 20, `not before the timeout (${took} ms)`);
+  const peerSawClose = await new Promise<boolean>((resolve) => { idle.peer.onClose(() => resolve(true)); setTimeout(() => resolve(false), 2000); });
+  t.ok(peerSawClose, 'the peer\'s side sees the connection close');
+
+  // a question answered by anything at all, even a message the wire refuses: the link stays
+  const live = await linked();
+  live.link.receivePeer({ type: 'update', kind: 'update', signedTx: 'tx_', updates: [] } as unknown as PeerMessage);
+  await wait(REPLY_MS / 2);
+  live.peer.send(Buffer.from('{"no":"type"}'));
+  await wait(REPLY_MS * 2);
+  t.same(live.closed, [], 'bytes from the peer disarm the watchdog');
+  // a later question arms it again
+  live.link.receivePeer({ type: 'channel_reestablish' } as unknown as PeerMessage);
+  while (live.closed.length === 0) await wait(10);
+  t.match(live.closed[0], { stalled: true });
+  await new Promise((resolve) => live.peer.onClose(resolve));
+});
+
 t.test('PEER_* settings: checked at start-up, named as the operator wrote them', async (t) => {
   const defaults = loadConfig({});
-  t.match(defaults.peer, { host: '127.0.0.1', ports: '', maxSessionsPerPort: 64, maxMessageBytes: 65519, handshakeTimeoutMs: 10000, connectTimeoutMs: 3000, redialDelayMs: 3000, dialAttempts: 40 });
+  t.match(defaults.peer, { host: '127.0.0.1', ports: '', maxSessionsPerPort: 64, maxMessageBytes: 65519, handshakeTimeoutMs: 10000, connectTimeoutMs: 3000, redialDelayMs: 3000, dialAttempts: 40, replyTimeoutMs: 60000 });
   t.equal(parsePortList(''), null, 'empty: any port');
   const allowed = parsePortList('3114,4000-4099')!;
   t.same([3114, 3115, 4000, 4099, 4100].map(allowed), [true, false, true, true, false]);
@@ -241,6 +293,9 @@ t.test('PEER_* settings: checked at start-up, named as the operator wrote them',
   t.throws(() => loadConfig({ PEER_MAX_MESSAGE_BYTES: '70000' }), { message: 'PEER_MAX_MESSAGE_BYTES=70000: must be an integer >= 1024 and <= 65519' });
   t.throws(() => loadConfig({ PEER_MAX_SESSIONS_PER_PORT: '0' }), { message: /^PEER_MAX_SESSIONS_PER_PORT=0: must be an integer >= 1/ });
   t.throws(() => loadConfig({ PEER_HANDSHAKE_TIMEOUT_MS: 'soon' }), { message: /^PEER_HANDSHAKE_TIMEOUT_MS=soon: must be an integer/ });
+  t.throws(() => loadConfig({ PEER_REPLY_TIMEOUT_MS: '50' }), { message: 'PEER_REPLY_TIMEOUT_MS=50: must be an integer >= 100 and <= 3600000' });
+  t.throws(() => loadConfig({ PEER_REPLY_TIMEOUT_MS: '1m' }), { message: /^PEER_REPLY_TIMEOUT_MS=1m: must be an integer/ });
+  t.equal(loadConfig({ PEER_REPLY_TIMEOUT_MS: '2500' }).peer.replyTimeoutMs, 2500);
   t.throws(() => loadConfig({ PEER_SELF_HOSTS: 'a b' }), { message: /^PEER_SELF_HOSTS=a b: must be empty or host names/ });
 
   const loop = selfHosts(loadConfig({ PEER_HOST: '127.0.0.2', PEER_SELF_HOSTS: 'Channels.Example.com' }).peer);

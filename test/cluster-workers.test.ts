@@ -1,0 +1,214 @@
+/**
+ * WORKERS=2: the service as its own process (lib/main.ts, the build run with node) forking two
+ * workers on one WebSocket port, on the test Redis under a key prefix of its own. Real clients connect
+ * one after another, the primary hands their sockets to the workers in turn, and each worker's own ops
+ * listener (found through the primary's /workers) says which FSMs it hosts: channels whose two FSMs
+ * are on different workers open over the peer link between instances, transfer and close; a worker
+ * SIGKILLed is started again and its clients reestablish; SIGTERM to the primary drains both workers.
+ * WORKERS > 1 on the embedded store, and bad values, are refused.
+ */
+import { availableParallelism } from 'node:os';
+import t, { type Test } from 'tap';
+import { channelQuery } from './helpers/channel.js';
+import { TestClient } from './helpers/client.js';
+import { npmStart } from './helpers/npm-start.js';
+import { startServiceProcess } from './helpers/process-service.js';
+import { fundFromGenesis, genesisSdk } from './helpers/service.js';
+import { testStorage } from './helpers/storage.js';
+import { loadConfig } from '../lib/config.js';
+
+/** the node's channel_open carries amounts in 64 bits: across instances at most about 18 AE each */
+const AMOUNTS = { initiatorAmount: 10n ** 18n, responderAmount: 10n ** 18n, channelReserve: 10n ** 15n };
+let nextPort = 30_000 + Math.floor(Math.random() * 10_000);
+
+interface WorkerRow { worker: number; pid: number | null; up: boolean; restarts: number; ops_url: string | null }
+
+async function startWorkers(t: Test) {
+  const service = await startServiceProcess({
+    direct: true, built: true, storage: testStorage('redis'), startTimeoutMs: 180_000,
+    env: { WORKERS: '2', LOG_LEVEL: 'info', PEER_REDIAL_DELAY_MS: '200', PEER_CONNECT_TIMEOUT_MS: '1000', PEER_HANDSHAKE_TIMEOUT_MS: '5000' },
+  });
+  t.teardown(() => service.stop());
+  await service.printed('"workers":2', 180_000);
+  const started = service.output().split('\n').map((line) => { try { return JSON.parse(line); } catch { return null; } })
+    .find((line) => line?.message === 'service started' && line.workers === 2);
+  const opsUrl: string = started.ops_url;
+  const sdk = genesisSdk(service.nodeUrl);
+  const workers = async (): Promise<WorkerRow[]> => ((await (await fetch(`${opsUrl}/workers`)).json()) as { workers: WorkerRow[] }).workers;
+  /** channel id → the workers hosting its initiator's and responder's FSMs */
+  const placement = async (): Promise<Map<string, { initiator?: number; responder?: number }>> => {
+    const where = new Map<string, { initiator?: number; responder?: number }>();
+    for (const w of await workers()) {
+      if (!w.ops_url) continue;
+      const list = await (await fetch(`${w.ops_url}/channels?limit=1000`)).json() as { channels: Array<{ channel_id: string; initiator: unknown; responder: unknown }> };
+      for (const ch of list.channels) {
+        const entry = where.get(ch.channel_id) ?? {};
+        if (ch.initiator) entry.initiator = w.worker;
+        if (ch.responder) entry.responder = w.worker;
+        where.set(ch.channel_id, entry);
+      }
+    }
+    return where;
+  };
+  return { service, opsUrl, workers, placement, funded: (n: number) => fundFromGenesis(sdk, n, 10n ** 20n) };
+}
+
+type Workers = Awaited<ReturnType<typeof startWorkers>>;
+
+/**
+ * A channel opened by two clients connecting one after the other (the initiator first, as the
+ * aepp-sdk's tests do); `between` sockets opened and closed in between move the responder's socket on
+ * in the primary's turn.
+ */
+async function openChannel(s: Workers, between = 0) {
+  const [initiatorAccount, responderAccount] = await s.funded(2);
+  const port = nextPort++;
+  const query = channelQuery(initiatorAccount!, responderAccount!, port, AMOUNTS);
+  const initiator = await TestClient.connect(s.service.channelUrl, { ...query, role: 'initiator', host: 'localhost' }, 'json-rpc', initiatorAccount!);
+  for (let i = 0; i < between; i++) {
+    // a socket without parameters: refused by whichever worker it is handed to
+    const spare = await TestClient.connect(s.service.channelUrl, {}, 'json-rpc', null);
+    await spare.closedAndDone();
+  }
+  const responder = await TestClient.connect(s.service.channelUrl, { ...query, role: 'responder' }, 'json-rpc', responderAccount!);
+  const [iUp, rUp] = await Promise.all([initiator.nextMethod('channels.info', 'fsm_up', 60_000), responder.nextMethod('channels.info', 'fsm_up', 60_000)]);
+  const [iOpen] = await Promise.all([initiator.nextMethod('channels.info', 'open', 60_000), responder.nextMethod('channels.info', 'open', 60_000)]);
+  await Promise.all([initiator.nextMethod('channels.update', undefined, 30_000), responder.nextMethod('channels.update', undefined, 30_000)]);
+  return {
+    initiator, responder, initiatorAccount: initiatorAccount!, responderAccount: responderAccount!, port,
+    channelId: iOpen.frame.params.channel_id as string,
+    fsmIds: { initiator: iUp.data.fsm_id as string, responder: rUp.data.fsm_id as string },
+  };
+}
+
+type Opened = Awaited<ReturnType<typeof openChannel>>;
+
+async function transfer(ch: Pick<Opened, 'initiator' | 'responder'>, by: 'initiator' | 'responder', from: string, to: string, amount: number): Promise<[string, string]> {
+  ch[by].send('channels.update.new', { from, to, amount });
+  const [i, r] = await Promise.all([ch.initiator.nextMethod('channels.update', undefined, 30_000), ch.responder.nextMethod('channels.update', undefined, 30_000)]);
+  return [i.data.state as string, r.data.state as string];
+}
+
+async function balances(client: TestClient, ch: Opened): Promise<Record<string, string>> {
+  client.send('channels.get.balances', { accounts: [ch.initiatorAccount.address, ch.responderAccount.address] }, 7);
+  const reply = await client.next((m) => m.method === 'result' || m.method === 'channels.get.balances');
+  return Object.fromEntries((reply.data as Array<{ account: string; balance: string | number }>).map((b) => [b.account, String(b.balance)]));
+}
+
+const jsonLines = (text: string) => text.split('\n').flatMap((line) => { try { return [JSON.parse(line)]; } catch { return []; } });
+
+t.test('WORKERS=2: both workers host FSMs; channels across them open, transfer and close; SIGTERM drains both', async (t) => {
+  const s = await startWorkers(t);
+  const rows = await s.workers();
+  t.equal(rows.length, 2, 'the primary lists two workers');
+  t.ok(rows.every((w) => w.up && w.pid && w.ops_url), 'each up, with its pid and ops listener');
+
+  const channels: Opened[] = [];
+  for (const between of [0, 1, 0, 1]) channels.push(await openChannel(s, between));
+  const where = await s.placement();
+  const across = channels.filter((ch) => where.get(ch.channelId)!.initiator !== where.get(ch.channelId)!.responder);
+  const hosts = new Set([...where.values()].flatMap((w) => [w.initiator, w.responder]));
+  t.same([...hosts].sort(), [0, 1], 'FSMs on both workers');
+  t.ok(across.length >= 1, `channels whose FSMs are on different workers: ${across.length} of ${channels.length}`);
+  t.match(s.service.output(), 'responder found at another instance', 'paired through the store and the peer link between instances');
+  for (const ch of channels) t.ok(where.get(ch.channelId)!.initiator !== undefined && where.get(ch.channelId)!.responder !== undefined, 'each FSM is hosted by one worker');
+
+  // the ops side: the primary sums the workers' metrics, each worker shows its own share
+  const gauge = (text: string, name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1]);
+  const summed = gauge(await (await fetch(`${s.opsUrl}/metrics`)).text(), 'aesc_client_connections');
+  const shares = await Promise.all((await s.workers()).map(async (w) => gauge(await (await fetch(`${w.ops_url}/metrics`)).text(), 'aesc_client_connections')));
+  t.equal(summed, 2 * channels.length, `the primary's /metrics: every client connection, summed over the workers (${shares.join(' + ')})`);
+  t.equal(shares.reduce((a, b) => a + b, 0), summed, 'each worker counts its own');
+  t.ok(shares.every((n) => n > 0), 'both have some');
+  const ready = await fetch(`${s.opsUrl}/ready`);
+  t.equal(ready.status, 200, 'the primary is ready when every worker is');
+
+  for (const ch of channels) {
+    const [i, r] = [ch.initiatorAccount.address, ch.responderAccount.address];
+    const [a1, b1] = await transfer(ch, 'initiator', i, r, 100);
+    const [a2, b2] = await transfer(ch, 'responder', r, i, 7);
+    t.ok(a1 === b1 && a2 === b2, 'both FSMs hold each co-signed round');
+    const after = await balances(ch.initiator, ch);
+    t.same(after, await balances(ch.responder, ch), 'the same balances on both sides');
+    t.equal(BigInt(after[r]!), 10n ** 18n + 93n, 'each transfer counted once');
+  }
+
+  // a mutual close across workers: co-signed over the link, posted, both FSMs end
+  const closing = across[0]!;
+  closing.responder.send('channels.shutdown');
+  await Promise.all([closing.initiator.nextMethod('channels.info', 'died', 60_000), closing.responder.nextMethod('channels.info', 'died', 60_000)]);
+  t.ok(closing.responder.sequence().includes('info:closed_confirmed'), 'the close is confirmed on chain');
+  const onchain = await fetch(`${s.service.nodeUrl}/v3/channels/${closing.channelId}`);
+  t.equal(onchain.status, 404, 'the channel is closed on chain');
+
+  // SIGTERM to the primary alone: it stops both workers, then itself, and exits 0
+  process.kill(s.service.pid, 'SIGTERM');
+  const code = await s.service.terminate();
+  t.equal(code, 0, 'exit code 0');
+  const stopped = jsonLines(s.service.output()).filter((l) => l.message === 'service stopped');
+  t.same(stopped.map((l) => l.worker ?? 'primary').sort(), [0, 1, 'primary'].sort(), 'both workers and then the primary stopped');
+  t.equal(stopped.at(-1).worker, undefined, 'the primary last');
+  for (const ch of channels) { ch.initiator.close(); ch.responder.close(); }
+});
+
+t.test('a worker SIGKILLed is started again, and its clients reestablish', async (t) => {
+  const s = await startWorkers(t);
+  let ch = await openChannel(s);
+  let where = (await s.placement()).get(ch.channelId)!;
+  // the primary hands sockets out in turn: the first channel's two FSMs land on different workers
+  for (let tries = 0; tries < 3 && where.initiator === where.responder; tries++) {
+    ch = await openChannel(s);
+    where = (await s.placement()).get(ch.channelId)!;
+  }
+  t.not(where.initiator, where.responder, 'a channel across the two workers');
+  const [i, r] = [ch.initiatorAccount.address, ch.responderAccount.address];
+  await transfer(ch, 'initiator', i, r, 10);
+
+  const victim = (await s.workers()).find((w) => w.worker === where.responder)!;
+  ch.initiator.mark();
+  process.kill(victim.pid!, 'SIGKILL');
+  await ch.responder.closedAndDone();
+  await ch.initiator.nextMethod('channels.info', 'peer_disconnected', 60_000);
+  await s.service.printed('worker died; starting another', 30_000);
+  const deadline = Date.now() + 180_000;
+  let again: WorkerRow | undefined;
+  while (Date.now() < deadline) {
+    again = (await s.workers()).find((w) => w.worker === victim.worker);
+    if (again?.up) break;
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  t.ok(again?.up, 'the worker is up again');
+  t.not(again!.pid, victim.pid, 'as a new process');
+  t.equal(again!.restarts, 1, 'counted as a restart');
+
+  // the responder's client comes back; wherever its socket lands, it finds its initiator's FSM
+  const back = await TestClient.connect(s.service.channelUrl, {
+    role: 'responder', port: ch.port, existing_channel_id: ch.channelId, existing_fsm_id: ch.fsmIds.responder,
+  }, 'json-rpc', ch.responderAccount);
+  await back.nextMethod('channels.info', 'fsm_up', 60_000);
+  await Promise.all([back.nextMethod('channels.update', undefined, 60_000), ch.initiator.nextMethod('channels.update', undefined, 60_000)]);
+  const now = { initiator: ch.initiator, responder: back };
+  const [a, b] = await transfer(now, 'responder', r, i, 3);
+  t.equal(a, b, 'the channel goes on after the reestablish');
+  const after = await balances(back, ch);
+  t.same(after, await balances(ch.initiator, ch), 'the same balances on both sides');
+  t.equal(BigInt(after[r]!), 10n ** 18n + 7n, 'nothing lost, nothing counted twice');
+  ch.initiator.close(); back.close();
+});
+
+t.test('WORKERS > 1 on the embedded store, and bad values, are refused with their reason', async (t) => {
+  const started = await npmStart({ WORKERS: '2' });
+  t.teardown(() => started.kill());
+  const exit = await started.exited;
+  t.equal(exit.code, 1, 'npm start exits 1');
+  t.equal(started.stderr().trim().split('\n').length, 1, 'one line on stderr');
+  t.match(started.stderr(), /^aesc-service: WORKERS=2: the embedded store \(DATA_DIR\) serves one process only; must be 1 unless REDIS_URL or REDIS_CLUSTER_NODES is set/);
+
+  for (const bad of ['0', '-1', 'abc', '65', '1.5', '']) {
+    t.throws(() => loadConfig({ WORKERS: bad, REDIS_URL: 'redis://127.0.0.1:6379' }), { message: `WORKERS=${bad === '' ? '""' : bad}: must be auto (one per core) or an integer >= 1 and <= 64` }, `WORKERS=${bad}`);
+  }
+  if (availableParallelism() > 1) t.throws(() => loadConfig({ WORKERS: 'auto' }), { message: /^WORKERS=auto \(\d+ cores\): the embedded store/ }, 'auto on several cores, embedded');
+  t.equal(loadConfig({ WORKERS: '3', REDIS_URL: 'redis://127.0.0.1:6379' }).workers, 3, 'a number of workers on Redis');
+  t.equal(loadConfig({ WORKERS: '2', REDIS_CLUSTER_NODES: '127.0.0.1:7000' }).workers, 2, 'or on Redis Cluster');
+  t.equal(loadConfig({ WORKERS: 'auto', REDIS_URL: 'redis://127.0.0.1:6379' }).workers, 'auto', 'auto');
+});
