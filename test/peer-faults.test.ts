@@ -166,18 +166,23 @@ for (const victim of ['a', 'b'] as const) {
       }
     })();
     await new Promise((resolve) => setTimeout(resolve, 300 + Math.floor(Math.random() * 500)));
+    const other: Role = role === 'initiator' ? 'responder' : 'initiator';
+    // what the other side hears from the kill on, read by index: the transfer the kill broke may still
+    // be waiting on its client and take messages off its cursor
+    const since = ch.clients[other].received.length;
     await s.killAndRestart(victim);
     stop = true;
     await traffic;
     noteReported(ch);
-    const other: Role = role === 'initiator' ? 'responder' : 'initiator';
-    ch.clients[other].mark();
     ch.clients[role].close();
     await rejoin(ch, role, s[victim].channelUrl);
     await ch.clients[role].nextMethod('channels.info', 'channel_reestablished', 60_000).catch((err: Error) => {
       throw new Error(`${err.message}\n${JSON.stringify(ch.clients[role].received.filter((m) => /error/.test(m.method)).map((m) => m.frame))}\n${s[victim].output().slice(-3000)}`);
     });
-    await ch.clients[other].nextMethod('channels.info', 'channel_reestablished', 60_000);
+    for (let waited = 0; !ch.clients[other].received.slice(since).some((m) => m.method === 'channels.info' && m.data?.event === 'channel_reestablished'); waited += 100) {
+      if (waited > 60_000) throw new Error(`the ${other} never reestablished: ${ch.clients[other].sequence(since)}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     await Promise.all([ch.clients.initiator.quiet(300), ch.clients.responder.quiet(300)]);
     t.pass('the link came back and both reestablished');
     await transfer(ch, 3, 20_000);
