@@ -98,6 +98,12 @@ export interface ChannelContext extends ChannelInput {
   /** the round the chain is closing on, while solo-closing */
   closingRound: number | null;
   /**
+   * the channel's round on chain as our client was last told of it (`channel_changed`: our own deposit
+   * or withdraw when mined, or the chain watcher's news): the node reports each tx once, and the chain
+   * watcher may see our own tx again after the tx watcher did
+   */
+  reportedChainRound: number;
+  /**
    * our last proposal we stopped waiting for (a timeout, a link that went, a restart with its record):
    * if the peer's ack still comes, or the peer reestablishes with its tx co-signed, the peer holds that
    * round co-signed, and so do we

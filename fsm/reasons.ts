@@ -39,6 +39,8 @@ export const REASONS = [
   'block_hash_too_new',
   'block_hash_too_old',
   'responder_port_not_allowed',
+  'fsm_owned_elsewhere',
+  'lease_lost',
 ] as const;
 
 export type Reason = (typeof REASONS)[number];

@@ -36,6 +36,8 @@ export interface Config {
     replyTimeoutMs: number;
   };
   limits: { maxChannels: number; maxConnectionsPerAddress: number; hibernateAfterMs: number };
+  /** ownership of each participant's FSM when several processes share Redis (lib/store/lease.ts) */
+  lease: { ttlMs: number; renewMs: number; instanceId: string };
 }
 
 /** Environment variable → where it lands in the config, and whether it is a number. */
@@ -74,6 +76,9 @@ const ENV: Array<[string, string[], 'number' | 'string' | 'boolean']> = [
   ['MAX_CHANNELS', ['limits', 'maxChannels'], 'number'],
   ['MAX_CONNECTIONS_PER_ADDRESS', ['limits', 'maxConnectionsPerAddress'], 'number'],
   ['HIBERNATE_AFTER_MS', ['limits', 'hibernateAfterMs'], 'number'],
+  ['LEASE_TTL_MS', ['lease', 'ttlMs'], 'number'],
+  ['LEASE_RENEW_MS', ['lease', 'renewMs'], 'number'],
+  ['INSTANCE_ID', ['lease', 'instanceId'], 'string'],
   ...(['accept', 'funding_create', 'funding_sign', 'funding_lock', 'sign', 'idle', 'awaiting_open', 'initialized'] as const)
     .map((name): [string, string[], 'number'] => [`TIMEOUT_${name.toUpperCase()}`, ['timeouts', name], 'number']),
 ];
@@ -90,6 +95,7 @@ const PATTERN_WORDS: Record<string, string> = {
   '/ops/token': 'empty (only on a loopback OPS_HOST) or 16 to 256 of A-Z a-z 0-9 . _ ~ -',
   '/peer/ports': 'empty (any port) or ports and ranges from 1 to 65535, comma-separated (3114,4000-4099)',
   '/peer/selfHosts': 'empty or host names and addresses, comma-separated',
+  '/lease/instanceId': 'empty (the host name and WS_PORT) or up to 200 of A-Z a-z 0-9 . _ : @ -',
 };
 
 /** A bad setting: its message is the one line the service stops with. */
@@ -116,8 +122,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Deep
   checkOpsToken(valid);
   checkOneRedis(valid);
   checkPeerPorts(valid);
+  checkLeaseRenewal(valid);
   checkWorkersHaveSharedStore(valid);
   return valid;
+}
+
+/** A lease renewed less often than twice per lease time runs out between two renewals of a live owner. */
+function checkLeaseRenewal(config: Config): void {
+  const { ttlMs, renewMs } = config.lease;
+  if (renewMs * 2 <= ttlMs) return;
+  throw new ConfigError(`${settingName('/lease/renewMs')}=${renewMs}: must be at most half of ${settingName('/lease/ttlMs')}=${ttlMs} `
+    + '(a lease renewed less often runs out between renewals)');
 }
 
 /** How many service processes WORKERS asks for: `auto` is the cores node may use. */

@@ -67,6 +67,9 @@ export const ERRORS: Record<Reason, ErrorInfo> = {
   block_hash_too_new: { code: 3009, message: 'Block hash too new' },
   block_hash_too_old: { code: 3010, message: 'Block hash too old' },
   responder_port_not_allowed: { code: 3011, message: 'Responder port not allowed' },
+  // several service instances on one store: each FSM runs in the one holding its lease
+  fsm_owned_elsewhere: { code: 3012, message: 'The FSM is hosted by another service instance' },
+  lease_lost: { code: 3013, message: 'Another service instance took the FSM over' },
 };
 
 /** Reasons that are about the frame itself rather than a refusal by the channel. */

@@ -13,6 +13,7 @@ import { createNodeHttpApi } from './chain/dev/node-http-api.js';
 import { TxWatcher } from './chain/tx-watcher.js';
 import { startHibernation } from './channel/hibernation.js';
 import { createAdmission, type Admission } from './channel/admission.js';
+import { defaultInstanceId, Ownership } from './channel/ownership.js';
 import { Registry } from './channel/registry.js';
 import { PeerLinks } from './channel/peer-links.js';
 import { InstancePairing } from './channel/instance-pairing.js';
@@ -193,6 +194,12 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
   const stopHibernation = startHibernation(registry, config.limits.hibernateAfterMs);
   undoSteps.push(stopHibernation);
   const kit = createTxKit(config.networkId);
+  // on a store several instances may share, each FSM runs in the one holding its lease
+  const ownership = opened.leases && new Ownership({
+    leases: opened.leases, owner: config.lease.instanceId || defaultInstanceId(config.ws.port),
+    ttlMs: config.lease.ttlMs, renewMs: config.lease.renewMs, log,
+  });
+  undoSteps.push(() => ownership?.close());
   const watchtower = watchtowerKey ? new Watchtower({ account: watchtowerKey, chain, store, channels, registry, kit, log, events }) : null;
   undoSteps.push(() => watchtower?.close());
 
@@ -202,7 +209,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
     limits: config.limits,
     responderPorts: parsePortList(config.peer.ports),
     remoteHost: (host) => !hostsOfThisService.has(host.toLowerCase()),
-    kit, chain, store, registry, log,
+    kit, chain, store, registry, log, ownership,
     sessionDeps: {
       store, chain, watcher, channels, log, events, metrics,
       onChannelStored: (id) => void watchtower?.consider(id),
@@ -272,6 +279,8 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
       ]);
       clearTimeout(grace);
       for (const session of registry.all()) session.dispose();
+      // the FSMs' leases go with them: another instance may take each over at once
+      await ownership?.close();
       // the links go with their FSMs: the peers' services see them drop and wait to reestablish
       await instances?.close();
       await directory?.close();
@@ -306,6 +315,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
   log.info('service started', {
     channel_url: service.channelUrl, node_url: service.nodeUrl, ops_url: service.opsUrl, network_id: config.networkId, watchtower: service.watchtowerAddress,
     peer_host: config.peer.host, peer_ports: config.peer.ports || 'any',
+    ...(ownership && { instance_id: ownership.owner, lease_ttl_ms: config.lease.ttlMs }),
   });
   return service;
 }

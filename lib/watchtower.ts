@@ -7,6 +7,10 @@
  *
  * It follows every hosted channel that names it, and looks at each once at start-up, so a close that
  * happened while the service was down is answered as soon as it is up again.
+ *
+ * It protects participants, not channels: only those whose FSM this service hosts and who named its
+ * key. When the peer is on another service (docs/peer-protocol.md), only this participant's record is
+ * here, and the peer's service runs a watchtower of its own for the peer, if the peer named it.
  */
 import { accountOf } from '../fsm/protocol.js';
 import type { ChannelId, EncodedTx, Role, TxKit } from '../fsm/types.js';
@@ -91,12 +95,14 @@ export class Watchtower {
   /**
    * The channel is solo-closing. Every protected participant whose client is away and who holds a newer
    * co-signed round than the one on chain needs a slash; one slash with the newest such round serves
-   * them all (both hold the same co-signed rounds), and each is told of it when its client returns.
+   * them all (when both are hosted here they hold the same co-signed rounds), and each is told of it
+   * when its client returns.
    */
   private async answer(id: ChannelId, channel: ChannelObject): Promise<void> {
     const { chain, store, registry, kit, account, log } = this.deps;
     try {
-      // both participants' records exist by now, whichever was written first when following began
+      // the participants hosted here who named us: both when both are local (whichever was written
+      // first when following began, both records exist by now), one when the peer is on another service
       const roles = await this.protectedRoles(id);
       log.debug('watchtower sees a solo close', { channel_id: id, onchain_round: channel.round, roles });
       const needing: Array<{ role: Role; stored: NonNullable<Awaited<ReturnType<ChannelStore['load']>>> }> = [];

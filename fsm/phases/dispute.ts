@@ -16,6 +16,7 @@ import { signTag } from './sign-request.js';
 
 type Event<T extends ChannelEvent['type']> = Extract<ChannelEvent, { type: T }>;
 
+
 /** Our client asks for a dispute tx: refused if the chain does not allow it now, else built for it to sign. */
 export function proposeDispute(c: ChannelContext, e: Event<'CLIENT.DISPUTE'>): Decision<'refused' | 'proposed'> {
   const solo = buildDispute(c, e);
@@ -49,6 +50,14 @@ function closingReport(c: ChannelContext, onchainRound: number, tx: EncodedTx | 
 export const implementations = {
   guards: {
     'we were restored in a dispute': guard(({ context }) => (context.restored?.onchain?.lockedUntil ?? 0) !== 0),
+    /**
+     * The chain watcher may see our own deposit or withdraw after the tx watcher did and the operation
+     * is over (it reads a node's blocks a little later): that was reported when the tx was mined, and
+     * the node reports each tx once. Whatever else changes an active channel on chain (a snapshot)
+     * moves its round past any it had.
+     */
+    'the chain moved past the round our client knows': guard(({ context, event }) =>
+      event.type === 'CHAIN.CHANNEL_CHANGED' && event.round > context.reportedChainRound),
   },
   actions: {
     'abort the dispute': base.enqueueActions(({ enqueue }) => {
@@ -60,12 +69,13 @@ export const implementations = {
       enqueue.emit(conflict(context, CODE.rejectedOnChain));
       enqueue.emit(reject('not_allowed_now', null, `rejected on-chain: ${event.detail}`));
     }),
-    'report the channel changed on chain': base.emit(({ context, event }) => {
-      const { tx } = event as Event<'CHAIN.CHANNEL_CHANGED'>;
-      return toClient({
+    'report the channel changed on chain': base.enqueueActions(({ context, event, enqueue }) => {
+      const { tx, round } = event as Event<'CHAIN.CHANNEL_CHANGED'>;
+      enqueue.assign({ reportedChainRound: round });
+      enqueue.emit(toClient({
         kind: 'on_chain_tx', info: 'channel_changed', tx: tx ?? context.state!.signedTx,
         txType: tx ? txTypeOf(context.kit, tx, 'channel_snapshot_solo_tx') : 'channel_snapshot_solo_tx',
-      });
+      }));
     }),
     /** Our snapshot is deep enough: the node tells its sender so (`type`, not `tx_type`, as the node names it). */
     'report the snapshot at minimum depth': base.emit(({ event }) =>
@@ -113,7 +123,7 @@ const soloAborted = { type: 'the client aborts this sign request' as const, para
 export const idle = phase.createStateConfig({
   on: {
     'CLIENT.DISPUTE': dispute('awaiting_solo_signature'),
-    'CHAIN.CHANNEL_CHANGED': { actions: 'report the channel changed on chain' },
+    'CHAIN.CHANNEL_CHANGED': { guard: 'the chain moved past the round our client knows', actions: 'report the channel changed on chain' },
     'CHAIN.REJECTED': { actions: 'report the dispute tx rejected' },
   },
 });

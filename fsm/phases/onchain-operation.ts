@@ -11,7 +11,10 @@ import { base } from './base.js';
 
 export const implementations = {
   actions: {
-    'report the channel changed': base.emit(({ context }) => onChainTx(context, 'channel_changed', context.pending!.signedTx)),
+    'report the channel changed': base.enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ reportedChainRound: Math.max(context.reportedChainRound, context.pending!.round) });
+      enqueue.emit(onChainTx(context, 'channel_changed', context.pending!.signedTx));
+    }),
     'lock our copy of the operation': base.enqueueActions(({ context, enqueue }) => {
       const kind = pendingKind(context) as 'deposit' | 'withdraw';
       enqueue.assign({ ownLocked: true });

@@ -10,11 +10,13 @@ import type { AccountId, ChannelId, ChannelParams, EncodedTx, OnchainTerms, Role
 import type { Chain } from '../chain/types.js';
 import { onchainChannel } from '../chain/channel-watcher.js';
 import type { Logger } from '../log.js';
+import type { Lease } from '../store/lease.js';
 import type { ChannelStore, StoredChannel } from '../store/store.js';
 import { feeAtGasPrice } from '../tx/gas-price.js';
 import type { ClientLink } from './client.js';
 import { hashFsmId, newFsmId, sameFsmIdHash } from './fsm-id.js';
 import type { OpenRequest } from './open-request.js';
+import { OwnedElsewhereError, type Ownership } from './ownership.js';
 import { recoverFromChain } from './recovery.js';
 import type { Registry } from './registry.js';
 import { Reporting } from './reporting.js';
@@ -37,6 +39,8 @@ export interface AdmissionDeps {
   registry: Registry;
   log: Logger;
   sessionDeps: Omit<SessionDeps, 'onStopped'>;
+  /** leases of the FSMs when several service instances share the store (none on the embedded store) */
+  ownership?: Ownership | null;
 }
 
 /** A client refused at connect time: the node's reason and what was wrong. */
@@ -57,7 +61,14 @@ export interface Admission {
 
 export function createAdmission(deps: AdmissionDeps): Admission {
   // one for every session: a copy each would cost every idle channel memory for nothing
-  const sessionDeps: SessionDeps = { ...deps.sessionDeps, onStopped: (s, why) => deps.registry.remove(s, why) };
+  const sessionDeps: SessionDeps = {
+    ...deps.sessionDeps,
+    ownership: deps.ownership ?? null,
+    onStopped: (s, why) => {
+      deps.registry.remove(s, why);
+      deps.ownership?.release(s);
+    },
+  };
 
   async function admit(open: OpenRequest, link: ClientLink): Promise<Session> {
     const fsmId = newFsmId();
@@ -66,6 +77,8 @@ export function createAdmission(deps: AdmissionDeps): Admission {
     }
     let input: ChannelInput;
     let responderId: string;
+    /** the FSM's lease, taken by a reestablish before it restores anything (stores shared by several instances) */
+    let lease: Lease | null = null;
     if (open.kind === 'new') {
       // the node's aesc_checks:port/2, whether the initiator comes from this service or another
       if (open.role === 'responder' && deps.responderPorts && !deps.responderPorts(open.port)) {
@@ -103,16 +116,27 @@ export function createAdmission(deps: AdmissionDeps): Admission {
         await reportWatchtower(live, open.channelId, open.role);
         return live;
       }
-      const known = await deps.store.load(open.channelId, open.role);
+      let known = await deps.store.load(open.channelId, open.role);
       if (known?.closed) throw new Refusal('not_allowed_now', `channel ${open.channelId} is closed`);
       if (known && !sameFsmIdHash(known.fsmIdHash, hashFsmId(open.fsmId))) throw new Refusal('invalid_fsm_id', 'existing_fsm_id does not match');
-      const stored = known ?? await recover(open, fsmId);
-      const onchain = await onchainChannel(deps.chain, stored.channelId);
-      if (!onchain) {
-        throw new Refusal('channel_not_found', `channel ${open.channelId} is not on chain (closed, or never created on this chain): there is nothing to reestablish`);
+      if (deps.ownership) lease = await takeLease(deps.ownership, open.channelId, open.role);
+      let stored: StoredChannel;
+      let onchain: Awaited<ReturnType<typeof onchainChannel>>;
+      try {
+        // read again under the lease: the instance that held it may have written rounds since
+        if (known && lease) known = await deps.store.load(open.channelId, open.role);
+        stored = known ?? await recover(open, fsmId, lease);
+        onchain = await onchainChannel(deps.chain, stored.channelId);
+        if (!onchain) {
+          throw new Refusal('channel_not_found', `channel ${open.channelId} is not on chain (closed, or never created on this chain): there is nothing to reestablish`);
+        }
+        // the old fsm_id stops working once the new one is stored
+        await deps.store.setFsmIdHash(open.channelId, open.role, hashFsmId(fsmId));
+      } catch (err) {
+        // another instance may take the FSM at once rather than after the lease time
+        if (lease) deps.ownership!.letGo(lease);
+        throw err;
       }
-      // the old fsm_id stops working once the new one is stored
-      await deps.store.setFsmIdHash(open.channelId, open.role, hashFsmId(fsmId));
       input = {
         kit: deps.kit, role: open.role, fsmId, params: stored.params, keepRunning: open.keepRunning, msgForwarding: open.msgForwarding,
         timeouts: { ...deps.timeouts, ...open.timeouts }, blockHashDelta: open.blockHashDelta,
@@ -129,6 +153,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
       sessionDeps,
       new Reporting(open.reports),
     );
+    if (lease) deps.ownership!.hold(session, lease);
     session.start();
     deps.registry.add(session);
     if (open.kind === 'reestablish') await reportWatchtower(session, open.channelId, open.role);
@@ -155,14 +180,14 @@ export function createAdmission(deps: AdmissionDeps): Admission {
    * A channel this service has no records of: rebuilt from the co-signed state the client brings and
    * the chain, stored under the new fsm_id (the old one cannot be checked: its hash was lost too).
    */
-  async function recover(open: Extract<OpenRequest, { kind: 'reestablish' }>, fsmId: string): Promise<StoredChannel> {
+  async function recover(open: Extract<OpenRequest, { kind: 'reestablish' }>, fsmId: string, lease: Lease | null): Promise<StoredChannel> {
     if (!open.recovery) {
       throw new Refusal('not_found', `channel ${open.channelId} is not known here (if this service lost its records, reestablish with offchain_tx to recover it)`);
     }
     const recovered = await recoverFromChain(deps.chain, open.channelId, open.recovery);
     if (!recovered.ok) throw new Refusal(recovered.reason, recovered.detail);
     const fsmIdHash = hashFsmId(fsmId);
-    const saved = await deps.store.saveRound(open.channelId, open.role, recovered.state, { params: recovered.params, fsmIdHash });
+    const saved = await deps.store.saveRound(open.channelId, open.role, recovered.state, { params: recovered.params, fsmIdHash }, lease);
     if (saved === 'stale') throw new Refusal('not_allowed_now', `channel ${open.channelId} was stored meanwhile: reestablish again`);
     deps.log.warn('channel recovered from the chain and the client\'s co-signed state', {
       channel_id: open.channelId, role: open.role, round: recovered.state.round,
@@ -179,6 +204,16 @@ export function createAdmission(deps: AdmissionDeps): Admission {
   }
 
   return { admit };
+}
+
+/** The FSM's lease, or a refusal naming the live instance that hosts it. */
+async function takeLease(ownership: Ownership, channelId: ChannelId, role: Role): Promise<Lease> {
+  try {
+    return await ownership.acquire(channelId, role);
+  } catch (err) {
+    if (err instanceof OwnedElsewhereError) throw new Refusal('fsm_owned_elsewhere', err.message);
+    throw err;
+  }
 }
 
 const MAX_U64 = (1n << 64n) - 1n;

@@ -10,8 +10,10 @@ import type { TxWatcher } from '../chain/tx-watcher.js';
 import type { Chain } from '../chain/types.js';
 import type { Logger } from '../log.js';
 import type { Metrics } from '../ops/metrics.js';
-import type { ChannelStore, SaveResult } from '../store/store.js';
+import type { Lease } from '../store/lease.js';
+import { LeaseLostError, type ChannelStore, type SaveResult } from '../store/store.js';
 import { hashFsmId } from './fsm-id.js';
+import type { Owned, Ownership } from './ownership.js';
 import { reportTx } from './reports.js';
 
 export interface EffectDeps {
@@ -21,10 +23,12 @@ export interface EffectDeps {
   metrics?: Metrics;
   /** called once a new channel's first round is in the store */
   onChannelStored?(channelId: ChannelId): void;
+  /** leases of the FSMs, when several processes share the store (none on the embedded store) */
+  ownership?: Ownership | null;
 }
 
 /** What the interpreter needs of its session (also the owner of the txs it watches). */
-export interface EffectOwner {
+export interface EffectOwner extends Owned {
   readonly role: Role;
   readonly fsmId: string;
   readonly log: Logger;
@@ -78,10 +82,13 @@ export class EffectInterpreter {
         return;
       case 'persistOnchain': {
         const round = effect.state.round;
-        const write = this.timed('onchain', deps.store.saveOnchain(effect.channelId, owner.role, effect.kind, effect.state));
+        const write = this.timed('onchain', deps.store.saveOnchain(effect.channelId, owner.role, effect.kind, effect.state, owner.lease));
         write.then(
           () => owner.send({ type: 'STORE.SAVED', round }),
-          (err: Error) => owner.send({ type: 'STORE.FAILED', round, detail: err.message }),
+          (err: Error) => {
+            owner.send({ type: 'STORE.FAILED', round, detail: err.message });
+            if (err instanceof LeaseLostError) deps.ownership?.lost(owner);
+          },
         );
         return;
       }
@@ -148,6 +155,16 @@ export class EffectInterpreter {
     );
   }
 
+  /** A write for both found this FSM's lease taken by another instance: it stops here. */
+  fencedOff(): void {
+    this.deps.ownership?.lost(this.owner);
+  }
+
+  /** The lease of this interpreter's FSM, for a write the peer's interpreter makes for both. */
+  get lease(): Lease | null {
+    return this.owner.lease;
+  }
+
   /** Resolves once every store write under way has finished (and its answer reached the FSM). */
   async drain(): Promise<void> {
     while (this.writes.size) await Promise.allSettled([...this.writes]);
@@ -164,20 +181,33 @@ export class EffectInterpreter {
       write = this.tracked(byPeer.result);
     } else if (!effect.first && owner.localPeer) {
       const peer = owner.localPeer;
-      const both = deps.store.saveRoundForBoth(effect.channelId, effect.state);
-      const forPeer = both.then((results) => results[peerRole(owner.role)]);
+      // no leases on a store no other instance shares (the embedded one): nothing to build per write
+      const leases = deps.ownership ? { [owner.role]: owner.lease, [peerRole(owner.role)]: peer.lease } as Record<Role, Lease | null> : undefined;
+      const both = deps.store.saveRoundForBoth(effect.channelId, effect.state, leases);
+      const forPeer = both.then((results) => {
+        // the peer's FSM may never ask for its result (ours fails first and aborts the update): it stops now
+        if (results[peerRole(owner.role)] === 'fenced') peer.fencedOff();
+        return results[peerRole(owner.role)];
+      });
       forPeer.catch(() => undefined); // the peer's FSM may never ask for it; when it does, it hears the failure
       peer.writtenByPeer = { state: effect.state, result: forPeer };
       write = this.timed('round', both.then((results) => results[owner.role]));
     } else {
       const first = effect.first ? { params: effect.params, fsmIdHash: hashFsmId(owner.fsmId) } : undefined;
-      write = this.timed('round', deps.store.saveRound(effect.channelId, owner.role, effect.state, first));
+      const save = (lease: Lease | null) => deps.store.saveRound(effect.channelId, owner.role, effect.state, first, lease);
+      // a new channel's FSM takes its lease with its first round: before, there is nothing to own
+      write = this.timed('round', first && deps.ownership ? deps.ownership.take(owner, effect.channelId).then(save) : save(owner.lease));
     }
     write.then(
       (result) => {
         if (result === 'saved' && effect.first) deps.onChannelStored?.(effect.channelId);
         if (result === 'saved') owner.send({ type: 'STORE.SAVED', round });
-        else owner.send({ type: 'STORE.FAILED', round, detail: 'a round at least as high is already stored' });
+        else if (result === 'stale') owner.send({ type: 'STORE.FAILED', round, detail: 'a round at least as high is already stored' });
+        else {
+          owner.log.warn('a round write was fenced off: another service instance holds this FSM now', { round });
+          owner.send({ type: 'STORE.FAILED', round, detail: 'lease_lost: another service instance holds this FSM now; nothing was written' });
+          deps.ownership?.lost(owner);
+        }
       },
       (err: Error) => {
         owner.log.error('could not persist a co-signed round', { round, error: err.message });

@@ -13,6 +13,7 @@ import { stringifyJson } from '../json.js';
 import type { PeerLink } from '../peer/link.js';
 import type { Logger } from '../log.js';
 import type { OpsEvents } from '../ops/events.js';
+import type { Lease } from '../store/lease.js';
 import { redactFrame } from '../redact.js';
 import { followChannel } from './chain-follower.js';
 import type { ClientLink, Incoming } from './client.js';
@@ -94,6 +95,8 @@ export class Session {
   private proposal: Proposal | null = null;
   /** the client's remote address (null for an embedded participant) */
   address: string | null = null;
+  /** the lease this process hosts the FSM under, when several processes share the store (ownership.ts) */
+  lease: Lease | null = null;
 
   constructor(
     readonly role: Role,
@@ -254,6 +257,18 @@ export class Session {
     this.toClient({ kind: 'info', event: 'died' });
     this.actor?.stop();
     this.stop('stopped');
+  }
+
+  /**
+   * Another service instance took this FSM over (ownership.ts): it stops here at once, and its client,
+   * if one is still attached, is told why; the FSM lives on at the other instance, reached by a reestablish.
+   */
+  leaseLost(detail: string): void {
+    if (this.stopped) return;
+    this.toClient({ kind: 'error', reason: 'lease_lost', detail });
+    this.toClient({ kind: 'info', event: 'died' });
+    this.actor?.stop();
+    this.stop('lease_lost');
   }
 
   /** What the FSM tells the client: held while the inbox takes a request, reported, then sent. */

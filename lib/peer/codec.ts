@@ -83,6 +83,8 @@ export type PeerMessage =
       chain_hash: Bytes; temporary_channel_id: Bytes; lock_period: number;
       push_amount: bigint; initiator_amount: bigint; responder_amount: bigint; channel_reserve: bigint;
       initiator: Bytes; responder: Bytes;
+      /** the initiator's delegates: this service's extension, see DELEGATES below */
+      delegates?: Bytes[];
     }
   | {
       type: 'channel_accept';
@@ -91,6 +93,8 @@ export type PeerMessage =
       minimum_depth_strategy?: MinDepthStrategy;
       initiator_amount: bigint; responder_amount: bigint; channel_reserve: bigint;
       initiator: Bytes; responder: Bytes;
+      /** the responder's delegates: this service's extension, see DELEGATES below */
+      delegates?: Bytes[];
     }
   | ({ type: 'channel_reestablish' } & ChainTx)
   | ({ type: 'channel_reest_ack' } & ChainTx)
@@ -249,6 +253,32 @@ class Writer {
 const H = 32; // hashes, channel ids and public keys are all 32 bytes in aesc_codec
 const ACCEPT_LEGACY_BODY = H + H + 4 + 8 + 8 + 8 + H + H;
 
+/**
+ * DELEGATES, this service's one extension of the node's messages. The node's create tx names no
+ * delegates (aesc_fsm create_tx_for_signing: `delegate_ids => {[], []}`), so its channel_open and
+ * channel_accept have no field for them; this service lets each participant name its own (its
+ * service's watchtower), which the other side needs to build the same create tx. So a channel_open
+ * or channel_accept whose sender names delegates carries them after the node's body:
+ * `<<Count:8, Pubkey:32 * Count>>`, Count 1..255. With none, nothing is appended and the message is
+ * the node's byte for byte; a node that gets the extended form refuses it as it refuses any message
+ * of the wrong size (its session dies), which is right, since it could not build that create tx.
+ */
+function writeDelegates(w: Writer, delegates: Bytes[] | undefined): void {
+  if (!delegates?.length) return;
+  w.uint(delegates.length, 1, 'delegates count');
+  delegates.forEach((d, i) => w.fixed(d, H, `delegates[${i}]`));
+}
+
+function readDelegates(r: Reader): { delegates?: Bytes[] } {
+  if (r.remaining === 0) return {};
+  const count = r.uint(1, 'delegates count');
+  // an empty list is sent as no list: one way to write each message
+  if (count === 0) throw new PeerCodecError('invalid_field', 'delegates: a count of 0 (none is written as nothing)');
+  const delegates: Bytes[] = [];
+  for (let i = 0; i < count; i++) delegates.push(r.bytes(H, `delegates[${i}]`));
+  return { delegates };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 export function encode(msg: PeerMessage): Uint8Array {
@@ -257,19 +287,27 @@ export function encode(msg: PeerMessage): Uint8Array {
   const w = new Writer(msg.type).uint(id, 1, 'id');
   switch (msg.type) {
     case 'channel_open':
-      return w.fixed(msg.chain_hash, H, 'chain_hash').fixed(msg.temporary_channel_id, H, 'temporary_channel_id')
+      w.fixed(msg.chain_hash, H, 'chain_hash').fixed(msg.temporary_channel_id, H, 'temporary_channel_id')
         .uint(msg.lock_period, 2, 'lock_period').u64(msg.push_amount, 'push_amount')
         .u64(msg.initiator_amount, 'initiator_amount').u64(msg.responder_amount, 'responder_amount')
         .u64(msg.channel_reserve, 'channel_reserve').fixed(msg.initiator, H, 'initiator')
-        .fixed(msg.responder, H, 'responder').done();
+        .fixed(msg.responder, H, 'responder');
+      writeDelegates(w, msg.delegates);
+      return w.done();
     case 'channel_accept':
       w.fixed(msg.chain_hash, H, 'chain_hash').fixed(msg.temporary_channel_id, H, 'temporary_channel_id')
         .uint(msg.minimum_depth, 4, 'minimum_depth');
       // aesc_codec:enc_mindepth_strategy/1: txfee -> 1, anything else -> 0; no key, no byte.
+      // delegates follow the strategy byte, so the node's legacy 156-byte form cannot carry them
+      if (msg.delegates?.length && msg.minimum_depth_strategy === undefined) {
+        throw new PeerCodecError('invalid_field', 'channel_accept: delegates need the minimum_depth_strategy byte');
+      }
       if (msg.minimum_depth_strategy !== undefined) w.uint(msg.minimum_depth_strategy === 'txfee' ? 1 : 0, 1, 'minimum_depth_strategy');
-      return w.u64(msg.initiator_amount, 'initiator_amount').u64(msg.responder_amount, 'responder_amount')
+      w.u64(msg.initiator_amount, 'initiator_amount').u64(msg.responder_amount, 'responder_amount')
         .u64(msg.channel_reserve, 'channel_reserve').fixed(msg.initiator, H, 'initiator')
-        .fixed(msg.responder, H, 'responder').done();
+        .fixed(msg.responder, H, 'responder');
+      writeDelegates(w, msg.delegates);
+      return w.done();
     case 'channel_reestablish':
     case 'channel_reest_ack':
       return w.fixed(msg.chain_hash, H, 'chain_hash').fixed(msg.channel_id, H, 'channel_id').blob(msg.data.tx, 'tx').done();
@@ -338,10 +376,12 @@ function decodeBody(type: PeerMessageType, r: Reader): PeerMessage {
         lock_period: r.uint(2, 'lock_period'), push_amount: r.u64('push_amount'),
         initiator_amount: r.u64('initiator_amount'), responder_amount: r.u64('responder_amount'),
         channel_reserve: r.u64('channel_reserve'), initiator: r.bytes(H, 'initiator'), responder: r.bytes(H, 'responder'),
+        ...readDelegates(r),
       };
     case 'channel_accept': {
-      // The node tells the two clauses apart by size alone: 157 bytes with the strategy, 156 without.
-      const withStrategy = r.remaining === ACCEPT_LEGACY_BODY + 1;
+      // The node tells the two clauses apart by size alone: 157 bytes with the strategy, 156 without
+      // (and more: with the strategy and our DELEGATES)
+      const withStrategy = r.remaining > ACCEPT_LEGACY_BODY;
       const chain_hash = r.bytes(H, 'chain_hash');
       const temporary_channel_id = r.bytes(H, 'temporary_channel_id');
       const minimum_depth = r.uint(4, 'minimum_depth');
@@ -350,6 +390,7 @@ function decodeBody(type: PeerMessageType, r: Reader): PeerMessage {
         type, chain_hash, temporary_channel_id, minimum_depth, ...strategy,
         initiator_amount: r.u64('initiator_amount'), responder_amount: r.u64('responder_amount'),
         channel_reserve: r.u64('channel_reserve'), initiator: r.bytes(H, 'initiator'), responder: r.bytes(H, 'responder'),
+        ...readDelegates(r),
       };
     }
     case 'channel_reestablish':

@@ -96,6 +96,9 @@ const refuse = (reason: WireReason, detail: string) => ({ refusal: { reason, det
 const pinnedTo = (blockHash: Bytes): { blockHash?: string } =>
   (sameBytes(blockHash, ZERO_HASH) ? {} : { blockHash: encodeString(blockHash, Encoding.KeyBlockHash) });
 
+/** A side's delegates in our extension of channel_open/channel_accept (codec.ts DELEGATES); none: the node's message as it is. */
+const delegatesOut = (ids: readonly AccountId[]): { delegates?: Bytes[] } => (ids.length ? { delegates: ids.map((id) => decodeString(id)) } : {});
+
 export class PeerWire {
   private readonly chainHash: Bytes;
   private temporaryId: Bytes | null = null;
@@ -146,13 +149,14 @@ export class PeerWire {
         return {
           type: 'channel_open', chain_hash: this.chainHash, temporary_channel_id: this.temporaryId,
           lock_period: Number(p.lockPeriod), push_amount: p.pushAmount, ...this.opened,
+          ...delegatesOut(p.initiatorDelegateIds),
         };
       }
       case 'channel_accept':
         return {
           type: 'channel_accept', chain_hash: this.chainHash, temporary_channel_id: this.temporaryId ?? ZERO_HASH,
           minimum_depth: Math.min(m.minimumDepth, MAX_U32), minimum_depth_strategy: m.minimumDepthStrategy === 'txfee' ? 'txfee' : null,
-          ...this.openedOrZero(),
+          ...this.openedOrZero(), ...delegatesOut(m.responderDelegateIds),
         };
       case 'funding_created': {
         const tx = txBytes(m.signedTx);
@@ -240,13 +244,13 @@ export class PeerWire {
           initiator: Buffer.from(w.initiator), responder: Buffer.from(w.responder),
           initiator_amount: w.initiator_amount, responder_amount: w.responder_amount, channel_reserve: w.channel_reserve,
         };
-        // minimum depth and delegates are not in the node's channel_open: the responder keeps its own
-        // (fsm/rules/funding.ts agreedParams), and the node's create tx has no delegates
+        // minimum depth is not in the node's channel_open: the responder keeps its own (fsm/rules/funding.ts
+        // agreedParams); the initiator's delegates come in our extension (codec.ts DELEGATES), none from a node
         const params: ChannelParams = {
           initiatorId: account(w.initiator), responderId: account(w.responder),
           initiatorAmount: w.initiator_amount, responderAmount: w.responder_amount, pushAmount: w.push_amount,
           channelReserve: w.channel_reserve, lockPeriod: BigInt(w.lock_period), minimumDepth: 0, minimumDepthStrategy: 'txfee',
-          initiatorDelegateIds: [], responderDelegateIds: [],
+          initiatorDelegateIds: (w.delegates ?? []).map(account), responderDelegateIds: [],
         };
         return { message: { type: 'channel_open', params } };
       }
@@ -259,7 +263,7 @@ export class PeerWire {
         const same = sameBytes(w.initiator, o.initiator) && sameBytes(w.responder, o.responder) && w.initiator_amount === o.initiator_amount
           && w.responder_amount === o.responder_amount && w.channel_reserve === o.channel_reserve;
         if (!same) return refuse('protocol_error', 'channel_accept does not repeat our channel_open');
-        return { message: { type: 'channel_accept', minimumDepth: w.minimum_depth, minimumDepthStrategy: w.minimum_depth_strategy === 'txfee' ? 'txfee' : 'plain', responderDelegateIds: [] } };
+        return { message: { type: 'channel_accept', minimumDepth: w.minimum_depth, minimumDepthStrategy: w.minimum_depth_strategy === 'txfee' ? 'txfee' : 'plain', responderDelegateIds: (w.delegates ?? []).map(account) } };
       }
       case 'funding_created': {
         const temp = this.tempCheck(w.temporary_channel_id, 'funding_created');

@@ -9,15 +9,19 @@ import type { ChannelId, ChannelParams, CoSignedState, OperationKind, ProposalRe
 import type { Logger } from '../log.js';
 import { connectCluster } from './redis-cluster.js';
 import { checkDatabase, checkPersistence, connectFailure, databaseOf, refusal } from './redis-checks.js';
+import { leaseKeys, MAY_WRITE, RedisLeases, type Lease } from './lease.js';
 import { RedisPayments } from './redis-payments.js';
 import { decodeOnchain, decodeProposal, encodeOnchain, encodeProposal, decodeParams, decodeState, encodeParams, encodeState } from './records.js';
-import { StoreUnavailableError, type ChannelStore, type SaveResult, type StoredChannel, type WatchtowerAction } from './store.js';
+import { LeaseLostError, StoreUnavailableError, type ChannelStore, type SaveResult, type StoredChannel, type WatchtowerAction } from './store.js';
 
 /**
  * Rounds only go up: the write happens only if the new round is above the stored one, in one atomic
- * step with the history entry. Returns 1 when written, 0 when stale.
+ * step with the history entry, and only by the FSM's lease holder (lease.ts; ARGV[5] empty: no lease
+ * is checked). KEYS: the record, its history, its lease and fencing counter. Returns 1 when written,
+ * 0 when stale, -1 when fenced.
  */
-const SAVE_ROUND = `
+const SAVE_ROUND = `${MAY_WRITE}
+if not may_write(KEYS[3], KEYS[4], ARGV[5], ARGV[6]) then return -1 end
 local current = tonumber(redis.call('HGET', KEYS[1], 'round') or '0')
 local round = tonumber(ARGV[1])
 if round <= current then return 0 end
@@ -28,14 +32,18 @@ return 1
 `;
 
 /**
- * SAVE_ROUND for both participants in one call: KEYS are the initiator's hash and stream, then the
- * responder's (all in the channel's slot). Returns {initiator, responder}, 1 when written, 0 when stale.
+ * SAVE_ROUND for both participants in one call: KEYS are the initiator's hash, stream, lease and
+ * fencing counter, then the responder's (all in the channel's slot); ARGV[3..6] the two leases and
+ * tokens. Returns {initiator, responder}, 1 when written, 0 when stale, -1 when fenced.
  */
-const SAVE_ROUND_FOR_BOTH = `
+const SAVE_ROUND_FOR_BOTH = `${MAY_WRITE}
 local results = {}
-for i = 1, 3, 2 do
+for i = 1, 5, 4 do
   local current = tonumber(redis.call('HGET', KEYS[i], 'round') or '0')
-  if tonumber(ARGV[1]) <= current then
+  local side = (i == 1) and 1 or 2
+  if not may_write(KEYS[i + 2], KEYS[i + 3], ARGV[1 + 2 * side], ARGV[2 + 2 * side]) then
+    results[#results + 1] = -1
+  elseif tonumber(ARGV[1]) <= current then
     results[#results + 1] = 0
   else
     redis.call('HSET', KEYS[i], 'round', ARGV[1], 'state', ARGV[2])
@@ -46,12 +54,22 @@ end
 return results
 `;
 
+/** A co-signed on-chain tx is kept by the FSM's lease holder only (see SAVE_ROUND). Returns 1, or -1 when fenced. */
+const SAVE_ONCHAIN = `${MAY_WRITE}
+if not may_write(KEYS[2], KEYS[3], ARGV[2], ARGV[3]) then return -1 end
+redis.call('HSET', KEYS[1], 'onchain', ARGV[1])
+return 1
+`;
+
+const saveResult = (written: number): SaveResult => (written === 1 ? 'saved' : written === 0 ? 'stale' : 'fenced');
+
 /** How long close() waits for Redis to answer QUIT and close the connection. */
 const CLOSE_WAIT_MS = 1_000;
 
 type RedisWithScript = (Redis | Cluster) & {
-  saveRound(key: string, rounds: string, round: number, state: string, params: string, fsm: string): Promise<number>;
-  saveRoundForBoth(initiator: string, initiatorRounds: string, responder: string, responderRounds: string, round: number, state: string): Promise<[number, number]>;
+  saveRound(key: string, rounds: string, lease: string, fence: string, round: number, state: string, params: string, fsm: string, leaseValue: string, token: string): Promise<number>;
+  saveRoundForBoth(...args: Array<string | number>): Promise<[number, number]>;
+  saveOnchain(key: string, lease: string, fence: string, onchain: string, leaseValue: string, token: string): Promise<number>;
 };
 
 export interface RedisStoreOptions {
@@ -68,12 +86,16 @@ export interface RedisStoreOptions {
 export class RedisStore implements ChannelStore {
   private readonly redis: RedisWithScript;
   readonly payments: RedisPayments;
+  /** which process owns each participant's FSM, checked by every round and on-chain write */
+  readonly leases: RedisLeases;
 
   private constructor(redis: Redis | Cluster, private readonly prefix: string) {
-    redis.defineCommand('saveRound', { numberOfKeys: 2, lua: SAVE_ROUND });
-    redis.defineCommand('saveRoundForBoth', { numberOfKeys: 4, lua: SAVE_ROUND_FOR_BOTH });
+    redis.defineCommand('saveRound', { numberOfKeys: 4, lua: SAVE_ROUND });
+    redis.defineCommand('saveRoundForBoth', { numberOfKeys: 8, lua: SAVE_ROUND_FOR_BOTH });
+    redis.defineCommand('saveOnchain', { numberOfKeys: 3, lua: SAVE_ONCHAIN });
     this.redis = redis as RedisWithScript;
     this.payments = new RedisPayments(redis, prefix);
+    this.leases = new RedisLeases(redis, (channelId, role) => this.key(channelId, role));
   }
 
   /**
@@ -128,21 +150,27 @@ export class RedisStore implements ChannelStore {
     return `${this.prefix}{${channelId}}:${role}`;
   }
 
-  async saveRound(channelId: ChannelId, role: Role, state: CoSignedState, first?: { params: ChannelParams; fsmIdHash: string }): Promise<SaveResult> {
+  async saveRound(channelId: ChannelId, role: Role, state: CoSignedState, first?: { params: ChannelParams; fsmIdHash: string }, lease?: Lease | null): Promise<SaveResult> {
     const key = this.key(channelId, role);
+    const { lease: leaseKey, fence } = leaseKeys(key);
     const written = await this.redis.saveRound(
-      key, `${key}:rounds`, state.round, encodeState(state), first ? encodeParams(first.params) : '', first?.fsmIdHash ?? '',
+      key, `${key}:rounds`, leaseKey, fence, state.round, encodeState(state), first ? encodeParams(first.params) : '', first?.fsmIdHash ?? '',
+      lease?.value ?? '', lease ? String(lease.token) : '',
     );
     // the index is one key for all channels, so it cannot share the script's slot in a cluster
     if (written === 1 && first) await this.redis.sadd(`${this.prefix}channels`, channelId);
-    return written === 1 ? 'saved' : 'stale';
+    return saveResult(written);
   }
 
-  async saveRoundForBoth(channelId: ChannelId, state: CoSignedState): Promise<Record<Role, SaveResult>> {
-    const initiator = this.key(channelId, 'initiator');
-    const responder = this.key(channelId, 'responder');
-    const [i, r] = await this.redis.saveRoundForBoth(initiator, `${initiator}:rounds`, responder, `${responder}:rounds`, state.round, encodeState(state));
-    return { initiator: i === 1 ? 'saved' : 'stale', responder: r === 1 ? 'saved' : 'stale' };
+  async saveRoundForBoth(channelId: ChannelId, state: CoSignedState, leases?: Record<Role, Lease | null>): Promise<Record<Role, SaveResult>> {
+    const keys = (['initiator', 'responder'] as const).flatMap((role) => {
+      const key = this.key(channelId, role);
+      const { lease, fence } = leaseKeys(key);
+      return [key, `${key}:rounds`, lease, fence];
+    });
+    const held = (['initiator', 'responder'] as const).flatMap((role) => [leases?.[role]?.value ?? '', leases?.[role] ? String(leases[role]!.token) : '']);
+    const [i, r] = await this.redis.saveRoundForBoth(...keys, state.round, encodeState(state), ...held);
+    return { initiator: saveResult(i), responder: saveResult(r) };
   }
 
   async channelIds(): Promise<ChannelId[]> {
@@ -180,8 +208,11 @@ export class RedisStore implements ChannelStore {
     await this.redis.hset(this.key(channelId, role), 'proposal', encodeProposal(proposal));
   }
 
-  async saveOnchain(channelId: ChannelId, role: Role, kind: OperationKind, state: CoSignedState): Promise<void> {
-    await this.redis.hset(this.key(channelId, role), 'onchain', encodeOnchain(kind, state));
+  async saveOnchain(channelId: ChannelId, role: Role, kind: OperationKind, state: CoSignedState, lease?: Lease | null): Promise<void> {
+    const key = this.key(channelId, role);
+    const { lease: leaseKey, fence } = leaseKeys(key);
+    const written = await this.redis.saveOnchain(key, leaseKey, fence, encodeOnchain(kind, state), lease?.value ?? '', lease ? String(lease.token) : '');
+    if (written !== 1) throw new LeaseLostError(`${role} of ${channelId}: another process holds this FSM now (its lease was taken over); the on-chain tx is not kept`);
   }
 
   async forgetOnchain(channelId: ChannelId, role: Role): Promise<void> {

@@ -4,6 +4,7 @@
  * keeps its own latest round, so the two may differ by the one round in flight.
  */
 import type { ChannelId, ChannelParams, CoSignedState, OperationKind, ProposalRecord, Role } from '../../fsm/types.js';
+import type { Lease } from './lease.js';
 import type { PaymentStore } from './payments.js';
 
 export interface StoredChannel {
@@ -21,20 +22,22 @@ export interface StoredChannel {
   proposal: ProposalRecord | null;
 }
 
-export type SaveResult = 'saved' | 'stale';
+/** 'stale': a round at least as high is stored; 'fenced': another process holds the FSM's lease now (lease.ts). */
+export type SaveResult = 'saved' | 'stale' | 'fenced';
 
 export interface ChannelStore {
   /**
    * Writes a co-signed round, atomically and only if it is higher than the stored one ('stale'
-   * otherwise). The first round of a channel carries its parameters and fsm_id hash.
+   * otherwise). The first round of a channel carries its parameters and fsm_id hash. With a `lease`
+   * (stores shared by several processes), only while that lease is the FSM's ('fenced' otherwise).
    */
-  saveRound(channelId: ChannelId, role: Role, state: CoSignedState, first?: { params: ChannelParams; fsmIdHash: string }): Promise<SaveResult>;
+  saveRound(channelId: ChannelId, role: Role, state: CoSignedState, first?: { params: ChannelParams; fsmIdHash: string }, lease?: Lease | null): Promise<SaveResult>;
   /**
    * Writes the same co-signed round (not a channel's first) to both participants' records in one
    * atomic step, each record only if the round is higher than its own: what `saveRound` does for each,
    * in one store call. Used when both FSMs of a channel live in this process.
    */
-  saveRoundForBoth(channelId: ChannelId, state: CoSignedState): Promise<Record<Role, SaveResult>>;
+  saveRoundForBoth(channelId: ChannelId, state: CoSignedState, leases?: Record<Role, Lease | null>): Promise<Record<Role, SaveResult>>;
   load(channelId: ChannelId, role: Role): Promise<StoredChannel | null>;
   /**
    * Keeps the participant's latest own off-chain proposal (one per participant, replacing the one
@@ -43,7 +46,8 @@ export interface ChannelStore {
    */
   saveProposal(channelId: ChannelId, role: Role, proposal: ProposalRecord): Promise<void>;
   /** Keeps a co-signed on-chain tx until it is on chain or refused (at most one per participant). */
-  saveOnchain(channelId: ChannelId, role: Role, kind: OperationKind, state: CoSignedState): Promise<void>;
+  /** With a `lease`, fails with LeaseLostError once another process holds the FSM. */
+  saveOnchain(channelId: ChannelId, role: Role, kind: OperationKind, state: CoSignedState, lease?: Lease | null): Promise<void>;
   forgetOnchain(channelId: ChannelId, role: Role): Promise<void>;
   markClosed(channelId: ChannelId, role: Role): Promise<void>;
   /** Replaces the fsm_id hash after a reestablish: the old fsm_id stops working. */
@@ -75,4 +79,9 @@ export interface WatchtowerAction {
 
 export class StoreUnavailableError extends Error {
   override name = 'StoreUnavailableError';
+}
+
+/** A write by a process that no longer holds the FSM's lease: refused, and the FSM must stop here. */
+export class LeaseLostError extends Error {
+  override name = 'LeaseLostError';
 }

@@ -82,3 +82,22 @@ t.test('a deposit of 0 is refused and changes nothing', async (t) => {
   t.match(p.initiator.outputs.at(-1), { kind: 'error', reason: 'value_too_low' });
   t.same(p.initiator.value(), { open: 'idle' });
 });
+
+t.test('the chain watcher seeing the deposit after it is locked: reported once, as the node reports each tx', async (t) => {
+  const p = pair();
+  t.teardown(p.stop);
+  await p.open();
+  deposit(p);
+  await p.run();
+  await p.confirm('initiator', 'responder');
+  for (const side of [p.initiator, p.responder]) t.same(side.value(), { open: 'idle' });
+  const changed = (side: typeof p.initiator) => side.heard().filter((h) => h === 'chain:channel_changed').length;
+  const before = { initiator: changed(p.initiator), responder: changed(p.responder) };
+  for (const side of [p.initiator, p.responder]) side.send({ type: 'CHAIN.CHANNEL_CHANGED', round: 2, tx: null });
+  await p.run();
+  t.same({ initiator: changed(p.initiator), responder: changed(p.responder) }, before, 'the deposit\'s round again: nothing more to say');
+  // a change on another round is news (a snapshot, say)
+  p.initiator.send({ type: 'CHAIN.CHANNEL_CHANGED', round: 3, tx: null });
+  await p.run();
+  t.equal(changed(p.initiator), before.initiator + 1, 'another round is reported');
+});

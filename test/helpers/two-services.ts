@@ -6,6 +6,7 @@
  * again on the same ports and store.
  */
 import type { Test } from 'tap';
+import type { AccountId } from '../../fsm/types.js';
 import { externalChain } from './external-chain.js';
 import { startServiceProcess } from './process-service.js';
 import { fundFromGenesis, genesisSdk } from './service.js';
@@ -25,19 +26,24 @@ export const peerPort = () => nextPort++;
 
 type Started = Awaited<ReturnType<typeof startServiceProcess>>;
 
-export async function twoServices(t: Test, env: Record<string, string> = {}) {
-  const { chain, url } = await externalChain(t);
-  const envOf = (host: string) => ({ ...PEER_ENV, CHAIN_NODE_URL: url, PEER_HOST: host, ...env });
+/**
+ * `env` goes to both services, `each.a`/`each.b` to one of them (its own watchtower key, say);
+ * `fundedAtGenesis` are accounts the chain starts with (a watchtower's, to pay its slash fees).
+ */
+export async function twoServices(t: Test, env: Record<string, string> = {},
+  each: { a?: Record<string, string>; b?: Record<string, string> } = {}, fundedAtGenesis: AccountId[] = []) {
+  const { url, chain } = await externalChain(t, fundedAtGenesis);
+  const envOf = (which: 'a' | 'b') => ({ ...PEER_ENV, CHAIN_NODE_URL: url, PEER_HOST: which === 'a' ? A_HOST : B_HOST, ...env, ...each[which] });
   const services = {
-    a: await startServiceProcess({ direct: true, storage: testStorage('embedded'), env: envOf(A_HOST) }) as Started,
-    b: await startServiceProcess({ direct: true, storage: testStorage('redis'), env: envOf(B_HOST) }) as Started,
+    a: await startServiceProcess({ direct: true, storage: testStorage('embedded'), env: envOf('a') }) as Started,
+    b: await startServiceProcess({ direct: true, storage: testStorage('redis'), env: envOf('b') }) as Started,
   };
   t.teardown(() => Promise.all([services.a.stop(), services.b.stop()]));
   const proxy = new TcpProxy(PROXY_HOST, A_HOST);
   t.teardown(() => proxy.close());
   const sdk = genesisSdk(url);
   return {
-    services, proxy, chain, chainUrl: url,
+    services, proxy, chainUrl: url, chain,
     get a() { return services.a; },
     get b() { return services.b; },
     funded: (n: number, amount?: bigint) => fundFromGenesis(sdk, n, amount),
@@ -46,7 +52,7 @@ export async function twoServices(t: Test, env: Record<string, string> = {}) {
       const old = services[which];
       await old.kill();
       services[which] = await startServiceProcess({
-        direct: true, reuse: { wsPort: old.wsPort, httpPort: old.httpPort, storage: old.storage }, env: envOf(which === 'a' ? A_HOST : B_HOST),
+        direct: true, reuse: { wsPort: old.wsPort, httpPort: old.httpPort, storage: old.storage }, env: envOf(which),
       }) as Started;
     },
   };

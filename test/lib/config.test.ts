@@ -63,3 +63,13 @@ t.test('npm start without a reachable Redis exits with one clear line', async (t
   t.equal(lines.length, 1, stderr);
   t.match(lines[0], /^aesc-service: REDIS_URL=redis:\/\/127\.0\.0\.1:1: cannot reach Redis at 127\.0\.0\.1:1 \(ECONNREFUSED\)/);
 });
+
+t.test('lease settings: the times in range, renewals at least twice per lease time, an instance id of plain characters', async (t) => {
+  t.same(loadConfig({ LEASE_TTL_MS: '4000', LEASE_RENEW_MS: '2000', INSTANCE_ID: 'host-a:3014' }).lease, { ttlMs: 4000, renewMs: 2000, instanceId: 'host-a:3014' });
+  t.throws(() => loadConfig({ LEASE_TTL_MS: '500' }), { message: 'LEASE_TTL_MS=500: must be an integer >= 1000 and <= 3600000' });
+  t.throws(() => loadConfig({ LEASE_RENEW_MS: '50' }), { message: 'LEASE_RENEW_MS=50: must be an integer >= 100 and <= 1800000' });
+  t.throws(() => loadConfig({ LEASE_TTL_MS: '4000', LEASE_RENEW_MS: '2001' }), {
+    message: 'LEASE_RENEW_MS=2001: must be at most half of LEASE_TTL_MS=4000 (a lease renewed less often runs out between renewals)',
+  });
+  t.throws(() => loadConfig({ INSTANCE_ID: 'a|b' }), { message: 'INSTANCE_ID=a|b: must be empty (the host name and WS_PORT) or up to 200 of A-Z a-z 0-9 . _ : @ -' });
+});

@@ -157,6 +157,24 @@ t.test('channel_accept strategy byte: 1 is txfee, anything else is undefined in 
   t.equal(toHex(encode(msg)).slice(2 + 2 * 68, 2 + 2 * 69), '00');
 });
 
+t.test('DELEGATES, our extension: a count and 32-byte keys after channel_open\'s and channel_accept\'s bodies; none is the node\'s message', async (t) => {
+  const openBody = rep('11') + rep('22') + '000a' + rep('00', 32) + rep('aa') + rep('bb');
+  const open = decode(hex('01' + openBody + '02' + rep('c1') + rep('c2')));
+  t.same(open.type === 'channel_open' && open.delegates, [fill(0xc1), fill(0xc2)], 'channel_open with two delegates');
+  t.equal(toHex(encode(open)), '01' + openBody + '02' + rep('c1') + rep('c2'), 're-encoded the same');
+  t.notOk('delegates' in decode(hex('01' + openBody)), 'the node\'s channel_open: no delegates');
+  t.equal(toHex(encode({ ...open, delegates: [] } as PeerMessage)), '01' + openBody, 'an empty list is written as nothing');
+  const acceptBody = rep('11') + rep('22') + '00000004' + '01' + rep('00', 24) + rep('aa') + rep('bb');
+  const accept = decode(hex('02' + acceptBody + '01' + rep('d1')));
+  t.same(accept.type === 'channel_accept' && [accept.minimum_depth_strategy, accept.delegates], ['txfee', [fill(0xd1)]], 'channel_accept with the strategy and a delegate');
+  t.equal(toHex(encode(accept)), '02' + acceptBody + '01' + rep('d1'));
+  t.equal(codeOf(() => decode(hex('01' + openBody + '00'))), 'invalid_field', 'a count of 0');
+  t.equal(codeOf(() => decode(hex('01' + openBody + '02' + rep('c1')))), 'truncated', 'fewer keys than counted');
+  t.equal(codeOf(() => decode(hex('01' + openBody + '01' + rep('c1') + '00'))), 'trailing_bytes', 'more than counted');
+  t.equal(codeOf(() => encode({ ...accept, minimum_depth_strategy: undefined } as PeerMessage)), 'invalid_field', 'not in the legacy channel_accept');
+  t.equal(codeOf(() => encode({ ...open, delegates: Array.from({ length: 256 }, () => fill(1)) } as PeerMessage)), 'invalid_field', 'at most 255');
+});
+
 const codeOf = (f: () => unknown): string | undefined => {
   try {
     f();
@@ -221,20 +239,25 @@ const roundErr = { channel_id: b32, round: u32, error_code: u16 };
 const blockTx = { channel_id: b32, block_hash: b32, data: txd };
 const blockTxu = { channel_id: b32, block_hash: b32, data: txu };
 const chainTx = { chain_hash: b32, channel_id: b32, data: txd };
+/** one to three when present (an optional key): an empty list is written as none and decodes as absent */
+const delegatesArb = fc.array(b32, { minLength: 1, maxLength: 3 });
 const withType = <T extends PeerMessageType>(type: T, fields: Record<string, fc.Arbitrary<unknown>>) =>
   fc.record(fields).map((f) => ({ type, ...f }) as unknown as PeerMessage);
 
 const arbitraries: Record<PeerMessageType, fc.Arbitrary<PeerMessage>> = {
-  channel_open: withType('channel_open', {
+  channel_open: fc.record({
     chain_hash: b32, temporary_channel_id: b32, lock_period: u16, push_amount: u64, initiator_amount: u64,
-    responder_amount: u64, channel_reserve: u64, initiator: b32, responder: b32,
-  }),
+    responder_amount: u64, channel_reserve: u64, initiator: b32, responder: b32, delegates: delegatesArb,
+  }, { requiredKeys: ['chain_hash', 'temporary_channel_id', 'lock_period', 'push_amount', 'initiator_amount', 'responder_amount', 'channel_reserve', 'initiator', 'responder'] })
+    .map((f) => ({ type: 'channel_open' as const, ...f })),
   channel_accept: fc.record({
     chain_hash: b32, temporary_channel_id: b32, minimum_depth: u32,
     minimum_depth_strategy: fc.constantFrom<'txfee' | null>('txfee', null),
-    initiator_amount: u64, responder_amount: u64, channel_reserve: u64, initiator: b32, responder: b32,
+    initiator_amount: u64, responder_amount: u64, channel_reserve: u64, initiator: b32, responder: b32, delegates: delegatesArb,
   }, { requiredKeys: ['chain_hash', 'temporary_channel_id', 'minimum_depth', 'initiator_amount', 'responder_amount', 'channel_reserve', 'initiator', 'responder'] })
-    .map((f) => ({ type: 'channel_accept' as const, ...f })),
+    // delegates ride after the strategy byte (codec.ts DELEGATES)
+    .map((f) => ({ type: 'channel_accept' as const, ...f }))
+    .filter((m) => m.delegates === undefined || m.minimum_depth_strategy !== undefined),
   channel_reestablish: withType('channel_reestablish', chainTx),
   channel_reest_ack: withType('channel_reest_ack', chainTx),
   funding_created: withType('funding_created', { temporary_channel_id: b32, block_hash: b32, data: txu }),

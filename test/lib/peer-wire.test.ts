@@ -8,7 +8,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { randomBytes } from 'node:crypto';
-import { encode, Encoding } from '@aeternity/aepp-sdk';
+import { encode, Encoding, unpackTx } from '@aeternity/aepp-sdk';
 import type { EncodedTx, PeerMessage, Role } from '../../fsm/types.js';
 import { locate, PeerWire, type WireRefusal } from '../../lib/peer/wire.js';
 import * as codec from '../../lib/peer/codec.js';
@@ -48,15 +48,14 @@ const inner = (tx: EncodedTx) => unpackSigned(tx)?.encodedTx;
 
 /**
  * What the receiving FSM gets is what the sending FSM sent, but for what the node's messages do not
- * carry: opening parameters the responder keeps its own of, delegates (the node's create tx has
- * none), a reestablish's balances and updates, and the exact signatures on the copy of a refused tx.
+ * carry: opening parameters the responder keeps its own of (the responder's delegates among them:
+ * each side names its own, the initiator's in channel_open, the responder's in channel_accept), a
+ * reestablish's balances and updates, and the exact signatures on the copy of a refused tx.
  */
 function expectedOnArrival(sent: PeerMessage, got: PeerMessage): PeerMessage {
   switch (sent.type) {
     case 'channel_open':
-      return { ...sent, params: { ...sent.params, minimumDepth: 0, minimumDepthStrategy: 'txfee', initiatorDelegateIds: [], responderDelegateIds: [] } };
-    case 'channel_accept':
-      return { ...sent, responderDelegateIds: [] };
+      return { ...sent, params: { ...sent.params, minimumDepth: 0, minimumDepthStrategy: 'txfee', responderDelegateIds: [] } };
     case 'channel_reestablish':
     case 'channel_reest_ack': {
       const { balances: _b, updates: _u, ...rest } = sent;
@@ -346,4 +345,36 @@ t.test('every operation\'s proposal, ack, error and locked cross as the node\'s 
   const wire = codec.decode(wires.initiator.encode(pinned)) as codec.PeerMessageOf<'update'>;
   t.same(Buffer.from(wire.block_hash), Buffer.alloc(32, 0x42), 'the pinned block\'s hash');
   wires.responder.decode(codec.encode(wire));
+});
+
+t.test('delegates: each side names its own, the initiator\'s in channel_open and the responder\'s in channel_accept (our extension); without any, the node\'s bytes', async (t) => {
+  const accounts = { initiator: newParticipant(), responder: newParticipant() };
+  const [towerI, towerR] = [newParticipant().address, newParticipant().address];
+  const params = {
+    ...channelParams(accounts.initiator, accounts.responder), initiatorAmount: 10n * AE, responderAmount: 5n * AE, channelReserve: AE / 10n,
+    initiatorDelegateIds: [towerI], responderDelegateIds: [towerR],
+  };
+  const { crossed, carry } = link();
+  const p = pair({ link: carry, accounts, params });
+  t.teardown(p.stop);
+  await p.open();
+  checkCrossings(t, crossed);
+  const [open, accept] = crossed.map((c) => codec.decode(c.bytes));
+  t.equal(crossed[0]!.bytes.length, 1 + 162 + 1 + 32, 'channel_open: the node\'s 162 bytes, then one delegate');
+  t.equal(crossed[1]!.bytes.length, 1 + 157 + 1 + 32, 'channel_accept: the node\'s 157 bytes, then one delegate');
+  t.same(open?.type === 'channel_open' && open.delegates?.map((d) => encode(d, Encoding.AccountAddress)), [towerI]);
+  t.same(accept?.type === 'channel_accept' && accept.delegates?.map((d) => encode(d, Encoding.AccountAddress)), [towerR]);
+  for (const side of [p.initiator, p.responder]) {
+    t.equal(side.round(), 1, `${side.role} is open`);
+    const created = unpackTx(inner(side.actor.getSnapshot().context.state!.signedTx) as `tx_${string}`) as unknown as { initiatorDelegateIds?: string[]; responderDelegateIds?: string[] };
+    t.same([created?.initiatorDelegateIds, created?.responderDelegateIds], [[towerI], [towerR]], `${side.role}: the create tx names both sides' delegates`);
+  }
+
+  // the responder names none: its channel_accept is the node's 157 bytes
+  const plain = link();
+  const q = pair({ link: plain.carry, accounts, params: { ...params, responderDelegateIds: [] } });
+  t.teardown(q.stop);
+  await q.open();
+  t.equal(plain.crossed[1]!.bytes.length, 1 + 157, 'no delegates: the node\'s channel_accept');
+  t.equal(q.responder.round(), 1);
 });

@@ -15,6 +15,7 @@ import { freePort } from '../helpers/free-port.js';
 import { startRedisCluster, type PrivateCluster } from '../helpers/redis-cluster.js';
 import { startTestService, REDIS_URL } from '../helpers/service.js';
 import { storeConformance } from '../helpers/store-conformance.js';
+import { leaseConformance } from '../helpers/lease-conformance.js';
 
 const prefix = `aesc-test:${randomBytes(6).toString('hex')}:`;
 let cluster: PrivateCluster;
@@ -32,6 +33,10 @@ t.test('the store conformance suite, on the cluster', async (t) => {
       await client.quit();
     },
   });
+});
+
+t.test('leases and fencing tokens, on the cluster', async (t) => {
+  leaseConformance(t, { open: () => RedisStore.connectCluster({ nodes: cluster.nodes, keyPrefix: `${prefix}lease:` }), close: (store) => store.close() });
 });
 
 t.test('REDIS_CLUSTER_NODES: bad values and clusters that cannot be used are one line naming the setting', async (t) => {

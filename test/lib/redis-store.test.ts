@@ -9,6 +9,7 @@ import { RedisStore } from '../../lib/store/redis-store.js';
 import { StoreUnavailableError } from '../../lib/store/store.js';
 import { REDIS_URL } from '../helpers/storage.js';
 import { newChannelId, params, state, storeConformance } from '../helpers/store-conformance.js';
+import { leaseConformance } from '../helpers/lease-conformance.js';
 
 const prefix = `aesc-test:${randomBytes(6).toString('hex')}:`;
 const connect = (keyPrefix = prefix) => RedisStore.connect({ url: REDIS_URL, keyPrefix });
@@ -49,4 +50,8 @@ t.test('keys are hash-tagged by channel id, so a cluster keeps them in one slot'
 
 t.test('an unreachable Redis is one clear error', async (t) => {
   await t.rejects(RedisStore.connect({ url: 'redis://127.0.0.1:1', keyPrefix: prefix }), StoreUnavailableError);
+});
+
+t.test('leases and fencing tokens', async (t) => {
+  leaseConformance(t, { open: () => connect(`${prefix}lease:`), close: (store) => store.close() });
 });

@@ -4,7 +4,8 @@
  * busy service does; LMDB puts them in one commit and one fsync, ioredis in one pipeline).
  * Then a transfer's writes when both FSMs live in this process: each participant's round on its own
  * (two writes, one after the other, as the acknowledger and then the proposer persist) against both
- * in one `saveRoundForBoth`, with this process's CPU (and Redis's) per transfer.
+ * in one `saveRoundForBoth`, with this process's CPU (and Redis's) per transfer; on Redis also with
+ * each write carrying its FSM's lease, which the write's script checks (lib/store/lease.ts).
  * Prints figures, asserts nothing. Run: npx tsx test/lib/store-bench.ts
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,7 +16,8 @@ import { Redis } from 'ioredis';
 import { openEmbedded } from '../../lib/store/embedded.js';
 import { LmdbStore } from '../../lib/store/lmdb-store.js';
 import { RedisStore } from '../../lib/store/redis-store.js';
-import type { ChannelId } from '../../fsm/types.js';
+import type { ChannelId, Role } from '../../fsm/types.js';
+import type { Lease, LeaseStore } from '../../lib/store/lease.js';
 import type { ChannelStore } from '../../lib/store/store.js';
 import { REDIS_URL } from '../helpers/storage.js';
 import { newChannelId, params, state } from '../helpers/store-conformance.js';
@@ -46,16 +48,25 @@ async function concurrently(store: ChannelStore): Promise<string> {
     + `(${(seconds / BATCHES * 1e3).toFixed(2)} ms per batch of ${CHANNELS})`;
 }
 
-/** Transfers over CHANNELS channels at once: each side's write on its own, or both in one call. */
-async function transfers(store: ChannelStore, both: boolean, redisCpuMs: () => Promise<number>): Promise<string> {
+/**
+ * Transfers over CHANNELS channels at once: each side's write on its own, or both in one call; with
+ * `leases`, each write carries its FSM's lease and the script checks it (several instances on one Redis).
+ */
+async function transfers(store: ChannelStore, both: boolean, redisCpuMs: () => Promise<number>, leases?: LeaseStore): Promise<string> {
   const channels = Array.from({ length: CHANNELS }, newChannelId);
+  const held = new Map<string, Lease>();
   for (const role of ['initiator', 'responder'] as const) {
-    await Promise.all(channels.map((id) => store.saveRound(id, role, state(1), { params, fsmIdHash: 'aa' })));
+    await Promise.all(channels.map(async (id) => {
+      const acquired = await leases?.acquire(id, role, 'bench', 600_000);
+      if (acquired?.ok) held.set(`${id}:${role}`, acquired.lease);
+      return store.saveRound(id, role, state(1), { params, fsmIdHash: 'aa' }, held.get(`${id}:${role}`));
+    }));
   }
+  const leaseOf = (id: ChannelId, role: Role) => held.get(`${id}:${role}`) ?? null;
   const write = async (id: ChannelId, round: number) => {
-    if (both) return void (await store.saveRoundForBoth(id, state(round)));
-    await store.saveRound(id, 'responder', state(round));
-    await store.saveRound(id, 'initiator', state(round));
+    if (both) return void (await store.saveRoundForBoth(id, state(round), { initiator: leaseOf(id, 'initiator'), responder: leaseOf(id, 'responder') }));
+    await store.saveRound(id, 'responder', state(round), undefined, leaseOf(id, 'responder'));
+    await store.saveRound(id, 'initiator', state(round), undefined, leaseOf(id, 'initiator'));
   };
   const cpu = process.cpuUsage();
   const redisBefore = await redisCpuMs();
@@ -65,7 +76,7 @@ async function transfers(store: ChannelStore, both: boolean, redisCpuMs: () => P
   const used = process.cpuUsage(cpu);
   const count = CHANNELS * BATCHES;
   const redisUs = ((await redisCpuMs()) - redisBefore) * 1000 / count;
-  return `${both ? 'one write for both' : 'a write per side  '}: ${fmt(count / seconds)} transfers/s, `
+  return `${both ? 'one write for both' : 'a write per side  '}${leases ? ' (lease checked)' : ''}: ${fmt(count / seconds)} transfers/s, `
     + `${((used.user + used.system) / count).toFixed(1)} µs of this process's CPU and ${redisUs.toFixed(1)} µs of Redis's per transfer`;
 }
 
@@ -96,6 +107,7 @@ try {
     return 1000 * (seconds('used_cpu_user') + seconds('used_cpu_sys'));
   };
   for (const both of [false, true, false, true]) console.log(`  ${await transfers(redis, both, redisCpuMs)}`);
+  for (const both of [false, true, false, true]) console.log(`  ${await transfers(redis, both, redisCpuMs, redis.leases)}`);
   await redis.close();
   const keys = await admin.keys(`${prefix}*`);
   if (keys.length) await admin.del(...keys);
