@@ -5,7 +5,7 @@
 import { accountOf } from './protocol.js';
 import type {
   AccountId, Balances, BlockHashDelta, ChannelId, ChannelParams, CoSignedState, DisputeKind, EncodedTx, OffchainUpdate,
-  OnchainChannel, OnchainTerms, OperationKind, PeerMessage, Pin, Role, SignTag, StateHash, Timeouts, TxKit,
+  OnchainChannel, OnchainTerms, OperationKind, PeerMessage, Pin, ProposalRecord, Role, SignTag, StateHash, Timeouts, TxKit,
 } from './types.js';
 import { otherRole } from './types.js';
 
@@ -62,9 +62,10 @@ export interface ChannelInput {
   blockHashDelta?: BlockHashDelta;
   /**
    * set when the FSM is restored from the store to reestablish an existing channel; `onchain` is what
-   * the chain holds for it (null: the channel is gone from the chain)
+   * the chain holds for it (null: the channel is gone from the chain); `proposal`: our last off-chain
+   * proposal as written before it went to a peer on another service, which the peer may hold co-signed
    */
-  restored?: { channelId: ChannelId; state: CoSignedState; onchain?: OnchainChannel | null };
+  restored?: { channelId: ChannelId; state: CoSignedState; onchain?: OnchainChannel | null; proposal?: ProposalRecord | null };
 }
 
 /** An operation in flight: the tx we are building, with the signatures gathered so far. */
@@ -103,10 +104,18 @@ export interface ChannelContext extends ChannelInput {
    */
   reportedChainRound: number;
   /**
-   * our last proposal we stopped waiting for: if the peer's ack still comes, the peer holds that round
-   * co-signed, and so do we
+   * our last proposal we stopped waiting for (a timeout, a link that went, a restart with its record):
+   * if the peer's ack still comes, or the peer reestablishes with its tx co-signed, the peer holds that
+   * round co-signed, and so do we
    */
   abandoned: Pending | null;
+  /**
+   * a co-signed round whose write was under way when the link to the peer went: it is our latest
+   * round once the store says so, and the reestablish waits for that answer (`deferredReestablish`)
+   */
+  unsettled: Pending | null;
+  /** the new link's PEER.CONNECTED or channel_reestablish, taken up once `unsettled` is settled */
+  deferredReestablish: Extract<ChannelEvent, { type: 'PEER.CONNECTED' | 'PEER.channel_reestablish' }> | null;
   /**
    * a proposal the peer sent while we were writing the round before it: its client was told of that
    * round already and went on at once, so it waits for the write instead of being refused

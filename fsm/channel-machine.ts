@@ -49,7 +49,7 @@ export const channelMachine = machineSetup.createMachine({
     ...input, channelId: null, state: null, pending: null, ownLocked: false, peerLocked: false, solo: null, clientConnected: true,
     closingRound: input.restored?.onchain?.lockedUntil ? input.restored.onchain.round : null,
     reportedChainRound: input.restored?.onchain?.round ?? 0,
-    abandoned: null, deferredPeerUpdate: null,
+    abandoned: null, deferredPeerUpdate: null, unsettled: null, deferredReestablish: null,
   }),
   entry: ['announce the FSM is up', 'restore the stored channel'],
   initial: 'starting',

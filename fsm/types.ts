@@ -75,7 +75,8 @@ export interface OnchainTerms {
  */
 export interface Pin {
   blockHash: string;
-  height: number;
+  /** null: not a block of the judging side's main chain (a pin from a peer on another service, looked up here) */
+  height: number | null;
   top: number;
 }
 
@@ -126,6 +127,17 @@ export interface LatestRound {
   signedTx: EncodedTx;
   balances: Balances;
   /** the updates that made the round (empty when they are not known, as after a recovery) */
+  updates: OffchainUpdate[];
+}
+
+/**
+ * Our own off-chain proposal, as written before it goes to a peer in another process: the round it
+ * makes and its updates, enough to rebuild its tx from the round before it. If the peer co-signs it and
+ * we lose its ack (a crash, a cut link), the peer's reestablish carries only the tx; with this we can
+ * check that tx and take it.
+ */
+export interface ProposalRecord {
+  round: number;
   updates: OffchainUpdate[];
 }
 
@@ -230,8 +242,12 @@ export type PeerMessage =
   | { type: 'funding_created'; signedTx: EncodedTx }
   | { type: 'funding_signed'; signedTx: EncodedTx }
   | { type: 'funding_locked'; channelId: ChannelId }
-  /** `pin`: the block the proposer pinned the operation to, which the peer checks against its own window */
-  | { type: 'update'; kind: OperationKind; signedTx: EncodedTx; updates: OffchainUpdate[]; pin?: Pin }
+  /**
+   * `pin`: the block the proposer pinned the operation to, which the peer checks against its own window;
+   * `blockHash`: the same from a peer on another service, by hash alone (the node's `block_hash`), which
+   * the link looks up on our chain and turns into `pin` before the FSM sees the message
+   */
+  | { type: 'update'; kind: OperationKind; signedTx: EncodedTx; updates: OffchainUpdate[]; pin?: Pin; blockHash?: string }
   /** the co-signature on the pending operation of this kind (the node's update_ack, deposit_signed…) */
   | { type: 'update_ack'; kind: OperationKind; signedTx: EncodedTx }
   /**
@@ -248,7 +264,8 @@ export type PeerMessage =
   /**
    * each side's latest co-signed round travels along, with its balances in-process, so one that is a
    * round behind (a crash, or a channel recovered from an older state) can catch up; over the node's
-   * wire only the signed tx travels (no balances, no updates), and a side behind cannot adopt it
+   * wire only the signed tx travels (no balances, no updates), and a side behind adopts it only if it
+   * is the round of our own last proposal (ProposalRecord), which the side behind can rebuild
    */
   | ({ type: 'channel_reestablish' } & ReestablishRound)
   | ({ type: 'channel_reest_ack' } & ReestablishRound)
@@ -260,6 +277,13 @@ export type ChannelEffect =
   | { type: 'toPeer'; message: PeerMessage }
   /** persist a co-signed round; answer with STORE.SAVED or STORE.FAILED for that round */
   | { type: 'persist'; state: CoSignedState; channelId: ChannelId; params: ChannelParams; first: boolean }
+  /**
+   * our off-chain proposal, about to go to the peer: a host whose peer is in another process writes it
+   * before the proposal leaves, holding what follows for the peer until then, and answers STORE.FAILED
+   * for its round if the write fails (then the proposal never leaves); a peer in this process needs no
+   * write, and hears nothing of it
+   */
+  | { type: 'persistProposal'; channelId: ChannelId; proposal: ProposalRecord }
   /**
    * persist a co-signed on-chain tx (deposit, withdraw, close) that is not the channel's state until
    * it is on chain; answer with STORE.SAVED or STORE.FAILED for its round

@@ -175,6 +175,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
     },
     replyTimeoutMs: peer.replyTimeoutMs,
     newWire: () => new PeerWire({ chainHash }),
+    chain,
   });
   undoSteps.push(() => peers.close());
   // on a Redis other instances may share, responders waiting here can be found from there

@@ -3,7 +3,7 @@
  * asks a step's outcome, an action that applies it), and the guards and actions of persisting a
  * co-signed round, giving up, and the client and peer coming and going. Each phase extends this.
  */
-import { assertEvent, emit, enqueueActions, setup } from 'xstate';
+import { and, assertEvent, emit, enqueueActions, setup } from 'xstate';
 import { CODE } from '../reasons.js';
 import type { ChannelEffect, OperationKind } from '../types.js';
 import {
@@ -50,6 +50,12 @@ export const base = typed.extend({
     'we keep running for our peer': guard(({ context }) => keepsRunning(context)),
     'the channel is established': guard(({ context }) => context.state !== null),
     'both copies of the tx are locked': guard(({ context }) => context.ownLocked && context.peerLocked),
+    'we can wait for a reestablish': guard(({ context }) => context.role === 'responder' && context.keepRunning && context.state !== null),
+    // the node's initiator dies with its link; one on another service than its responder's is redialled
+    // by its service (lib/channel/peer-links.ts) and reestablishes the channel over the new link
+    'our service redials the link': guard(({ context, event }) =>
+      event.type === 'PEER.DISCONNECTED' && event.redial === true && context.role === 'initiator' && context.state !== null),
+    'the pending round is an off-chain update': guard(({ context }) => context.pending?.kind === 'update'),
     'the store answers for the pending round': guard<SavedFilter>(({ context, event }, { proposer, kind }) => {
       if ((event.type !== 'STORE.SAVED' && event.type !== 'STORE.FAILED') || !context.pending || event.round !== context.pending.round) return false;
       if (kind && context.pending.kind !== kind) return false;
@@ -119,6 +125,24 @@ export const base = typed.extend({
       enqueue.assign({ state: coSigned(context.pending!), pending: null, ownLocked: false, peerLocked: false });
     }),
     'drop the pending operation': enqueueActions(({ enqueue }) => enqueue.assign({ pending: null, ownLocked: false, peerLocked: false })),
+    /**
+     * The link went while nothing co-signed was being written: back to the last co-signed round. Our
+     * own off-chain proposal is kept aside, for the peer may hold it co-signed (it acked, and the ack
+     * was lost with the link): its reestablish then carries that round, which we can check and take.
+     */
+    'roll back for a reestablish': enqueueActions(({ context, enqueue }) => {
+      const { pending } = context;
+      const ours = pending !== null && pending.kind === 'update' && pending.proposer === context.role;
+      enqueue.assign({ pending: null, ownLocked: false, peerLocked: false, abandoned: ours ? pending : context.abandoned, deferredReestablish: null });
+    }),
+    /**
+     * The link went while a co-signed round was being written: it is not rolled back (the store may
+     * have it already, and a round the store has is never written again), but set aside until the store
+     * answers; the reestablish waits for that answer.
+     */
+    'set the round being written aside': enqueueActions(({ context, enqueue }) => {
+      enqueue.assign({ unsettled: context.pending, pending: null, ownLocked: false, peerLocked: false, deferredReestablish: null });
+    }),
     'report the store failure': enqueueActions(({ context, event, enqueue }) => {
       assertEvent(event, 'STORE.FAILED');
       enqueue.emit(toClient({ kind: 'conflict', round: lastRound(context), code: CODE.conflict, reason: 'store_unavailable' }));
@@ -199,6 +223,26 @@ export const base = typed.extend({
       assertEvent(event, 'PEER.message');
       return toClient({ kind: 'message', from: event.msg.from, to: event.msg.to, info: event.msg.info });
     }),
+  },
+});
+
+/**
+ * The link to the peer went while a co-signed off-chain round was being written (ours or the one we
+ * catch up with): to the reestablish with the round set aside, not dropped. Anything else falls through
+ * to the machine's own disconnect handling.
+ */
+export const disconnectedWhileWriting = base.createStateConfig({
+  on: {
+    'PEER.DISCONNECTED': [
+      {
+        guard: and(['the pending round is an off-chain update', 'we can wait for a reestablish']),
+        target: '#channel.awaiting_reestablish', actions: ['report the peer disconnected', 'set the round being written aside'],
+      },
+      {
+        guard: and(['the pending round is an off-chain update', 'our service redials the link']),
+        target: '#channel.reestablishing', actions: ['report the peer disconnected', 'set the round being written aside'],
+      },
+    ],
   },
 });
 

@@ -11,7 +11,7 @@ import { conflict, info, refuseToPeer, reject, toClient, toPeer } from '../effec
 import { isRefusal } from '../protocol.js';
 import { checkOwnSignature, checkPeerProposal, checkPeerSignature, ownProposal } from '../rules/proposals.js';
 import type { OperationKind } from '../types.js';
-import { base, byDecision } from './base.js';
+import { base, byDecision, disconnectedWhileWriting } from './base.js';
 import { peerCoSignature, signedAck, signedOwnProposal } from './signing.js';
 
 type PeerSent<T extends string> = Extract<ChannelEvent, { type: `PEER.${T}` }>;
@@ -69,10 +69,17 @@ export function receiveLateAck(c: ChannelContext, e: PeerSent<'update_ack'>): De
 
 export const implementations = {
   actions: {
-    'send the proposal to the peer': base.emit(({ context }) => toPeer({
-      type: 'update', kind: context.pending!.kind === 'create' ? 'update' : context.pending!.kind, signedTx: context.pending!.signedTx, updates: context.pending!.updates,
-      ...(context.pending!.pin && { pin: context.pending!.pin }),
-    })),
+    /**
+     * Our signed proposal goes to the peer. An off-chain one is recorded first (a host whose peer is in
+     * another process writes it before it leaves): if the peer co-signs it and its ack is lost to a crash
+     * or a cut link, the peer's reestablish carries only the tx, and the record is how we check it.
+     */
+    'send the proposal to the peer': base.enqueueActions(({ context, enqueue }) => {
+      const pending = context.pending!;
+      const kind = pending.kind === 'create' ? 'update' : pending.kind;
+      if (kind === 'update') enqueue.emit({ type: 'persistProposal', channelId: context.channelId!, proposal: { round: pending.round, updates: pending.updates } });
+      enqueue.emit(toPeer({ type: 'update', kind, signedTx: pending.signedTx, updates: pending.updates, ...(pending.pin && { pin: pending.pin }) }));
+    }),
     /** Both proposed at once: refuse theirs, drop ours, tell our client. */
     'resolve the race': base.enqueueActions(({ context, event, enqueue }) => {
       if (event.type !== 'PEER.update') return;
@@ -176,6 +183,8 @@ export const states = {
       }),
       'PEER.update_error': { guard: 'the peer names our pending tx', target: 'idle', actions: 'report the peer\'s refusal' },
       'PEER.update': { target: 'idle', actions: 'resolve the race' },
+      // the record of our proposal could not be written, so the proposal never left
+      'STORE.FAILED': { guard: persisted({ proposer: 'us' }), target: 'idle', actions: ['report the store failure', 'drop the pending operation'] },
     },
   }),
   awaiting_ack_signature: phase.createStateConfig({
@@ -192,6 +201,7 @@ export const states = {
     description: 'Co-signed: written to the store before our signature leaves, the client hears of it or the tx is posted.',
     entry: 'persist the pending round',
     on: {
+      ...disconnectedWhileWriting.on,
       'PEER.update': { actions: 'defer the peer\'s proposal' },
       'STORE.SAVED': [
         { guard: persisted({ kind: 'update', proposer: 'us' }), target: 'idle', actions: ['commit the pending round', 'report the update'] },

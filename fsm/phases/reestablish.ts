@@ -8,8 +8,9 @@ import { and } from 'xstate';
 import type { ChannelContext, ChannelEvent } from '../channel-context.js';
 import type { Decision } from '../decision.js';
 import { reject, toClient, toPeer } from '../effects.js';
-import { adoptable, latestOf, oneRoundAhead, sameLatest } from '../rules/reestablish.js';
-import { base, byDecision, guard } from './base.js';
+import { coSigned } from '../rules/proposals.js';
+import { adoptable, latestOf, oneRoundAhead, restoredProposal, sameLatest } from '../rules/reestablish.js';
+import { base, byDecision, disconnectedWhileWriting, guard } from './base.js';
 import * as dispute from './dispute.js';
 
 type Reestablish = Extract<ChannelEvent, { type: 'PEER.channel_reestablish' | 'PEER.channel_reest_ack' }>;
@@ -28,16 +29,29 @@ export function compareLatest(c: ChannelContext, e: Reestablish): Decision<'same
 
 export const implementations = {
   guards: {
-    'we can wait for a reestablish': guard(({ context }) => context.role === 'responder' && context.keepRunning && context.state !== null),
-    // the node's initiator dies with its link; one on another service than its responder's is redialled
-    // by its service (lib/channel/peer-links.ts) and reestablishes the channel over the new link
-    'our service redials the link': guard(({ context, event }) =>
-      event.type === 'PEER.DISCONNECTED' && event.redial === true && context.role === 'initiator' && context.state !== null),
+    'a round set aside is being written': guard(({ context }) => context.unsettled !== null),
+    'the store answers for the round set aside': guard(({ context, event }) =>
+      (event.type === 'STORE.SAVED' || event.type === 'STORE.FAILED') && event.round === context.unsettled?.round),
   },
   actions: {
     'restore the stored channel': base.enqueueActions(({ context, enqueue }) => {
       const { restored } = context;
-      if (restored) enqueue.assign({ channelId: restored.channelId, state: restored.state });
+      if (!restored) return;
+      const own = restoredProposal({ ...context, channelId: restored.channelId, state: restored.state }, restored.proposal);
+      enqueue.assign({ channelId: restored.channelId, state: restored.state, abandoned: own });
+    }),
+    /** The store has the round that was being written when the link went: it is our latest, and our client hears of it. */
+    'commit the round set aside': base.enqueueActions(({ context, enqueue }) => {
+      const round = context.unsettled!;
+      enqueue.assign({ state: coSigned(round), unsettled: null, abandoned: null });
+      enqueue.emit(toClient({ kind: 'update', state: round.signedTx }));
+    }),
+    'drop the round set aside': base.enqueueActions(({ enqueue }) => enqueue.assign({ unsettled: null })),
+    'defer the reestablish': base.assign(({ event }) => ({ deferredReestablish: event as NonNullable<ChannelContext['deferredReestablish']> })),
+    'take up the deferred reestablish': base.enqueueActions(({ context, enqueue }) => {
+      if (!context.deferredReestablish) return;
+      enqueue.raise(context.deferredReestablish);
+      enqueue.assign({ deferredReestablish: null });
     }),
     'send leave': base.emit(() => toPeer({ type: 'leave' })),
     'acknowledge the leave': base.emit(() => toPeer({ type: 'leave_ack' })),
@@ -58,6 +72,11 @@ const left = ['report the leave', 'report died', { type: 'stop', params: { why: 
 const reopened = ['report reestablished', 'announce open'] as const;
 const dies = ['report died', { type: 'stop', params: { why: 'error' } }] as const;
 const forPendingRound = { type: 'the store answers for the pending round' as const, params: {} };
+/** While the round set aside when the link went is being written, the reestablish waits for the store's answer. */
+const settlingTheRoundSetAside = {
+  'STORE.SAVED': { guard: 'the store answers for the round set aside', actions: ['commit the round set aside', 'take up the deferred reestablish'] },
+  'STORE.FAILED': { guard: 'the store answers for the round set aside', actions: ['drop the round set aside', 'report the store failure', 'take up the deferred reestablish'] },
+} as const;
 
 /** What the open, idle channel does with a leave. */
 export const idle = phase.createStateConfig({
@@ -74,8 +93,8 @@ export const idle = phase.createStateConfig({
 export const rootTransitions = phase.createStateConfig({
   on: {
     'PEER.DISCONNECTED': [
-      { guard: 'we can wait for a reestablish', target: '.awaiting_reestablish', actions: ['report the peer disconnected', 'drop the pending operation'] },
-      { guard: 'our service redials the link', target: '.reestablishing', actions: ['report the peer disconnected', 'drop the pending operation'] },
+      { guard: 'we can wait for a reestablish', target: '.awaiting_reestablish', actions: ['report the peer disconnected', 'roll back for a reestablish'] },
+      { guard: 'our service redials the link', target: '.reestablishing', actions: ['report the peer disconnected', 'roll back for a reestablish'] },
       { target: '.closed', actions: ['report the peer disconnected', ...dies] },
     ],
   },
@@ -98,7 +117,13 @@ export const states = {
       { guard: 'we were restored in a dispute', target: 'channel_closing', actions: 'report where the dispute stands' },
       { guard: 'we are the responder', target: 'awaiting_reestablish' },
     ],
-    on: { 'PEER.CONNECTED': { target: 'awaiting_reest_ack', actions: 'send channel_reestablish' } },
+    on: {
+      ...settlingTheRoundSetAside,
+      'PEER.CONNECTED': [
+        { guard: 'a round set aside is being written', actions: 'defer the reestablish' },
+        { target: 'awaiting_reest_ack', actions: 'send channel_reestablish' },
+      ],
+    },
   }),
   awaiting_reest_ack: phase.createStateConfig({
     description: 'Initiator: channel_reestablish sent, waiting for the responder.',
@@ -116,19 +141,21 @@ export const states = {
   awaiting_reestablish: phase.createStateConfig({
     description: 'Responder: waiting for the initiator to come back with channel_reestablish.',
     on: {
-      'PEER.channel_reestablish': byDecision(compareLatest, {
+      ...settlingTheRoundSetAside,
+      'PEER.channel_reestablish': [{ guard: 'a round set aside is being written', actions: 'defer the reestablish' }, ...byDecision(compareLatest, {
         same: { target: 'open', then: ['acknowledge the reestablish', ...reopened] },
         'peer ahead': { target: 'catching_up' },
         // we are the one ahead: our ack carries the round, and the initiator catches up
         'we are ahead': { target: 'open', then: ['acknowledge the reestablish', ...reopened] },
         mismatch: { then: ['refuse the reestablish'] },
-      }),
+      })],
     },
   }),
   catching_up: phase.createStateConfig({
     description: 'Reestablishing a round behind the peer: its co-signed round is written to the store first.',
     entry: 'persist the pending round',
     on: {
+      ...disconnectedWhileWriting.on,
       'STORE.SAVED': [
         { guard: and([forPendingRound, 'we are the responder']), target: 'open', actions: ['commit the pending round', 'acknowledge the reestablish', ...reopened] },
         { guard: forPendingRound, target: 'open', actions: ['commit the pending round', ...reopened] },

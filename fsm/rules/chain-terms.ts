@@ -21,10 +21,11 @@ export function feeRefusal(c: Pick<ChannelContext, 'kit'>, terms: OnchainTerms, 
 
 /**
  * The peer's pin, judged by our own window against the top it was chosen at: at least `notNewerThan`
- * blocks below it and at most `notOlderThan` (aesc_fsm check_block_hash).
+ * blocks below it and at most `notOlderThan` (aesc_fsm check_block_hash); a block we do not know is refused.
  */
 export function pinRefusal(c: Pick<ChannelContext, 'blockHashDelta'>, pin: Pin): Refusal | null {
   const { notNewerThan, notOlderThan } = c.blockHashDelta ?? DEFAULT_BLOCK_HASH_DELTA;
+  if (pin.height === null) return { reason: 'unknown_block_hash', detail: `block ${pin.blockHash} is not a block of our main chain (or our chain could not say)` };
   if (pin.height > pin.top - notNewerThan) {
     return { reason: 'block_hash_too_new', detail: `block ${pin.blockHash} at height ${pin.height} is newer than ${notNewerThan} blocks below the top ${pin.top}` };
   }

@@ -140,7 +140,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
       input = {
         kit: deps.kit, role: open.role, fsmId, params: stored.params, keepRunning: open.keepRunning, msgForwarding: open.msgForwarding,
         timeouts: { ...deps.timeouts, ...open.timeouts }, blockHashDelta: open.blockHashDelta,
-        restored: { channelId: stored.channelId, state: stored.state, onchain },
+        restored: { channelId: stored.channelId, state: stored.state, onchain, proposal: stored.proposal },
       };
       responderId = stored.params.responderId;
     }
@@ -193,7 +193,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
       channel_id: open.channelId, role: open.role, round: recovered.state.round,
     });
     deps.sessionDeps.onChannelStored?.(open.channelId);
-    return { channelId: open.channelId, role: open.role, params: recovered.params, state: recovered.state, fsmIdHash, onchain: null, closed: false };
+    return { channelId: open.channelId, role: open.role, params: recovered.params, state: recovered.state, fsmIdHash, onchain: null, closed: false, proposal: null };
   }
 
   /** Tells a returning client what the watchtower did while it was away. */

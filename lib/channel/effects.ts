@@ -32,8 +32,8 @@ export interface EffectOwner extends Owned {
   readonly role: Role;
   readonly fsmId: string;
   readonly log: Logger;
-  /** the peer's session, while paired */
-  readonly peer: { receivePeer(message: PeerMessage): void } | null;
+  /** the peer's session, or the link to its service (`remote`), while paired */
+  readonly peer: PeerEnd | null;
   /** the peer's interpreter while the peer's FSM lives in this process (null when elsewhere or unpaired) */
   readonly localPeer: EffectInterpreter | null;
   /** an event for the FSM: how an effect ended */
@@ -42,11 +42,21 @@ export interface EffectOwner extends Owned {
   stop(why: string): void;
 }
 
+/** Where our FSM's peer messages go: the peer's session here, or the link to its service (`remote`). */
+export interface PeerEnd {
+  receivePeer(message: PeerMessage): void;
+  readonly remote?: boolean;
+}
+
 export class EffectInterpreter {
   /** store writes under way: a shutdown lets them finish, so what they acknowledge is kept */
   private readonly writes = new Set<Promise<unknown>>();
   /** this participant's round the peer's interpreter wrote with its own, not yet asked for by our FSM */
   private writtenByPeer: { state: CoSignedState; result: Promise<SaveResult> } | null = null;
+  /** peer messages held while our proposal's record is being written (null: none is), each with the peer it was for */
+  private held: Array<{ peer: PeerEnd; message: PeerMessage }> | null = null;
+  /** settles once every hold so far has let its messages go */
+  private releasing: Promise<void> = Promise.resolve();
 
   constructor(private readonly owner: EffectOwner, private readonly deps: EffectDeps) {}
 
@@ -58,10 +68,15 @@ export class EffectInterpreter {
         return;
       case 'toPeer': {
         const peer = owner.peer;
+        if (!peer) return;
+        if (this.held) this.held.push({ peer, message: effect.message });
         // a separate turn per message, in order: the peer FSM never runs inside ours
-        if (peer) setImmediate(() => peer.receivePeer(effect.message));
+        else setImmediate(() => peer.receivePeer(effect.message));
         return;
       }
+      case 'persistProposal':
+        this.persistProposal(effect);
+        return;
       case 'persist':
         this.persist(effect);
         return;
@@ -109,6 +124,35 @@ export class EffectInterpreter {
       case 'stopped':
         owner.stop(effect.why);
     }
+  }
+
+  /**
+   * Our proposal's record, written before the proposal leaves for a peer on another service (the
+   * messages that follow are held until then, in order). A peer in this process pays nothing: if we
+   * crash, so does it, and the in-process reestablish carries the balances. If the write fails the
+   * proposal is not sent (the rest is) and the FSM hears STORE.FAILED for its round.
+   */
+  private persistProposal(effect: Extract<ChannelEffect, { type: 'persistProposal' }>): void {
+    const { owner, deps } = this;
+    if (!owner.peer?.remote) return;
+    const held: Array<{ peer: PeerEnd; message: PeerMessage }> = [];
+    this.held = held;
+    const { round } = effect.proposal;
+    const write = this.tracked(deps.store.saveProposal(effect.channelId, owner.role, effect.proposal));
+    // what an earlier hold keeps goes first
+    const before = this.releasing;
+    const release = (sendProposal: boolean) => {
+      if (this.held === held) this.held = null;
+      for (const { peer, message } of held) if (sendProposal || message.type !== 'update') peer.receivePeer(message);
+    };
+    this.releasing = before.then(() => write).then(
+      () => release(true),
+      (err: Error) => {
+        owner.log.error('could not persist our proposal: it is not sent', { round, error: err.message });
+        release(false);
+        owner.send({ type: 'STORE.FAILED', round, detail: err.message });
+      },
+    );
   }
 
   /** A write for both found this FSM's lease taken by another instance: it stops here. */

@@ -23,6 +23,7 @@ import { dial, DialError, type DialOptions } from '../peer/dialer.js';
 import { PeerLink, type MessageWire } from '../peer/link.js';
 import { PeerListeners, type ListenerOptions } from '../peer/listener.js';
 import type { NoiseSession } from '../peer/noise-session.js';
+import { PeerPins, type PinChain } from './peer-pins.js';
 import type { Registry, RemotePairing, WantedResponder } from './registry.js';
 import type { Session } from './session.js';
 
@@ -37,6 +38,8 @@ export interface PeerLinksDeps {
   replyTimeoutMs?: number;
   /** a new wire for each link (lib/peer/wire.ts's PeerWire) */
   newWire(): MessageWire;
+  /** where the pins of the peer's proposals are looked up (peer-pins.ts) */
+  chain: PinChain;
 }
 
 /** Which waiting responder a first message asks for, or why it names none (the node's locate_fsm/3). */
@@ -186,8 +189,10 @@ export class PeerLinks implements RemotePairing {
 
   /** Puts a link in place as the session's peer; the initiator's starts reading at once. */
   private link(session: Session, noise: NoiseSession, wire: MessageWire): PeerLink {
+    // a pinned proposal's block is looked up on our chain first, the messages kept in order
+    const pins = new PeerPins(this.deps.chain, (message) => { if (session.peer === link) session.receivePeer(message); });
     const link: PeerLink = new PeerLink(noise, wire, {
-      message: (message) => { if (session.peer === link) session.receivePeer(message); },
+      message: (message) => pins.push(message),
       refused: (refusal) => session.log.warn('peer message refused', { reason: refusal.reason, detail: refusal.detail }),
       closed: ({ left, why, stalled }) => {
         // a stall is news for the operator (a hung peer or network); a close is routine

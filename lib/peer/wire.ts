@@ -89,6 +89,13 @@ const sameInner = (a: Op, b: Op): boolean => a.signedTx === b.signedTx || (a.inn
 
 const refuse = (reason: WireReason, detail: string) => ({ refusal: { reason, detail } });
 
+/**
+ * The block a proposal is pinned to, by hash (all zeros: not pinned, the node's ?NOT_SET_BLOCK_HASH);
+ * the link looks it up on our chain (lib/channel/peer-pins.ts) before the FSM judges it.
+ */
+const pinnedTo = (blockHash: Bytes): { blockHash?: string } =>
+  (sameBytes(blockHash, ZERO_HASH) ? {} : { blockHash: encodeString(blockHash, Encoding.KeyBlockHash) });
+
 /** A side's delegates in our extension of channel_open/channel_accept (codec.ts DELEGATES); none: the node's message as it is. */
 const delegatesOut = (ids: readonly AccountId[]): { delegates?: Bytes[] } => (ids.length ? { delegates: ids.map((id) => decodeString(id)) } : {});
 
@@ -325,12 +332,12 @@ export class PeerWire {
         const signedTx = txString(w.data.tx);
         this.theirs = op(kind, signedTx, w.data.tx);
         this.seeRound(w.data.tx);
-        return { message: { type: 'update', kind, signedTx, updates } };
+        return { message: { type: 'update', kind, signedTx, updates, ...pinnedTo(w.block_hash) } };
       }
       case 'shutdown': {
         const signedTx = txString(w.data.tx);
         this.theirs = op('shutdown', signedTx, w.data.tx);
-        return { message: { type: 'update', kind: 'shutdown', signedTx, updates: [] } };
+        return { message: { type: 'update', kind: 'shutdown', signedTx, updates: [], ...pinnedTo(w.block_hash) } };
       }
       case 'update_ack':
       case 'deposit_signed':

@@ -3,7 +3,7 @@
  * (lib/store/embedded.ts), beside the dev chain's ledger.
  *
  * * `channels`: `[channelId, role, field]` → text, one entry per field of a participant's record
- *   (round, state, params, fsm, onchain, closed, watchtower), like the Redis store's hash, so a
+ *   (round, state, params, fsm, onchain, closed, watchtower, proposal), like the Redis store's hash, so a
  *   round is written without rewriting the parameters;
  * * `channel-rounds`: `[channelId, role, round]` → state, every co-signed round, oldest first by key;
  * * `channel-index`: channelId → '', the channels this service hosts;
@@ -16,13 +16,13 @@
  * The environment is not this store's: whoever opened the EmbeddedDb closes it, after `close()` here.
  */
 import type { Database, RootDatabase } from 'lmdb';
-import type { ChannelId, ChannelParams, CoSignedState, OperationKind, Role } from '../../fsm/types.js';
+import type { ChannelId, ChannelParams, CoSignedState, OperationKind, ProposalRecord, Role } from '../../fsm/types.js';
 import { durably, type EmbeddedDb } from './embedded.js';
 import { LmdbPayments } from './lmdb-payments.js';
-import { decodeOnchain, encodeOnchain, decodeParams, decodeState, encodeParams, encodeState } from './records.js';
+import { decodeOnchain, decodeProposal, encodeOnchain, encodeProposal, decodeParams, decodeState, encodeParams, encodeState } from './records.js';
 import { StoreUnavailableError, type ChannelStore, type SaveResult, type StoredChannel, type WatchtowerAction } from './store.js';
 
-type Field = 'round' | 'state' | 'params' | 'fsm' | 'onchain' | 'closed' | 'watchtower';
+type Field = 'round' | 'state' | 'params' | 'fsm' | 'onchain' | 'closed' | 'watchtower' | 'proposal';
 type FieldKey = [ChannelId, Role, Field];
 type RoundKey = [ChannelId, Role, number];
 
@@ -88,11 +88,17 @@ export class LmdbStore implements ChannelStore {
     const fsmIdHash = field('fsm');
     if (state === undefined || params === undefined || fsmIdHash === undefined) return null;
     const onchain = field('onchain');
+    const proposal = field('proposal');
     return {
       channelId, role, params: decodeParams(params), state: decodeState(state), fsmIdHash,
       onchain: onchain === undefined ? null : decodeOnchain(onchain),
       closed: field('closed') === '1',
+      proposal: proposal === undefined ? null : decodeProposal(proposal),
     };
+  }
+
+  async saveProposal(channelId: ChannelId, role: Role, proposal: ProposalRecord): Promise<void> {
+    await this.put([channelId, role, 'proposal'], encodeProposal(proposal));
   }
 
   async saveOnchain(channelId: ChannelId, role: Role, kind: OperationKind, state: CoSignedState): Promise<void> {

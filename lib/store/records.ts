@@ -3,7 +3,7 @@
  * strings, checked against schemas/stored-*.schema.json on the way back in so a damaged record is
  * noticed instead of trusted.
  */
-import type { ChannelParams, CoSignedState, OffchainUpdate, OperationKind } from '../../fsm/types.js';
+import type { ChannelParams, CoSignedState, OffchainUpdate, OperationKind, ProposalRecord } from '../../fsm/types.js';
 import { describeErrors, validator } from '../schemas.js';
 
 type Stored<T> = { [K in keyof T]: T[K] extends bigint ? string : T[K] extends object ? Stored<T[K]> : T[K] };
@@ -44,13 +44,25 @@ export function decodeOnchain(text: string): { kind: OperationKind; state: CoSig
   return { kind: raw.kind, state: fromStoredState(checked<StoredState>('stored-state.schema.json', raw.state)) };
 }
 
+/** Our own off-chain proposal, written before it goes to a peer on another service. */
+export function encodeProposal(proposal: ProposalRecord): string {
+  return JSON.stringify({ round: proposal.round, updates: proposal.updates }, bigintsAsStrings);
+}
+
+export function decodeProposal(text: string): ProposalRecord {
+  const raw = checked<{ round: number; updates: Array<Record<string, string>> }>('stored-proposal.schema.json', JSON.parse(text));
+  return { round: raw.round, updates: raw.updates.map(fromStoredUpdate) };
+}
+
+const fromStoredUpdate = (u: Record<string, string>): OffchainUpdate => ('amount' in u ? { ...u, amount: BigInt(u.amount!) } : u) as unknown as OffchainUpdate;
+
 type StoredState = Stored<CoSignedState> & { updates: Array<Record<string, string>> };
 
 function fromStoredState(raw: StoredState): CoSignedState {
   return {
     ...raw,
     balances: { initiator: BigInt(raw.balances.initiator), responder: BigInt(raw.balances.responder) },
-    updates: raw.updates.map((u) => ('amount' in u ? { ...u, amount: BigInt(u.amount!) } : u) as unknown as OffchainUpdate),
+    updates: raw.updates.map(fromStoredUpdate),
   } as CoSignedState;
 }
 

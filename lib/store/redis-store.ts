@@ -1,17 +1,17 @@
 /**
  * The Redis store. Keys are hash-tagged by channel id (`{ch_…}`) so a Redis Cluster keeps a channel's
- * keys in one slot: `<prefix>{ch}:<role>` is a hash (round, state, params, fsm) and
+ * keys in one slot: `<prefix>{ch}:<role>` is a hash (round, state, params, fsm, onchain, closed, proposal) and
  * `<prefix>{ch}:<role>:rounds` a stream of every co-signed round, with the round as the entry id.
  * The paywall's records are redis-payments.ts's.
  */
 import { Redis, type Cluster } from 'ioredis';
-import type { ChannelId, ChannelParams, CoSignedState, OperationKind, Role } from '../../fsm/types.js';
+import type { ChannelId, ChannelParams, CoSignedState, OperationKind, ProposalRecord, Role } from '../../fsm/types.js';
 import type { Logger } from '../log.js';
 import { connectCluster } from './redis-cluster.js';
 import { checkDatabase, checkPersistence, connectFailure, databaseOf, refusal } from './redis-checks.js';
 import { leaseKeys, MAY_WRITE, RedisLeases, type Lease } from './lease.js';
 import { RedisPayments } from './redis-payments.js';
-import { decodeOnchain, encodeOnchain, decodeParams, decodeState, encodeParams, encodeState } from './records.js';
+import { decodeOnchain, decodeProposal, encodeOnchain, encodeProposal, decodeParams, decodeState, encodeParams, encodeState } from './records.js';
 import { LeaseLostError, StoreUnavailableError, type ChannelStore, type SaveResult, type StoredChannel, type WatchtowerAction } from './store.js';
 
 /**
@@ -200,7 +200,12 @@ export class RedisStore implements ChannelStore {
       channelId, role, params: decodeParams(record.params), state: decodeState(record.state), fsmIdHash: record.fsm,
       onchain: record.onchain ? decodeOnchain(record.onchain) : null,
       closed: record.closed === '1',
+      proposal: record.proposal ? decodeProposal(record.proposal) : null,
     };
+  }
+
+  async saveProposal(channelId: ChannelId, role: Role, proposal: ProposalRecord): Promise<void> {
+    await this.redis.hset(this.key(channelId, role), 'proposal', encodeProposal(proposal));
   }
 
   async saveOnchain(channelId: ChannelId, role: Role, kind: OperationKind, state: CoSignedState, lease?: Lease | null): Promise<void> {

@@ -3,7 +3,7 @@
  * cluster) can take Redis's place. Records are per channel and participant: each participant's FSM
  * keeps its own latest round, so the two may differ by the one round in flight.
  */
-import type { ChannelId, ChannelParams, CoSignedState, OperationKind, Role } from '../../fsm/types.js';
+import type { ChannelId, ChannelParams, CoSignedState, OperationKind, ProposalRecord, Role } from '../../fsm/types.js';
 import type { Lease } from './lease.js';
 import type { PaymentStore } from './payments.js';
 
@@ -18,6 +18,8 @@ export interface StoredChannel {
   onchain: { kind: OperationKind; state: CoSignedState } | null;
   /** closed on chain: there is nothing left to reestablish */
   closed: boolean;
+  /** our last off-chain proposal to a peer on another service (any round: the FSM takes it only for the next) */
+  proposal: ProposalRecord | null;
 }
 
 /** 'stale': a round at least as high is stored; 'fenced': another process holds the FSM's lease now (lease.ts). */
@@ -37,6 +39,12 @@ export interface ChannelStore {
    */
   saveRoundForBoth(channelId: ChannelId, state: CoSignedState, leases?: Record<Role, Lease | null>): Promise<Record<Role, SaveResult>>;
   load(channelId: ChannelId, role: Role): Promise<StoredChannel | null>;
+  /**
+   * Keeps the participant's latest own off-chain proposal (one per participant, replacing the one
+   * before), written before it goes to a peer on another service: if the peer co-signs it and we lose
+   * the ack, the peer's reestablish carries only the tx, and this is what we check it against.
+   */
+  saveProposal(channelId: ChannelId, role: Role, proposal: ProposalRecord): Promise<void>;
   /** Keeps a co-signed on-chain tx until it is on chain or refused (at most one per participant). */
   /** With a `lease`, fails with LeaseLostError once another process holds the FSM. */
   saveOnchain(channelId: ChannelId, role: Role, kind: OperationKind, state: CoSignedState, lease?: Lease | null): Promise<void>;

@@ -64,7 +64,7 @@ export function storeConformance(t: Test, subject: StoreUnderTest): void {
     t.equal(await store.saveRound(channelId, 'initiator', state(4)), 'stale');
     const loaded = await store.load(channelId, 'initiator');
     t.same(loaded, {
-      channelId, role: 'initiator', params, state: state(5), fsmIdHash: 'aa', onchain: null, closed: false,
+      channelId, role: 'initiator', params, state: state(5), fsmIdHash: 'aa', onchain: null, closed: false, proposal: null,
     }, 'the record comes back exactly');
     t.same(await store.history(channelId, 'initiator'), [state(1), state(2), state(5)], 'stale rounds leave no history');
   });
@@ -102,7 +102,7 @@ export function storeConformance(t: Test, subject: StoreUnderTest): void {
     t.equal(await store.saveRound(channelId, 'responder', state(3)), 'saved');
     t.same(await store.saveRoundForBoth(channelId, state(3)), { initiator: 'saved', responder: 'stale' }, 'one side already had it');
     for (const [role, fsmIdHash] of [['initiator', 'aa'], ['responder', 'bb']] as const) {
-      t.same(await store.load(channelId, role), { channelId, role, params, state: state(3), fsmIdHash, onchain: null, closed: false }, `the ${role}'s record keeps its own parameters`);
+      t.same(await store.load(channelId, role), { channelId, role, params, state: state(3), fsmIdHash, onchain: null, closed: false, proposal: null }, `the ${role}'s record keeps its own parameters`);
       t.same((await store.history(channelId, role)).map((s) => s.round), [1, 2, 3], `the ${role}'s history has each round once`);
     }
     const both = await Promise.all(Array.from({ length: 10 }, () => store.saveRoundForBoth(channelId, state(4))));
@@ -142,6 +142,21 @@ export function storeConformance(t: Test, subject: StoreUnderTest): void {
     t.equal((await store.load(channelId, 'initiator'))?.onchain, null);
     await store.forgetOnchain(channelId, 'initiator');
     t.pass('forgetting nothing is fine');
+  });
+
+  t.test('our own proposal is kept, the last one only, each participant its own, amounts exactly', async (t) => {
+    const channelId = newChannelId();
+    await open(channelId, 'initiator');
+    await open(channelId, 'responder');
+    const transfer = (amount: bigint) => ({ op: 'OffChainTransfer' as const, from: params.initiatorId, to: params.responderId, amount });
+    await store.saveProposal(channelId, 'initiator', { round: 2, updates: [transfer(5n)] });
+    t.same((await store.load(channelId, 'initiator'))?.proposal, { round: 2, updates: [transfer(5n)] });
+    t.equal((await store.load(channelId, 'responder'))?.proposal, null, "not the other participant's");
+    await store.saveProposal(channelId, 'initiator', { round: 3, updates: [transfer(2n ** 70n), { op: 'OffChainMeta', data: 'm' }] });
+    t.same((await store.load(channelId, 'initiator'))?.proposal, { round: 3, updates: [transfer(2n ** 70n), { op: 'OffChainMeta', data: 'm' }] }, 'the last one, a bigint beyond 2^64 exactly');
+    t.equal((await store.load(channelId, 'initiator'))?.state.round, 1, 'not the channel state');
+    await store.saveRound(channelId, 'initiator', state(2));
+    t.equal((await store.load(channelId, 'initiator'))?.proposal?.round, 3, 'a later round leaves it (the FSM takes it only for the next round)');
   });
 
   t.test('a channel closed on chain stays closed', async (t) => {
@@ -215,7 +230,7 @@ export function storeConformance(t: Test, subject: StoreUnderTest): void {
     store = await subject.open();
 
     t.same(await store.load(channelId, 'initiator'), before);
-    t.same(before, { channelId, role: 'initiator', params, state: state(2), fsmIdHash: 'cc', onchain: { kind: 'deposit', state: state(3) }, closed: true });
+    t.same(before, { channelId, role: 'initiator', params, state: state(2), fsmIdHash: 'cc', onchain: { kind: 'deposit', state: state(3) }, closed: true, proposal: null });
     t.same(await store.history(channelId, 'initiator'), [state(1), state(2)]);
     t.same((await store.channelIds()).sort(), [...hosted].sort());
     t.equal(await store.serviceValue('reopen', () => 'made again'), secret);
