@@ -181,11 +181,26 @@ t.test('a worker SIGKILLed is started again, and its clients reestablish', async
   t.not(again!.pid, victim.pid, 'as a new process');
   t.equal(again!.restarts, 1, 'counted as a restart');
 
-  // the responder's client comes back; wherever its socket lands, it finds its initiator's FSM
-  const back = await TestClient.connect(s.service.channelUrl, {
-    role: 'responder', port: ch.port, existing_channel_id: ch.channelId, existing_fsm_id: ch.fsmIds.responder,
-  }, 'json-rpc', ch.responderAccount);
-  await back.nextMethod('channels.info', 'fsm_up', 60_000);
+  // the responder's client comes back. On the new worker (same instance id) it takes its lease back at
+  // once; on the other one it is refused while the dead worker's lease runs (fsm_owned_elsewhere, as
+  // a client of a killed instance is), and tries again, as a client should
+  let back: TestClient | undefined;
+  let refusals = 0;
+  for (const until = Date.now() + 60_000; !back && Date.now() < until;) {
+    const client = await TestClient.connect(s.service.channelUrl, {
+      role: 'responder', port: ch.port, existing_channel_id: ch.channelId, existing_fsm_id: ch.fsmIds.responder,
+    }, 'json-rpc', ch.responderAccount);
+    try {
+      await client.nextMethod('channels.info', 'fsm_up', 60_000);
+      back = client;
+    } catch (err) {
+      if (!/fsm_owned_elsewhere/.test((err as Error).message)) throw err;
+      refusals += 1;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+  t.ok(back, `the responder is served again (after ${refusals} refusals while the dead worker's lease ran)`);
+  if (!back) return;
   await Promise.all([back.nextMethod('channels.update', undefined, 60_000), ch.initiator.nextMethod('channels.update', undefined, 60_000)]);
   const now = { initiator: ch.initiator, responder: back };
   const [a, b] = await transfer(now, 'responder', r, i, 3);
