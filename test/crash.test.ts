@@ -6,45 +6,16 @@
  * round: nothing lost, nothing applied twice.
  */
 import t, { type Test } from 'tap';
-import { AccountMemory } from '@aeternity/aepp-sdk';
 import { channelQuery } from './helpers/channel.js';
-import { TestClient, type Incoming } from './helpers/client.js';
+import { TestClient } from './helpers/client.js';
 import { startServiceProcess } from './helpers/process-service.js';
 import { fundFromGenesis, genesisSdk } from './helpers/service.js';
 import { testStorage, type StoreKind, type TestStorage } from './helpers/storage.js';
-import { unpackSignedTx } from './helpers/accounts.js';
 import { recordSummary } from './helpers/summary.js';
+import { roundOf, track, type Pair, type Role } from './helpers/tracked-pair.js';
 
 const KILLS = Number(process.env.CRASH_KILLS ?? 8);
 const CHANNELS = 3;
-
-type Role = 'initiator' | 'responder';
-interface Pair {
-  id: string;
-  port: number;
-  accounts: Record<Role, AccountMemory>;
-  clients: Record<Role, TestClient>;
-  fsmIds: Record<Role, string>;
-  /** the highest round each client was told is co-signed */
-  reported: Record<Role, number>;
-}
-
-const roundOf = (state: string) => Number((unpackSignedTx(state).encodedTx as { round?: number }).round ?? 1);
-
-/** Follows what a client is told: the rounds reported co-signed, and its fsm_id (what arrived already, and what comes). */
-function track(pair: Pair, role: Role, client: TestClient): void {
-  pair.clients[role] = client;
-  const see = (m: Incoming) => {
-    if (m.method === 'channels.update') pair.reported[role] = Math.max(pair.reported[role], roundOf(m.data.state));
-    if (m.method === 'channels.info' && m.data.event === 'fsm_up') pair.fsmIds[role] = m.data.fsm_id;
-  };
-  client.received.forEach(see);
-  const original = client.received.push.bind(client.received);
-  client.received.push = (...items) => {
-    items.forEach(see);
-    return original(...items);
-  };
-}
 
 /** Transfers back and forth until the socket goes (the kill). */
 async function stream(pair: Pair): Promise<void> {

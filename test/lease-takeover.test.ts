@@ -22,31 +22,20 @@ import type { AccountMemory } from '@aeternity/aepp-sdk';
 import { Cluster, Redis } from 'ioredis';
 import type { ChannelId } from '../fsm/types.js';
 import { RedisStore } from '../lib/store/redis-store.js';
-import { unpackSignedTx } from './helpers/accounts.js';
 import { channelQuery } from './helpers/channel.js';
-import { TestClient, type Incoming } from './helpers/client.js';
+import { TestClient } from './helpers/client.js';
 import { externalChain } from './helpers/external-chain.js';
 import { startServiceProcess, type ServiceProcess } from './helpers/process-service.js';
 import { startRedisCluster } from './helpers/redis-cluster.js';
 import { fundFromGenesis, genesisSdk } from './helpers/service.js';
 import { REDIS_URL, storageAt, testStorage } from './helpers/storage.js';
+import { roundOf, track, type Pair, type Role } from './helpers/tracked-pair.js';
 
 const LEASE_TTL_MS = 3000;
 const LEASE_RENEW_MS = 500;
 const CHANNELS = 2;
 
-type Role = 'initiator' | 'responder';
 const ROLES = ['initiator', 'responder'] as const;
-
-interface Pair {
-  id: ChannelId;
-  port: number;
-  accounts: Record<Role, AccountMemory>;
-  clients: Record<Role, TestClient>;
-  fsmIds: Record<Role, string>;
-  /** the highest round each client was told is co-signed */
-  reported: Record<Role, number>;
-}
 
 interface Backend {
   name: string;
@@ -58,23 +47,7 @@ interface Backend {
   stop(): Promise<void>;
 }
 
-const roundOf = (state: string) => Number((unpackSignedTx(state).encodedTx as { round?: number }).round ?? 1);
 let nextPort = 30_000 + Math.floor(Math.random() * 10_000);
-
-/** Follows what a client is told: the rounds reported co-signed, and its fsm_id. */
-function track(pair: Pair, role: Role, client: TestClient): void {
-  pair.clients[role] = client;
-  const see = (m: Incoming) => {
-    if (m.method === 'channels.update') pair.reported[role] = Math.max(pair.reported[role], roundOf(m.data.state));
-    if (m.method === 'channels.info' && m.data.event === 'fsm_up') pair.fsmIds[role] = m.data.fsm_id;
-  };
-  client.received.forEach(see);
-  const original = client.received.push.bind(client.received);
-  client.received.push = (...items) => {
-    items.forEach(see);
-    return original(...items);
-  };
-}
 
 async function openPair(service: ServiceProcess, accounts: AccountMemory[]): Promise<Pair> {
   const [initiator, responder] = accounts as [AccountMemory, AccountMemory];
@@ -148,8 +121,8 @@ async function storedRounds(backend: Backend, pair: Pair): Promise<Record<Role, 
   const store = await backend.openStore();
   try {
     const entries = await Promise.all(ROLES.map(async (role) => [role, {
-      round: (await store.load(pair.id, role))?.state.round ?? 0,
-      history: (await store.history(pair.id, role)).map((s) => s.round),
+      round: (await store.load(pair.id as ChannelId, role))?.state.round ?? 0,
+      history: (await store.history(pair.id as ChannelId, role)).map((s) => s.round),
     }] as const));
     return Object.fromEntries(entries) as Record<Role, { round: number; history: number[] }>;
   } finally {

@@ -12,10 +12,9 @@ import { AccountMemory, buildTx, Tag, unpackEntry } from '@aeternity/aepp-sdk';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient, type Protocol } from './helpers/client.js';
 import { cosign, unpackSignedTx } from './helpers/accounts.js';
-import { PROXY_HOST, peerPort, twoServices, type TwoServices } from './helpers/two-services.js';
+import { ACROSS_AMOUNTS as AMOUNTS, openAcross as openAcrossOn, PROXY_HOST, twoServices, type Across, type TwoServices } from './helpers/two-services.js';
 import type { AccountId, ChannelId } from '../fsm/types.js';
 
-const AMOUNTS = { initiatorAmount: 10n ** 18n, responderAmount: 10n ** 18n, channelReserve: 10n ** 15n };
 // blocks come every 50 ms: long enough for a service polling the chain to slash in time
 const LOCK_PERIOD = 60;
 const feeOf = (signedTx: string) => BigInt((unpackSignedTx(signedTx).encodedTx as unknown as { fee: string }).fee);
@@ -33,28 +32,9 @@ const s0 = twoServices(t, { CHAIN_POLL_MS: '50' }, {
 let s: TwoServices;
 t.before(async () => { s = await s0; });
 
-async function openAcross(protocol: Protocol, extra: Partial<Record<Role, Record<string, string>>> = {}) {
-  const [initiatorAccount, responderAccount] = await s.funded(2);
-  const port = peerPort();
-  await s.proxy.forward(port);
-  const query = { ...channelQuery(initiatorAccount!, responderAccount!, port, AMOUNTS), lock_period: LOCK_PERIOD };
-  const accounts = { initiator: initiatorAccount!, responder: responderAccount! };
-  const responder = await TestClient.connect(s.a.channelUrl, { ...query, role: 'responder', ...extra.responder }, protocol, accounts.responder);
-  const rUp = await responder.nextMethod('channels.info', 'fsm_up');
-  const initiator = await TestClient.connect(s.b.channelUrl, { ...query, role: 'initiator', host: PROXY_HOST, ...extra.initiator }, protocol, accounts.initiator);
-  const iUp = await initiator.nextMethod('channels.info', 'fsm_up');
-  const [iOpen] = await Promise.all([initiator.nextMethod('channels.info', 'open', 30_000), responder.nextMethod('channels.info', 'open', 30_000)]);
-  await Promise.all([initiator.nextMethod('channels.update'), responder.nextMethod('channels.update')]);
-  const channelId = (protocol === 'json-rpc' ? iOpen.frame.params.channel_id : iOpen.frame.channel_id) as ChannelId;
-  return {
-    clients: { initiator, responder } as Record<Role, TestClient>, accounts, port, channelId, protocol,
-    fsmIds: { initiator: iUp.data.fsm_id as string, responder: rUp.data.fsm_id as string },
-    address: (role: Role) => accounts[role].address as AccountId,
-    url: (role: Role) => (role === 'initiator' ? s.b.channelUrl : s.a.channelUrl),
-  };
-}
+const openAcross = (protocol: Protocol, extra: Partial<Record<Role, Record<string, string>>> = {}) =>
+  openAcrossOn(s, protocol, { query: { lock_period: LOCK_PERIOD }, extra });
 
-type Across = Awaited<ReturnType<typeof openAcross>>;
 
 async function transfer(ch: Across, from: Role, amount: bigint): Promise<string> {
   for (const role of ROLES) ch.clients[role].mark();

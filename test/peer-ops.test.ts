@@ -10,40 +10,15 @@ import { AccountMemory, Channel } from '@aeternity/aepp-sdk';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient, type Protocol } from './helpers/client.js';
 import { cosign, NETWORK_ID, unpackSignedTx } from './helpers/accounts.js';
-import { PROXY_HOST, peerPort, twoServices, type TwoServices } from './helpers/two-services.js';
+import { ACROSS_AMOUNTS as AMOUNTS, openAcross, peerPort, PROXY_HOST, twoServices, type Across, type TwoServices } from './helpers/two-services.js';
 import type { AccountId, ChannelId } from '../fsm/types.js';
 
-// the node's channel_open holds amounts in 64 bits: at most about 18 AE each across services
-const AMOUNTS = { initiatorAmount: 10n ** 18n, responderAmount: 10n ** 18n, channelReserve: 10n ** 15n };
 const feeOf = (signedTx: string) => BigInt((unpackSignedTx(signedTx).encodedTx as unknown as { fee: string }).fee);
 const txOf = (signedTx: string) => unpackSignedTx(signedTx).encodedTx as Record<string, unknown> & { tag: number; round?: number };
 
 type Role = 'initiator' | 'responder';
 const ROLES = ['initiator', 'responder'] as const;
 
-/** A channel between a responder on A and an initiator on B (through the proxy), in one envelope. */
-export async function openAcross(s: TwoServices, protocol: Protocol, extra: { initiator?: Record<string, string>; responder?: Record<string, string> } = {}) {
-  const [initiatorAccount, responderAccount] = await s.funded(2);
-  const port = peerPort();
-  await s.proxy.forward(port);
-  const query = channelQuery(initiatorAccount!, responderAccount!, port, AMOUNTS);
-  const accounts = { initiator: initiatorAccount!, responder: responderAccount! };
-  // the responder waits first: its service listens on the port only while it waits
-  const responder = await TestClient.connect(s.a.channelUrl, { ...query, role: 'responder', ...extra.responder }, protocol, accounts.responder);
-  const rUp = await responder.nextMethod('channels.info', 'fsm_up');
-  const initiator = await TestClient.connect(s.b.channelUrl, { ...query, role: 'initiator', host: PROXY_HOST, ...extra.initiator }, protocol, accounts.initiator);
-  const iUp = await initiator.nextMethod('channels.info', 'fsm_up');
-  const [iOpen] = await Promise.all([initiator.nextMethod('channels.info', 'open', 30_000), responder.nextMethod('channels.info', 'open', 30_000)]);
-  await Promise.all([initiator.nextMethod('channels.update'), responder.nextMethod('channels.update')]);
-  const channelId = (protocol === 'json-rpc' ? iOpen.frame.params.channel_id : iOpen.frame.channel_id) as ChannelId;
-  return {
-    clients: { initiator, responder } as Record<Role, TestClient>, accounts, port, channelId,
-    fsmIds: { initiator: iUp.data.fsm_id as string, responder: rUp.data.fsm_id as string },
-    address: (role: Role) => accounts[role].address as AccountId,
-  };
-}
-
-export type Across = Awaited<ReturnType<typeof openAcross>>;
 
 /** Balances as each service answers them. */
 export async function balancesOf(ch: Across, role: Role): Promise<Record<string, bigint>> {

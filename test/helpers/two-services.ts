@@ -6,7 +6,9 @@
  * again on the same ports and store.
  */
 import type { Test } from 'tap';
-import type { AccountId } from '../../fsm/types.js';
+import type { AccountId, ChannelId } from '../../fsm/types.js';
+import { channelQuery } from './channel.js';
+import { TestClient, type Protocol } from './client.js';
 import { externalChain } from './external-chain.js';
 import { startServiceProcess } from './process-service.js';
 import { fundFromGenesis, genesisSdk } from './service.js';
@@ -59,3 +61,40 @@ export async function twoServices(t: Test, env: Record<string, string> = {},
 }
 
 export type TwoServices = Awaited<ReturnType<typeof twoServices>>;
+
+type Role = 'initiator' | 'responder';
+
+/** The node's channel_open holds amounts in 64 bits: at most about 18 AE a side across services. */
+export const ACROSS_AMOUNTS = { initiatorAmount: 10n ** 18n, responderAmount: 10n ** 18n, channelReserve: 10n ** 15n };
+
+/**
+ * A channel between a responder on A and an initiator on B (through the proxy), in one envelope,
+ * open and on its first round; `query` adds to both clients' open parameters, `extra` to one's.
+ */
+export async function openAcross(s: TwoServices, protocol: Protocol, options: {
+  query?: Record<string, string | number>; extra?: Partial<Record<Role, Record<string, string>>>;
+} = {}) {
+  const { query: more = {}, extra = {} } = options;
+  const [initiatorAccount, responderAccount] = await s.funded(2);
+  const port = peerPort();
+  await s.proxy.forward(port);
+  const query = { ...channelQuery(initiatorAccount!, responderAccount!, port, ACROSS_AMOUNTS), ...more };
+  const accounts = { initiator: initiatorAccount!, responder: responderAccount! };
+  // the responder waits first: its service listens on the port only while it waits
+  const responder = await TestClient.connect(s.a.channelUrl, { ...query, role: 'responder', ...extra.responder }, protocol, accounts.responder);
+  const rUp = await responder.nextMethod('channels.info', 'fsm_up');
+  const initiator = await TestClient.connect(s.b.channelUrl, { ...query, role: 'initiator', host: PROXY_HOST, ...extra.initiator }, protocol, accounts.initiator);
+  const iUp = await initiator.nextMethod('channels.info', 'fsm_up');
+  const [iOpen] = await Promise.all([initiator.nextMethod('channels.info', 'open', 30_000), responder.nextMethod('channels.info', 'open', 30_000)]);
+  await Promise.all([initiator.nextMethod('channels.update'), responder.nextMethod('channels.update')]);
+  const channelId = (protocol === 'json-rpc' ? iOpen.frame.params.channel_id : iOpen.frame.channel_id) as ChannelId;
+  return {
+    clients: { initiator, responder } as Record<Role, TestClient>, accounts, port, channelId, protocol,
+    fsmIds: { initiator: iUp.data.fsm_id as string, responder: rUp.data.fsm_id as string },
+    address: (role: Role) => accounts[role].address as AccountId,
+    /** the service a role's client connects to */
+    url: (role: Role) => (role === 'initiator' ? s.b.channelUrl : s.a.channelUrl),
+  };
+}
+
+export type Across = Awaited<ReturnType<typeof openAcross>>;
