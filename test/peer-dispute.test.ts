@@ -12,7 +12,7 @@ import { AccountMemory, buildTx, Tag, unpackEntry } from '@aeternity/aepp-sdk';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient, type Protocol } from './helpers/client.js';
 import { cosign, unpackSignedTx } from './helpers/accounts.js';
-import { ACROSS_AMOUNTS as AMOUNTS, openAcross as openAcrossOn, PROXY_HOST, twoServices, type Across, type TwoServices } from './helpers/two-services.js';
+import { ACROSS_AMOUNTS as AMOUNTS, openAcross as openAcrossOn, PROXY_HOST, signRequestFor, twoServices, type Across, type TwoServices } from './helpers/two-services.js';
 import type { AccountId, ChannelId } from '../fsm/types.js';
 
 // blocks come every 50 ms: long enough for a service polling the chain to slash in time
@@ -69,17 +69,6 @@ async function closeOnOldRound(ch: Across, cheater: Role, oldState: string, oldP
   } as Parameters<typeof buildTx>[0]));
   await s.chain.postTx(closeSolo as `tx_${string}`);
   return closeSolo;
-}
-
-/** A dispute request, retried while the service refuses it (settle before the lock has passed), and what it asks to sign. */
-async function signRequestFor(client: TestClient, method: string, until = Date.now() + 20_000): Promise<string> {
-  for (;;) {
-    client.send(method);
-    const reply = await client.next((m) => m.method.startsWith('channels.sign.') || m.method === 'error');
-    if (reply.method !== 'error') return reply.data.signed_tx;
-    if (Date.now() > until) throw new Error(`${method} refused: ${JSON.stringify(reply.data)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
 }
 
 async function until<T>(check: () => Promise<T | null | undefined | false>, what: string, ms = 20_000): Promise<T> {

@@ -10,7 +10,7 @@ import { AccountMemory, Channel } from '@aeternity/aepp-sdk';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient, type Protocol } from './helpers/client.js';
 import { cosign, NETWORK_ID, unpackSignedTx } from './helpers/accounts.js';
-import { ACROSS_AMOUNTS as AMOUNTS, openAcross, peerPort, PROXY_HOST, twoServices, type Across, type TwoServices } from './helpers/two-services.js';
+import { ACROSS_AMOUNTS as AMOUNTS, openAcross, peerPort, PROXY_HOST, signRequestFor, twoServices, type Across, type TwoServices } from './helpers/two-services.js';
 import type { AccountId, ChannelId } from '../fsm/types.js';
 
 const feeOf = (signedTx: string) => BigInt((unpackSignedTx(signedTx).encodedTx as unknown as { fee: string }).fee);
@@ -160,17 +160,6 @@ t.test('json-rpc: refused on-chain operations across: the chain refuses a deposi
   t.same(await balancesOf(ch, 'initiator'), await balancesOf(ch, 'responder'), 'the same balances on both services');
   for (const role of ROLES) ch.clients[role].close();
 });
-
-/** A dispute request, retried while the service refuses it (settle before the lock has passed), and what it asks to sign. */
-async function signRequestFor(client: TestClient, method: string, until = Date.now() + 20_000): Promise<string> {
-  for (;;) {
-    client.send(method);
-    const reply = await client.next((m) => m.method.startsWith('channels.sign.') || m.method === 'error');
-    if (reply.method !== 'error') return reply.data.signed_tx;
-    if (Date.now() > until) throw new Error(`${method} refused: ${JSON.stringify(reply.data)}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
 
 t.test('legacy: a snapshot from B, an honest solo close from A, a settle from B: each built and posted by its own service', async (t) => {
   const ch = await openAcross(s, 'legacy');

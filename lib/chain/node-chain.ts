@@ -20,6 +20,16 @@ function statusOf(err: unknown): number | undefined {
   return (err as { statusCode?: number }).statusCode;
 }
 
+/** A block the node does not have (404), or a height or hash it cannot read (400): null; anything else throws. */
+async function blockOrNull<T>(ask: Promise<T>): Promise<T | null> {
+  try {
+    return await ask;
+  } catch (err) {
+    if (statusOf(err) === 404 || statusOf(err) === 400) return null;
+    throw err;
+  }
+}
+
 function reasonOf(err: unknown): string {
   const message = (err as Error).message ?? String(err);
   return message.replace(/^v3\/[^ ]+ error: /, '');
@@ -131,32 +141,23 @@ export class NodeChain implements Chain {
   async keyBlockHash(height: number): Promise<string | null> {
     const known = this.keyBlockHashes.get(height);
     if (known) return known;
-    try {
-      const { hash } = await this.node.getKeyBlockByHeight(height);
-      if (height < this.lastHeight) {
-        if (this.keyBlockHashes.size >= 64) this.keyBlockHashes.delete(this.keyBlockHashes.keys().next().value!);
-        this.keyBlockHashes.set(height, hash);
-      }
-      return hash;
-    } catch (err) {
-      if (statusOf(err) === 404 || statusOf(err) === 400) return null;
-      throw err;
+    const block = await blockOrNull(this.node.getKeyBlockByHeight(height));
+    if (!block) return null;
+    if (height < this.lastHeight) {
+      if (this.keyBlockHashes.size >= 64) this.keyBlockHashes.delete(this.keyBlockHashes.keys().next().value!);
+      this.keyBlockHashes.set(height, block.hash);
     }
+    return block.hash;
   }
 
   /** A block's height, if it is on the main chain: a key block must be the one at its height (else it is in a fork). */
   async blockHeight(hash: string): Promise<number | null> {
-    try {
-      if (hash.startsWith('kh_')) {
-        const { height } = await this.node.getKeyBlockByHash(hash);
-        return (await this.keyBlockHash(height)) === hash ? height : null;
-      }
-      if (hash.startsWith('mh_')) return (await this.node.getMicroBlockHeaderByHash(hash)).height;
-      return null;
-    } catch (err) {
-      if (statusOf(err) === 404 || statusOf(err) === 400) return null;
-      throw err;
+    if (hash.startsWith('kh_')) {
+      const block = await blockOrNull(this.node.getKeyBlockByHash(hash));
+      return block && (await this.keyBlockHash(block.height)) === hash ? block.height : null;
     }
+    if (hash.startsWith('mh_')) return (await blockOrNull(this.node.getMicroBlockHeaderByHash(hash)))?.height ?? null;
+    return null;
   }
 
   async channel(id: ChannelId): Promise<ChannelObject | null> {
@@ -183,15 +184,10 @@ export class NodeChain implements Chain {
    * many channels it follows.
    */
   async generationChannels(height: number): Promise<Map<string, ChannelId[]> | null> {
-    let microBlocks: string[];
-    try {
-      microBlocks = (await this.node.getGenerationByHeight(height)).microBlocks;
-    } catch (err) {
-      if (statusOf(err) === 404 || statusOf(err) === 400) return null;
-      throw err;
-    }
+    const generation = await blockOrNull(this.node.getGenerationByHeight(height));
+    if (!generation) return null;
     const touched = new Map<string, ChannelId[]>();
-    for (const hash of microBlocks) {
+    for (const hash of generation.microBlocks) {
       const { transactions } = await this.node.getMicroBlockTransactionsByHash(hash);
       touched.set(hash, [...new Set(transactions.flatMap((signed) => channelIdsOf(signed.tx as ApiTx)))]);
     }

@@ -98,3 +98,14 @@ export async function openAcross(s: TwoServices, protocol: Protocol, options: {
 }
 
 export type Across = Awaited<ReturnType<typeof openAcross>>;
+
+/** A dispute request, retried while the service refuses it (settle before the lock has passed), and what it asks to sign. */
+export async function signRequestFor(client: TestClient, method: string, until = Date.now() + 20_000): Promise<string> {
+  for (;;) {
+    client.send(method);
+    const reply = await client.next((m) => m.method.startsWith('channels.sign.') || m.method === 'error');
+    if (reply.method !== 'error') return reply.data.signed_tx;
+    if (Date.now() > until) throw new Error(`${method} refused: ${JSON.stringify(reply.data)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
