@@ -11,7 +11,7 @@ import type { Chain } from '../chain/types.js';
 import { onchainChannel } from '../chain/channel-watcher.js';
 import type { Logger } from '../log.js';
 import type { Lease } from '../store/lease.js';
-import type { ChannelStore, StoredChannel } from '../store/store.js';
+import { LeaseLostError, type ChannelStore, type StoredChannel } from '../store/store.js';
 import { feeAtGasPrice } from '../tx/gas-price.js';
 import type { ClientLink } from './client.js';
 import { hashFsmId, newFsmId, sameFsmIdHash } from './fsm-id.js';
@@ -131,7 +131,7 @@ export function createAdmission(deps: AdmissionDeps): Admission {
           throw new Refusal('channel_not_found', `channel ${open.channelId} is not on chain (closed, or never created on this chain): there is nothing to reestablish`);
         }
         // the old fsm_id stops working once the new one is stored
-        await deps.store.setFsmIdHash(open.channelId, open.role, hashFsmId(fsmId));
+        await deps.store.setFsmIdHash(open.channelId, open.role, hashFsmId(fsmId), lease);
       } catch (err) {
         // another instance may take the FSM at once rather than after the lease time
         if (lease) deps.ownership!.letGo(lease);
@@ -196,9 +196,22 @@ export function createAdmission(deps: AdmissionDeps): Admission {
     return { channelId: open.channelId, role: open.role, params: recovered.params, state: recovered.state, fsmIdHash, onchain: null, closed: false, proposal: null };
   }
 
-  /** Tells a returning client what the watchtower did while it was away. */
+  /**
+   * Tells a returning client what the watchtower did while it was away. Taken under the FSM's lease: a
+   * live FSM here whose lease another instance took stops (its client is told lease_lost), and the
+   * actions stay for its client at that instance.
+   */
   async function reportWatchtower(session: Session, channelId: ChannelId, role: Role): Promise<void> {
-    for (const action of await deps.store.takeWatchtowerActions(channelId, role)) {
+    let actions: Awaited<ReturnType<ChannelStore['takeWatchtowerActions']>>;
+    try {
+      actions = await deps.store.takeWatchtowerActions(channelId, role, session.lease);
+    } catch (err) {
+      if (!(err instanceof LeaseLostError)) throw err;
+      deps.ownership?.lost(session);
+      session.leaseLost('another service instance took this FSM over: reestablish to reach it there');
+      return;
+    }
+    for (const action of actions) {
       session.notify({ kind: 'on_chain_tx', info: 'watchtower_slash', tx: action.signedTx as EncodedTx, txType: 'channel_slash_tx' });
     }
   }

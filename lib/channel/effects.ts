@@ -93,10 +93,10 @@ export class EffectInterpreter {
         return;
       }
       case 'forgetOnchain':
-        deps.store.forgetOnchain(effect.channelId, owner.role).catch((err: Error) => owner.log.warn('could not forget an on-chain tx', { error: err.message }));
+        deps.store.forgetOnchain(effect.channelId, owner.role, owner.lease).catch((err: Error) => this.notWritten(err, 'could not forget an on-chain tx'));
         return;
       case 'markClosed':
-        deps.store.markClosed(effect.channelId, owner.role).catch((err: Error) => owner.log.warn('could not mark the channel closed', { error: err.message }));
+        deps.store.markClosed(effect.channelId, owner.role, owner.lease).catch((err: Error) => this.notWritten(err, 'could not mark the channel closed'));
         return;
       case 'postTx':
         deps.chain.postTx(effect.signedTx).then(() => reportTx(deps.metrics, effect.signedTx, 'posted'), (err: Error) => {
@@ -138,7 +138,7 @@ export class EffectInterpreter {
     const held: Array<{ peer: PeerEnd; message: PeerMessage }> = [];
     this.held = held;
     const { round } = effect.proposal;
-    const write = this.tracked(deps.store.saveProposal(effect.channelId, owner.role, effect.proposal));
+    const write = this.tracked(deps.store.saveProposal(effect.channelId, owner.role, effect.proposal, owner.lease));
     // what an earlier hold keeps goes first
     const before = this.releasing;
     const release = (sendProposal: boolean) => {
@@ -151,8 +151,15 @@ export class EffectInterpreter {
         owner.log.error('could not persist our proposal: it is not sent', { round, error: err.message });
         release(false);
         owner.send({ type: 'STORE.FAILED', round, detail: err.message });
+        if (err instanceof LeaseLostError) deps.ownership?.lost(owner);
       },
     );
+  }
+
+  /** A write nothing waits for failed: logged, and if it was fenced off (another instance holds the FSM) the FSM stops here. */
+  private notWritten(err: Error, what: string): void {
+    this.owner.log.warn(what, { error: err.message });
+    if (err instanceof LeaseLostError) this.deps.ownership?.lost(this.owner);
   }
 
   /** A write for both found this FSM's lease taken by another instance: it stops here. */

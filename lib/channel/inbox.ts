@@ -40,8 +40,10 @@ export interface InboxOwner {
   readonly client: ClientLink | null;
   readonly log: Logger;
   context(): ChannelContext;
-  /** the FSM takes a request's event */
+  /** the FSM takes a request's event (once awake) */
   step(event: ChannelEvent): void;
+  /** resolves once the FSM is awake: a sleeping one may first have to take its lease back */
+  awake(): Promise<void>;
   /** the FSM refused it (a refused proposal ends its metrics here) */
   refused(event: ChannelEvent): void;
   /** `channels.system stop`: the FSM ends at once */
@@ -108,17 +110,17 @@ export class Inbox {
       case 'onchain': {
         const event = await this.onchainEvent(interpreted.onchain);
         if ('reason' in event) this.refuseRequest(incoming, event.reason, event.detail);
-        else this.dispatch(incoming, event);
+        else await this.dispatch(incoming, event);
         return;
       }
       case 'event': {
         if (!interpreted.pin) {
-          this.dispatch(incoming, interpreted.event);
+          await this.dispatch(incoming, interpreted.event);
           return;
         }
         const pin = await this.pin(interpreted.pin.blockHash);
         if ('reason' in pin) this.refuseRequest(incoming, pin.reason, pin.detail);
-        else this.dispatch(incoming, { ...interpreted.event, pin } as ChannelEvent);
+        else await this.dispatch(incoming, { ...interpreted.event, pin } as ChannelEvent);
       }
     }
   }
@@ -154,8 +156,14 @@ export class Inbox {
     return { type: 'CLIENT.DISPUTE', kind: req.op, terms, onchain, request: req.request };
   }
 
-  /** Sends one request's event to the FSM; the client hears that it was taken, then what it caused. */
-  private dispatch(request: ClientRequest, event: ChannelEvent): void {
+  /**
+   * Sends one request's event to the FSM, woken first (a sleeping FSM that cannot wake stops, its
+   * client told why, and the request goes nowhere); the client hears that it was taken, then what it
+   * caused. From the wake on, all in one turn: the FSM cannot fall asleep between.
+   */
+  private async dispatch(request: ClientRequest, event: ChannelEvent): Promise<void> {
+    await this.owner.awake();
+    if (this.owner.isStopped) return;
     this.held = [];
     this.refused = false;
     this.current = request.raw;

@@ -8,6 +8,13 @@
  *
  * A process that dies (SIGKILL, a lost machine) renews nothing: its leases run out after the lease
  * time, and the FSMs move to whichever process their clients reestablish at next.
+ *
+ * An FSM that falls asleep (hibernation) lets its lease go and is renewed no more; it keeps its token.
+ * Released rather than left to run out: a sleeping FSM's client may come back at another instance, which
+ * then takes the FSM over at once instead of refusing it for up to the lease time, and a release costs
+ * one script per sleep where a lapse costs none but buys nothing (the renewals stop either way). On
+ * waking it takes the lease back with the same token if nobody took it since (the fencing counter did
+ * not move, so nobody else wrote the FSM), else its snapshot is stale: it stops and its client is told.
  */
 import cluster from 'node:cluster';
 import { hostname } from 'node:os';
@@ -99,6 +106,44 @@ export class Ownership {
   /** A lease taken but never held (the admission that took it failed). */
   letGo(lease: Lease): void {
     this.options.leases.release(lease).catch((err: Error) => this.options.log.warn('could not release a lease', { error: err.message }));
+  }
+
+  /**
+   * The FSM falls asleep: its lease is released and renewed no more (a million idle channels cost Redis
+   * nothing). The session keeps the lease: its token is what waking checks. False when it holds none.
+   */
+  sleep(session: Owned): boolean {
+    if (!session.lease || !this.held.delete(session)) return false;
+    this.letGo(session.lease);
+    return true;
+  }
+
+  /**
+   * A sleeping FSM wakes: its lease is taken back, with the same token, if nobody took the FSM since,
+   * and its record must still hold the round it slept on (`round`). Null when it may wake (and is held
+   * again); otherwise why it must not, and the FSM stops: its snapshot is stale, or cannot be known not to be.
+   */
+  async wake(session: Owned, round: number): Promise<{ reason: 'lease_lost' | 'store_unavailable'; detail: string } | null> {
+    const lease = session.lease!;
+    let resumed;
+    try {
+      resumed = await this.options.leases.resume(lease, this.options.ttlMs);
+    } catch (err) {
+      return { reason: 'store_unavailable', detail: `the store did not answer when this FSM woke, so whether another service instance took it over is not known (${(err as Error).message}): reestablish` };
+    }
+    if (!resumed.ok) return { reason: 'lease_lost', detail: 'another service instance took this FSM over while it slept here (a new fencing token was issued): reestablish to reach it there' };
+    if (session.isStopped || session.lease !== lease) {
+      this.letGo(lease);
+      return null;
+    }
+    if (resumed.round !== round) {
+      // only a new token lets anyone write the FSM: a moved round under ours is a bug, and the snapshot must not be used
+      this.options.log.error('a sleeping FSM woke under its own lease, but its record holds another round: it stops rather than resume', { slept_on: round, stored: resumed.round });
+      this.letGo(lease);
+      return { reason: 'lease_lost', detail: `the store holds round ${resumed.round}, not the round ${round} this FSM slept on: reestablish to resume from the store` };
+    }
+    this.held.add(session);
+    return null;
   }
 
   /** A write was refused for the lease, or a renewal found it taken: the FSM stops here. */

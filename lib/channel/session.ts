@@ -80,6 +80,12 @@ interface Dormant {
   idleDeadline: number | null;
 }
 
+/** A sleeping FSM taking its lease back: the events to give it once awake, and when that is settled. */
+interface Waking {
+  events: ChannelEvent[];
+  done: Promise<void>;
+}
+
 export class Session {
   /** the running FSM; null while it sleeps (see `hibernateIfQuiet`) */
   private actor: Actor<typeof channelMachine> | null;
@@ -97,6 +103,10 @@ export class Session {
   address: string | null = null;
   /** the lease this process hosts the FSM under, when several processes share the store (ownership.ts) */
   lease: Lease | null = null;
+  /** asleep with its lease let go: it must take the lease back before it may wake */
+  private sleptWithLease = false;
+  /** taking the lease back to wake: the events that came meanwhile */
+  private waking: Waking | null = null;
 
   constructor(
     readonly role: Role,
@@ -130,10 +140,52 @@ export class Session {
     return this.actor?.getSnapshot().context ?? this.dormant!.persisted.context;
   }
 
-  /** The running FSM, woken first if it sleeps; every event goes through here. */
-  private running(): Actor<typeof channelMachine> {
+  /**
+   * Every event goes through here: to the running FSM, woken first if it sleeps. An FSM that let its
+   * lease go when it fell asleep (stores several instances share) cannot wake at once: it takes the
+   * lease back first (ownership.ts), the events that come meanwhile wait in order, and if another
+   * instance took the FSM over, or the store's round moved, its snapshot is stale: it stops, its
+   * client is told, and the waiting events are dropped unsent, so nothing of it is ever written.
+   */
+  private deliver(event: ChannelEvent): void {
+    if (this.stopped) return;
     this.lastActivity = Date.now();
-    if (this.actor) return this.actor;
+    if (this.actor) this.actor.send(event);
+    else if (this.waking) this.waking.events.push(event);
+    else if (this.sleptWithLease) void this.wakeUnderLease([event]);
+    else this.wakeNow().send(event);
+  }
+
+  /** Resolves once the FSM is awake (at once when it is), or has stopped for being unable to wake. */
+  awake(): Promise<void> {
+    if (this.actor || this.stopped) return Promise.resolve();
+    if (this.waking) return this.waking.done;
+    if (this.sleptWithLease) return this.wakeUnderLease([]);
+    this.wakeNow();
+    return Promise.resolve();
+  }
+
+  private wakeUnderLease(events: ChannelEvent[]): Promise<void> {
+    const round = this.dormant!.persisted.context.state?.round ?? 0;
+    const waking: Waking = { events, done: Promise.resolve() };
+    this.waking = waking;
+    waking.done = this.deps.ownership!.wake(this, round).then((refused) => {
+      this.waking = null;
+      if (this.stopped) return;
+      if (refused) {
+        this.log.warn('a sleeping FSM could not wake here: it stops', { reason: refused.reason, events: waking.events.length });
+        this.endUnwoken(refused.reason, refused.detail);
+        return;
+      }
+      this.sleptWithLease = false;
+      const actor = this.wakeNow();
+      for (const event of waking.events) if (!this.stopped && this.actor === actor) actor.send(event);
+    });
+    return waking.done;
+  }
+
+  /** The sleeping FSM back as it was, its actor restored from its snapshot. */
+  private wakeNow(): Actor<typeof channelMachine> {
     const { persisted } = this.dormant!;
     this.dormant = null;
     this.actor = this.newActor({ snapshot: persisted });
@@ -144,7 +196,8 @@ export class Session {
 
   /**
    * Puts the FSM to sleep when its channel is open and idle and nothing has happened for `quietMs`;
-   * the next event of any kind wakes it. Whether it sleeps now.
+   * the next event of any kind wakes it. Whether it sleeps now. Its lease, if it has one, goes
+   * (ownership.ts), to be taken back when it wakes.
    */
   hibernateIfQuiet(now: number, quietMs: number): boolean {
     const actor = this.actor;
@@ -158,11 +211,13 @@ export class Session {
     };
     this.actor = null;
     actor.stop(); // and its timers with it: the idle deadline is kept above
+    this.sleptWithLease = this.deps.ownership?.sleep(this) ?? false;
     return true;
   }
 
   /** A sleeping FSM whose idle time has run out is woken to time out, as it would have awake. */
   expireIfIdle(now: number): void {
+    if (this.waking) return; // waking already: it times out once awake
     const deadline = this.dormant?.idleDeadline;
     if (deadline !== undefined && deadline !== null && now >= deadline) this.send({ type: 'CLOCK.IDLE_EXPIRED' });
   }
@@ -180,7 +235,7 @@ export class Session {
   }
 
   start(): void {
-    this.running().start();
+    this.actor!.start();
   }
 
   // --- the client ---
@@ -237,7 +292,7 @@ export class Session {
   step(event: ChannelEvent): void {
     const proposal = proposalOf(this.deps.metrics, event);
     if (proposal) this.proposal = proposal;
-    this.running().send(event);
+    this.deliver(event);
   }
 
   /** The FSM refused the request the inbox gave it. */
@@ -264,11 +319,16 @@ export class Session {
    * if one is still attached, is told why; the FSM lives on at the other instance, reached by a reestablish.
    */
   leaseLost(detail: string): void {
+    this.endUnwoken('lease_lost', detail);
+  }
+
+  /** The FSM stops here at once for `reason` (its lease), its client told why and that it died. */
+  private endUnwoken(reason: 'lease_lost' | 'store_unavailable', detail: string): void {
     if (this.stopped) return;
-    this.toClient({ kind: 'error', reason: 'lease_lost', detail });
+    this.toClient({ kind: 'error', reason, detail });
     this.toClient({ kind: 'info', event: 'died' });
     this.actor?.stop();
-    this.stop('lease_lost');
+    this.stop(reason);
   }
 
   /** What the FSM tells the client: held while the inbox takes a request, reported, then sent. */
@@ -301,11 +361,11 @@ export class Session {
   receivePeer(message: PeerMessage): void {
     if (this.stopped) return;
     this.reporting.peerMessage('rcv', message);
-    this.running().send(peerEvent(message));
+    this.deliver(peerEvent(message));
   }
 
   send(event: ChannelEvent): void {
-    if (!this.stopped) this.running().send(event);
+    if (!this.stopped) this.deliver(event);
   }
 
   // --- effects ---

@@ -27,6 +27,9 @@ export interface Lease {
   value: string;
 }
 
+/** A sleeping FSM's lease taken back: with the round its record holds (0: none stored). */
+export type Resumed = { ok: true; round: number } | { ok: false };
+
 export type Acquired = { ok: true; lease: Lease } | { ok: false; owner: string; remainingMs: number };
 
 export interface LeaseStore {
@@ -38,8 +41,14 @@ export interface LeaseStore {
   acquire(channelId: ChannelId, role: Role, owner: string, ttlMs: number): Promise<Acquired>;
   /** Extends the lease (taking it back if it ran out and nobody took it since); false once another holds it. */
   renew(lease: Lease, ttlMs: number): Promise<boolean>;
-  /** Lets the lease go at once (the FSM stopped here cleanly), if it is still ours. */
+  /** Lets the lease go at once (the FSM stopped here cleanly, or fell asleep), if it is still ours. */
   release(lease: Lease): Promise<void>;
+  /**
+   * Takes back a lease let go when its FSM fell asleep, if nobody took the FSM since (the fencing
+   * counter is still at its token: then nobody else can have written it either), and says which round
+   * the FSM's record holds, in the same atomic step; `{ ok: false }` once another holder took it.
+   */
+  resume(lease: Lease, ttlMs: number): Promise<Resumed>;
   /** How long the FSM's lease runs unless renewed (0: nobody holds it). */
   remainingMs(channelId: ChannelId, role: Role): Promise<number>;
 }
@@ -75,6 +84,16 @@ end
 return 0
 `;
 
+/** RENEW that also answers the record's round (KEYS[3]): a sleeping FSM checks its snapshot against it. */
+const RESUME = `
+local held = redis.call('GET', KEYS[1])
+if held == ARGV[1] or (held == false and redis.call('GET', KEYS[2]) == ARGV[2]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
+  return {1, tonumber(redis.call('HGET', KEYS[3], 'round') or '0')}
+end
+return {0, 0}
+`;
+
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
@@ -84,6 +103,7 @@ type RedisWithLeases = (Redis | Cluster) & {
   acquireLease(lease: string, fence: string, owner: string, ttlMs: number): Promise<[number, string, number]>;
   renewLease(lease: string, fence: string, value: string, token: string, ttlMs: number): Promise<number>;
   releaseLease(lease: string, value: string): Promise<number>;
+  resumeLease(lease: string, fence: string, record: string, value: string, token: string, ttlMs: number): Promise<[number, number]>;
 };
 
 /** The lease and fencing keys of a participant's record key (`<prefix>{ch}:<role>`). */
@@ -98,6 +118,7 @@ export class RedisLeases implements LeaseStore {
     redis.defineCommand('acquireLease', { numberOfKeys: 2, lua: ACQUIRE });
     redis.defineCommand('renewLease', { numberOfKeys: 2, lua: RENEW });
     redis.defineCommand('releaseLease', { numberOfKeys: 1, lua: RELEASE });
+    redis.defineCommand('resumeLease', { numberOfKeys: 3, lua: RESUME });
     this.redis = redis as RedisWithLeases;
   }
 
@@ -116,6 +137,13 @@ export class RedisLeases implements LeaseStore {
 
   async release(lease: Lease): Promise<void> {
     await this.redis.releaseLease(leaseKeys(this.recordKey(lease.channelId, lease.role)).lease, lease.value);
+  }
+
+  async resume(lease: Lease, ttlMs: number): Promise<Resumed> {
+    const record = this.recordKey(lease.channelId, lease.role);
+    const keys = leaseKeys(record);
+    const [ok, round] = await this.redis.resumeLease(keys.lease, keys.fence, record, lease.value, String(lease.token), ttlMs);
+    return ok === 1 ? { ok: true, round: Number(round) } : { ok: false };
   }
 
   async remainingMs(channelId: ChannelId, role: Role): Promise<number> {

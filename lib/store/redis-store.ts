@@ -61,6 +61,29 @@ redis.call('HSET', KEYS[1], 'onchain', ARGV[1])
 return 1
 `;
 
+/**
+ * The other writes an FSM host makes of its record (the fsm_id hash, the proposal, forgetting an
+ * on-chain tx, marking it closed), by the lease holder only, as SAVE_ROUND: KEYS the record, its lease
+ * and fencing counter; ARGV 'hset' or 'hdel', the field, its value, the lease and token. 1, or -1 when fenced.
+ */
+const FENCED_FIELD = `${MAY_WRITE}
+if not may_write(KEYS[2], KEYS[3], ARGV[4], ARGV[5]) then return -1 end
+if ARGV[1] == 'hset' then redis.call('HSET', KEYS[1], ARGV[2], ARGV[3]) else redis.call('HDEL', KEYS[1], ARGV[2]) end
+return 1
+`;
+
+/**
+ * The watchtower's actions a returning client is told of, taken (and gone) by the FSM's lease holder
+ * only: a host that lost the FSM must not swallow what the new host's client is to hear. KEYS the
+ * list, the lease and fencing counter. {1, actions}, or {-1, {}} when fenced.
+ */
+const TAKE_WATCHTOWER_ACTIONS = `${MAY_WRITE}
+if not may_write(KEYS[2], KEYS[3], ARGV[1], ARGV[2]) then return {-1, {}} end
+local items = redis.call('LRANGE', KEYS[1], 0, -1)
+redis.call('DEL', KEYS[1])
+return {1, items}
+`;
+
 const saveResult = (written: number): SaveResult => (written === 1 ? 'saved' : written === 0 ? 'stale' : 'fenced');
 
 /** How long close() waits for Redis to answer QUIT and close the connection. */
@@ -70,7 +93,12 @@ type RedisWithScript = (Redis | Cluster) & {
   saveRound(key: string, rounds: string, lease: string, fence: string, round: number, state: string, params: string, fsm: string, leaseValue: string, token: string): Promise<number>;
   saveRoundForBoth(...args: Array<string | number>): Promise<[number, number]>;
   saveOnchain(key: string, lease: string, fence: string, onchain: string, leaseValue: string, token: string): Promise<number>;
+  fencedField(key: string, lease: string, fence: string, op: 'hset' | 'hdel', field: string, value: string, leaseValue: string, token: string): Promise<number>;
+  takeWatchtowerActions(list: string, lease: string, fence: string, leaseValue: string, token: string): Promise<[number, string[]]>;
 };
+
+/** What a write's script gets of its lease: its value and token, or two empty strings (no lease checked). */
+const held = (lease: Lease | null | undefined): [string, string] => (lease ? [lease.value, String(lease.token)] : ['', '']);
 
 export interface RedisStoreOptions {
   url: string;
@@ -93,6 +121,8 @@ export class RedisStore implements ChannelStore {
     redis.defineCommand('saveRound', { numberOfKeys: 4, lua: SAVE_ROUND });
     redis.defineCommand('saveRoundForBoth', { numberOfKeys: 8, lua: SAVE_ROUND_FOR_BOTH });
     redis.defineCommand('saveOnchain', { numberOfKeys: 3, lua: SAVE_ONCHAIN });
+    redis.defineCommand('fencedField', { numberOfKeys: 3, lua: FENCED_FIELD });
+    redis.defineCommand('takeWatchtowerActions', { numberOfKeys: 3, lua: TAKE_WATCHTOWER_ACTIONS });
     this.redis = redis as RedisWithScript;
     this.payments = new RedisPayments(redis, prefix);
     this.leases = new RedisLeases(redis, (channelId, role) => this.key(channelId, role));
@@ -155,7 +185,7 @@ export class RedisStore implements ChannelStore {
     const { lease: leaseKey, fence } = leaseKeys(key);
     const written = await this.redis.saveRound(
       key, `${key}:rounds`, leaseKey, fence, state.round, encodeState(state), first ? encodeParams(first.params) : '', first?.fsmIdHash ?? '',
-      lease?.value ?? '', lease ? String(lease.token) : '',
+      ...held(lease),
     );
     // the index is one key for all channels, so it cannot share the script's slot in a cluster
     if (written === 1 && first) await this.redis.sadd(`${this.prefix}channels`, channelId);
@@ -168,8 +198,8 @@ export class RedisStore implements ChannelStore {
       const { lease, fence } = leaseKeys(key);
       return [key, `${key}:rounds`, lease, fence];
     });
-    const held = (['initiator', 'responder'] as const).flatMap((role) => [leases?.[role]?.value ?? '', leases?.[role] ? String(leases[role]!.token) : '']);
-    const [i, r] = await this.redis.saveRoundForBoth(...keys, state.round, encodeState(state), ...held);
+    const both = (['initiator', 'responder'] as const).flatMap((role) => held(leases?.[role]));
+    const [i, r] = await this.redis.saveRoundForBoth(...keys, state.round, encodeState(state), ...both);
     return { initiator: saveResult(i), responder: saveResult(r) };
   }
 
@@ -177,14 +207,32 @@ export class RedisStore implements ChannelStore {
     return (await this.redis.smembers(`${this.prefix}channels`)) as ChannelId[];
   }
 
+  /**
+   * Not fenced: the watchtower is no FSM host. It acts for channels whether or not any instance hosts
+   * their FSMs (most often for one whose client is away), holds no lease, and only appends: what it did
+   * on chain happened, whoever hosts the FSM, and is for the client to hear from whichever host it returns to.
+   */
   async addWatchtowerAction(channelId: ChannelId, role: Role, action: WatchtowerAction): Promise<void> {
     await this.redis.rpush(`${this.key(channelId, role)}:watchtower`, JSON.stringify(action));
   }
 
-  async takeWatchtowerActions(channelId: ChannelId, role: Role): Promise<WatchtowerAction[]> {
-    const key = `${this.key(channelId, role)}:watchtower`;
-    const [[, items]] = (await this.redis.multi().lrange(key, 0, -1).del(key).exec()) as [[Error | null, string[]]];
+  async takeWatchtowerActions(channelId: ChannelId, role: Role, lease?: Lease | null): Promise<WatchtowerAction[]> {
+    const key = this.key(channelId, role);
+    const { lease: leaseKey, fence } = leaseKeys(key);
+    const [written, items] = await this.redis.takeWatchtowerActions(`${key}:watchtower`, leaseKey, fence, ...held(lease));
+    if (written !== 1) throw this.fenced(channelId, role, "the watchtower's actions are left for its client there");
     return items.map((item) => JSON.parse(item) as WatchtowerAction);
+  }
+
+  /** A write of one field of the FSM's record, by its lease holder only (FENCED_FIELD). */
+  private async fencedField(channelId: ChannelId, role: Role, lease: Lease | null | undefined, op: 'hset' | 'hdel', field: string, value: string, what: string): Promise<void> {
+    const key = this.key(channelId, role);
+    const { lease: leaseKey, fence } = leaseKeys(key);
+    if ((await this.redis.fencedField(key, leaseKey, fence, op, field, value, ...held(lease))) !== 1) throw this.fenced(channelId, role, what);
+  }
+
+  private fenced(channelId: ChannelId, role: Role, what: string): LeaseLostError {
+    return new LeaseLostError(`${role} of ${channelId}: another process holds this FSM now (its lease was taken over); ${what}`);
   }
 
   async serviceValue(name: string, create: () => string): Promise<string> {
@@ -204,27 +252,27 @@ export class RedisStore implements ChannelStore {
     };
   }
 
-  async saveProposal(channelId: ChannelId, role: Role, proposal: ProposalRecord): Promise<void> {
-    await this.redis.hset(this.key(channelId, role), 'proposal', encodeProposal(proposal));
+  async saveProposal(channelId: ChannelId, role: Role, proposal: ProposalRecord, lease?: Lease | null): Promise<void> {
+    await this.fencedField(channelId, role, lease, 'hset', 'proposal', encodeProposal(proposal), 'the proposal is not kept');
   }
 
   async saveOnchain(channelId: ChannelId, role: Role, kind: OperationKind, state: CoSignedState, lease?: Lease | null): Promise<void> {
     const key = this.key(channelId, role);
     const { lease: leaseKey, fence } = leaseKeys(key);
-    const written = await this.redis.saveOnchain(key, leaseKey, fence, encodeOnchain(kind, state), lease?.value ?? '', lease ? String(lease.token) : '');
-    if (written !== 1) throw new LeaseLostError(`${role} of ${channelId}: another process holds this FSM now (its lease was taken over); the on-chain tx is not kept`);
+    const written = await this.redis.saveOnchain(key, leaseKey, fence, encodeOnchain(kind, state), ...held(lease));
+    if (written !== 1) throw this.fenced(channelId, role, 'the on-chain tx is not kept');
   }
 
-  async forgetOnchain(channelId: ChannelId, role: Role): Promise<void> {
-    await this.redis.hdel(this.key(channelId, role), 'onchain');
+  async forgetOnchain(channelId: ChannelId, role: Role, lease?: Lease | null): Promise<void> {
+    await this.fencedField(channelId, role, lease, 'hdel', 'onchain', '', 'the on-chain tx is not forgotten');
   }
 
-  async markClosed(channelId: ChannelId, role: Role): Promise<void> {
-    await this.redis.hset(this.key(channelId, role), 'closed', '1');
+  async markClosed(channelId: ChannelId, role: Role, lease?: Lease | null): Promise<void> {
+    await this.fencedField(channelId, role, lease, 'hset', 'closed', '1', 'the channel is not marked closed');
   }
 
-  async setFsmIdHash(channelId: ChannelId, role: Role, fsmIdHash: string): Promise<void> {
-    await this.redis.hset(this.key(channelId, role), 'fsm', fsmIdHash);
+  async setFsmIdHash(channelId: ChannelId, role: Role, fsmIdHash: string, lease?: Lease | null): Promise<void> {
+    await this.fencedField(channelId, role, lease, 'hset', 'fsm', fsmIdHash, 'the new fsm_id is not stored');
   }
 
   async history(channelId: ChannelId, role: Role, fromRound = 0): Promise<CoSignedState[]> {

@@ -43,21 +43,25 @@ export interface ChannelStore {
    * Keeps the participant's latest own off-chain proposal (one per participant, replacing the one
    * before), written before it goes to a peer on another service: if the peer co-signs it and we lose
    * the ack, the peer's reestablish carries only the tx, and this is what we check it against.
+   * With a `lease`, fails with LeaseLostError once another process holds the FSM (as each write below).
    */
-  saveProposal(channelId: ChannelId, role: Role, proposal: ProposalRecord): Promise<void>;
+  saveProposal(channelId: ChannelId, role: Role, proposal: ProposalRecord, lease?: Lease | null): Promise<void>;
   /** Keeps a co-signed on-chain tx until it is on chain or refused (at most one per participant). */
   /** With a `lease`, fails with LeaseLostError once another process holds the FSM. */
   saveOnchain(channelId: ChannelId, role: Role, kind: OperationKind, state: CoSignedState, lease?: Lease | null): Promise<void>;
-  forgetOnchain(channelId: ChannelId, role: Role): Promise<void>;
-  markClosed(channelId: ChannelId, role: Role): Promise<void>;
+  forgetOnchain(channelId: ChannelId, role: Role, lease?: Lease | null): Promise<void>;
+  markClosed(channelId: ChannelId, role: Role, lease?: Lease | null): Promise<void>;
   /** Replaces the fsm_id hash after a reestablish: the old fsm_id stops working. */
-  setFsmIdHash(channelId: ChannelId, role: Role, fsmIdHash: string): Promise<void>;
+  setFsmIdHash(channelId: ChannelId, role: Role, fsmIdHash: string, lease?: Lease | null): Promise<void>;
   /** Every channel this service hosts (written with its first round). */
   channelIds(): Promise<ChannelId[]>;
-  /** Records what the watchtower did for a participant, to tell its client when it returns. */
+  /** Records what the watchtower did for a participant, to tell its client when it returns (no lease: the watchtower hosts no FSM). */
   addWatchtowerAction(channelId: ChannelId, role: Role, action: WatchtowerAction): Promise<void>;
-  /** The watchtower's actions the participant's client has not heard of yet; they count as told now. */
-  takeWatchtowerActions(channelId: ChannelId, role: Role): Promise<WatchtowerAction[]>;
+  /**
+   * The watchtower's actions the participant's client has not heard of yet; they count as told now.
+   * With a `lease`, fails with LeaseLostError (and takes nothing) once another process holds the FSM.
+   */
+  takeWatchtowerActions(channelId: ChannelId, role: Role, lease?: Lease | null): Promise<WatchtowerAction[]>;
   /** A value of the service itself, made by `create` the first time and the same ever after. */
   serviceValue(name: string, create: () => string): Promise<string>;
   /** Every co-signed round of the channel from `fromRound` on (default: all), oldest first. */
