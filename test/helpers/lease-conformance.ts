@@ -1,7 +1,10 @@
 /**
  * Leases and fencing tokens of a store several service instances share (lib/store/lease.ts), run
  * against Redis and against a Redis Cluster: one owner at a time, a new token for each taker, and no
- * write by an owner whose lease another has taken, whatever that owner believes.
+ * write by an owner whose lease another has taken, whatever that owner believes: rounds, on-chain txs,
+ * and every other write an FSM host makes (the fsm_id hash, its proposal, forgetting an on-chain tx,
+ * marking the channel closed, taking the watchtower's actions). A sleeping FSM's lease, let go, is
+ * taken back with its own token only while nobody took the FSM since.
  */
 import type { Test } from 'tap';
 import type { ChannelId } from '../../fsm/types.js';
@@ -9,6 +12,9 @@ import type { Lease } from '../../lib/store/lease.js';
 import type { RedisStore } from '../../lib/store/redis-store.js';
 import { LeaseLostError } from '../../lib/store/store.js';
 import { newChannelId, params, state } from './store-conformance.js';
+
+const transfer = (amount: bigint) => ({ op: 'OffChainTransfer' as const, from: params.initiatorId, to: params.responderId, amount });
+const slash = { action: 'slash' as const, txHash: 'th_1', signedTx: 'tx_slash_1', onchainRound: 1, round: 2, height: 3 };
 
 const TTL = 10_000;
 
@@ -86,5 +92,63 @@ export function leaseConformance(t: Test, subject: { open(): Promise<RedisStore>
     t.ok(next.token > lease.token);
     t.equal(await store.saveRound(channelId, 'initiator', state(1), { params, fsmIdHash: 'aa' }, lease), 'fenced');
   });
-}
 
+  t.test('every other write an FSM host makes is fenced once another owner took the lease, and changes nothing', async (t) => {
+    const channelId = newChannelId();
+    const old = await take(channelId, 'a:1', 200);
+    t.equal(await store.saveRound(channelId, 'initiator', state(1), { params, fsmIdHash: 'aa' }, old), 'saved');
+    await store.saveProposal(channelId, 'initiator', { round: 2, updates: [transfer(5n)] }, old);
+    await store.saveOnchain(channelId, 'initiator', 'deposit', state(2), old);
+    await store.setFsmIdHash(channelId, 'initiator', 'bb', old);
+    t.match(await store.load(channelId, 'initiator'), { fsmIdHash: 'bb', proposal: { round: 2 }, onchain: { kind: 'deposit' }, closed: false }, 'its holder writes each');
+    await store.addWatchtowerAction(channelId, 'initiator', slash);
+    const before = await store.load(channelId, 'initiator');
+
+    const taken = await takeOnceFree(channelId, 'b:2');
+    await t.rejects(store.setFsmIdHash(channelId, 'initiator', 'cc', old), LeaseLostError, 'the old owner cannot store a new fsm_id hash');
+    await t.rejects(store.saveProposal(channelId, 'initiator', { round: 3, updates: [transfer(7n)] }, old), LeaseLostError, 'nor keep a proposal');
+    await t.rejects(store.forgetOnchain(channelId, 'initiator', old), LeaseLostError, 'nor forget the on-chain tx');
+    await t.rejects(store.markClosed(channelId, 'initiator', old), LeaseLostError, 'nor mark the channel closed');
+    await t.rejects(store.takeWatchtowerActions(channelId, 'initiator', old), LeaseLostError, "nor take the watchtower's actions");
+    t.same(await store.load(channelId, 'initiator'), before, 'the record is as it was');
+
+    t.same(await store.takeWatchtowerActions(channelId, 'initiator', taken), [slash], "the new owner's client is told of the watchtower's action");
+    await store.setFsmIdHash(channelId, 'initiator', 'cc', taken);
+    await store.saveProposal(channelId, 'initiator', { round: 3, updates: [transfer(7n)] }, taken);
+    await store.forgetOnchain(channelId, 'initiator', taken);
+    await store.markClosed(channelId, 'initiator', taken);
+    t.match(await store.load(channelId, 'initiator'), { fsmIdHash: 'cc', proposal: { round: 3 }, onchain: null, closed: true }, 'the new owner writes each');
+    t.equal((await store.load(channelId, 'responder')), null, "the other participant's record is untouched");
+  });
+
+  t.test('a sleeping FSM lets its lease go and takes it back with its own token, with the round stored, while nobody took it since', async (t) => {
+    const channelId = newChannelId();
+    const lease = await take(channelId, 'a:1');
+    t.equal(await store.saveRound(channelId, 'initiator', state(1), { params, fsmIdHash: 'aa' }, lease), 'saved');
+    t.equal(await store.saveRound(channelId, 'initiator', state(2), undefined, lease), 'saved');
+    await store.leases.release(lease);
+    t.equal(await store.leases.remainingMs(channelId, 'initiator'), 0, 'asleep: nobody holds the lease');
+    t.same(await store.leases.resume(lease, TTL), { ok: true, round: 2 }, 'woken: taken back, and the record holds round 2');
+    t.ok((await store.leases.remainingMs(channelId, 'initiator')) > 0, 'held again');
+    t.match(await store.leases.acquire(channelId, 'initiator', 'b:2', TTL), { ok: false, owner: 'a:1' }, 'under its old token, and another is refused');
+    t.equal(await store.saveRound(channelId, 'initiator', state(3), undefined, lease), 'saved', 'and it writes');
+    t.same(await store.leases.resume(lease, TTL), { ok: true, round: 3 }, 'resuming a lease held is a renewal');
+
+    const fresh = newChannelId();
+    t.same(await store.leases.resume({ ...lease, channelId: fresh }, TTL), { ok: false }, 'a lease never taken is not resumed');
+  });
+
+  t.test('a sleeping FSM whose lease another owner took meanwhile cannot take it back, even once that owner let it go', async (t) => {
+    const channelId = newChannelId();
+    const lease = await take(channelId, 'a:1');
+    t.equal(await store.saveRound(channelId, 'initiator', state(1), { params, fsmIdHash: 'aa' }, lease), 'saved');
+    await store.leases.release(lease);
+    const other = await take(channelId, 'b:2');
+    t.same(await store.leases.resume(lease, TTL), { ok: false }, 'taken: not resumed');
+    t.equal(await store.saveRound(channelId, 'initiator', state(2), undefined, other), 'saved', 'the new owner writes');
+    await store.leases.release(other);
+    t.same(await store.leases.resume(lease, TTL), { ok: false }, 'let go again by the other owner: the fencing counter moved, still not resumed');
+    t.equal(await store.saveRound(channelId, 'initiator', state(3), undefined, lease), 'fenced', 'nor can it write');
+    t.equal(await store.leases.remainingMs(channelId, 'initiator'), 0, 'and it took nothing');
+  });
+}
