@@ -18,24 +18,20 @@
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import type { AccountMemory } from '@aeternity/aepp-sdk';
 import { Cluster, Redis } from 'ioredis';
 import type { ChannelId } from '../fsm/types.js';
 import { RedisStore } from '../lib/store/redis-store.js';
-import { channelQuery } from './helpers/channel.js';
-import { TestClient } from './helpers/client.js';
 import { externalChain } from './helpers/external-chain.js';
-import { startServiceProcess, type ServiceProcess } from './helpers/process-service.js';
+import { startServiceProcess } from './helpers/process-service.js';
 import { startRedisCluster } from './helpers/redis-cluster.js';
 import { fundFromGenesis, genesisSdk } from './helpers/service.js';
 import { REDIS_URL, storageAt, testStorage } from './helpers/storage.js';
-import { roundOf, track, type Pair, type Role } from './helpers/tracked-pair.js';
+import { openPair, reestablish, ROLES, transfer, upTo } from './helpers/instance-pair.js';
+import { roundOf, type Pair, type Role } from './helpers/tracked-pair.js';
 
 const LEASE_TTL_MS = 3000;
 const LEASE_RENEW_MS = 500;
 const CHANNELS = 2;
-
-const ROLES = ['initiator', 'responder'] as const;
 
 interface Backend {
   name: string;
@@ -45,33 +41,6 @@ interface Backend {
   /** a plain client of the store's Redis (or Cluster), to act as Redis itself would */
   raw(): Redis | Cluster;
   stop(): Promise<void>;
-}
-
-let nextPort = 30_000 + Math.floor(Math.random() * 10_000);
-
-async function openPair(service: ServiceProcess, accounts: AccountMemory[]): Promise<Pair> {
-  const [initiator, responder] = accounts as [AccountMemory, AccountMemory];
-  const port = nextPort++;
-  const query = channelQuery(initiator, responder, port);
-  const pair = { port, accounts: { initiator, responder }, clients: {}, fsmIds: {}, reported: { initiator: 0, responder: 0 } } as unknown as Pair;
-  track(pair, 'initiator', await TestClient.connect(service.channelUrl, { ...query, role: 'initiator', host: 'localhost' }, 'json-rpc', initiator));
-  track(pair, 'responder', await TestClient.connect(service.channelUrl, { ...query, role: 'responder' }, 'json-rpc', responder));
-  const open = await pair.clients.initiator.nextMethod('channels.info', 'open', 30_000);
-  await Promise.all(ROLES.map((role) => pair.clients[role].nextMethod('channels.update', undefined, 30_000)));
-  pair.id = open.frame.params.channel_id;
-  return pair;
-}
-
-async function transfer(pair: Pair, n: number): Promise<number> {
-  const [from, to]: [Role, Role] = n % 2 ? ['responder', 'initiator'] : ['initiator', 'responder'];
-  pair.clients[from].send('channels.update.new', { from: pair.accounts[from].address, to: pair.accounts[to].address, amount: 1 });
-  const answers = await Promise.all(ROLES.map((role) => pair.clients[role].next((m) => ['channels.update', 'channels.conflict', 'error'].includes(m.method), 20_000)));
-  const refused = answers.find((m) => m.method !== 'channels.update');
-  if (refused) {
-    await Promise.all(ROLES.map((role) => pair.clients[role].quiet()));
-    throw new Error(`the transfer was refused: ${ROLES.map((role) => JSON.stringify(pair.clients[role].received.slice(-3).map((m) => m.frame))).join('\n')}`);
-  }
-  return roundOf(answers[0]!.data.state);
 }
 
 /** Transfers back and forth until the socket goes (the kill). */
@@ -89,33 +58,6 @@ async function stream(pair: Pair): Promise<void> {
   }
 }
 
-/**
- * Reestablishes one participant at `service`, again and again while it is refused because another
- * instance holds the FSM; every refusal is checked to be that one, naming `owner`.
- */
-async function reestablish(t: Test, service: ServiceProcess, pair: Pair, role: Role, owner: string): Promise<number> {
-  let refusals = 0;
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const query = {
-      role, port: pair.port, existing_channel_id: pair.id, existing_fsm_id: pair.fsmIds[role], ...(role === 'initiator' && { host: 'localhost' }),
-    };
-    const client = await TestClient.connect(service.channelUrl, query, 'json-rpc', pair.accounts[role]);
-    const first = await client.next((m) => (m.method === 'channels.info' && m.data.event === 'fsm_up') || m.method === 'error', 20_000);
-    if (first.method !== 'error') {
-      track(pair, role, client);
-      return refusals;
-    }
-    const text = JSON.stringify(first.frame);
-    // fsm_owned_elsewhere: JSON-RPC names it by its code
-    if (refusals === 0) t.match(text, new RegExp(`"code":3012.*hosted by the service instance ${owner}`), `${role}: refused while instance ${owner} holds the FSM, naming it`);
-    if (!text.includes('"code":3012')) throw new Error(`refused for another reason: ${text}`);
-    refusals++;
-    client.close();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${role} was never served`);
-}
-
 /** Each participant's stored round, and whether its history holds every round once, from 1 up. */
 async function storedRounds(backend: Backend, pair: Pair): Promise<Record<Role, { round: number; history: number[] }>> {
   const store = await backend.openStore();
@@ -129,8 +71,6 @@ async function storedRounds(backend: Backend, pair: Pair): Promise<Record<Role, 
     await store.close();
   }
 }
-
-const upTo = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
 async function twoInstances(t: Test, backend: Backend): Promise<void> {
   const { url: chainUrl } = await externalChain(t);
@@ -194,8 +134,11 @@ async function twoInstances(t: Test, backend: Backend): Promise<void> {
 
   await t.test('an instance whose leases ran out while it ran, and were taken over: its next round write is refused, nothing written, its FSMs stop', async (t) => {
     // renewing seldom, with a long lease: its leases are made to run out now (PEXPIRE), as they would
-    // have after a pause or a partition as long as the lease time
-    const d = await startServiceProcess({ direct: true, built: true, storage, env: { ...env('instance-d'), LEASE_TTL_MS: '120000', LEASE_RENEW_MS: '60000' } });
+    // have after a pause or a partition as long as the lease time; its FSMs never sleep, so they stay
+    // awake and sure of their leases (a sleeping one checks its lease as it wakes: test/lease-hibernation.test.ts)
+    const d = await startServiceProcess({
+      direct: true, built: true, storage, env: { ...env('instance-d'), LEASE_TTL_MS: '120000', LEASE_RENEW_MS: '60000', HIBERNATE_AFTER_MS: '0' },
+    });
     t.teardown(() => d.kill());
     const pair = await openPair(d, accounts.slice(2 + 2 * CHANNELS, 4 + 2 * CHANNELS));
     for (let n = 0; n < 2; n++) await transfer(pair, n);
