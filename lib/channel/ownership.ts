@@ -64,6 +64,8 @@ export class Ownership {
   private readonly held = new Set<Owned>();
   private readonly timer: NodeJS.Timeout;
   private renewing = false;
+  /** the service stopped: leases taken back by FSMs waking meanwhile go again at once */
+  private closed = false;
   readonly owner: string;
 
   constructor(private readonly options: OwnershipOptions) {
@@ -132,7 +134,7 @@ export class Ownership {
       return { reason: 'store_unavailable', detail: `the store did not answer when this FSM woke, so whether another service instance took it over is not known (${(err as Error).message}): reestablish` };
     }
     if (!resumed.ok) return { reason: 'lease_lost', detail: 'another service instance took this FSM over while it slept here (a new fencing token was issued): reestablish to reach it there' };
-    if (session.isStopped || session.lease !== lease) {
+    if (this.closed || session.isStopped || session.lease !== lease) {
       this.letGo(lease);
       return null;
     }
@@ -177,6 +179,7 @@ export class Ownership {
 
   /** Clean stop: every lease held goes at once, so other instances take the FSMs over without waiting. */
   async close(): Promise<void> {
+    this.closed = true;
     clearInterval(this.timer);
     const leases = [...this.held].map((session) => session.lease!);
     this.held.clear();

@@ -47,6 +47,14 @@ const evalshaCalls = async () => Number(/cmdstat_evalsha:calls=(\d+)/.exec(Strin
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function openChannels(service: TestService): Promise<OpenedChannel[]> {
+  // the genesis account funds one spend at a time (its nonce); the channels open side by side
+  const fund = service.fundedAccounts.bind(service);
+  let funding: Promise<unknown> = Promise.resolve();
+  service.fundedAccounts = (count, amount) => {
+    const next = funding.then(() => fund(count, amount));
+    funding = next.catch(() => undefined);
+    return next;
+  };
   const channels: OpenedChannel[] = [];
   for (let i = 0; i < CHANNELS; i += BATCH) {
     channels.push(...await Promise.all(Array.from({ length: Math.min(BATCH, CHANNELS - i) }, () => openChannel(service, 'json-rpc'))));
