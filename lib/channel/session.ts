@@ -180,6 +180,10 @@ export class Session {
       this.sleptWithLease = false;
       const actor = this.wakeNow();
       for (const event of waking.events) if (!this.stopped && this.actor === actor) actor.send(event);
+    }).catch((err: Error) => {
+      // nothing the FSM did may be lost silently, nor crash the process from a timer's wake
+      this.log.error('a sleeping FSM failed to wake', { error: err.message });
+      this.waking = null;
     });
     return waking.done;
   }
