@@ -10,6 +10,10 @@
  * * A client at another instance reestablishes a sleeping channel and is served at once; the first
  *   instance's sleeping FSMs, woken by a stale event (their old client's transfer), find the lease
  *   taken, write nothing, stop, and their clients are told `lease_lost`.
+ * * One participant taken over at another instance: its sleeping FSM here, asked a query by its old
+ *   client, does not answer from its stale snapshot but stops (`lease_lost`); its peer here, woken by
+ *   that, holds its own lease, ends as an initiator does when its responder goes, and lets its lease
+ *   go, so its client is served at the other instance at once too.
  * * A sleeping FSM whose record's round moved under its own lease (impossible but for a bug or a hand
  *   in Redis) refuses to resume from its snapshot: it stops, its client is told, nothing is written.
  */
@@ -85,7 +89,7 @@ t.test('two instances on one Redis, idle channels asleep', async (t) => {
   t.teardown(() => a.kill());
   const b = await startServiceProcess({ direct: true, built: true, storage, env: env('instance-b') });
   t.teardown(() => b.kill());
-  const accounts = await fundFromGenesis(genesisSdk(chainUrl), 6);
+  const accounts = await fundFromGenesis(genesisSdk(chainUrl), 8);
 
   await t.test('asleep, an FSM lets its lease go; woken by its own client at the same instance it takes it back and goes on', async (t) => {
     const pair = await openPair(a, accounts.slice(0, 2));
@@ -146,6 +150,31 @@ t.test('two instances on one Redis, idle channels asleep', async (t) => {
     }
     t.same(await leasesOf(pair), taken, "B's leases are untouched");
     t.equal(await transfer(pair, 0), round + 1, 'and B goes on with the next round');
+    for (const role of ROLES) pair.clients[role].close();
+  });
+
+  await t.test('one participant taken over at another instance: its sleeping FSM here answers no query from its stale state', async (t) => {
+    const pair = await openPair(a, accounts.slice(6, 8));
+    const round = await transfer(pair, 0);
+    t.ok(await leasesGone(pair), 'asleep');
+    const old = { clients: { ...pair.clients } };
+    t.equal(await reestablish(t, b, pair, 'responder', 'instance-a'), 0, 'the responder is served at B at once (it waits there for its initiator)');
+
+    old.clients.responder.send('channels.get.balances', { accounts: [pair.accounts.initiator.address, pair.accounts.responder.address] }, 1);
+    await toldLeaseLost(t, old, 'responder', /another service instance took this FSM over while it slept here/, round);
+    t.notOk(old.clients.responder.received.some((m) => m.method === 'result'), 'the query got no answer from the stale snapshot');
+    // the initiator at A is woken by its peer's going: its own lease is fine, and it ends as an initiator
+    // does when its responder goes (peer_disconnected, died), not for its lease, and lets the lease go
+    await old.clients.initiator.next((m) => m.method === 'channels.info' && m.data.event === 'died', 20_000);
+    t.ok(old.clients.initiator.received.some((m) => m.method === 'channels.info' && m.data.event === 'peer_disconnected'), 'the initiator at A: told its peer went');
+    t.notOk(old.clients.initiator.received.some((m) => m.method === 'channels.error'), 'not that its lease was lost');
+
+    t.equal(await reestablish(t, b, pair, 'initiator', 'instance-a'), 0, 'the initiator is served at B at once too');
+    const restored = await Promise.all(ROLES.map((role) => pair.clients[role].nextMethod('channels.update', undefined, 20_000)));
+    t.same(restored.map((m) => roundOf(m.data.state)), [round, round], 'both at B on the round A left');
+    t.equal(await transfer(pair, 1), round + 1, 'and they go on there');
+    const after = await stored(pair);
+    for (const role of ROLES) t.same(after[role].history, upTo(round + 1), `${role}: every round once`);
     for (const role of ROLES) pair.clients[role].close();
   });
 

@@ -44,6 +44,8 @@ export interface InboxOwner {
   step(event: ChannelEvent): void;
   /** resolves once the FSM is awake: a sleeping one may first have to take its lease back */
   awake(): Promise<void>;
+  /** resolves once the FSM's state is known not to be stale: at once, unless it sleeps with its lease let go (then once awake) */
+  leaseChecked(): Promise<void>;
   /** the FSM refused it (a refused proposal ends its metrics here) */
   refused(event: ChannelEvent): void;
   /** `channels.system stop`: the FSM ends at once */
@@ -51,6 +53,9 @@ export interface InboxOwner {
   /** `channels.history.fetch`: the FSM's recent reports and peer messages */
   history(filter: HistoryFilter): HistoryEntry[];
 }
+
+/** Queries answered from the channel's state (the others are about the session or its client). */
+const STATE_QUERIES: ReadonlySet<Query> = new Set(['balances', 'offchain_state', 'poi']);
 
 export class Inbox {
   private queue: Promise<void> = Promise.resolve();
@@ -104,6 +109,12 @@ export class Inbox {
         this.refuseRequest(incoming, interpreted.reason, interpreted.detail);
         return;
       case 'query':
+        // the channel's state is read from an FSM sure of its lease: a sleeping one whose FSM another
+        // instance took over stops (its client told) rather than answer from a stale snapshot
+        if (STATE_QUERIES.has(interpreted.query)) {
+          await this.owner.leaseChecked();
+          if (this.owner.isStopped) return;
+        }
         if (interpreted.query === 'history') this.owner.client?.answer(this.owner.channelId, incoming, this.owner.history(interpreted.filter ?? {}));
         else this.answer(incoming, interpreted.query, interpreted.accounts);
         return;

@@ -165,6 +165,11 @@ export class Session {
     return Promise.resolve();
   }
 
+  /** Resolves once the FSM's state is known not to be stale: a sleeping FSM without its lease wakes for it. */
+  leaseChecked(): Promise<void> {
+    return this.sleptWithLease || this.waking ? this.awake() : Promise.resolve();
+  }
+
   private wakeUnderLease(events: ChannelEvent[]): Promise<void> {
     const round = this.dormant!.persisted.context.state?.round ?? 0;
     const waking: Waking = { events, done: Promise.resolve() };
