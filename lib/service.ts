@@ -187,6 +187,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
     instances = new InstancePairing({
       registry, peers, directory, log, advertiseHost: advertisedPeerHost(peer),
       listen: { host: peer.host, maxSessionsPerPort: peer.maxSessionsPerPort, handshakeTimeoutMs: peer.handshakeTimeoutMs, maxMessage: peer.maxMessageBytes },
+      dial: { connectTimeoutMs: peer.connectTimeoutMs, handshakeTimeoutMs: peer.handshakeTimeoutMs, maxMessage: peer.maxMessageBytes },
     });
     undoSteps.push(() => instances?.close());
   }

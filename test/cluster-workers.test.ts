@@ -23,10 +23,12 @@ let nextPort = 30_000 + Math.floor(Math.random() * 10_000);
 
 interface WorkerRow { worker: number; pid: number | null; up: boolean; restarts: number; ops_url: string | null }
 
-async function startWorkers(t: Test) {
+const PEER_ENV = { PEER_REDIAL_DELAY_MS: '200', PEER_CONNECT_TIMEOUT_MS: '1000', PEER_HANDSHAKE_TIMEOUT_MS: '5000' };
+
+async function startWorkers(t: Test, env: Record<string, string> = {}) {
   const service = await startServiceProcess({
     direct: true, built: true, storage: testStorage('redis'), startTimeoutMs: 180_000,
-    env: { WORKERS: '2', LOG_LEVEL: 'info', PEER_REDIAL_DELAY_MS: '200', PEER_CONNECT_TIMEOUT_MS: '1000', PEER_HANDSHAKE_TIMEOUT_MS: '5000' },
+    env: { WORKERS: '2', LOG_LEVEL: 'info', ...PEER_ENV, ...env },
   });
   t.teardown(() => service.stop());
   await service.printed('"workers":2', 180_000);
@@ -148,6 +150,60 @@ t.test('WORKERS=2: both workers host FSMs; channels across them open, transfer a
   const stopped = jsonLines(s.service.output()).filter((l) => l.message === 'service stopped');
   t.same(stopped.map((l) => l.worker ?? 'primary').sort(), [0, 1, 'primary'].sort(), 'both workers and then the primary stopped');
   t.equal(stopped.at(-1).worker, undefined, 'the primary last');
+  for (const ch of channels) { ch.initiator.close(); ch.responder.close(); }
+});
+
+// Another operator's service (its own process and store, as a node would be) dials the one public peer
+// port of a WORKERS=2 service, where responders wait on both workers: the worker that holds the port
+// takes its own responders' sessions and relays the others' to the worker they wait at.
+t.test('a peer from another service reaches responders on either worker through the one public port', async (t) => {
+  const s = await startWorkers(t, { PEER_HOST: '127.0.0.2' });
+  const other = await startServiceProcess({
+    direct: true, built: true, storage: testStorage('embedded'), env: { ...PEER_ENV, CHAIN_NODE_URL: s.service.nodeUrl, PEER_HOST: '127.0.0.3' },
+  });
+  t.teardown(() => other.stop());
+  const port = nextPort++;
+  const channels: Opened[] = [];
+  // every responder waits on one port, as a node's operator would have them; the primary hands their sockets out in turn
+  const waiting = [];
+  for (let n = 0; n < 4; n++) {
+    const [initiatorAccount, responderAccount] = await s.funded(2);
+    const query = channelQuery(initiatorAccount!, responderAccount!, port, AMOUNTS);
+    const responder = await TestClient.connect(s.service.channelUrl, { ...query, role: 'responder' }, 'json-rpc', responderAccount!);
+    const rUp = await responder.nextMethod('channels.info', 'fsm_up', 60_000);
+    waiting.push({ query, responder, rUp, initiatorAccount: initiatorAccount!, responderAccount: responderAccount! });
+  }
+  for (const w of waiting) {
+    const initiator = await TestClient.connect(other.channelUrl, { ...w.query, role: 'initiator', host: '127.0.0.2' }, 'json-rpc', w.initiatorAccount);
+    const iUp = await initiator.nextMethod('channels.info', 'fsm_up', 60_000);
+    const [iOpen] = await Promise.all([initiator.nextMethod('channels.info', 'open', 60_000), w.responder.nextMethod('channels.info', 'open', 60_000)]);
+    await Promise.all([initiator.nextMethod('channels.update', undefined, 30_000), w.responder.nextMethod('channels.update', undefined, 30_000)]);
+    channels.push({
+      initiator, responder: w.responder, initiatorAccount: w.initiatorAccount, responderAccount: w.responderAccount, port,
+      channelId: iOpen.frame.params.channel_id as string, fsmIds: { initiator: iUp.data.fsm_id as string, responder: w.rUp.data.fsm_id as string },
+    });
+  }
+  const where = await s.placement();
+  const workersOfResponders = new Set(channels.map((ch) => where.get(ch.channelId)?.responder));
+  t.same([...workersOfResponders].sort(), [0, 1], 'the responders wait on both workers');
+  t.ok(channels.every((ch) => where.get(ch.channelId)?.initiator === undefined), 'every initiator is on the other service');
+  t.match(s.service.output(), 'peer session relayed to another instance', 'the worker holding the port relayed the others\' sessions');
+
+  for (const ch of channels) {
+    const [i, r] = [ch.initiatorAccount.address, ch.responderAccount.address];
+    const [a1, b1] = await transfer(ch, 'initiator', i, r, 100);
+    const [a2, b2] = await transfer(ch, 'responder', r, i, 7);
+    t.ok(a1 === b1 && a2 === b2, 'both FSMs hold each co-signed round');
+    const after = await balances(ch.initiator, ch);
+    t.same(after, await balances(ch.responder, ch), 'the same balances on both sides');
+    t.equal(BigInt(after[r]!), 10n ** 18n + 93n, 'each transfer counted once');
+  }
+  // mutual closes co-signed over the links, relayed or not, posted on chain
+  await Promise.all(channels.map(async (ch) => {
+    ch.responder.send('channels.shutdown');
+    await Promise.all([ch.initiator.nextMethod('channels.info', 'died', 60_000), ch.responder.nextMethod('channels.info', 'died', 60_000)]);
+  }));
+  for (const ch of channels) t.equal((await fetch(`${s.service.nodeUrl}/v3/channels/${ch.channelId}`)).status, 404, 'closed on chain');
   for (const ch of channels) { ch.initiator.close(); ch.responder.close(); }
 });
 

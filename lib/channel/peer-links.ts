@@ -63,6 +63,12 @@ export function wantedBy(first: PeerMessage, port: number): WantedResponder | { 
 const WITHOUT_PEER = new Set(['closing', 'channel_closing', 'channel_closed']);
 const doesWithoutPeer = (session: Session) => !session.isStopped && WITHOUT_PEER.has(session.stateName);
 
+/**
+ * Where a session from another service that no responder here takes may go instead: another
+ * instance's responder (InstancePairing.relay). True when it took the session.
+ */
+export type RelayElsewhere = (wanted: WantedResponder, noise: NoiseSession, first: Uint8Array) => Promise<boolean>;
+
 export class PeerLinks implements RemotePairing {
   private readonly listeners: PeerListeners;
   private readonly dials = new Map<Session, AbortController>();
@@ -86,10 +92,12 @@ export class PeerLinks implements RemotePairing {
   /** FSMs whose link dropped while they did without their peer: looked at until they need it again or end */
   private readonly parked = new Map<Session, NodeJS.Timeout>();
   private closed = false;
+  private relayElsewhere: RelayElsewhere | null = null;
 
   constructor(private readonly deps: PeerLinksDeps) {
     this.listeners = new PeerListeners(deps.listen, {
-      onSession: (port, session, first) => this.arrived(port, session, first),
+      // only sessions at the public ports are relayed on: one relay at most, never a loop
+      onSession: (port, session, first) => this.arrived(port, session, first, true),
       onListenError: (port, error) => deps.log.warn('cannot listen for peers: responders on this port pair in-process only', {
         port, host: deps.listen.host, error: error.code ?? error.message,
       }),
@@ -171,8 +179,16 @@ export class PeerLinks implements RemotePairing {
     await this.listeners.close();
   }
 
-  /** A session from another service (or instance) named its channel: find the responder it asks for. */
-  arrived(port: number, noise: NoiseSession, first: Uint8Array): void {
+  /** Sessions no responder here takes may be relayed to another instance's (several instances on one store). */
+  relayVia(relay: RelayElsewhere): void {
+    this.relayElsewhere = relay;
+  }
+
+  /**
+   * A session from another service (or instance) named its channel: find the responder it asks for,
+   * here or, if `relayable` and none waits here, at another instance.
+   */
+  arrived(port: number, noise: NoiseSession, first: Uint8Array, relayable = false): void {
     const wire = this.deps.newWire();
     const decoded = wire.decode(first);
     if ('refusal' in decoded) {
@@ -186,8 +202,16 @@ export class PeerLinks implements RemotePairing {
     }
     const session = this.deps.registry.takeResponder(wanted) ?? this.supersede(wanted, decoded.message);
     if (!session) {
-      this.deps.log.info('peer session refused', { port, why: `no responder waits for this ${decoded.message.type}` });
-      return noise.destroy('no such responder');
+      const refuse = () => {
+        this.deps.log.info('peer session refused', { port, why: `no responder waits for this ${decoded.message.type}` });
+        noise.destroy('no such responder');
+      };
+      if (!relayable || !this.relayElsewhere) return refuse();
+      this.relayElsewhere(wanted, noise, first).then((relayed) => { if (!relayed) refuse(); }, (err: Error) => {
+        this.deps.log.warn('peer session could not be relayed to another instance', { port, error: err.message });
+        refuse();
+      });
+      return;
     }
     session.log.info('peer link up', { port, side: 'responder', address: noise.remoteAddress });
     const link = this.link(session, noise, wire);
