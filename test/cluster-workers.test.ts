@@ -1,9 +1,11 @@
 /**
  * WORKERS=2: the service as its own process (lib/main.ts, the build run with node) forking two
- * workers on one WebSocket port, on the test Redis under a key prefix of its own. Real clients connect
- * one after another, the primary hands their sockets to the workers in turn, and each worker's own ops
- * listener (found through the primary's /workers) says which FSMs it hosts: channels whose two FSMs
- * are on different workers open over the peer link between instances, transfer and close; a worker
+ * workers behind one WebSocket port, on the test Redis under a key prefix of its own. Real clients
+ * connect one after another, the primary hands each socket to the worker its channel hashes to (a
+ * channel's two participants to the same one) or, naming none, to the next in turn, and each worker's
+ * own ops listener (found through the primary's /workers) says which FSMs it hosts: channels whose two
+ * FSMs are on different workers open over the peer link between instances, transfer and close; a
+ * peer from another service reaches responders on either worker through one public port; a worker
  * SIGKILLed is started again and its clients reestablish; SIGTERM to the primary drains both workers.
  * WORKERS > 1 on the embedded store, and bad values, are refused.
  */
@@ -59,10 +61,12 @@ type Workers = Awaited<ReturnType<typeof startWorkers>>;
 
 /**
  * A channel opened by two clients connecting one after the other (the initiator first, as the
- * aepp-sdk's tests do); `between` sockets opened and closed in between move the responder's socket on
- * in the primary's turn.
+ * aepp-sdk's tests do). Both name the channel's port and participants, so the primary hands both
+ * sockets to the one worker the channel hashes to. With `anyInitiator` the responder takes any
+ * initiator (`initiator_id=any`): its request names no channel the primary could hash, so its socket
+ * goes to the next worker in turn, and `between` sockets opened and closed before it move that turn on.
  */
-async function openChannel(s: Workers, between = 0) {
+async function openChannel(s: Workers, between = 0, anyInitiator = false) {
   const [initiatorAccount, responderAccount] = await s.funded(2);
   const port = nextPort++;
   const query = channelQuery(initiatorAccount!, responderAccount!, port, AMOUNTS);
@@ -72,7 +76,7 @@ async function openChannel(s: Workers, between = 0) {
     const spare = await TestClient.connect(s.service.channelUrl, {}, 'json-rpc', null);
     await spare.closedAndDone();
   }
-  const responder = await TestClient.connect(s.service.channelUrl, { ...query, role: 'responder' }, 'json-rpc', responderAccount!);
+  const responder = await TestClient.connect(s.service.channelUrl, { ...query, role: 'responder', ...(anyInitiator && { initiator_id: 'any' }) }, 'json-rpc', responderAccount!);
   const [iUp, rUp] = await Promise.all([initiator.nextMethod('channels.info', 'fsm_up', 60_000), responder.nextMethod('channels.info', 'fsm_up', 60_000)]);
   const [iOpen] = await Promise.all([initiator.nextMethod('channels.info', 'open', 60_000), responder.nextMethod('channels.info', 'open', 60_000)]);
   await Promise.all([initiator.nextMethod('channels.update', undefined, 30_000), responder.nextMethod('channels.update', undefined, 30_000)]);
@@ -105,14 +109,25 @@ t.test('WORKERS=2: both workers host FSMs; channels across them open, transfer a
   t.equal(rows.length, 2, 'the primary lists two workers');
   t.ok(rows.every((w) => w.up && w.pid && w.ops_url), 'each up, with its pid and ops listener');
 
+  // a channel named by both its participants: both sockets go to the worker it hashes to
   const channels: Opened[] = [];
-  for (const between of [0, 1, 0, 1]) channels.push(await openChannel(s, between));
-  const where = await s.placement();
+  for (let n = 0; n < 3; n++) channels.push(await openChannel(s));
+  let where = await s.placement();
+  for (const ch of channels) t.equal(where.get(ch.channelId)!.initiator, where.get(ch.channelId)!.responder, 'a channel\'s two FSMs on one worker, paired in-process');
+  t.notMatch(s.service.output(), 'responder found at another instance', 'none needed the peer link between workers');
+  // responders open to any initiator go to the workers in turn: some channels cross workers
+  for (let tries = 0, across = 0; tries < 8 && across < 2; tries++) {
+    const ch = await openChannel(s, tries % 2, true);
+    channels.push(ch);
+    const placed = (await s.placement()).get(ch.channelId)!;
+    if (placed.initiator !== placed.responder) across++;
+  }
+  where = await s.placement();
   const across = channels.filter((ch) => where.get(ch.channelId)!.initiator !== where.get(ch.channelId)!.responder);
   const hosts = new Set([...where.values()].flatMap((w) => [w.initiator, w.responder]));
   t.same([...hosts].sort(), [0, 1], 'FSMs on both workers');
   t.ok(across.length >= 1, `channels whose FSMs are on different workers: ${across.length} of ${channels.length}`);
-  t.match(s.service.output(), 'responder found at another instance', 'paired through the store and the peer link between instances');
+  t.match(s.service.output(), 'responder found at another instance', 'those paired through the store and the peer link between instances');
   for (const ch of channels) t.ok(where.get(ch.channelId)!.initiator !== undefined && where.get(ch.channelId)!.responder !== undefined, 'each FSM is hosted by one worker');
 
   // the ops side: the primary sums the workers' metrics, each worker shows its own share
@@ -164,12 +179,12 @@ t.test('a peer from another service reaches responders on either worker through 
   t.teardown(() => other.stop());
   const port = nextPort++;
   const channels: Opened[] = [];
-  // every responder waits on one port, as a node's operator would have them; the primary hands their sockets out in turn
+  // every responder waits on one port, as a node's operator would have them, open to any initiator: the primary hands their sockets out in turn
   const waiting = [];
   for (let n = 0; n < 4; n++) {
     const [initiatorAccount, responderAccount] = await s.funded(2);
     const query = channelQuery(initiatorAccount!, responderAccount!, port, AMOUNTS);
-    const responder = await TestClient.connect(s.service.channelUrl, { ...query, role: 'responder' }, 'json-rpc', responderAccount!);
+    const responder = await TestClient.connect(s.service.channelUrl, { ...query, role: 'responder', initiator_id: 'any' }, 'json-rpc', responderAccount!);
     const rUp = await responder.nextMethod('channels.info', 'fsm_up', 60_000);
     waiting.push({ query, responder, rUp, initiatorAccount: initiatorAccount!, responderAccount: responderAccount! });
   }
@@ -209,11 +224,11 @@ t.test('a peer from another service reaches responders on either worker through 
 
 t.test('a worker SIGKILLed is started again, and its clients reestablish', async (t) => {
   const s = await startWorkers(t);
-  let ch = await openChannel(s);
+  let ch = await openChannel(s, 0, true);
   let where = (await s.placement()).get(ch.channelId)!;
-  // the primary hands sockets out in turn: the first channel's two FSMs land on different workers
-  for (let tries = 0; tries < 3 && where.initiator === where.responder; tries++) {
-    ch = await openChannel(s);
+  // a responder open to any initiator goes to the next worker in turn: soon a channel's two FSMs are on different workers
+  for (let tries = 1; tries < 8 && where.initiator === where.responder; tries++) {
+    ch = await openChannel(s, tries % 2, true);
     where = (await s.placement()).get(ch.channelId)!;
   }
   t.not(where.initiator, where.responder, 'a channel across the two workers');
