@@ -16,7 +16,6 @@
  * waking it takes the lease back with the same token if nobody took it since (the fencing counter did
  * not move, so nobody else wrote the FSM), else its snapshot is stale: it stops and its client is told.
  */
-import cluster from 'node:cluster';
 import { hostname } from 'node:os';
 import type { ChannelId, Role } from '../../fsm/types.js';
 import type { Logger } from '../log.js';
@@ -51,13 +50,13 @@ export interface OwnershipOptions {
 }
 
 /**
- * The instance id when INSTANCE_ID is empty: the host, the WebSocket port and, with WORKERS, the
- * worker's place (AESC_WORKER, lib/cluster/primary.ts), so workers sharing the port are owners of their
- * own, and a restart in the same place (a respawned worker) takes its predecessor's leases back at once.
+ * The instance id when INSTANCE_ID is empty: the host and the WebSocket port. With WORKERS the primary
+ * gives each worker this (or INSTANCE_ID) with the worker's place after it (lib/cluster/primary.ts), so
+ * workers are owners of their own, and a restart in the same place (a respawned worker) takes its
+ * predecessor's leases back at once.
  */
 export function defaultInstanceId(wsPort: number): string {
-  const worker = cluster.isWorker && process.env.AESC_WORKER !== undefined ? `:w${process.env.AESC_WORKER}` : '';
-  return `${hostname()}:${wsPort || `pid${process.pid}`}${worker}`;
+  return `${hostname()}:${wsPort || `pid${process.pid}`}`;
 }
 
 export class Ownership {
