@@ -4,7 +4,7 @@
  * come back from a client or the peer. Implements the machine's TxKit.
  */
 import { buildTx, Encoding, EntryTag, Tag, unpackEntry, unpackTx } from '@aeternity/aepp-sdk';
-import { decode as rlpDecode, encode as rlpEncode } from 'rlp';
+import { decode as rlpDecode } from 'rlp';
 import type {
   AccountId, Balances, ChannelId, ChannelParams, EncodedTx, OnchainTerms, SignedCheck, StateHash, TxKit,
 } from '../../fsm/types.js';
@@ -12,6 +12,7 @@ import { blake2b256, signingMessage, verifySignature } from './crypto.js';
 import { feeAtGasPrice } from './gas-price.js';
 import { asBuffer, decode, decodeUnremembered, encode } from './encoding.js';
 import { Memo } from './memo.js';
+import { rlpEncode } from './rlp-write.js';
 import { encodeSignedTx, readSignedTx } from './signed-rlp.js';
 import { accountsTrie, intBytes, proofOfInclusion, stateHash, type Trie } from './state-trees.js';
 

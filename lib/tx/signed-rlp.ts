@@ -1,13 +1,15 @@
 /**
- * The RLP of a SignedTx, [11, 1, [signature…], tx], written and read by hand. Every round writes two
- * or three of them and reads as many: through the `rlp` package that cost more than the rest of the
- * kit's byte work (its encoder goes through hex strings and concatenates item by item, its decoder
- * copies every item), and made much of the kit's garbage.
+ * The RLP of a SignedTx, [11, 1, [signature…], tx], written (rlp-write.ts) and read by hand. Every
+ * round writes two or three of them and reads as many: through the `rlp` package that cost more than
+ * the rest of the kit's byte work (its decoder copies every item, its encoder concatenates item by
+ * item), and made much of the kit's garbage.
  *
  * The reader takes only the canonical form (shortest lengths, no prefixed single bytes, nothing after
  * the list), the only one the `rlp` package and the node write. Anything else is left to the caller's
  * general decoder, so whatever that decoder accepts or refuses is still accepted or refused as before.
  */
+
+import { rlpEncode } from './rlp-write.js';
 
 const SIGNED_TX_TAG = 11;
 const SIGNED_TX_VERSION = 1;
@@ -15,55 +17,12 @@ const SIGNATURE_BYTES = 64;
 /** an RLP string or list of up to 55 bytes has its length in its first byte; longer ones say how long the length is */
 const SHORT_MAX = 55;
 
-/** Bytes of a string or list header for a payload of `length` bytes. */
-function headerBytes(length: number): number {
-  if (length <= SHORT_MAX) return 1;
-  let lenOfLen = 1;
-  for (let n = length >>> 8; n > 0; n >>>= 8) lenOfLen++;
-  return 1 + lenOfLen;
-}
-
-/** Writes a header (`short` is 0x80 for strings, 0xc0 for lists) at `at`; returns where the payload starts. */
-function writeHeader(out: Buffer, at: number, short: number, length: number): number {
-  if (length <= SHORT_MAX) {
-    out[at] = short + length;
-    return at + 1;
-  }
-  const lenOfLen = headerBytes(length) - 1;
-  out[at] = short + SHORT_MAX + lenOfLen;
-  for (let i = lenOfLen; i > 0; i--) out[at + i] = (length >>> (8 * (lenOfLen - i))) & 0xff;
-  return at + 1 + lenOfLen;
-}
-
-/** Bytes an RLP string of `payload` takes, header included. */
-function stringBytes(payload: Uint8Array): number {
-  return payload.length === 1 && payload[0]! < 0x80 ? 1 : headerBytes(payload.length) + payload.length;
-}
-
-function writeString(out: Buffer, at: number, payload: Uint8Array): number {
-  if (payload.length === 1 && payload[0]! < 0x80) {
-    out[at] = payload[0]!;
-    return at + 1;
-  }
-  const start = writeHeader(out, at, 0x80, payload.length);
-  out.set(payload, start);
-  return start + payload.length;
-}
+const TAG_BYTES = Buffer.of(SIGNED_TX_TAG);
+const VERSION_BYTES = Buffer.of(SIGNED_TX_VERSION);
 
 /** The RLP of a SignedTx with these signatures (in this order) around the tx's RLP `inner`. */
-export function encodeSignedTx(inner: Uint8Array, signatures: readonly Uint8Array[]): Buffer {
-  let signaturesLength = 0;
-  for (const signature of signatures) signaturesLength += stringBytes(signature);
-  // tag and version are single bytes below 0x80: one byte each
-  const payload = 2 + headerBytes(signaturesLength) + signaturesLength + stringBytes(inner);
-  const out = Buffer.allocUnsafe(headerBytes(payload) + payload);
-  let at = writeHeader(out, 0, 0xc0, payload);
-  out[at++] = SIGNED_TX_TAG;
-  out[at++] = SIGNED_TX_VERSION;
-  at = writeHeader(out, at, 0xc0, signaturesLength);
-  for (const signature of signatures) at = writeString(out, at, signature);
-  writeString(out, at, inner);
-  return out;
+export function encodeSignedTx(inner: Uint8Array, signatures: Uint8Array[]): Buffer {
+  return rlpEncode([TAG_BYTES, VERSION_BYTES, signatures, inner]);
 }
 
 /** A canonical header at `at`: whether it is a list, where its payload starts and ends; null if not canonical. */
