@@ -6,7 +6,8 @@
  *
  * Each directory is a checkout whose test/bench/fsm-pair.ts exports `fsmPairTransfers` returning
  * `cpuUs` (copy this checkout's fsm-pair.ts into an older one: only the harness, not what it measures).
- * Two turns each warm the JIT up first. Prints each side's median CPU µs per transfer over the turns and after / before.
+ * Two turns each warm the JIT up first. Prints each side's median CPU µs per transfer over the turns, after / before
+ * of those medians, and the median of each turn's after / before (turnRatio).
  */
 import { pathToFileURL } from 'node:url';
 import { join, resolve } from 'node:path';
@@ -26,4 +27,9 @@ for (let turn = 0; turn < Number(turns); turn++) {
   for (const k of turn % 2 ? [1, 0] : [0, 1]) cpu[k]!.push((await pairs[k]!(Number(turnMs))).cpuUs);
 }
 const [b, a] = cpu.map((c) => median(c)) as [number, number];
-console.log(JSON.stringify({ beforeUs: +b.toFixed(1), afterUs: +a.toFixed(1), ratio: +(a / b).toFixed(3), before: cpu[0]!.map(Math.round), after: cpu[1]!.map(Math.round) }));
+// the load moves by the second: each turn's ratio to the other's turn next to it says more than the medians
+const turnRatios = cpu[1]!.map((us, i) => us / cpu[0]![i]!);
+console.log(JSON.stringify({
+  beforeUs: +b.toFixed(1), afterUs: +a.toFixed(1), ratio: +(a / b).toFixed(3), turnRatio: +median(turnRatios).toFixed(3),
+  before: cpu[0]!.map(Math.round), after: cpu[1]!.map(Math.round),
+}));
