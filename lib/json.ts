@@ -162,6 +162,31 @@ const MARKED_BIGINT = /"\uE000(-?\d+)"/g;
 
 /** JSON.stringify, but bigints become bare integer literals instead of throwing. */
 export function stringifyJson(value: unknown): string {
+  // Most frames hold no bigint (reports, infos, answers, amounts below 2^53): V8 writes those on its
+  // fast path, which a replacer turns off. Looking for one first costs far less than the replacer.
+  if (!holdsBigint(value, 0)) return JSON.stringify(value) ?? 'null';
+  return stringifyMarked(value);
+}
+
+/** how deep `holdsBigint` looks before it assumes there may be one (and the replacer finds out) */
+const BIGINT_SEARCH_DEPTH = 32;
+
+/** Whether a bigint is anywhere in `value` (what JSON.stringify would write of it; strings are not looked into). */
+function holdsBigint(value: unknown, depth: number): boolean {
+  if (typeof value === 'bigint') return true;
+  if (typeof value !== 'object' || value === null) return false;
+  if (depth >= BIGINT_SEARCH_DEPTH || typeof (value as { toJSON?: unknown }).toJSON === 'function') return true;
+  if (Array.isArray(value)) {
+    for (const v of value) if (holdsBigint(v, depth + 1)) return true;
+    return false;
+  }
+  for (const key in value) {
+    if (Object.hasOwn(value, key) && holdsBigint((value as Record<string, unknown>)[key], depth + 1)) return true;
+  }
+  return false;
+}
+
+function stringifyMarked(value: unknown): string {
   let bigints = false;
   let clash = false;
   const text = JSON.stringify(value, (key: string, v: unknown) => {

@@ -4,14 +4,16 @@
  * come back from a client or the peer. Implements the machine's TxKit.
  */
 import { buildTx, Encoding, EntryTag, Tag, unpackEntry, unpackTx } from '@aeternity/aepp-sdk';
-import { decode as rlpDecode, encode as rlpEncode } from 'rlp';
+import { decode as rlpDecode } from 'rlp';
 import type {
   AccountId, Balances, ChannelId, ChannelParams, EncodedTx, OnchainTerms, SignedCheck, StateHash, TxKit,
 } from '../../fsm/types.js';
 import { blake2b256, signingMessage, verifySignature } from './crypto.js';
 import { feeAtGasPrice } from './gas-price.js';
-import { asBuffer, decode, encode } from './encoding.js';
+import { asBuffer, decode, decodeUnremembered, encode } from './encoding.js';
 import { Memo } from './memo.js';
+import { rlpEncode } from './rlp-write.js';
+import { encodeSignedTx, readSignedTx } from './signed-rlp.js';
 import { accountsTrie, intBytes, proofOfInclusion, stateHash, type Trie } from './state-trees.js';
 
 /** A close_solo without payload closes on the state the chain already holds. */
@@ -40,16 +42,19 @@ export function channelStateHash(params: ChannelParams, balances: Balances): Sta
 }
 
 // RLP fields as bytes: the rlp package turns numbers into bytes through hex strings, slowly
-const SIGNED_TX_HEADER = [Buffer.of(Tag.SignedTx), Buffer.of(1)];
 const OFFCHAIN_TX_HEADER = [Buffer.of(Tag.ChannelOffChainTx), Buffer.of(2)];
 /** the id type tag of a channel in an RLP id field (aeser_id) */
 const CHANNEL_ID_TAG = 6;
 const SIGNATURE_BYTES = 64;
 
+/** Signatures in the order a SignedTx holds them: by their bytes, as the node sorts them. */
+function sortedSignatures(signatures: Uint8Array[]): Buffer[] {
+  return signatures.map(asBuffer).sort(Buffer.compare);
+}
+
 /** The RLP of a SignedTx: its signatures sorted by their bytes, as the node sorts them, then the tx. */
 function signedTxBytes(inner: Uint8Array, signatures: Uint8Array[]): Uint8Array {
-  const sorted = signatures.map(asBuffer).sort(Buffer.compare);
-  return rlpEncode([...SIGNED_TX_HEADER, sorted, inner]);
+  return encodeSignedTx(inner, sortedSignatures(signatures));
 }
 
 /**
@@ -76,27 +81,46 @@ interface UnpackedSigned {
   encodedTx: EncodedTx;
 }
 
-/** A SignedTx as read: its signatures (views into the read bytes) and its inner tx, as bytes too. */
-interface SignedParts {
-  signatures: Buffer[];
-  encodedTx: EncodedTx;
-  inner: Buffer;
+/**
+ * A SignedTx as read: its signatures (views into the read bytes) and its inner tx, as bytes too. The
+ * inner tx as a string and the message its signatures sign are worked out when first asked for: most
+ * signed txs read on the per-update path are only compared and checked, never re-encoded.
+ */
+class SignedParts {
+  private encoded: EncodedTx | undefined;
+  private message: { networkId: string; bytes: Buffer } | undefined;
+
+  constructor(readonly signatures: Buffer[], readonly inner: Buffer, encodedTx?: EncodedTx) {
+    this.encoded = encodedTx;
+  }
+
+  get encodedTx(): EncodedTx {
+    return (this.encoded ??= encode(this.inner, Encoding.Transaction));
+  }
+
+  /** What the signatures sign on this network (kept for the other checks of the same round). */
+  signingMessage(networkId: string): Buffer {
+    if (this.message?.networkId !== networkId) this.message = { networkId, bytes: signingMessage(networkId, this.inner) };
+    return this.message.bytes;
+  }
 }
 
 /** Reads a SignedTx, or a bare tx as a SignedTx with no signatures; null if neither. */
 function readSigned(tx: string): SignedParts | null {
   if (!tx.startsWith('tx_')) return null;
   try {
-    const bytes = decode(tx as EncodedTx);
+    const bytes = decodeUnremembered(tx as EncodedTx);
+    // the canonical form every client, peer and this kit writes, read without the rlp package
+    const canonical = readSignedTx(bytes);
+    if (canonical) return new SignedParts(canonical.signatures, canonical.inner);
     const items = rlpDecode(bytes) as unknown;
     if (!Array.isArray(items) || !(items[0] instanceof Uint8Array)) return null;
     const tag = items[0].length === 1 ? items[0][0] : -1;
-    if (tag !== Tag.SignedTx) return { signatures: [], encodedTx: tx as EncodedTx, inner: bytes };
+    if (tag !== Tag.SignedTx) return new SignedParts([], bytes, tx as EncodedTx);
     const [, version, signatures, inner] = items as [unknown, Uint8Array, unknown, unknown];
     if (version.length !== 1 || version[0] !== 1 || !Array.isArray(signatures) || !(inner instanceof Uint8Array)) return null;
     if (!signatures.every((s) => s instanceof Uint8Array && s.length === SIGNATURE_BYTES)) return null;
-    const innerBytes = asBuffer(inner);
-    return { signatures: (signatures as Uint8Array[]).map(asBuffer), encodedTx: encode(innerBytes, Encoding.Transaction), inner: innerBytes };
+    return new SignedParts((signatures as Uint8Array[]).map(asBuffer), asBuffer(inner));
   } catch {
     return null;
   }
@@ -156,11 +180,20 @@ export function createTxKit(networkId: string): TxKit {
   // responder checks that very SignedTx from the peer; likewise for the acknowledgement. All of it is
   // pure, so the second asks these memos. Their values are shared: nothing here writes into them.
   const signed = new Memo<SignedParts | null>(KIT_MEMO_LIMIT);
-  const checks = new Memo<SignedCheck>(KIT_MEMO_LIMIT);
+  /** by the candidate signed tx: each check made on it (there are one or two) */
+  const checks = new Memo<Array<{ expected: string; signers: string; participants: string; result: SignedCheck }>>(KIT_MEMO_LIMIT);
   const rounds = new Memo<{ signedTx: EncodedTx; stateHash: StateHash }>(KIT_MEMO_LIMIT);
-  /** what each round's signatures sign, worked out once for the checks of both sides */
-  const signingMessages = new Memo<Buffer>(KIT_MEMO_LIMIT);
   const readSignedOnce = (tx: string) => (tx.length > MEMO_MAX_CHARS ? readSigned(tx) : signed.get(tx, () => readSigned(tx)));
+  /**
+   * A SignedTx this kit wrote, as a string: what reading it back gives is known, so the check the
+   * other FSM makes on it (it is what goes to the peer, or comes back from it) reads nothing again.
+   */
+  const writeSigned = (inner: Buffer, signatures: Uint8Array[]): EncodedTx => {
+    const sorted = sortedSignatures(signatures);
+    const tx = encode(encodeSignedTx(inner, sorted), Encoding.Transaction);
+    if (tx.length <= MEMO_MAX_CHARS) signed.set(tx, new SignedParts(sorted, inner));
+    return tx;
+  };
 
   const check = (candidate: string, expected: EncodedTx, signers: AccountId[], participants: AccountId[]): SignedCheck => {
     const got = readSignedOnce(candidate);
@@ -171,7 +204,7 @@ export function createTxKit(networkId: string): TxKit {
       const { reason, detail } = describeMismatch(got.encodedTx, want.encodedTx);
       return { ok: false, reason, detail };
     }
-    const message = signingMessages.get(want.encodedTx, () => signingMessage(networkId, want.inner));
+    const message = want.signingMessage(networkId);
     const signatures = [...want.signatures];
     const known = (sig: Buffer) => signatures.some((s) => s.equals(sig));
     // Signatures we already hold were checked when they came; trying them first against another
@@ -188,12 +221,21 @@ export function createTxKit(networkId: string): TxKit {
     for (const sig of fresh) {
       if (!known(sig) && participants.some((p) => !signers.includes(p) && verifySignature(message, sig, p))) signatures.push(sig);
     }
-    return { ok: true, signedTx: encode(signedTxBytes(want.inner, signatures), Encoding.Transaction) };
+    return { ok: true, signedTx: writeSigned(want.inner, signatures) };
   };
+  // keyed by the candidate alone: a key joining it with the expected tx would be a new string of a
+  // thousand characters to hash on every look-up
   const checkSigned = (candidate: string, expected: EncodedTx, signers: AccountId[], participants: AccountId[]): SignedCheck => {
     if (candidate.length > MEMO_MAX_CHARS) return check(candidate, expected, signers, participants);
-    const key = `${candidate} ${expected} ${signers.join(',')} ${participants.join(',')}`;
-    return { ...checks.get(key, () => check(candidate, expected, signers, participants)) };
+    const made = checks.get(candidate, () => []);
+    const signerList = signers.join(',');
+    const participantList = participants.join(',');
+    let known = made.find((m) => m.expected === expected && m.signers === signerList && m.participants === participantList);
+    if (!known) {
+      known = { expected, signers: signerList, participants: participantList, result: check(candidate, expected, signers, participants) };
+      made.push(known);
+    }
+    return { ...known.result };
   };
 
   return {
@@ -232,7 +274,7 @@ export function createTxKit(networkId: string): TxKit {
         const key = `${channel}:${round}:${params.initiatorId}:${params.responderId}:${balances.initiator}:${balances.responder}`;
         return { ...rounds.get(key, () => {
           const hashOfState = channelStateHash(params, balances);
-          const signedTx = encode(signedTxBytes(offchainTxBytes(channel, round, hashOfState), []), Encoding.Transaction);
+          const signedTx = writeSigned(asBuffer(offchainTxBytes(channel, round, hashOfState)), []);
           return { signedTx, stateHash: hashOfState };
         }) };
       }

@@ -26,13 +26,25 @@ const base64Decoded = new Memo<Buffer>(BASE64_MEMO_LIMIT);
 const SHA256_BYTES = 32;
 const CHECKSUM_BYTES = 4;
 
-/** The first 4 bytes of sha256(sha256(payload)). */
-function checksum(payload: Uint8Array): Buffer {
-  const first = Buffer.allocUnsafe(SHA256_BYTES);
-  const second = Buffer.allocUnsafe(SHA256_BYTES);
-  sodium.crypto_hash_sha256(first, asBuffer(payload));
-  sodium.crypto_hash_sha256(second, first);
-  return second.subarray(0, CHECKSUM_BYTES);
+/** scratch for the two sha256 of a checksum: used and read within one synchronous call, never kept */
+const firstHash = Buffer.alloc(SHA256_BYTES);
+const secondHash = Buffer.alloc(SHA256_BYTES);
+
+/** The first 4 bytes of sha256(sha256(payload)), written to `out` at `at`. */
+function writeChecksum(payload: Uint8Array, out: Uint8Array, at: number): void {
+  sodium.crypto_hash_sha256(firstHash, asBuffer(payload));
+  sodium.crypto_hash_sha256(secondHash, firstHash);
+  out[at] = secondHash[0]!;
+  out[at + 1] = secondHash[1]!;
+  out[at + 2] = secondHash[2]!;
+  out[at + 3] = secondHash[3]!;
+}
+
+/** Whether the 4 bytes of `bytes` at `at` are the checksum of `payload`. */
+function checksumMatches(payload: Uint8Array, bytes: Uint8Array, at: number): boolean {
+  sodium.crypto_hash_sha256(firstHash, asBuffer(payload));
+  sodium.crypto_hash_sha256(secondHash, firstHash);
+  return secondHash[0] === bytes[at] && secondHash[1] === bytes[at + 1] && secondHash[2] === bytes[at + 2] && secondHash[3] === bytes[at + 3];
 }
 
 /** A view of the same memory as a Buffer (no copy): for Buffer's methods, and sodium-native's typings. */
@@ -53,7 +65,11 @@ export function ownCopy(bytes: Uint8Array): Buffer {
 
 export function encode<E extends Encoding>(data: Uint8Array, type: E): Encoded.Generic<E> {
   if (!BASE64_TYPES.has(type)) return sdkEncode(data, type);
-  return `${type}_${Buffer.concat([data, checksum(data)]).toString('base64')}` as Encoded.Generic<E>;
+  // payload and checksum in one buffer, encoded at once
+  const bytes = Buffer.allocUnsafe(data.length + CHECKSUM_BYTES);
+  bytes.set(data);
+  writeChecksum(data, bytes, data.length);
+  return `${type}_${bytes.toString('base64')}` as Encoded.Generic<E>;
 }
 
 export function decode(data: Encoded.Any): Buffer {
@@ -66,13 +82,23 @@ export function decode(data: Encoded.Any): Buffer {
   return Buffer.from((base64 ? base64Decoded : base58Decoded).get(data, () => ownCopy(decodeOnce())));
 }
 
+/**
+ * `decode` without its memo, for a caller that keeps what it reads in a memo of its own (the tx kit's
+ * signed txs): remembering the bytes twice, and copying them in and out, would be work for nothing.
+ */
+export function decodeUnremembered(data: Encoded.Any): Buffer {
+  const separator = data.indexOf('_');
+  const prefix = data.slice(0, separator);
+  return separator >= 0 && BASE64_TYPES.has(prefix) ? decodeBase64(data, prefix) : sdkDecode(data);
+}
+
 function decodeBase64(data: string, prefix: string): Buffer {
   const text = data.slice(prefix.length + 1);
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw new Error(`Encoded string is not base64: ${data.slice(0, 40)}…`);
   const bytes = Buffer.from(text, 'base64');
   if (bytes.length < 4) throw new Error(`Encoded string too short: ${data.slice(0, 40)}`);
   const payload = bytes.subarray(0, -4);
-  if (!checksum(payload).equals(bytes.subarray(-4))) throw new Error('Invalid checksum');
+  if (!checksumMatches(payload, bytes, bytes.length - CHECKSUM_BYTES)) throw new Error('Invalid checksum');
   if (prefix === Encoding.State && payload.length !== STATE_HASH_BYTES) {
     throw new Error(`Payload should be ${STATE_HASH_BYTES} bytes, got ${payload.length} instead`);
   }

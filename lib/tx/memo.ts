@@ -8,6 +8,12 @@ export class Memo<V> {
 
   constructor(private readonly limit: number) {}
 
+  /** Remembers a value worked out elsewhere (what a key will be asked for is known in advance). */
+  set(key: string, value: V): void {
+    if (!this.entries.has(key) && this.entries.size >= this.limit) this.entries.delete(this.entries.keys().next().value!);
+    this.entries.set(key, value);
+  }
+
   get(key: string, work: () => V): V {
     let value = this.entries.get(key);
     if (value === undefined) {

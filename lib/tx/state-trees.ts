@@ -3,9 +3,9 @@
  * trie (blake2b-256 of each node's RLP, hex-prefix paths), folded into the aec_trees state hash, and
  * the proof of inclusion (`pi_…`) that the aepp-sdk decodes and checks against that hash.
  */
-import { encode as rlpEncode } from 'rlp';
 import { encode, Encoding, EntryTag, packEntry } from '@aeternity/aepp-sdk';
 import { blake2b256 } from './crypto.js';
+import { rlpEncode, uintBytes } from './rlp-write.js';
 
 type RlpItem = Uint8Array | RlpItem[];
 type Entry = { path: string; value: Uint8Array };
@@ -24,9 +24,7 @@ const POI_VERSION = 1;
 
 /** Integers as the node serialises them: minimal big-endian bytes, with 0 as a single zero byte. */
 export function intBytes(n: bigint | number): Buffer {
-  let hex = BigInt(n).toString(16);
-  if (hex.length % 2) hex = `0${hex}`;
-  return Buffer.from(hex, 'hex');
+  return uintBytes(n);
 }
 
 /** The trie value of a plain (version 1) account: rlp([tag 10, version 1, nonce, balance]). */
