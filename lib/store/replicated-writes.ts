@@ -66,22 +66,46 @@ export class ReplicatedWrites {
   async run<T>(write: ReplicatedWrite<T>): Promise<T> {
     const { minReplicas, waitMs, retryMs } = this.options;
     const deadline = Date.now() + retryMs;
+    const mayRetry = () => Date.now() + RETRY_DELAY_MS <= deadline;
+    // once a failover caught this write, its new master may still be getting a replica: it waits for one too
+    let failedOver = false;
     for (let attempt = 0; ; attempt++) {
+      let node: Redis;
+      let result: T;
+      let replicas: number;
       try {
-        const node = this.masterOf(write.key);
+        node = this.masterOf(write.key);
         const sent = write.send(node, attempt > 0);
         if (minReplicas === 0) return await sent;
-        const [result, replicas] = await Promise.all([sent, this.replicasAfter(node)]);
-        if (replicas >= minReplicas || !write.wrote(result)) return result;
-        const undone = write.undo ? await write.undo(node, result).then(() => 'it was undone', (err: Error) => `undoing it failed too (${err.message})`) : 'it stays on the master';
-        throw new ReplicaShortfallError(`the write reached ${replicas} of the ${minReplicas} replicas REDIS_MIN_REPLICAS asks for within `
-          + `${waitMs} ms; ${undone} and counts as failed (a master dying now would lose it)`);
+        [result, replicas] = await Promise.all([sent, this.replicasAfter(node)]);
       } catch (err) {
-        if (err instanceof ReplicaShortfallError || !MASTER_GONE.test((err as Error).message) || Date.now() + RETRY_DELAY_MS > deadline) throw err;
-        await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
-        await this.refreshRouting();
+        if (!MASTER_GONE.test((err as Error).message) || !mayRetry()) throw err;
+        failedOver = true;
+        await this.afterFailover();
+        continue;
       }
+      if (replicas >= minReplicas || !write.wrote(result)) return result;
+      if (failedOver && mayRetry()) {
+        await this.afterFailover();
+        continue;
+      }
+      const undone = write.undo ? await write.undo(node, result).then(() => 'it was undone', (err: Error) => `undoing it failed too (${err.message})`) : 'it stays on the master';
+      throw new ReplicaShortfallError(`the write reached ${replicas} of the ${minReplicas} replicas REDIS_MIN_REPLICAS asks for within `
+        + `${waitMs} ms; ${undone} and counts as failed (a master dying now would lose it)`);
     }
+  }
+
+  /** Lets a failover progress, then learns where the slots are now. */
+  private async afterFailover(): Promise<void> {
+    await new Promise((resolve) => setTimeout(resolve, RETRY_DELAY_MS));
+    if (!this.cluster) return;
+    let timer: NodeJS.Timeout | undefined;
+    // a refresh asks node after node: one that hangs must not hold the write past its window
+    await Promise.race([
+      new Promise<void>((resolve) => (this.client as Cluster).refreshSlotsCache(() => resolve())),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, 2 * RETRY_DELAY_MS); }),
+    ]);
+    clearTimeout(timer);
   }
 
   /** The connection to the master serving `key`'s slot (a single Redis: the one connection). */
@@ -93,11 +117,6 @@ export class ReplicatedWrites {
     const node = address && cluster.nodes('master').find((n) => `${n.options.host}:${n.options.port}` === address);
     if (!node) throw new Error(`no master serves slot ${slot} (yet)`);
     return node;
-  }
-
-  private refreshRouting(): Promise<void> {
-    if (!this.cluster) return Promise.resolve();
-    return new Promise((resolve) => (this.client as Cluster).refreshSlotsCache(() => resolve()));
   }
 
   /** How many replicas have every write sent on `node` so far: the next WAIT on it. */

@@ -23,6 +23,13 @@ export interface PrivateCluster {
   failover(key: string): Promise<{ from: number; to: number }>;
   /** SIGKILLs the master of `key`'s slot and resolves once its replica has taken over. */
   killMaster(key: string): Promise<{ from: number; to: number }>;
+  /** Starts a killed node again; it rejoins as a replica, and this resolves once every master has a synced replica. */
+  restart(port: number): Promise<void>;
+  /** The master of `key`'s slot and its replica, by port. */
+  shardOf(key: string): Promise<{ master: number; replica: number }>;
+  /** SIGSTOP / SIGCONT a node: alive, but answering nobody (its master's WAITs count it out). */
+  pause(port: number): void;
+  resume(port: number): void;
   stop(): Promise<void>;
 }
 
@@ -45,19 +52,26 @@ export async function startRedisCluster(): Promise<PrivateCluster> {
     nodes: ports.map((p) => `127.0.0.1:${p}`).join(','),
     ports,
     async failover(key) {
-      const { master, replica } = await shardOf(ports[0]!, key);
+      const { master, replica } = await shardOf(ports, key);
       await onNode(replica, (r) => r.cluster('FAILOVER'));
       await until(async () => (await onNode(replica, (r) => r.info('replication'))).includes('role:master'));
       await settled(ports);
       return { from: master, to: replica };
     },
     async killMaster(key) {
-      const { master, replica } = await shardOf(ports[0]!, key);
+      const { master, replica } = await shardOf(ports, key);
       await servers[ports.indexOf(master)]!.kill();
       await until(async () => (await onNode(replica, (r) => r.info('replication'))).includes('role:master'));
       await settled(ports.filter((port) => port !== master), false);
       return { from: master, to: replica };
     },
+    async restart(port) {
+      await servers[ports.indexOf(port)]!.restart();
+      await settled(ports);
+    },
+    shardOf: (key) => shardOf(ports, key),
+    pause: (port) => servers[ports.indexOf(port)]!.pause(),
+    resume: (port) => servers[ports.indexOf(port)]!.resume(),
     stop,
   };
 }
@@ -78,14 +92,18 @@ async function settled(ports: number[], replicated = true): Promise<void> {
   });
 }
 
-/** The master serving `key`'s slot and its replica, by port. */
-async function shardOf(anyPort: number, key: string): Promise<{ master: number; replica: number }> {
-  return onNode(anyPort, async (r) => {
+/** The master serving `key`'s slot and its replica, by port, as the first node that answers sees them. */
+async function shardOf(ports: number[], key: string): Promise<{ master: number; replica: number }> {
+  const [port, ...others] = ports;
+  return onNode(port!, async (r) => {
     const slot = Number(await r.cluster('KEYSLOT', key));
     const shards = await r.cluster('SLOTS');
     const shard = shards.find(([low, high]) => low <= slot && slot <= high);
     if (!shard || shard.length < 4) throw new Error(`no master with a replica serves slot ${slot}`);
     return { master: shard[2]![1], replica: shard[3]![1] };
+  }).catch((err: Error) => {
+    if (others.length === 0 || !/ECONNREFUSED|Connection is closed/.test(err.message)) throw err;
+    return shardOf(others, key);
   });
 }
 
