@@ -5,6 +5,7 @@
  * listener (found through the primary's /workers) says which FSMs it hosts: channels whose two FSMs
  * are on different workers open over the peer link between instances, transfer and close; a worker
  * SIGKILLed is started again and its clients reestablish; SIGTERM to the primary drains both workers.
+ * The same on a private Redis Cluster: a channel across the two workers opens, transfers and closes.
  * WORKERS > 1 on the embedded store, and bad values, are refused.
  */
 import { availableParallelism } from 'node:os';
@@ -14,6 +15,7 @@ import { TestClient } from './helpers/client.js';
 import { npmStart } from './helpers/npm-start.js';
 import { startServiceProcess } from './helpers/process-service.js';
 import { fundFromGenesis, genesisSdk } from './helpers/service.js';
+import { startRedisCluster } from './helpers/redis-cluster.js';
 import { testStorage } from './helpers/storage.js';
 import { loadConfig } from '../lib/config.js';
 
@@ -23,10 +25,15 @@ let nextPort = 30_000 + Math.floor(Math.random() * 10_000);
 
 interface WorkerRow { worker: number; pid: number | null; up: boolean; restarts: number; ops_url: string | null }
 
-async function startWorkers(t: Test) {
+/** The service with WORKERS=2 on the test Redis, or on the Redis Cluster `clusterNodes` names. */
+async function startWorkers(t: Test, clusterNodes = '') {
+  const storage = testStorage('redis');
   const service = await startServiceProcess({
-    direct: true, built: true, storage: testStorage('redis'), startTimeoutMs: 180_000,
-    env: { WORKERS: '2', LOG_LEVEL: 'info', PEER_REDIAL_DELAY_MS: '200', PEER_CONNECT_TIMEOUT_MS: '1000', PEER_HANDSHAKE_TIMEOUT_MS: '5000' },
+    direct: true, built: true, storage, startTimeoutMs: 180_000,
+    env: {
+      WORKERS: '2', LOG_LEVEL: 'info', PEER_REDIAL_DELAY_MS: '200', PEER_CONNECT_TIMEOUT_MS: '1000', PEER_HANDSHAKE_TIMEOUT_MS: '5000',
+      ...(clusterNodes && { REDIS_URL: '', REDIS_CLUSTER_NODES: clusterNodes }),
+    },
   });
   t.teardown(() => service.stop());
   await service.printed('"workers":2', 180_000);
@@ -209,6 +216,34 @@ t.test('a worker SIGKILLed is started again, and its clients reestablish', async
   t.same(after, await balances(ch.initiator, ch), 'the same balances on both sides');
   t.equal(BigInt(after[r]!), 10n ** 18n + 7n, 'nothing lost, nothing counted twice');
   ch.initiator.close(); back.close();
+});
+
+t.test('WORKERS=2 on a Redis Cluster: a channel across the two workers opens, transfers both ways and closes', async (t) => {
+  const cluster = await startRedisCluster();
+  t.teardown(() => cluster.stop());
+  const s = await startWorkers(t, cluster.nodes);
+  const stores = jsonLines(s.service.output()).filter((l) => l.message === 'store: Redis Cluster');
+  t.ok(stores.length >= 2 && stores.every((l) => l.min_replicas === 1), `the workers on the cluster, each write waiting for a replica (${stores.length} stores opened)`);
+  let ch = await openChannel(s);
+  let where = (await s.placement()).get(ch.channelId)!;
+  for (let tries = 0; tries < 3 && where.initiator === where.responder; tries++) {
+    ch = await openChannel(s);
+    where = (await s.placement()).get(ch.channelId)!;
+  }
+  t.not(where.initiator, where.responder, 'a channel whose FSMs are on different workers');
+  const [i, r] = [ch.initiatorAccount.address, ch.responderAccount.address];
+  const [a1, b1] = await transfer(ch, 'initiator', i, r, 100);
+  const [a2, b2] = await transfer(ch, 'responder', r, i, 7);
+  t.ok(a1 === b1 && a2 === b2, 'both FSMs hold each co-signed round');
+  const after = await balances(ch.initiator, ch);
+  t.same(after, await balances(ch.responder, ch), 'the same balances on both sides');
+  t.equal(BigInt(after[r]!), 10n ** 18n + 93n, 'each transfer counted once');
+
+  ch.initiator.send('channels.shutdown');
+  await Promise.all([ch.initiator.nextMethod('channels.info', 'died', 60_000), ch.responder.nextMethod('channels.info', 'died', 60_000)]);
+  t.ok(ch.initiator.sequence().includes('info:closed_confirmed'), 'the close is confirmed on chain');
+  t.equal((await fetch(`${s.service.nodeUrl}/v3/channels/${ch.channelId}`)).status, 404, 'the channel is closed on chain');
+  ch.initiator.close(); ch.responder.close();
 });
 
 t.test('WORKERS > 1 on the embedded store, and bad values, are refused with their reason', async (t) => {
