@@ -107,8 +107,12 @@ if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'onchain') else redis.call('HS
 return 1
 `;
 
-/** The scripts the store runs on a master directly (replicated-writes.ts sends each write to its slot's master). */
-const SCRIPTS: Array<[string, number | undefined, string]> = [
+/**
+ * The scripts the store runs on a master directly (replicated-writes.ts sends each write to its slot's
+ * master): name, number of keys (undefined: the first argument says), Lua. Exported for the tests of
+ * what a retried or undone write does, which no failure can be timed to show.
+ */
+export const SCRIPTS: Array<[string, number | undefined, string]> = [
   ['saveRound', 4, SAVE_ROUND],
   ['saveRoundForBoth', 8, SAVE_ROUND_FOR_BOTH],
   ['saveOnchain', 3, SAVE_ONCHAIN],

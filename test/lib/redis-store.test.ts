@@ -5,7 +5,8 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { RedisStore } from '../../lib/store/redis-store.js';
+import { RedisStore, SCRIPTS } from '../../lib/store/redis-store.js';
+import { encodeParams, encodeState } from '../../lib/store/records.js';
 import { StoreUnavailableError } from '../../lib/store/store.js';
 import { REDIS_URL } from '../helpers/storage.js';
 import { newChannelId, params, state, storeConformance } from '../helpers/store-conformance.js';
@@ -31,6 +32,46 @@ t.test('the store conformance suite', async (t) => {
       await redis.quit();
     },
   });
+});
+
+t.test('the round scripts: a write sent again after its master went away is recognised; a write no replica confirmed is undone', async (t) => {
+  const redis = new Redis(REDIS_URL) as Redis & Record<string, (...args: Array<string | number>) => Promise<number>>;
+  t.teardown(() => redis.quit());
+  for (const [name, numberOfKeys, lua] of SCRIPTS) redis.defineCommand(name, { numberOfKeys, lua } as { numberOfKeys: number; lua: string });
+  const store = await connect();
+  t.teardown(() => store.close());
+  const channelId = newChannelId();
+  const key = `${prefix}{${channelId}}:initiator`;
+  const keys = [key, `${key}:rounds`, `${key}:lease`, `${key}:fence`];
+  const save = (round: number, retry: boolean, other = false) => {
+    const s = state(round);
+    if (other) s.signedTx = 'tx_other' as typeof s.signedTx;
+    return redis.saveRound!(...keys, round, encodeState(s), round === 1 ? encodeParams(params) : '', round === 1 ? 'aa' : '', '', '', retry ? '1' : '');
+  };
+  const rounds = async () => (await store.history(channelId, 'initiator')).map((s) => `${s.round}${s.signedTx === 'tx_other' ? "'" : ''}`);
+
+  t.equal(await save(1, false), 1);
+  t.equal(await save(2, false), 1);
+  t.equal(await save(2, false), 0, 'the same round again, not as a retry: stale (another writer of it)');
+  t.equal(await save(2, true), 1, 'as a retry: the first attempt reached this master, so it counts as written');
+  t.equal(await save(2, true, true), 0, 'a retry of another state of the same round is stale');
+  t.equal(await save(1, true), 0, 'a retry of an older round is stale');
+  t.same(await rounds(), ['1', '2'], 'each round once in the history');
+
+  t.equal(await redis.undoRound!(2, key, `${key}:rounds`, 2, encodeState(state(2))), 1);
+  t.equal((await store.load(channelId, 'initiator'))?.state.round, 1, 'undone: the record is back on round 1');
+  t.same(await rounds(), ['1'], 'and so is its history');
+  t.equal(await save(2, false, true), 1, 'round 2 can be written again, with what the channel agrees next');
+  t.same(await rounds(), ['1', "2'"]);
+  t.equal(await redis.undoRound!(2, key, `${key}:rounds`, 2, encodeState(state(2))), 1);
+  t.same(await rounds(), ['1', "2'"], 'an undo of a state the record no longer holds changes nothing');
+
+  const fresh = newChannelId();
+  const freshKey = `${prefix}{${fresh}}:initiator`;
+  await store.saveRound(fresh, 'initiator', state(1), { params, fsmIdHash: 'aa' });
+  await redis.undoRound!(2, freshKey, `${freshKey}:rounds`, 1, encodeState(state(1)));
+  t.equal(await store.load(fresh, 'initiator'), null, "a channel's first round undone leaves no record");
+  t.same(await store.history(fresh, 'initiator'), []);
 });
 
 t.test('keys are hash-tagged by channel id, so a cluster keeps them in one slot', async (t) => {
