@@ -11,6 +11,8 @@ import { StoreUnavailableError } from '../../lib/store/store.js';
 import { REDIS_URL } from '../helpers/storage.js';
 import { newChannelId, params, state, storeConformance } from '../helpers/store-conformance.js';
 import { leaseConformance } from '../helpers/lease-conformance.js';
+import { startRedisServer } from '../helpers/redis-server.js';
+import { ReplicaShortfallError } from '../../lib/store/replicated-writes.js';
 
 const prefix = `aesc-test:${randomBytes(6).toString('hex')}:`;
 const connect = (keyPrefix = prefix) => RedisStore.connect({ url: REDIS_URL, keyPrefix });
@@ -72,6 +74,47 @@ t.test('the round scripts: a write sent again after its master went away is reco
   await redis.undoRound!(2, freshKey, `${freshKey}:rounds`, 1, encodeState(state(1)));
   t.equal(await store.load(fresh, 'initiator'), null, "a channel's first round undone leaves no record");
   t.same(await store.history(fresh, 'initiator'), []);
+});
+
+t.test('a single Redis with a replica and REDIS_MIN_REPLICAS=1: a round counts once the replica has it, and is undone when it cannot', async (t) => {
+  const master = await startRedisServer();
+  t.teardown(() => master.stop());
+  const replica = await startRedisServer(['--replicaof', '127.0.0.1', String(master.port)]);
+  t.teardown(() => replica.stop());
+  const onReplica = new Redis(replica.port, '127.0.0.1');
+  t.teardown(() => onReplica.quit());
+  // the replica is counted by the master once it has acknowledged the end of its first sync
+  const onMaster = new Redis(master.port, '127.0.0.1');
+  t.teardown(() => onMaster.quit());
+  for (let i = 0; i < 100 && Number(await onMaster.call('WAIT', 1, 100)) < 1; i++) await onMaster.set(`${prefix}ping`, String(i));
+
+  const refused = await RedisStore.connect({ url: master.url, keyPrefix: prefix, replicas: { minReplicas: 2, waitMs: 200 } }).catch((err: Error) => err);
+  t.ok(refused instanceof StoreUnavailableError, 'two replicas asked of a Redis with one: refused');
+  t.equal((refused as Error).message, `REDIS_MIN_REPLICAS=2: the Redis at ${master.url} has 1 replica connected, so no write could be confirmed; must be at most the replicas it has (or auto)`);
+  const auto = await RedisStore.connect({ url: master.url, keyPrefix: prefix });
+  t.equal(auto.minReplicas, 0, 'auto on a single Redis: 0 (the service follows no failover of it)');
+  await auto.close();
+
+  const store = await RedisStore.connect({ url: master.url, keyPrefix: prefix, replicas: { minReplicas: 1, waitMs: 200 } });
+  t.teardown(() => store.close());
+  const channelId = newChannelId();
+  const key = `${prefix}{${channelId}}:initiator`;
+  t.equal(await store.saveRound(channelId, 'initiator', state(1), { params, fsmIdHash: 'aa' }), 'saved');
+  t.equal(await store.saveRound(channelId, 'initiator', state(2)), 'saved');
+  t.equal(await onReplica.hget(key, 'round'), '2', 'the replica has the round the moment it counts as saved');
+
+  replica.pause();
+  const failed = await store.saveRound(channelId, 'initiator', state(3)).catch((err: Error) => err);
+  replica.resume();
+  t.ok(failed instanceof ReplicaShortfallError, 'with the replica stopped, the write fails');
+  t.match((failed as Error).message, /^the write reached 0 of the 1 replicas REDIS_MIN_REPLICAS asks for within 200 ms; it was undone and counts as failed/);
+  t.equal((await store.load(channelId, 'initiator'))?.state.round, 2, 'and is undone on the master');
+  t.same((await store.history(channelId, 'initiator')).map((s) => s.round), [1, 2]);
+  let again: unknown;
+  for (let i = 0; i < 40 && again !== 'saved'; i++) again = await store.saveRound(channelId, 'initiator', state(3)).catch((err: Error) => err.message);
+  t.equal(again, 'saved', 'the replica back, round 3 is written');
+  t.equal(await onReplica.hget(key, 'round'), '3');
+  t.same((await store.history(channelId, 'initiator')).map((s) => s.round), [1, 2, 3], 'each round once');
 });
 
 t.test('keys are hash-tagged by channel id, so a cluster keeps them in one slot', async (t) => {
