@@ -21,8 +21,13 @@ export interface PrivateCluster {
    * which waits for the replica to have every write) and resolves once every node agrees.
    */
   failover(key: string): Promise<{ from: number; to: number }>;
-  /** SIGKILLs the master of `key`'s slot and resolves once its replica has taken over. */
-  killMaster(key: string): Promise<{ from: number; to: number }>;
+  /**
+   * SIGKILLs the master of `key`'s slot and resolves once its replica has taken over; `afterKill` runs
+   * right after the kill (to wake a paused replica, say).
+   */
+  killMaster(key: string, afterKill?: () => void): Promise<{ from: number; to: number }>;
+  /** Cuts the replication link of `key`'s master to its replicas (CLIENT KILL TYPE replica on the master). */
+  cutReplicas(key: string): Promise<void>;
   /** Starts a killed node again; it rejoins as a replica, and this resolves once every master has a synced replica. */
   restart(port: number): Promise<void>;
   /** The master of `key`'s slot and its replica, by port. */
@@ -58,9 +63,10 @@ export async function startRedisCluster(): Promise<PrivateCluster> {
       await settled(ports);
       return { from: master, to: replica };
     },
-    async killMaster(key) {
+    async killMaster(key, afterKill) {
       const { master, replica } = await shardOf(ports, key);
       await servers[ports.indexOf(master)]!.kill();
+      afterKill?.();
       await until(async () => (await onNode(replica, (r) => r.info('replication'))).includes('role:master'));
       await settled(ports.filter((port) => port !== master), false);
       return { from: master, to: replica };
@@ -70,6 +76,10 @@ export async function startRedisCluster(): Promise<PrivateCluster> {
       await settled(ports);
     },
     shardOf: (key) => shardOf(ports, key),
+    async cutReplicas(key) {
+      const { master } = await shardOf(ports, key);
+      await onNode(master, (r) => r.call('CLIENT', 'KILL', 'TYPE', 'replica'));
+    },
     pause: (port) => servers[ports.indexOf(port)]!.pause(),
     resume: (port) => servers[ports.indexOf(port)]!.resume(),
     stop,
