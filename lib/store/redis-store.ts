@@ -107,6 +107,19 @@ if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'onchain') else redis.call('HS
 return 1
 `;
 
+/** Replaces the fsm_id hash, returning the one it replaced (for UNDO_FSM_HASH). */
+const SET_FSM_HASH = `
+local before = redis.call('HGET', KEYS[1], 'fsm') or ''
+redis.call('HSET', KEYS[1], 'fsm', ARGV[1])
+return before
+`;
+
+/** Puts the fsm_id hash a write replaced back, while the record still holds the one written (ARGV[1]). */
+const UNDO_FSM_HASH = `
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'fsm') == ARGV[1] then redis.call('HSET', KEYS[1], 'fsm', ARGV[2]) end
+return 1
+`;
+
 /**
  * The scripts the store runs on a master directly (replicated-writes.ts sends each write to its slot's
  * master): name, number of keys (undefined: the first argument says), Lua. Exported for the tests of
@@ -118,6 +131,8 @@ export const SCRIPTS: Array<[string, number | undefined, string]> = [
   ['saveOnchain', 3, SAVE_ONCHAIN],
   ['undoRound', undefined, UNDO_ROUND], // the first argument says how many keys
   ['undoOnchain', 1, UNDO_ONCHAIN],
+  ['setFsmHash', 1, SET_FSM_HASH],
+  ['undoFsmHash', 1, UNDO_FSM_HASH],
 ];
 
 const saveResult = (written: number): SaveResult => (written === 1 ? 'saved' : written === 0 ? 'stale' : 'fenced');
@@ -131,6 +146,8 @@ type RedisWithScript = Redis & {
   saveOnchain(key: string, lease: string, fence: string, onchain: string, leaseValue: string, token: string): Promise<[number, string?]>;
   undoRound(keyCount: number, ...args: Array<string | number>): Promise<number>;
   undoOnchain(key: string, onchain: string, before: string): Promise<number>;
+  setFsmHash(key: string, fsmIdHash: string): Promise<string>;
+  undoFsmHash(key: string, fsmIdHash: string, before: string): Promise<number>;
 };
 
 export interface RedisStoreOptions {
@@ -318,8 +335,11 @@ export class RedisStore implements ChannelStore {
     };
   }
 
+  /** On as many replicas as a round: a peer that co-signs the proposal may come back with only the tx. */
   async saveProposal(channelId: ChannelId, role: Role, proposal: ProposalRecord): Promise<void> {
-    await this.redis.hset(this.key(channelId, role), 'proposal', encodeProposal(proposal));
+    const key = this.key(channelId, role);
+    // not undone when the replicas fall short: a kept proposal the peer never got is never taken for anything
+    await this.writes.run({ key, send: (node) => node.hset(key, 'proposal', encodeProposal(proposal)), wrote: () => true });
   }
 
   async saveOnchain(channelId: ChannelId, role: Role, kind: OperationKind, state: CoSignedState, lease?: Lease | null): Promise<void> {
@@ -344,8 +364,18 @@ export class RedisStore implements ChannelStore {
     await this.redis.hset(this.key(channelId, role), 'closed', '1');
   }
 
+  /**
+   * On as many replicas as a round: the client is given the new fsm_id next, and the old one stops
+   * working. When the replicas fall short the old hash is put back, so the old fsm_id still works.
+   */
   async setFsmIdHash(channelId: ChannelId, role: Role, fsmIdHash: string): Promise<void> {
-    await this.redis.hset(this.key(channelId, role), 'fsm', fsmIdHash);
+    const key = this.key(channelId, role);
+    await this.writes.run({
+      key,
+      send: (node) => this.scripts(node).setFsmHash(key, fsmIdHash),
+      wrote: () => true,
+      undo: (node, before) => this.scripts(node).undoFsmHash(key, fsmIdHash, before),
+    });
   }
 
   async history(channelId: ChannelId, role: Role, fromRound = 0): Promise<CoSignedState[]> {

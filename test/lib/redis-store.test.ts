@@ -105,7 +105,12 @@ t.test('a single Redis with a replica and REDIS_MIN_REPLICAS=1: a round counts o
 
   replica.pause();
   const failed = await store.saveRound(channelId, 'initiator', state(3)).catch((err: Error) => err);
+  const fsmHashFailed = await store.setFsmIdHash(channelId, 'initiator', 'bb').catch((err: Error) => err);
+  const proposalFailed = await store.saveProposal(channelId, 'initiator', { round: 3, updates: [] }).catch((err: Error) => err);
   replica.resume();
+  t.ok(fsmHashFailed instanceof ReplicaShortfallError, 'a new fsm_id hash fails too');
+  t.equal((await store.load(channelId, 'initiator'))?.fsmIdHash, 'aa', 'and the old one is back: the old fsm_id still works');
+  t.ok(proposalFailed instanceof ReplicaShortfallError, 'so does a proposal kept for a remote peer (it is then not sent)');
   t.ok(failed instanceof ReplicaShortfallError, 'with the replica stopped, the write fails');
   t.match((failed as Error).message, /^the write reached 0 of the 1 replicas REDIS_MIN_REPLICAS asks for within 200 ms; it was undone and counts as failed/);
   t.equal((await store.load(channelId, 'initiator'))?.state.round, 2, 'and is undone on the master');
