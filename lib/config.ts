@@ -23,8 +23,11 @@ export interface Config {
   ops: { host: string; port: number; token: string; chainStallMs: number };
   /** the embedded store's directory, used when redis.url is empty */
   dataDir: string;
-  /** clusterNodes (host:port,…) runs the Redis store on Redis Cluster instead of the one Redis at url */
-  redis: { url: string; clusterNodes: string; keyPrefix: string };
+  /**
+   * clusterNodes (host:port,…) runs the Redis store on Redis Cluster instead of the one Redis at url;
+   * minReplicas: the replicas each co-signed write must reach within replicaWaitMs (lib/store/redis-replicas.ts)
+   */
+  redis: { url: string; clusterNodes: string; keyPrefix: string; minReplicas: number | 'auto'; replicaWaitMs: number };
   chain: { blockIntervalMs: number; genesisBalance: string; nodeUrl: string; pollMs: number };
   watchtower: { enabled: boolean; secretKey: string };
   timeouts: Timeouts;
@@ -58,6 +61,8 @@ const ENV: Array<[string, string[], 'number' | 'string' | 'boolean']> = [
   ['REDIS_URL', ['redis', 'url'], 'string'],
   ['REDIS_CLUSTER_NODES', ['redis', 'clusterNodes'], 'string'],
   ['REDIS_KEY_PREFIX', ['redis', 'keyPrefix'], 'string'],
+  ['REDIS_MIN_REPLICAS', ['redis', 'minReplicas'], 'number'],
+  ['REDIS_REPLICA_WAIT_MS', ['redis', 'replicaWaitMs'], 'number'],
   ['BLOCK_INTERVAL_MS', ['chain', 'blockIntervalMs'], 'number'],
   ['CHAIN_NODE_URL', ['chain', 'nodeUrl'], 'string'],
   ['CHAIN_POLL_MS', ['chain', 'pollMs'], 'number'],
@@ -89,6 +94,7 @@ const PATTERN_WORDS: Record<string, string> = {
   '/ws/path': 'a path starting with /',
   '/redis/url': 'empty (the embedded store in DATA_DIR) or a redis:// or rediss:// URL',
   '/redis/clusterNodes': 'empty (no cluster) or host:port,host:port,… (nodes of a Redis Cluster to start from)',
+  '/redis/minReplicas': 'auto (1 on a Redis Cluster whose every master has a replica, else 0) or an integer >= 0 and <= 16',
   '/chain/nodeUrl': "empty (the embedded dev chain) or an http:// or https:// URL of an Aeternity node's API",
   '/chain/genesisBalance': 'a whole number of aettos (at most 60 digits)',
   '/watchtower/secretKey': 'empty (a key is made and kept in the store) or an ed25519 secret key sk_… (base58check)',
@@ -121,6 +127,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Deep
   checkSecretKey(valid);
   checkOpsToken(valid);
   checkOneRedis(valid);
+  checkReplicasNeedRedis(valid);
   checkPeerPorts(valid);
   checkLeaseRenewal(valid);
   checkWorkersHaveSharedStore(valid);
@@ -210,6 +217,14 @@ function checkOneRedis(config: Config): void {
   if (!config.redis.url || !config.redis.clusterNodes) return;
   throw new ConfigError(`${settingName('/redis/clusterNodes')}=${config.redis.clusterNodes}: cannot be set together with `
     + `${settingName('/redis/url')}=${shownValue('/redis/url', config.redis.url)}; must be empty when REDIS_URL is set (set one of them)`);
+}
+
+/** Replicas are Redis's: the embedded store has none (its commits are fsynced instead). */
+function checkReplicasNeedRedis(config: Config): void {
+  const { minReplicas, url, clusterNodes } = config.redis;
+  if (minReplicas === 'auto' || minReplicas === 0 || url || clusterNodes) return;
+  throw new ConfigError(`${settingName('/redis/minReplicas')}=${minReplicas}: needs REDIS_URL or REDIS_CLUSTER_NODES (the embedded store `
+    + 'has no replicas; its commits are fsynced instead); must be auto or 0 without them');
 }
 
 /** The ops endpoints show every channel: beyond loopback they are not served without a token. */

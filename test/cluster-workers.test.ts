@@ -7,6 +7,7 @@
  * FSMs are on different workers open over the peer link between instances, transfer and close; a
  * peer from another service reaches responders on either worker through one public port; a worker
  * SIGKILLed is started again and its clients reestablish; SIGTERM to the primary drains both workers.
+ * The same on a private Redis Cluster: a channel across the two workers opens, transfers and closes.
  * WORKERS > 1 on the embedded store, and bad values, are refused.
  */
 import { availableParallelism } from 'node:os';
@@ -16,6 +17,7 @@ import { TestClient } from './helpers/client.js';
 import { npmStart } from './helpers/npm-start.js';
 import { startServiceProcess } from './helpers/process-service.js';
 import { fundFromGenesis, genesisSdk } from './helpers/service.js';
+import { startRedisCluster } from './helpers/redis-cluster.js';
 import { testStorage } from './helpers/storage.js';
 import { loadConfig } from '../lib/config.js';
 
@@ -280,6 +282,35 @@ t.test('a worker SIGKILLed is started again, and its clients reestablish', async
   t.same(after, await balances(ch.initiator, ch), 'the same balances on both sides');
   t.equal(BigInt(after[r]!), 10n ** 18n + 7n, 'nothing lost, nothing counted twice');
   ch.initiator.close(); back.close();
+});
+
+t.test('WORKERS=2 on a Redis Cluster: a channel across the two workers opens, transfers both ways and closes', async (t) => {
+  const cluster = await startRedisCluster();
+  t.teardown(() => cluster.stop());
+  const s = await startWorkers(t, { REDIS_URL: '', REDIS_CLUSTER_NODES: cluster.nodes });
+  const stores = jsonLines(s.service.output()).filter((l) => l.message === 'store: Redis Cluster');
+  t.ok(stores.length >= 2 && stores.every((l) => l.min_replicas === 1), `the workers on the cluster, each write waiting for a replica (${stores.length} stores opened)`);
+  // a responder open to any initiator goes to the workers in turn, so its channel may cross them
+  let ch = await openChannel(s, 0, true);
+  let where = (await s.placement()).get(ch.channelId)!;
+  for (let tries = 1; tries < 6 && where.initiator === where.responder; tries++) {
+    ch = await openChannel(s, tries % 2, true);
+    where = (await s.placement()).get(ch.channelId)!;
+  }
+  t.not(where.initiator, where.responder, 'a channel whose FSMs are on different workers');
+  const [i, r] = [ch.initiatorAccount.address, ch.responderAccount.address];
+  const [a1, b1] = await transfer(ch, 'initiator', i, r, 100);
+  const [a2, b2] = await transfer(ch, 'responder', r, i, 7);
+  t.ok(a1 === b1 && a2 === b2, 'both FSMs hold each co-signed round');
+  const after = await balances(ch.initiator, ch);
+  t.same(after, await balances(ch.responder, ch), 'the same balances on both sides');
+  t.equal(BigInt(after[r]!), 10n ** 18n + 93n, 'each transfer counted once');
+
+  ch.initiator.send('channels.shutdown');
+  await Promise.all([ch.initiator.nextMethod('channels.info', 'died', 60_000), ch.responder.nextMethod('channels.info', 'died', 60_000)]);
+  t.ok(ch.initiator.sequence().includes('info:closed_confirmed'), 'the close is confirmed on chain');
+  t.equal((await fetch(`${s.service.nodeUrl}/v3/channels/${ch.channelId}`)).status, 404, 'the channel is closed on chain');
+  ch.initiator.close(); ch.responder.close();
 });
 
 t.test('WORKERS > 1 on the embedded store, and bad values, are refused with their reason', async (t) => {

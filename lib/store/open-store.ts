@@ -9,6 +9,7 @@ import type { StoreBackend } from './backend.js';
 import { openEmbedded } from './embedded.js';
 import { LmdbStore } from './lmdb-store.js';
 import { RedisStore } from './redis-store.js';
+import type { ReplicaSettings } from './redis-replicas.js';
 import type { LeaseStore } from './lease.js';
 import type { ChannelStore } from './store.js';
 
@@ -24,13 +25,13 @@ export interface OpenedStore {
 export async function openStore(config: Config, log: Logger): Promise<OpenedStore> {
   if (config.redis.clusterNodes) {
     const { clusterNodes, keyPrefix } = config.redis;
-    const store = await RedisStore.connectCluster({ nodes: clusterNodes, keyPrefix, log });
-    log.info('store: Redis Cluster', { redis_cluster_nodes: clusterNodes, key_prefix: keyPrefix });
+    const store = await RedisStore.connectCluster({ nodes: clusterNodes, keyPrefix, log, replicas: replicaSettings(config) });
+    log.info('store: Redis Cluster', { redis_cluster_nodes: clusterNodes, key_prefix: keyPrefix, min_replicas: store.minReplicas });
     return { backend: { kind: 'redis', url: '', clusterNodes, keyPrefix }, store, leases: store.leases, close: () => store.close() };
   }
   if (config.redis.url) {
-    const store = await RedisStore.connect({ url: config.redis.url, keyPrefix: config.redis.keyPrefix, log });
-    log.info('store: Redis', { redis_url: redactUrl(config.redis.url), key_prefix: config.redis.keyPrefix });
+    const store = await RedisStore.connect({ url: config.redis.url, keyPrefix: config.redis.keyPrefix, log, replicas: replicaSettings(config) });
+    log.info('store: Redis', { redis_url: redactUrl(config.redis.url), key_prefix: config.redis.keyPrefix, min_replicas: store.minReplicas });
     return { backend: { kind: 'redis', url: config.redis.url, clusterNodes: '', keyPrefix: config.redis.keyPrefix }, store, leases: store.leases, close: () => store.close() };
   }
   const db = await openEmbedded(config.dataDir).catch((err: NodeJS.ErrnoException) => { throw dataDirFailure(config.dataDir, err); });
@@ -46,6 +47,10 @@ export async function openStore(config: Config, log: Logger): Promise<OpenedStor
       await db.close();
     },
   };
+}
+
+function replicaSettings(config: Config): ReplicaSettings {
+  return { minReplicas: config.redis.minReplicas, waitMs: config.redis.replicaWaitMs };
 }
 
 /** A directory the service cannot create or write is a bad setting, said in one line, not a stack trace. */

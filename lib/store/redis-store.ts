@@ -11,6 +11,9 @@ import { connectCluster } from './redis-cluster.js';
 import { checkDatabase, checkPersistence, connectFailure, databaseOf, refusal } from './redis-checks.js';
 import { leaseKeys, MAY_WRITE, RedisLeases, type Lease } from './lease.js';
 import { RedisPayments } from './redis-payments.js';
+import { clusterDurability, singleDurability, type ReplicaSettings } from './redis-replicas.js';
+import { ReplicatedWrites } from './replicated-writes.js';
+import { redactUrl } from '../redact.js';
 import { decodeOnchain, decodeProposal, encodeOnchain, encodeProposal, decodeParams, decodeState, encodeParams, encodeState } from './records.js';
 import { LeaseLostError, StoreUnavailableError, type ChannelStore, type SaveResult, type StoredChannel, type WatchtowerAction } from './store.js';
 
@@ -19,11 +22,18 @@ import { LeaseLostError, StoreUnavailableError, type ChannelStore, type SaveResu
  * step with the history entry, and only by the FSM's lease holder (lease.ts; ARGV[5] empty: no lease
  * is checked). KEYS: the record, its history, its lease and fencing counter. Returns 1 when written,
  * 0 when stale, -1 when fenced.
+ * ARGV[7] '1' marks a write sent again after its master went away (replicated-writes.ts): the very
+ * round and state already stored are the first attempt's, which had reached the replica now promoted;
+ * that counts as written (and the record is touched, so the WAIT after it covers it on this master).
  */
 const SAVE_ROUND = `${MAY_WRITE}
 if not may_write(KEYS[3], KEYS[4], ARGV[5], ARGV[6]) then return -1 end
 local current = tonumber(redis.call('HGET', KEYS[1], 'round') or '0')
 local round = tonumber(ARGV[1])
+if ARGV[7] == '1' and round == current and redis.call('HGET', KEYS[1], 'state') == ARGV[2] then
+  redis.call('HSET', KEYS[1], 'round', ARGV[1])
+  return 1
+end
 if round <= current then return 0 end
 redis.call('HSET', KEYS[1], 'round', ARGV[1], 'state', ARGV[2])
 if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'params', ARGV[3], 'fsm', ARGV[4]) end
@@ -34,7 +44,7 @@ return 1
 /**
  * SAVE_ROUND for both participants in one call: KEYS are the initiator's hash, stream, lease and
  * fencing counter, then the responder's (all in the channel's slot); ARGV[3..6] the two leases and
- * tokens. Returns {initiator, responder}, 1 when written, 0 when stale, -1 when fenced.
+ * tokens, ARGV[7] the retry mark. Returns {initiator, responder}, 1 when written, 0 when stale, -1 when fenced.
  */
 const SAVE_ROUND_FOR_BOTH = `${MAY_WRITE}
 local results = {}
@@ -43,6 +53,9 @@ for i = 1, 5, 4 do
   local side = (i == 1) and 1 or 2
   if not may_write(KEYS[i + 2], KEYS[i + 3], ARGV[1 + 2 * side], ARGV[2 + 2 * side]) then
     results[#results + 1] = -1
+  elseif ARGV[7] == '1' and tonumber(ARGV[1]) == current and redis.call('HGET', KEYS[i], 'state') == ARGV[2] then
+    redis.call('HSET', KEYS[i], 'round', ARGV[1])
+    results[#results + 1] = 1
   elseif tonumber(ARGV[1]) <= current then
     results[#results + 1] = 0
   else
@@ -54,17 +67,61 @@ end
 return results
 `;
 
-/** A co-signed on-chain tx is kept by the FSM's lease holder only (see SAVE_ROUND). Returns 1, or -1 when fenced. */
+/**
+ * A co-signed on-chain tx is kept by the FSM's lease holder only (see SAVE_ROUND). Returns {1, the
+ * record it replaced or ''} (for UNDO_ONCHAIN), or {-1} when fenced.
+ */
 const SAVE_ONCHAIN = `${MAY_WRITE}
-if not may_write(KEYS[2], KEYS[3], ARGV[2], ARGV[3]) then return -1 end
+if not may_write(KEYS[2], KEYS[3], ARGV[2], ARGV[3]) then return {-1} end
+local before = redis.call('HGET', KEYS[1], 'onchain') or ''
 redis.call('HSET', KEYS[1], 'onchain', ARGV[1])
+return {1, before}
+`;
+
+/**
+ * Takes back a round no replica confirmed (replicated-writes.ts), for each record and history in KEYS
+ * (pairs), only while that record still holds this very round and state: the round was never released,
+ * so the record goes back to the round before, its history entry goes, and the history's last id with
+ * it (so the round can be written again). A channel's first round leaves no record at all.
+ */
+const UNDO_ROUND = `
+for i = 1, #KEYS, 2 do
+  if redis.call('HGET', KEYS[i], 'round') == ARGV[1] and redis.call('HGET', KEYS[i], 'state') == ARGV[2] then
+    redis.call('XDEL', KEYS[i + 1], ARGV[1] .. '-1')
+    local last = redis.call('XREVRANGE', KEYS[i + 1], '+', '-', 'COUNT', 1)
+    if #last == 0 then
+      redis.call('DEL', KEYS[i], KEYS[i + 1])
+    else
+      redis.call('XSETID', KEYS[i + 1], last[1][1])
+      redis.call('HSET', KEYS[i], 'round', string.match(last[1][1], '^(%d+)'), 'state', last[1][2][2])
+    end
+  end
+end
+return 1
+`;
+
+/** Takes back an on-chain record no replica confirmed, while it is still this one: ARGV the record and the one it replaced. */
+const UNDO_ONCHAIN = `
+if redis.call('HGET', KEYS[1], 'onchain') ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('HDEL', KEYS[1], 'onchain') else redis.call('HSET', KEYS[1], 'onchain', ARGV[2]) end
 return 1
 `;
 
 /**
- * The other writes an FSM host makes of its record (the fsm_id hash, the proposal, forgetting an
- * on-chain tx, marking it closed), by the lease holder only, as SAVE_ROUND: KEYS the record, its lease
- * and fencing counter; ARGV 'hset' or 'hdel', the field, its value, the lease and token. 1, or -1 when fenced.
+ * Replaces the fsm_id hash, by the lease holder only (KEYS the record, its lease and fencing counter;
+ * ARGV the hash, the lease and token): {1, the hash it replaced (for UNDO_FSM_HASH)}, or {-1, ''} when fenced.
+ */
+const SET_FSM_HASH = `${MAY_WRITE}
+if not may_write(KEYS[2], KEYS[3], ARGV[2], ARGV[3]) then return {-1, ''} end
+local before = redis.call('HGET', KEYS[1], 'fsm') or ''
+redis.call('HSET', KEYS[1], 'fsm', ARGV[1])
+return {1, before}
+`;
+
+/**
+ * The other writes an FSM host makes of its record (the proposal, forgetting an on-chain tx, marking
+ * it closed), by the lease holder only, as SAVE_ROUND: KEYS the record, its lease and fencing counter;
+ * ARGV 'hset' or 'hdel', the field, its value, the lease and token. 1, or -1 when fenced.
  */
 const FENCED_FIELD = `${MAY_WRITE}
 if not may_write(KEYS[2], KEYS[3], ARGV[4], ARGV[5]) then return -1 end
@@ -84,17 +141,44 @@ redis.call('DEL', KEYS[1])
 return {1, items}
 `;
 
+/** Puts the fsm_id hash a write replaced back, while the record still holds the one written (ARGV[1]). */
+const UNDO_FSM_HASH = `
+if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'fsm') == ARGV[1] then redis.call('HSET', KEYS[1], 'fsm', ARGV[2]) end
+return 1
+`;
+
+/**
+ * The scripts the store runs on a master directly (replicated-writes.ts sends each write to its slot's
+ * master): name, number of keys (undefined: the first argument says), Lua. Exported for the tests of
+ * what a retried or undone write does, which no failure can be timed to show.
+ */
+export const SCRIPTS: Array<[string, number | undefined, string]> = [
+  ['saveRound', 4, SAVE_ROUND],
+  ['saveRoundForBoth', 8, SAVE_ROUND_FOR_BOTH],
+  ['saveOnchain', 3, SAVE_ONCHAIN],
+  ['undoRound', undefined, UNDO_ROUND], // the first argument says how many keys
+  ['undoOnchain', 1, UNDO_ONCHAIN],
+  ['setFsmHash', 3, SET_FSM_HASH],
+  ['fencedField', 3, FENCED_FIELD],
+  ['takeWatchtowerActions', 3, TAKE_WATCHTOWER_ACTIONS],
+  ['undoFsmHash', 1, UNDO_FSM_HASH],
+];
+
 const saveResult = (written: number): SaveResult => (written === 1 ? 'saved' : written === 0 ? 'stale' : 'fenced');
 
 /** How long close() waits for Redis to answer QUIT and close the connection. */
 const CLOSE_WAIT_MS = 1_000;
 
-type RedisWithScript = (Redis | Cluster) & {
-  saveRound(key: string, rounds: string, lease: string, fence: string, round: number, state: string, params: string, fsm: string, leaseValue: string, token: string): Promise<number>;
+type RedisWithScript = Redis & {
+  saveRound(key: string, rounds: string, lease: string, fence: string, round: number, state: string, params: string, fsm: string, leaseValue: string, token: string, retry: string): Promise<number>;
   saveRoundForBoth(...args: Array<string | number>): Promise<[number, number]>;
-  saveOnchain(key: string, lease: string, fence: string, onchain: string, leaseValue: string, token: string): Promise<number>;
+  saveOnchain(key: string, lease: string, fence: string, onchain: string, leaseValue: string, token: string): Promise<[number, string?]>;
+  undoRound(keyCount: number, ...args: Array<string | number>): Promise<number>;
+  undoOnchain(key: string, onchain: string, before: string): Promise<number>;
+  setFsmHash(key: string, lease: string, fence: string, fsmIdHash: string, leaseValue: string, token: string): Promise<[number, string]>;
   fencedField(key: string, lease: string, fence: string, op: 'hset' | 'hdel', field: string, value: string, leaseValue: string, token: string): Promise<number>;
   takeWatchtowerActions(list: string, lease: string, fence: string, leaseValue: string, token: string): Promise<[number, string[]]>;
+  undoFsmHash(key: string, fsmIdHash: string, before: string): Promise<number>;
 };
 
 /** What a write's script gets of its lease: its value and token, or two empty strings (no lease checked). */
@@ -109,28 +193,39 @@ export interface RedisStoreOptions {
   log?: Logger;
   /** the URL's name in error messages, as the operator set it (REDIS_URL unless told) */
   setting?: string;
+  /** REDIS_MIN_REPLICAS and REDIS_REPLICA_WAIT_MS (default: auto, 1000 ms) */
+  replicas?: ReplicaSettings;
 }
 
+const DEFAULT_REPLICAS: ReplicaSettings = { minReplicas: 'auto', waitMs: 1000 };
+
+/** The command timeout must outlast a WAIT, which holds the connection for up to its wait. */
+const commandTimeout = (options: { commandTimeoutMs?: number; replicas?: ReplicaSettings }) =>
+  Math.max(options.commandTimeoutMs ?? 5000, (options.replicas ?? DEFAULT_REPLICAS).waitMs + 2000);
+
 export class RedisStore implements ChannelStore {
-  private readonly redis: RedisWithScript;
+  private readonly redis: Redis | Cluster;
   readonly payments: RedisPayments;
   /** which process owns each participant's FSM, checked by every round and on-chain write */
   readonly leases: RedisLeases;
+  /** the masters' connections the scripts are defined on */
+  private readonly scripted = new WeakSet<Redis>();
 
-  private constructor(redis: Redis | Cluster, private readonly prefix: string) {
-    redis.defineCommand('saveRound', { numberOfKeys: 4, lua: SAVE_ROUND });
-    redis.defineCommand('saveRoundForBoth', { numberOfKeys: 8, lua: SAVE_ROUND_FOR_BOTH });
-    redis.defineCommand('saveOnchain', { numberOfKeys: 3, lua: SAVE_ONCHAIN });
-    redis.defineCommand('fencedField', { numberOfKeys: 3, lua: FENCED_FIELD });
-    redis.defineCommand('takeWatchtowerActions', { numberOfKeys: 3, lua: TAKE_WATCHTOWER_ACTIONS });
-    this.redis = redis as RedisWithScript;
+  private constructor(redis: Redis | Cluster, private readonly prefix: string, private readonly writes: ReplicatedWrites) {
+    this.redis = redis;
     this.payments = new RedisPayments(redis, prefix);
     this.leases = new RedisLeases(redis, (channelId, role) => this.key(channelId, role));
   }
 
+  /** How many replicas each co-signed write waits for (0: none), as decided at start-up (redis-replicas.ts). */
+  get minReplicas(): number {
+    return this.writes.options.minReplicas;
+  }
+
   /**
    * Connects, or fails with one line saying what is wrong (unreachable, unknown host, wrong or missing
-   * password, no such database); warns when this Redis would lose everything on a restart.
+   * password, no such database, fewer replicas than REDIS_MIN_REPLICAS); warns when this Redis would
+   * lose everything on a restart.
    */
   static async connect(options: RedisStoreOptions): Promise<RedisStore> {
     const { url, setting = 'REDIS_URL' } = options;
@@ -141,7 +236,7 @@ export class RedisStore implements ChannelStore {
       // the writes of many channels in one tick go out in one write (and are read by Redis in one go)
       enableAutoPipelining: true,
       maxRetriesPerRequest: 1,
-      commandTimeout: options.commandTimeoutMs ?? 5000,
+      commandTimeout: commandTimeout(options),
       retryStrategy: (times) => Math.min(times * 100, 2000),
     });
     // while connecting they say why it failed; later, failed commands report them
@@ -149,6 +244,7 @@ export class RedisStore implements ChannelStore {
     const collect = (err: Error) => { errors.push(err); };
     redis.on('error', collect);
     redis.on('error', () => { /* keeps ioredis from printing */ });
+    let durability;
     try {
       try {
         await redis.connect();
@@ -159,21 +255,38 @@ export class RedisStore implements ChannelStore {
       await checkDatabase(redis, setting, url, db);
       redis.off('error', collect);
       await checkPersistence(redis, options.log, url);
+      durability = await singleDurability(redis, options.replicas ?? DEFAULT_REPLICAS, redactUrl(url));
     } catch (err) {
       redis.disconnect();
       throw err;
     }
-    return new RedisStore(redis, options.keyPrefix);
+    return new RedisStore(redis, options.keyPrefix, new ReplicatedWrites(redis, durability, false));
   }
 
   /**
    * The same store on a Redis Cluster (REDIS_CLUSTER_NODES), or one line saying why not. Each
    * channel's keys share a hash tag, so its script and MULTI run on the one node owning its slot.
    */
-  static async connectCluster(options: { nodes: string; keyPrefix: string; commandTimeoutMs?: number; log?: Logger }): Promise<RedisStore> {
-    const cluster = await connectCluster(options.nodes, options);
-    await checkPersistence(cluster, options.log, options.nodes);
-    return new RedisStore(cluster, options.keyPrefix);
+  static async connectCluster(options: { nodes: string; keyPrefix: string; commandTimeoutMs?: number; log?: Logger; replicas?: ReplicaSettings }): Promise<RedisStore> {
+    const cluster = await connectCluster(options.nodes, { commandTimeoutMs: commandTimeout(options) });
+    let durability;
+    try {
+      await checkPersistence(cluster, options.log, options.nodes);
+      durability = await clusterDurability(cluster, options.replicas ?? DEFAULT_REPLICAS, options.log);
+    } catch (err) {
+      cluster.disconnect();
+      throw err;
+    }
+    return new RedisStore(cluster, options.keyPrefix, new ReplicatedWrites(cluster, durability, true));
+  }
+
+  /** `node` (a master's connection) with the store's scripts defined on it. */
+  private scripts(node: Redis): RedisWithScript {
+    if (!this.scripted.has(node)) {
+      for (const [name, numberOfKeys, lua] of SCRIPTS) node.defineCommand(name, { numberOfKeys, lua } as { numberOfKeys: number; lua: string });
+      this.scripted.add(node);
+    }
+    return node as RedisWithScript;
   }
 
   private key(channelId: ChannelId, role: Role): string {
@@ -183,23 +296,45 @@ export class RedisStore implements ChannelStore {
   async saveRound(channelId: ChannelId, role: Role, state: CoSignedState, first?: { params: ChannelParams; fsmIdHash: string }, lease?: Lease | null): Promise<SaveResult> {
     const key = this.key(channelId, role);
     const { lease: leaseKey, fence } = leaseKeys(key);
-    const written = await this.redis.saveRound(
-      key, `${key}:rounds`, leaseKey, fence, state.round, encodeState(state), first ? encodeParams(first.params) : '', first?.fsmIdHash ?? '',
-      ...held(lease),
-    );
+    const encoded = encodeState(state);
+    const written = await this.writes.run({
+      key,
+      send: (node, retry) => this.scripts(node).saveRound(
+        key, `${key}:rounds`, leaseKey, fence, state.round, encoded, first ? encodeParams(first.params) : '', first?.fsmIdHash ?? '',
+        ...held(lease), retry ? '1' : '',
+      ),
+      wrote: (result) => result === 1,
+      undo: (node) => this.scripts(node).undoRound(2, key, `${key}:rounds`, state.round, encoded),
+    });
     // the index is one key for all channels, so it cannot share the script's slot in a cluster
-    if (written === 1 && first) await this.redis.sadd(`${this.prefix}channels`, channelId);
+    if (written === 1 && first) await this.addToIndex(channelId);
     return saveResult(written);
   }
 
+  /** Lists a new channel (its first round is written), on as many replicas as its round. */
+  private async addToIndex(channelId: ChannelId): Promise<void> {
+    const key = `${this.prefix}channels`;
+    await this.writes.run({ key, send: (node) => node.sadd(key, channelId), wrote: () => true });
+  }
+
   async saveRoundForBoth(channelId: ChannelId, state: CoSignedState, leases?: Record<Role, Lease | null>): Promise<Record<Role, SaveResult>> {
-    const keys = (['initiator', 'responder'] as const).flatMap((role) => {
-      const key = this.key(channelId, role);
+    const records = (['initiator', 'responder'] as const).map((role) => this.key(channelId, role));
+    const keys = records.flatMap((key) => {
       const { lease, fence } = leaseKeys(key);
       return [key, `${key}:rounds`, lease, fence];
     });
     const both = (['initiator', 'responder'] as const).flatMap((role) => held(leases?.[role]));
-    const [i, r] = await this.redis.saveRoundForBoth(...keys, state.round, encodeState(state), ...both);
+    const encoded = encodeState(state);
+    const [i, r] = await this.writes.run({
+      key: records[0]!,
+      send: (node, retry) => this.scripts(node).saveRoundForBoth(...keys, state.round, encoded, ...both, retry ? '1' : ''),
+      wrote: (results) => results.includes(1),
+      // only the records this write changed: a side that had the round already keeps it
+      undo: (node, results) => {
+        const written = records.filter((_, side) => results[side] === 1).flatMap((key) => [key, `${key}:rounds`]);
+        return this.scripts(node).undoRound(written.length, ...written, state.round, encoded);
+      },
+    });
     return { initiator: saveResult(i), responder: saveResult(r) };
   }
 
@@ -219,16 +354,21 @@ export class RedisStore implements ChannelStore {
   async takeWatchtowerActions(channelId: ChannelId, role: Role, lease?: Lease | null): Promise<WatchtowerAction[]> {
     const key = this.key(channelId, role);
     const { lease: leaseKey, fence } = leaseKeys(key);
-    const [written, items] = await this.redis.takeWatchtowerActions(`${key}:watchtower`, leaseKey, fence, ...held(lease));
+    const [written, items] = await this.writes.run({
+      key, send: (node) => this.scripts(node).takeWatchtowerActions(`${key}:watchtower`, leaseKey, fence, ...held(lease)), wrote: () => false,
+    });
     if (written !== 1) throw this.fenced(channelId, role, "the watchtower's actions are left for its client there");
     return items.map((item) => JSON.parse(item) as WatchtowerAction);
   }
 
-  /** A write of one field of the FSM's record, by its lease holder only (FENCED_FIELD). */
-  private async fencedField(channelId: ChannelId, role: Role, lease: Lease | null | undefined, op: 'hset' | 'hdel', field: string, value: string, what: string): Promise<void> {
+  /** A write of one field of the FSM's record, by its lease holder only (FENCED_FIELD); `replicated`: waits for the replicas as a round does. */
+  private async fencedField(channelId: ChannelId, role: Role, lease: Lease | null | undefined, op: 'hset' | 'hdel', field: string, value: string, what: string, replicated = false): Promise<void> {
     const key = this.key(channelId, role);
     const { lease: leaseKey, fence } = leaseKeys(key);
-    if ((await this.redis.fencedField(key, leaseKey, fence, op, field, value, ...held(lease))) !== 1) throw this.fenced(channelId, role, what);
+    const written = await this.writes.run({
+      key, send: (node) => this.scripts(node).fencedField(key, leaseKey, fence, op, field, value, ...held(lease)), wrote: (result) => replicated && result === 1,
+    });
+    if (written !== 1) throw this.fenced(channelId, role, what);
   }
 
   private fenced(channelId: ChannelId, role: Role, what: string): LeaseLostError {
@@ -252,14 +392,23 @@ export class RedisStore implements ChannelStore {
     };
   }
 
+  /** On as many replicas as a round: a peer that co-signs the proposal may come back with only the tx. */
   async saveProposal(channelId: ChannelId, role: Role, proposal: ProposalRecord, lease?: Lease | null): Promise<void> {
-    await this.fencedField(channelId, role, lease, 'hset', 'proposal', encodeProposal(proposal), 'the proposal is not kept');
+    // not undone when the replicas fall short: a kept proposal the peer never got is never taken for anything
+    await this.fencedField(channelId, role, lease, 'hset', 'proposal', encodeProposal(proposal), 'the proposal is not kept', true);
   }
 
   async saveOnchain(channelId: ChannelId, role: Role, kind: OperationKind, state: CoSignedState, lease?: Lease | null): Promise<void> {
     const key = this.key(channelId, role);
     const { lease: leaseKey, fence } = leaseKeys(key);
-    const written = await this.redis.saveOnchain(key, leaseKey, fence, encodeOnchain(kind, state), ...held(lease));
+    const onchain = encodeOnchain(kind, state);
+    const [written] = await this.writes.run({
+      key,
+      send: (node) => this.scripts(node).saveOnchain(key, leaseKey, fence, onchain, ...held(lease)),
+      wrote: ([result]) => result === 1,
+      // (a retried write finds its own record as the one it replaced: undoing it then keeps it)
+      undo: (node, [, before]) => this.scripts(node).undoOnchain(key, onchain, before ?? ''),
+    });
     if (written !== 1) throw this.fenced(channelId, role, 'the on-chain tx is not kept');
   }
 
@@ -271,8 +420,20 @@ export class RedisStore implements ChannelStore {
     await this.fencedField(channelId, role, lease, 'hset', 'closed', '1', 'the channel is not marked closed');
   }
 
+  /**
+   * On as many replicas as a round: the client is given the new fsm_id next, and the old one stops
+   * working. When the replicas fall short the old hash is put back, so the old fsm_id still works.
+   */
   async setFsmIdHash(channelId: ChannelId, role: Role, fsmIdHash: string, lease?: Lease | null): Promise<void> {
-    await this.fencedField(channelId, role, lease, 'hset', 'fsm', fsmIdHash, 'the new fsm_id is not stored');
+    const key = this.key(channelId, role);
+    const { lease: leaseKey, fence } = leaseKeys(key);
+    const [written] = await this.writes.run({
+      key,
+      send: (node) => this.scripts(node).setFsmHash(key, leaseKey, fence, fsmIdHash, ...held(lease)),
+      wrote: ([result]) => result === 1,
+      undo: (node, [, before]) => this.scripts(node).undoFsmHash(key, fsmIdHash, before),
+    });
+    if (written !== 1) throw this.fenced(channelId, role, 'the new fsm_id is not stored');
   }
 
   async history(channelId: ChannelId, role: Role, fromRound = 0): Promise<CoSignedState[]> {

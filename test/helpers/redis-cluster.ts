@@ -21,8 +21,20 @@ export interface PrivateCluster {
    * which waits for the replica to have every write) and resolves once every node agrees.
    */
   failover(key: string): Promise<{ from: number; to: number }>;
-  /** SIGKILLs the master of `key`'s slot and resolves once its replica has taken over. */
-  killMaster(key: string): Promise<{ from: number; to: number }>;
+  /**
+   * SIGKILLs the master of `key`'s slot and resolves once its replica has taken over; `afterKill` runs
+   * right after the kill (to wake a paused replica, say).
+   */
+  killMaster(key: string, afterKill?: () => void): Promise<{ from: number; to: number }>;
+  /** Cuts the replication link of `key`'s master to its replicas (CLIENT KILL TYPE replica on the master). */
+  cutReplicas(key: string): Promise<void>;
+  /** Starts a killed node again; it rejoins as a replica, and this resolves once every master has a synced replica. */
+  restart(port: number): Promise<void>;
+  /** The master of `key`'s slot and its replica, by port. */
+  shardOf(key: string): Promise<{ master: number; replica: number }>;
+  /** SIGSTOP / SIGCONT a node: alive, but answering nobody (its master's WAITs count it out). */
+  pause(port: number): void;
+  resume(port: number): void;
   stop(): Promise<void>;
 }
 
@@ -45,19 +57,31 @@ export async function startRedisCluster(): Promise<PrivateCluster> {
     nodes: ports.map((p) => `127.0.0.1:${p}`).join(','),
     ports,
     async failover(key) {
-      const { master, replica } = await shardOf(ports[0]!, key);
+      const { master, replica } = await shardOf(ports, key);
       await onNode(replica, (r) => r.cluster('FAILOVER'));
       await until(async () => (await onNode(replica, (r) => r.info('replication'))).includes('role:master'));
       await settled(ports);
       return { from: master, to: replica };
     },
-    async killMaster(key) {
-      const { master, replica } = await shardOf(ports[0]!, key);
+    async killMaster(key, afterKill) {
+      const { master, replica } = await shardOf(ports, key);
       await servers[ports.indexOf(master)]!.kill();
+      afterKill?.();
       await until(async () => (await onNode(replica, (r) => r.info('replication'))).includes('role:master'));
       await settled(ports.filter((port) => port !== master), false);
       return { from: master, to: replica };
     },
+    async restart(port) {
+      await servers[ports.indexOf(port)]!.restart();
+      await settled(ports);
+    },
+    shardOf: (key) => shardOf(ports, key),
+    async cutReplicas(key) {
+      const { master } = await shardOf(ports, key);
+      await onNode(master, (r) => r.call('CLIENT', 'KILL', 'TYPE', 'replica'));
+    },
+    pause: (port) => servers[ports.indexOf(port)]!.pause(),
+    resume: (port) => servers[ports.indexOf(port)]!.resume(),
     stop,
   };
 }
@@ -78,14 +102,18 @@ async function settled(ports: number[], replicated = true): Promise<void> {
   });
 }
 
-/** The master serving `key`'s slot and its replica, by port. */
-async function shardOf(anyPort: number, key: string): Promise<{ master: number; replica: number }> {
-  return onNode(anyPort, async (r) => {
+/** The master serving `key`'s slot and its replica, by port, as the first node that answers sees them. */
+async function shardOf(ports: number[], key: string): Promise<{ master: number; replica: number }> {
+  const [port, ...others] = ports;
+  return onNode(port!, async (r) => {
     const slot = Number(await r.cluster('KEYSLOT', key));
     const shards = await r.cluster('SLOTS');
     const shard = shards.find(([low, high]) => low <= slot && slot <= high);
     if (!shard || shard.length < 4) throw new Error(`no master with a replica serves slot ${slot}`);
     return { master: shard[2]![1], replica: shard[3]![1] };
+  }).catch((err: Error) => {
+    if (others.length === 0 || !/ECONNREFUSED|Connection is closed/.test(err.message)) throw err;
+    return shardOf(others, key);
   });
 }
 

@@ -5,11 +5,14 @@
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { RedisStore } from '../../lib/store/redis-store.js';
+import { RedisStore, SCRIPTS } from '../../lib/store/redis-store.js';
+import { encodeParams, encodeState } from '../../lib/store/records.js';
 import { StoreUnavailableError } from '../../lib/store/store.js';
 import { REDIS_URL } from '../helpers/storage.js';
 import { newChannelId, params, state, storeConformance } from '../helpers/store-conformance.js';
 import { leaseConformance } from '../helpers/lease-conformance.js';
+import { startRedisServer } from '../helpers/redis-server.js';
+import { ReplicaShortfallError } from '../../lib/store/replicated-writes.js';
 
 const prefix = `aesc-test:${randomBytes(6).toString('hex')}:`;
 const connect = (keyPrefix = prefix) => RedisStore.connect({ url: REDIS_URL, keyPrefix });
@@ -31,6 +34,92 @@ t.test('the store conformance suite', async (t) => {
       await redis.quit();
     },
   });
+});
+
+t.test('the round scripts: a write sent again after its master went away is recognised; a write no replica confirmed is undone', async (t) => {
+  const redis = new Redis(REDIS_URL) as Redis & Record<string, (...args: Array<string | number>) => Promise<number>>;
+  t.teardown(() => redis.quit());
+  for (const [name, numberOfKeys, lua] of SCRIPTS) redis.defineCommand(name, { numberOfKeys, lua } as { numberOfKeys: number; lua: string });
+  const store = await connect();
+  t.teardown(() => store.close());
+  const channelId = newChannelId();
+  const key = `${prefix}{${channelId}}:initiator`;
+  const keys = [key, `${key}:rounds`, `${key}:lease`, `${key}:fence`];
+  const save = (round: number, retry: boolean, other = false) => {
+    const s = state(round);
+    if (other) s.signedTx = 'tx_other' as typeof s.signedTx;
+    return redis.saveRound!(...keys, round, encodeState(s), round === 1 ? encodeParams(params) : '', round === 1 ? 'aa' : '', '', '', retry ? '1' : '');
+  };
+  const rounds = async () => (await store.history(channelId, 'initiator')).map((s) => `${s.round}${s.signedTx === 'tx_other' ? "'" : ''}`);
+
+  t.equal(await save(1, false), 1);
+  t.equal(await save(2, false), 1);
+  t.equal(await save(2, false), 0, 'the same round again, not as a retry: stale (another writer of it)');
+  t.equal(await save(2, true), 1, 'as a retry: the first attempt reached this master, so it counts as written');
+  t.equal(await save(2, true, true), 0, 'a retry of another state of the same round is stale');
+  t.equal(await save(1, true), 0, 'a retry of an older round is stale');
+  t.same(await rounds(), ['1', '2'], 'each round once in the history');
+
+  t.equal(await redis.undoRound!(2, key, `${key}:rounds`, 2, encodeState(state(2))), 1);
+  t.equal((await store.load(channelId, 'initiator'))?.state.round, 1, 'undone: the record is back on round 1');
+  t.same(await rounds(), ['1'], 'and so is its history');
+  t.equal(await save(2, false, true), 1, 'round 2 can be written again, with what the channel agrees next');
+  t.same(await rounds(), ['1', "2'"]);
+  t.equal(await redis.undoRound!(2, key, `${key}:rounds`, 2, encodeState(state(2))), 1);
+  t.same(await rounds(), ['1', "2'"], 'an undo of a state the record no longer holds changes nothing');
+
+  const fresh = newChannelId();
+  const freshKey = `${prefix}{${fresh}}:initiator`;
+  await store.saveRound(fresh, 'initiator', state(1), { params, fsmIdHash: 'aa' });
+  await redis.undoRound!(2, freshKey, `${freshKey}:rounds`, 1, encodeState(state(1)));
+  t.equal(await store.load(fresh, 'initiator'), null, "a channel's first round undone leaves no record");
+  t.same(await store.history(fresh, 'initiator'), []);
+});
+
+t.test('a single Redis with a replica and REDIS_MIN_REPLICAS=1: a round counts once the replica has it, and is undone when it cannot', async (t) => {
+  const master = await startRedisServer();
+  t.teardown(() => master.stop());
+  const replica = await startRedisServer(['--replicaof', '127.0.0.1', String(master.port)]);
+  t.teardown(() => replica.stop());
+  const onReplica = new Redis(replica.port, '127.0.0.1');
+  t.teardown(() => onReplica.quit());
+  // the replica is counted by the master once it has acknowledged the end of its first sync
+  const onMaster = new Redis(master.port, '127.0.0.1');
+  t.teardown(() => onMaster.quit());
+  for (let i = 0; i < 100 && Number(await onMaster.call('WAIT', 1, 100)) < 1; i++) await onMaster.set(`${prefix}ping`, String(i));
+
+  const refused = await RedisStore.connect({ url: master.url, keyPrefix: prefix, replicas: { minReplicas: 2, waitMs: 200 } }).catch((err: Error) => err);
+  t.ok(refused instanceof StoreUnavailableError, 'two replicas asked of a Redis with one: refused');
+  t.equal((refused as Error).message, `REDIS_MIN_REPLICAS=2: the Redis at ${master.url} has 1 replica connected, so no write could be confirmed; must be at most the replicas it has (or auto)`);
+  const auto = await RedisStore.connect({ url: master.url, keyPrefix: prefix });
+  t.equal(auto.minReplicas, 0, 'auto on a single Redis: 0 (the service follows no failover of it)');
+  await auto.close();
+
+  const store = await RedisStore.connect({ url: master.url, keyPrefix: prefix, replicas: { minReplicas: 1, waitMs: 200 } });
+  t.teardown(() => store.close());
+  const channelId = newChannelId();
+  const key = `${prefix}{${channelId}}:initiator`;
+  t.equal(await store.saveRound(channelId, 'initiator', state(1), { params, fsmIdHash: 'aa' }), 'saved');
+  t.equal(await store.saveRound(channelId, 'initiator', state(2)), 'saved');
+  t.equal(await onReplica.hget(key, 'round'), '2', 'the replica has the round the moment it counts as saved');
+
+  replica.pause();
+  const failed = await store.saveRound(channelId, 'initiator', state(3)).catch((err: Error) => err);
+  const fsmHashFailed = await store.setFsmIdHash(channelId, 'initiator', 'bb').catch((err: Error) => err);
+  const proposalFailed = await store.saveProposal(channelId, 'initiator', { round: 3, updates: [] }).catch((err: Error) => err);
+  replica.resume();
+  t.ok(fsmHashFailed instanceof ReplicaShortfallError, 'a new fsm_id hash fails too');
+  t.equal((await store.load(channelId, 'initiator'))?.fsmIdHash, 'aa', 'and the old one is back: the old fsm_id still works');
+  t.ok(proposalFailed instanceof ReplicaShortfallError, 'so does a proposal kept for a remote peer (it is then not sent)');
+  t.ok(failed instanceof ReplicaShortfallError, 'with the replica stopped, the write fails');
+  t.match((failed as Error).message, /^the write reached 0 of the 1 replicas REDIS_MIN_REPLICAS asks for within 200 ms; it was undone and counts as failed/);
+  t.equal((await store.load(channelId, 'initiator'))?.state.round, 2, 'and is undone on the master');
+  t.same((await store.history(channelId, 'initiator')).map((s) => s.round), [1, 2]);
+  let again: unknown;
+  for (let i = 0; i < 40 && again !== 'saved'; i++) again = await store.saveRound(channelId, 'initiator', state(3)).catch((err: Error) => err.message);
+  t.equal(again, 'saved', 'the replica back, round 3 is written');
+  t.equal(await onReplica.hget(key, 'round'), '3');
+  t.same((await store.history(channelId, 'initiator')).map((s) => s.round), [1, 2, 3], 'each round once');
 });
 
 t.test('keys are hash-tagged by channel id, so a cluster keeps them in one slot', async (t) => {
