@@ -11,6 +11,7 @@ import { connectCluster } from './redis-cluster.js';
 import { checkDatabase, checkPersistence, connectFailure, databaseOf, refusal } from './redis-checks.js';
 import { leaseKeys, MAY_WRITE, RedisLeases, type Lease } from './lease.js';
 import { RedisPayments } from './redis-payments.js';
+import { RedisWatchShare } from './watch-share.js';
 import { decodeOnchain, decodeProposal, encodeOnchain, encodeProposal, decodeParams, decodeState, encodeParams, encodeState } from './records.js';
 import { LeaseLostError, StoreUnavailableError, type ChannelStore, type SaveResult, type StoredChannel, type WatchtowerAction } from './store.js';
 
@@ -88,6 +89,8 @@ export class RedisStore implements ChannelStore {
   readonly payments: RedisPayments;
   /** which process owns each participant's FSM, checked by every round and on-chain write */
   readonly leases: RedisLeases;
+  /** how instances sharing this Redis share out the watchtower: who is alive, which channels are new, who answers a close */
+  readonly watchShare: RedisWatchShare;
 
   private constructor(redis: Redis | Cluster, private readonly prefix: string) {
     redis.defineCommand('saveRound', { numberOfKeys: 4, lua: SAVE_ROUND });
@@ -96,6 +99,7 @@ export class RedisStore implements ChannelStore {
     this.redis = redis as RedisWithScript;
     this.payments = new RedisPayments(redis, prefix);
     this.leases = new RedisLeases(redis, (channelId, role) => this.key(channelId, role));
+    this.watchShare = new RedisWatchShare(redis, prefix);
   }
 
   /**
@@ -157,8 +161,9 @@ export class RedisStore implements ChannelStore {
       key, `${key}:rounds`, leaseKey, fence, state.round, encodeState(state), first ? encodeParams(first.params) : '', first?.fsmIdHash ?? '',
       lease?.value ?? '', lease ? String(lease.token) : '',
     );
-    // the index is one key for all channels, so it cannot share the script's slot in a cluster
-    if (written === 1 && first) await this.redis.sadd(`${this.prefix}channels`, channelId);
+    // the index is one key for all channels, so it cannot share the script's slot in a cluster; the join
+    // feed tells the other instances' watchtowers of the new channel without reading the whole index
+    if (written === 1 && first) await Promise.all([this.redis.sadd(`${this.prefix}channels`, channelId), this.watchShare.joined(channelId)]);
     return saveResult(written);
   }
 
