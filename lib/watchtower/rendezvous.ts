@@ -4,9 +4,10 @@
  * when an instance goes only its own channels move (each to whichever survivor weighs highest for it);
  * when one joins, only the channels it now weighs highest for move to it.
  *
- * The weight of (channel, instance) is MurmurHash3 (x86, 32-bit) of the channel id seeded with a hash
- * of the instance id: cheap enough to weigh a million channels over a few instances in well under a
- * second, which is what a change of membership costs each instance.
+ * The weight of (channel, instance) is MurmurHash3's finalizer over the channel id's MurmurHash3 (x86,
+ * 32-bit) xor the instance id's: the id is hashed once, however many instances it is weighed over, so a
+ * change of membership costs each instance one hash per stored channel and a few multiplications per
+ * instance (test/lib/rendezvous-bench.ts prints what a million channels cost).
  */
 
 const C1 = 0xcc9e2d51;
@@ -37,7 +38,12 @@ export function murmur3(text: string, seed: number): number {
       k = Math.imul(k, C2);
       h ^= k;
   }
-  h ^= length;
+  return mix(h ^ length);
+}
+
+/** MurmurHash3's 32-bit finalizer: every input bit moves every output bit. */
+function mix(value: number): number {
+  let h = value;
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;
@@ -60,8 +66,9 @@ export class Rendezvous {
   ownerOf(channelId: string): string | null {
     let best = -1;
     let owner: string | null = null;
+    const hash = murmur3(channelId, 0);
     for (let i = 0; i < this.members.length; i++) {
-      const weight = murmur3(channelId, this.seeds[i]!);
+      const weight = mix(hash ^ this.seeds[i]!);
       if (weight >= best) { best = weight; owner = this.members[i]!; } // members are sorted: >= lets the greater id win a tie
     }
     return owner;
