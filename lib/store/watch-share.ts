@@ -90,7 +90,8 @@ export class RedisWatchShare {
   private readonly seqKey: string;
   private readonly joinedKey: string;
 
-  constructor(redis: Redis | Cluster, private readonly prefix: string) {
+  /** `kept`: how many of the newest channels the join feed keeps (JOINED_KEPT; smaller in tests) */
+  constructor(redis: Redis | Cluster, private readonly prefix: string, private readonly kept = JOINED_KEPT) {
     redis.defineCommand('heartbeatInstance', { numberOfKeys: 1, lua: HEARTBEAT });
     redis.defineCommand('liveInstances', { numberOfKeys: 1, lua: LIVE });
     redis.defineCommand('joinChannel', { numberOfKeys: 2, lua: JOIN });
@@ -120,7 +121,7 @@ export class RedisWatchShare {
 
   /** A channel was stored for the first time (RedisStore.saveRound). */
   async joined(channelId: ChannelId): Promise<void> {
-    await this.redis.joinChannel(this.seqKey, this.joinedKey, channelId, JOINED_KEPT);
+    await this.redis.joinChannel(this.seqKey, this.joinedKey, channelId, this.kept);
   }
 
   /** The feed's newest number now: a reader that reads the whole index next starts following from here. */
