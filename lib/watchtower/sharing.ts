@@ -101,6 +101,7 @@ export class SharedScope implements WatchScope {
   private seq = 0;
   private timer: NodeJS.Timeout | null = null;
   private looking = false;
+  private beating = false;
   private closed = false;
 
   constructor(private readonly options: SharedScopeOptions) {
@@ -140,16 +141,28 @@ export class SharedScope implements WatchScope {
     this.seq = await share.joinedSeq();
     this.ring = new Rendezvous([...(await share.live()), instanceId]);
     this.options.log.info('watchtower shares channels with the live instances', { instance_id: instanceId, instances: this.ring.members });
-    this.timer = setInterval(() => void this.look(onChanges), everyMs);
+    // the heartbeat apart from the look: reading a million channel ids after a change must not stop it
+    this.timer = setInterval(() => { void this.beat(); void this.look(onChanges); }, everyMs);
     this.timer.unref();
+  }
+
+  private async beat(): Promise<void> {
+    if (this.beating || this.closed) return;
+    this.beating = true;
+    try {
+      await this.options.share.heartbeat(this.instanceId, this.options.ttlMs);
+    } catch (err) {
+      this.options.log.warn('watchtower heartbeat failed', { error: (err as Error).message });
+    } finally {
+      this.beating = false;
+    }
   }
 
   private async look(onChanges: (changes: Changes) => Promise<void>): Promise<void> {
     if (this.looking || this.closed) return;
     this.looking = true;
-    const { share, instanceId, ttlMs, log } = this.options;
+    const { share, instanceId, log } = this.options;
     try {
-      await share.heartbeat(instanceId, ttlMs);
       // this instance is alive whatever the set says: it may have been paused past its heartbeat
       const ring = new Rendezvous([...(await share.live()), instanceId]);
       const membersChanged = !ring.sameAs(this.ring);
