@@ -17,6 +17,7 @@
  * another service (docs/peer-protocol.md), only this participant's record is here, and the peer's
  * service runs a watchtower of its own for the peer, if the peer named it.
  */
+import { buildTxHash } from '@aeternity/aepp-sdk';
 import { accountOf } from '../fsm/protocol.js';
 import type { ChannelId, EncodedTx, Role, TxKit } from '../fsm/types.js';
 import type { Chain, ChannelObject } from './chain/types.js';
@@ -245,11 +246,19 @@ export class Watchtower {
         balances: newest.state.balances, terms: { nonce: await chain.nextNonce(account.address), ttl: 0 },
       });
       const signedTx = (await account.signTransaction(kit.innerTx(unsigned)!, { networkId: chain.networkId })) as EncodedTx;
-      const txHash = await chain.postTx(signedTx);
+      const txHash = buildTxHash(signedTx);
+      // recorded before it is posted: a client returning the moment the chain takes the tx is told of it
+      const action = { action: 'slash' as const, txHash, signedTx, onchainRound: channel.round, round: newest.state.round, height };
+      for (const { role } of needing) await store.addWatchtowerAction(id, role, action);
+      try {
+        await chain.postTx(signedTx);
+      } catch (err) {
+        for (const { role } of needing) await store.dropWatchtowerAction(id, role, txHash).catch(() => undefined);
+        throw err;
+      }
       claimed = false;
       await scope.claims.posted(id, channel.round, txHash);
       for (const { role, stored } of needing) {
-        await store.addWatchtowerAction(id, role, { action: 'slash', txHash, signedTx, onchainRound: channel.round, round: newest.state.round, height });
         log.info('watchtower slashed', {
           channel_id: id, role, participant: accountOf(stored.params, role), onchain_round: channel.round, round: newest.state.round, tx_hash: txHash,
           ...(scope.instanceId && { instance_id: scope.instanceId }),

@@ -186,6 +186,13 @@ export class RedisStore implements ChannelStore {
     await this.redis.rpush(`${this.key(channelId, role)}:watchtower`, JSON.stringify(action));
   }
 
+  async dropWatchtowerAction(channelId: ChannelId, role: Role, txHash: string): Promise<void> {
+    const key = `${this.key(channelId, role)}:watchtower`;
+    for (const item of await this.redis.lrange(key, 0, -1)) {
+      if ((JSON.parse(item) as WatchtowerAction).txHash === txHash) await this.redis.lrem(key, 0, item);
+    }
+  }
+
   async takeWatchtowerActions(channelId: ChannelId, role: Role): Promise<WatchtowerAction[]> {
     const key = `${this.key(channelId, role)}:watchtower`;
     const [[, items]] = (await this.redis.multi().lrange(key, 0, -1).del(key).exec()) as [[Error | null, string[]]];
