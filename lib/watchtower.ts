@@ -93,6 +93,8 @@ export class Watchtower {
   async start(): Promise<void> {
     this.unsubscribeBlocks = this.deps.chain.onBlock((height) => this.retryDisputes(height));
     await this.deps.scope.start((changes) => this.adjust(changes));
+    // a channel stored here before the live set was read was taken up as if this instance were alone
+    for (const id of [...this.followed.keys()]) if (!this.deps.scope.mine(id)) this.forget(id);
     await this.considerAll();
   }
 
