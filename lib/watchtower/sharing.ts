@@ -103,6 +103,8 @@ export class SharedScope implements WatchScope {
   private looking = false;
   private beating = false;
   private closed = false;
+  /** the live set changed and the channels were not all taken up or let go yet */
+  private changeDue = false;
 
   constructor(private readonly options: SharedScopeOptions) {
     this.instanceId = options.instanceId;
@@ -165,14 +167,17 @@ export class SharedScope implements WatchScope {
     try {
       // this instance is alive whatever the set says: it may have been paused past its heartbeat
       const ring = new Rendezvous([...(await share.live()), instanceId]);
-      const membersChanged = !ring.sameAs(this.ring);
-      if (membersChanged) {
-        log.info('watchtower instances changed', { instance_id: instanceId, instances: ring.members, before: this.ring.members });
-        this.ring = ring;
-      }
       const joined = await share.joinedSince(this.seq);
-      this.seq = joined.seq;
+      // a change whose handling failed last time is handled again
+      const membersChanged = !ring.sameAs(this.ring) || this.changeDue;
+      if (!ring.sameAs(this.ring)) {
+        log.info('watchtower instances changed', { instance_id: instanceId, instances: ring.members, before: this.ring.members });
+      }
+      this.ring = ring;
+      this.changeDue = membersChanged;
       if (membersChanged || joined.ids.length || joined.missed) await onChanges({ membersChanged, joined: joined.ids, missed: joined.missed });
+      this.changeDue = false;
+      this.seq = joined.seq;
     } catch (err) {
       // the last known set stays: a Redis that does not answer must not make this instance drop its channels
       log.warn('watchtower could not look at the live instances', { error: (err as Error).message });
