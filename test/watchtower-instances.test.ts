@@ -9,7 +9,10 @@
  *   mined (counted on the chain) and exactly one posted by all the instances together, and the victim is
  *   told of it when it returns, once;
  * * the instance watching a channel is SIGKILLed, and the cheater solo-closes: once the dead instance's
- *   heartbeat has run out a survivor takes the channel over and slashes, within the lock period.
+ *   heartbeat has run out a survivor takes the channel over and slashes, within the lock period;
+ * * the victim's client stays connected at the instance hosting its FSM, which is not the watcher: it
+ *   is told `can_slash` and left the first half of the lock period to answer; it does not, and the
+ *   watcher slashes then, once.
  */
 import t, { type Test } from 'tap';
 import { AccountMemory, buildTx, Tag, unpackEntry } from '@aeternity/aepp-sdk';
@@ -93,13 +96,14 @@ async function transfer(pair: Pair, from: Role, amount: bigint): Promise<string>
  * victim more, and both clients go away (their FSMs live on at the instance). Returns the close the
  * cheater can post on the old round.
  */
-async function stageCheat(pair: Pair, nonce: number): Promise<{ closeSolo: string; oldRound: number; latestRound: number }> {
+async function stageCheat(pair: Pair, nonce: number, stays: Role[] = []): Promise<{ closeSolo: string; oldRound: number; latestRound: number }> {
   await transfer(pair, 'initiator', 10n ** 20n);
   const oldState = await transfer(pair, 'responder', 9n * 10n ** 19n);
   pair.clients.initiator.send('channels.get.poi', { accounts: [pair.accounts.initiator.address, pair.accounts.responder.address] }, 1);
   const oldPoi = (await pair.clients.initiator.next((m) => m.method === 'result')).data.poi;
   const latest = await transfer(pair, 'initiator', 5n * 10n ** 20n);
   for (const role of ROLES) {
+    if (stays.includes(role)) continue;
     pair.clients[role].close();
     await pair.clients[role].closedAndDone();
   }
@@ -244,7 +248,44 @@ t.test('three instances on one Redis share the watchtower out', async (t: Test) 
     const all = views.flatMap((v) => v.channels);
     for (const id of others) t.equal(all.filter((c) => c === id).length, 1, `${id.slice(0, 12)}…: watched once by the survivors`);
   });
+
+  await t.test('a victim connected at another instance than the watcher is left half the lock period to answer', async (t) => {
+    const pair = await (async () => {
+      for (const p of pairs) {
+        if (p === elsewhere || p === together || p.at.dead) continue;
+        const [watcher] = await watcherOf(p.id);
+        if (watcher && watcher !== p.at) return p;
+      }
+      return null;
+    })();
+    if (!pair) return void t.comment('skipped: no channel left whose watcher is another live instance than its host');
+    const cheat = await stageCheat(pair, await external.chain.nextNonce(pair.accounts.initiator.address), ['responder']);
+    await external.chain.postTx(cheat.closeSolo as `tx_${string}`);
+    const closing = await until(async () => (await external.chain.channel(pair.id as ChannelId))?.lockedUntil || null, 'the solo close to be mined');
+    await pair.clients.responder.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'can_slash', 20_000);
+    t.pass('the connected victim is told it can slash');
+    await until(async () => (await external.chain.channel(pair.id as ChannelId))?.round === cheat.latestRound, 'the watcher\'s slash', 30_000);
+    const [height, ...more] = slashHeights(external.chain, pair.id);
+    t.same(more, [], 'one slash');
+    t.ok(height! >= closing - LOCK_PERIOD / 2, `not before half the lock period (mined at ${height}, the lock ran to ${closing})`);
+    t.ok(height! < closing, 'and within it');
+    t.equal(slashesPosted(pair.id), 1, 'posted once');
+    pair.clients.responder.close();
+  });
 });
+
+/** The slash txs of a channel mined so far, with the heights they were mined at. */
+function slashHeights(chain: { generation(height: number): Array<{ tx: unknown }> | null }, id: string): number[] {
+  const heights: number[] = [];
+  for (let h = 0; ; h++) {
+    const txs = chain.generation(h);
+    if (!txs) return heights;
+    for (const { tx } of txs) {
+      const { tag, channelId } = tx as { tag: number; channelId?: string };
+      if (tag === Tag.ChannelSlashTx && channelId === id) heights.push(h);
+    }
+  }
+}
 
 /** The slash txs of a channel mined so far. */
 function slashTxs(chain: { height(): Promise<number>; generation(height: number): Array<{ tx: unknown }> | null }, id: string): number {
