@@ -28,7 +28,7 @@ import type { OpsEvents } from './ops/events.js';
 import type { LeaseStore } from './store/lease.js';
 import type { ChannelStore, StoredChannel } from './store/store.js';
 import type { ServiceKey } from './tx/service-key.js';
-import type { Changes, WatchScope } from './watchtower/sharing.js';
+import { postedTxOf, type Changes, type WatchScope } from './watchtower/sharing.js';
 
 const OFFCHAIN_TX_TAG = 57;
 const LOOKS_AT_ONCE = 64;
@@ -66,6 +66,8 @@ export class Watchtower {
   private readonly ignored = new Set<ChannelId>();
   private readonly disputes = new Map<ChannelId, Dispute>();
   private readonly answering = new Set<ChannelId>();
+  /** posted slashes the chain did not know at the last look */
+  private readonly unknownTxs = new Set<string>();
   private unsubscribeBlocks: (() => void) | null = null;
 
   constructor(private readonly deps: WatchtowerDeps) {}
@@ -237,9 +239,9 @@ export class Watchtower {
       const newest = needing.reduce((a, b) => (b.stored.state.round > a.stored.state.round ? b : a)).stored;
 
       const claim = await scope.claims.claim(id, channel.round);
-      if (!claim.won) {
+      if (!claim.won && !(await this.dropped(id, channel.round, claim.holder, needing.map((n) => n.role)))) {
         // another instance answers (or has): looked at again next block, in case it died before posting
-        log.debug('watchtower: another instance answers this close', { channel_id: id, onchain_round: channel.round, holder: claim.holder ?? null });
+        log.debug('watchtower: the answer to this close is claimed', { channel_id: id, onchain_round: channel.round, holder: claim.holder ?? null });
         return 'again';
       }
       claimed = true;
@@ -276,6 +278,29 @@ export class Watchtower {
       this.deps.events?.emit({ type: 'watchtower_slash_failed', channel_id: id, detail: (err as Error).message });
       return 'failed';
     }
+  }
+
+  /**
+   * Whether the claim's posted slash was dropped by the chain (another tx took the watchtower key's
+   * nonce, say: every instance signs with the one key), and the claim is now this instance's to answer
+   * again; the dropped tx's action is taken back, as it slashed nothing. A tx the chain does not know is
+   * taken for dropped only at the second look in a row, as a node may be slow to list what it took.
+   */
+  private async dropped(id: ChannelId, onchainRound: number, holder: string | null | undefined, roles: Role[]): Promise<boolean> {
+    const txHash = postedTxOf(holder);
+    if (!txHash || !holder) return false;
+    const status = await this.deps.chain.txStatus(txHash);
+    const unknownBefore = this.unknownTxs.has(txHash);
+    if (status.state === 'unknown') this.unknownTxs.add(txHash);
+    else this.unknownTxs.delete(txHash);
+    if (status.state !== 'failed' && !(status.state === 'unknown' && unknownBefore)) return false;
+    if (!(await this.deps.scope.claims.takeOver(id, onchainRound, holder))) return false;
+    this.unknownTxs.delete(txHash);
+    this.deps.log.warn('watchtower: a posted slash was dropped by the chain; slashing again', {
+      channel_id: id, onchain_round: onchainRound, tx_hash: txHash, reason: status.state === 'failed' ? status.reason : 'unknown to the chain',
+    });
+    for (const role of roles) await this.deps.store.dropWatchtowerAction(id, role, txHash);
+    return true;
   }
 
   /**

@@ -10,12 +10,14 @@
  *   told of it when it returns, once;
  * * the instance watching a channel is SIGKILLed, and the cheater solo-closes: once the dead instance's
  *   heartbeat has run out a survivor takes the channel over and slashes, within the lock period;
+ * * a slash the chain drops (another tx of the same key took its nonce) is posted again by the
+ *   watcher, and the returning victim is told of the one on chain only;
  * * the victim's client stays connected at the instance hosting its FSM, which is not the watcher: it
  *   is told `can_slash` and left the first half of the lock period to answer; it does not, and the
  *   watcher slashes then, once.
  */
 import t, { type Test } from 'tap';
-import { AccountMemory, buildTx, Tag, unpackEntry } from '@aeternity/aepp-sdk';
+import { AccountMemory, buildTx, buildTxHash, Tag, unpackEntry } from '@aeternity/aepp-sdk';
 import type { ChannelId } from '../fsm/types.js';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient } from './helpers/client.js';
@@ -138,9 +140,16 @@ t.test('three instances on one Redis share the watchtower out', async (t: Test) 
   // every slash tx any instance posts, taken or refused by the chain
   const postedSlashes: string[] = [];
   const postTx = external.chain.postTx.bind(external.chain);
+  /** set by a test: runs before the next slash reaches the chain */
+  let beforeSlash: ((slash: { nonce: number }) => Promise<void>) | null = null;
   external.chain.postTx = async (signedTx) => {
     const { encodedTx } = unpackSignedTx(signedTx);
-    if (encodedTx.tag === Tag.ChannelSlashTx) postedSlashes.push((encodedTx as unknown as { channelId: string }).channelId);
+    if (encodedTx.tag === Tag.ChannelSlashTx) {
+      postedSlashes.push((encodedTx as unknown as { channelId: string }).channelId);
+      const hook = beforeSlash;
+      beforeSlash = null;
+      await hook?.({ nonce: Number((encodedTx as unknown as { nonce: number }).nonce) });
+    }
     return postTx(signedTx);
   };
   const slashesPosted = (id: string) => postedSlashes.filter((c) => c === id).length;
@@ -249,10 +258,38 @@ t.test('three instances on one Redis share the watchtower out', async (t: Test) 
     for (const id of others) t.equal(all.filter((c) => c === id).length, 1, `${id.slice(0, 12)}…: watched once by the survivors`);
   });
 
+  const droppedPair = pairs.find((p) => p !== elsewhere && p !== together && !p.at.dead);
+  await t.test('a slash the chain drops (its nonce taken by another tx of the watchtower key) is posted again, and told once', async (t) => {
+    const pair = droppedPair!;
+    const cheat = await stageCheat(pair, await external.chain.nextNonce(pair.accounts.initiator.address));
+    // another instance's tx with the same key takes the slash's nonce first: the slash is pooled, then dropped
+    beforeSlash = async ({ nonce }) => {
+      const spend = buildTx({ tag: Tag.SpendTx, senderId: watchtower.address, recipientId: watchtower.address, amount: 1n, nonce } as Parameters<typeof buildTx>[0]);
+      await postTx(await cosign(watchtower, spend) as `tx_${string}`);
+    };
+    await external.chain.postTx(cheat.closeSolo as `tx_${string}`);
+    const closing = await until(async () => (await external.chain.channel(pair.id as ChannelId))?.lockedUntil || null, 'the solo close to be mined');
+    await until(async () => (await external.chain.channel(pair.id as ChannelId))?.round === cheat.latestRound, 'the second slash', 30_000);
+    t.equal(beforeSlash, null, 'the first slash met the taken nonce');
+    t.ok(await external.chain.height() < closing, 'slashed within the lock period');
+    t.equal(slashesPosted(pair.id), 2, 'two slashes posted: the dropped one and its replacement');
+    t.equal(slashTxs(external.chain, pair.id), 1, 'one slash on chain');
+    const victim = pair.accounts.responder;
+    const query = { role: 'responder', port: pair.port, existing_channel_id: pair.id, existing_fsm_id: pair.fsmIds.responder };
+    const back = await TestClient.connect(pair.at.process.channelUrl, query, 'json-rpc', victim);
+    await back.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'watchtower_slash');
+    await back.quiet(300);
+    const told = back.received.filter((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'watchtower_slash');
+    t.equal(told.length, 1, 'the victim is told of one slash');
+    const minedHash = external.chain.generation(slashHeights(external.chain, pair.id)[0]!)!.find((m) => (m.tx as { tag: number }).tag === Tag.ChannelSlashTx)!.hash;
+    t.equal(buildTxHash(told[0]!.data.tx), minedHash, 'the one on chain');
+    back.close();
+  });
+
   await t.test('a victim connected at another instance than the watcher is left half the lock period to answer', async (t) => {
     const pair = await (async () => {
       for (const p of pairs) {
-        if (p === elsewhere || p === together || p.at.dead) continue;
+        if (p === elsewhere || p === together || p === droppedPair || p.at.dead) continue;
         const [watcher] = await watcherOf(p.id);
         if (watcher && watcher !== p.at) return p;
       }

@@ -59,6 +59,12 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 `;
 
+const TAKE_OVER = `
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+`;
+
 const RELEASE = `
 if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
 return 1
@@ -71,6 +77,7 @@ type WithScripts = (Redis | Cluster) & {
   joinedSince(seq: string, ids: string, after: number, limit: number): Promise<[string | null, string[]]>;
   markSlashPosted(key: string, claimed: string, posted: string, ttlMs: number): Promise<number>;
   releaseSlashClaim(key: string, claimed: string): Promise<number>;
+  takeOverSlashClaim(key: string, holder: string, claimed: string, ttlMs: number): Promise<number>;
 };
 
 export interface JoinedChannels {
@@ -98,6 +105,7 @@ export class RedisWatchShare {
     redis.defineCommand('joinedSince', { numberOfKeys: 2, lua: JOINED_SINCE });
     redis.defineCommand('markSlashPosted', { numberOfKeys: 1, lua: MARK_POSTED });
     redis.defineCommand('releaseSlashClaim', { numberOfKeys: 1, lua: RELEASE });
+    redis.defineCommand('takeOverSlashClaim', { numberOfKeys: 1, lua: TAKE_OVER });
     this.redis = redis as WithScripts;
     this.instancesKey = `${prefix}{instances}`;
     this.seqKey = `${prefix}{joined}:seq`;
@@ -168,6 +176,14 @@ export class RedisWatchShare {
   /** The claimant posted `txHash`: the claim now says so, for `ttlMs` (false if the claim was no longer ours). */
   async posted(channelId: ChannelId, onchainRound: number, owner: string, txHash: string, ttlMs: number): Promise<boolean> {
     return (await this.redis.markSlashPosted(this.claimKey(channelId, onchainRound), `claimed|${owner}`, `posted|${owner}|${txHash}`, ttlMs)) === 1;
+  }
+
+  /**
+   * Claims the answer from `holder` (exactly the value `claim` reported): a posted tx the chain dropped
+   * answered nothing. False when the claim changed meanwhile (another took it over first).
+   */
+  async takeOver(channelId: ChannelId, onchainRound: number, holder: string, owner: string, ttlMs: number): Promise<boolean> {
+    return (await this.redis.takeOverSlashClaim(this.claimKey(channelId, onchainRound), holder, `claimed|${owner}`, ttlMs)) === 1;
   }
 
   /** The claimant could not post: another (or itself, later) may try at once. */

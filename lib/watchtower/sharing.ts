@@ -28,6 +28,13 @@ export interface SlashClaims {
   posted(channelId: ChannelId, onchainRound: number, txHash: string): Promise<void>;
   /** The answer could not be posted: it may be tried again (by anyone). */
   release(channelId: ChannelId, onchainRound: number): Promise<void>;
+  /** Takes the claim from `holder` (as `claim` reported it), whose posted tx the chain dropped. */
+  takeOver(channelId: ChannelId, onchainRound: number, holder: string): Promise<boolean>;
+}
+
+/** The tx hash a claim says was posted (`posted|<instance>|<tx hash>`), or null while it is only claimed. */
+export function postedTxOf(holder: string | null | undefined): string | null {
+  return holder?.startsWith('posted|') ? holder.slice(holder.lastIndexOf('|') + 1) : null;
 }
 
 /** What changed at a look: the channels now this instance's that it may not follow yet. */
@@ -57,7 +64,8 @@ export interface WatchScope {
 export class AloneScope implements WatchScope {
   readonly instanceId = null;
   readonly members = [] as const;
-  private readonly answered = new Set<string>();
+  /** `channel:round` → the claim's value, as the shared claims keep it */
+  private readonly answered = new Map<string, string>();
 
   constructor(private readonly channelIds: () => Promise<ChannelId[]>) {}
 
@@ -72,12 +80,19 @@ export class AloneScope implements WatchScope {
   readonly claims: SlashClaims = {
     claim: async (id, round) => {
       const key = `${id}:${round}`;
-      if (this.answered.has(key)) return { won: false };
-      this.answered.add(key);
+      const holder = this.answered.get(key);
+      if (holder !== undefined) return { won: false, holder };
+      this.answered.set(key, 'claimed|');
       return { won: true };
     },
-    posted: async () => undefined,
+    posted: async (id, round, txHash) => { this.answered.set(`${id}:${round}`, `posted||${txHash}`); },
     release: async (id, round) => { this.answered.delete(`${id}:${round}`); },
+    takeOver: async (id, round, holder) => {
+      const key = `${id}:${round}`;
+      if (this.answered.get(key) !== holder) return false;
+      this.answered.set(key, 'claimed|');
+      return true;
+    },
   };
 
   async start(): Promise<void> {}
@@ -131,6 +146,7 @@ export class SharedScope implements WatchScope {
       }
     },
     release: (id, round) => this.options.share.release(id, round, this.instanceId),
+    takeOver: (id, round, holder) => this.options.share.takeOver(id, round, holder, this.instanceId, this.options.ttlMs),
   };
 
   /**

@@ -1,7 +1,8 @@
 /**
  * What instances sharing a Redis share the watchtower out with (lib/store/watch-share.ts), on the real
  * Redis under a key prefix of its own: the claim of an answer is exclusive under concurrent claimers
- * on connections of their own, runs out when its claimant dies before posting, and is kept once posted;
+ * on connections of their own, runs out when its claimant dies before posting, and is kept once posted
+ * (unless its tx was dropped: then exactly one takes it over);
  * the live set follows heartbeats (in Redis's clock) and clean leaves; the join feed names new
  * channels in the order they were stored and says when a reader fell behind what it keeps.
  */
@@ -64,6 +65,18 @@ t.test('a failed answer is released at once; a posted one stays, and only the cl
   await b.release(id, 3, 'b');
   const after = await a.claim(id, 3, 'a', 10_000);
   t.same(after, { won: false, holder: 'posted|b|th_posted' }, 'posted: nobody answers again, and whoever asks is told the tx');
+});
+
+t.test('a posted answer the chain dropped is taken over by exactly one, and only from the holder named', async (t) => {
+  const claimants = Array.from({ length: 10 }, () => share());
+  const id = channelId();
+  t.ok((await claimants[0]!.claim(id, 3, 'instance-0', 10_000)).won);
+  t.ok(await claimants[0]!.posted(id, 3, 'instance-0', 'th_dropped', 60_000));
+  t.notOk(await claimants[1]!.takeOver(id, 3, 'claimed|instance-0', 'instance-1', 10_000), 'not from a holder it no longer is');
+  const taken = await Promise.all(claimants.map((c, i) => c.takeOver(id, 3, 'posted|instance-0|th_dropped', `instance-${i}`, 10_000)));
+  t.equal(taken.filter(Boolean).length, 1, 'one of ten takes it over');
+  const winner = taken.indexOf(true);
+  t.same(await claimants[0]!.claim(id, 3, 'instance-0', 10_000), { won: false, holder: `claimed|instance-${winner}` }, 'and holds it as a fresh claim');
 });
 
 t.test('the live set follows heartbeats and leaves', async (t) => {
