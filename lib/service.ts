@@ -34,6 +34,7 @@ import type { ChannelStore } from './store/store.js';
 import { createTxKit } from './tx/channel-kit.js';
 import { ServiceKey } from './tx/service-key.js';
 import { Watchtower } from './watchtower.js';
+import { AloneScope, SharedScope, type WatchScope } from './watchtower/sharing.js';
 import { reportChannelsNotOnChain } from './chain-audit.js';
 import { createChannelServer } from './ws/server.js';
 
@@ -198,12 +199,18 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
   undoSteps.push(stopHibernation);
   const kit = createTxKit(config.networkId);
   // on a store several instances may share, each FSM runs in the one holding its lease
+  const instanceId = config.lease.instanceId || defaultInstanceId(config.ws.port);
   const ownership = opened.leases && new Ownership({
-    leases: opened.leases, owner: config.lease.instanceId || defaultInstanceId(config.ws.port),
-    ttlMs: config.lease.ttlMs, renewMs: config.lease.renewMs, log,
+    leases: opened.leases, owner: instanceId, ttlMs: config.lease.ttlMs, renewMs: config.lease.renewMs, log,
   });
   undoSteps.push(() => ownership?.close());
-  const watchtower = watchtowerKey ? new Watchtower({ account: watchtowerKey, chain, store, channels, registry, kit, log, events }) : null;
+  // on a store several instances may share, each channel is watched by one live instance (its heartbeat on the lease timer)
+  const scope: WatchScope = opened.watchShare
+    ? new SharedScope({ share: opened.watchShare, instanceId, ttlMs: config.lease.ttlMs, everyMs: config.lease.renewMs, log })
+    : new AloneScope(() => store.channelIds());
+  const watchtower = watchtowerKey
+    ? new Watchtower({ account: watchtowerKey, chain, store, channels, registry, kit, log, events, scope, leases: opened.leases })
+    : null;
   undoSteps.push(() => watchtower?.close());
 
   const admission = createAdmission({
@@ -228,12 +235,18 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
       return counts;
     },
     clientConnections: () => wss.clients.size,
+    watchtowerChannels: () => watchtower?.watching ?? 0,
   });
   const readiness = new ReadinessMonitor({ store, chain, events, metrics, chainStallMs: config.ops.chainStallMs });
   undoSteps.push(() => readiness.close());
   const feed = new EventFeed(events);
   undoSteps.push(() => feed.close());
-  const opsServer = createOpsServer({ token: config.ops.token, registry, store, metrics, readiness, feed });
+  const opsServer = createOpsServer({
+    token: config.ops.token, registry, store, metrics, readiness, feed,
+    watchtower: watchtower && {
+      instanceId: scope.instanceId, instances: () => watchtower.instances, channels: () => watchtower.watchedChannels(),
+    },
+  });
   undoSteps.push(() => opsServer.listening && new Promise((resolve) => { opsServer.close(resolve); opsServer.closeAllConnections(); }));
   // first, whatever the chain: an operator sees a service that is up but not ready
   // a port of its own in each cluster worker (WORKERS): its FSMs, its feed, its readiness
@@ -278,7 +291,8 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
       log.info('service stopping');
       stopHibernation();
       readiness.close();
-      watchtower?.close();
+      // out of the live set at once: the other instances take its channels over at their next look
+      await watchtower?.close();
       const closed = new Promise((resolve) => channelServer.close(resolve));
       // the grace timer is cleared once the writes are done: left running, it kept an embedder's
       // process alive for the whole grace period after stop() had returned

@@ -9,6 +9,8 @@ export interface MetricsSources {
   /** FSM count by state name ("asleep" for a hibernating one) */
   channelsByState(): Map<string, number>;
   clientConnections(): number;
+  /** channels this instance's watchtower watches */
+  watchtowerChannels?(): number;
 }
 
 export class Metrics {
@@ -36,6 +38,10 @@ export class Metrics {
     new Gauge({
       name: 'aesc_client_connections', help: 'Client WebSocket connections open', registers,
       collect() { this.set(metrics.sources?.clientConnections() ?? 0); },
+    });
+    new Gauge({
+      name: 'aesc_watchtower_channels', help: 'Channels this instance\'s watchtower watches (instances sharing a Redis share them out)', registers,
+      collect() { this.set(metrics.sources?.watchtowerChannels?.() ?? 0); },
     });
     this.offchainUpdates = new Counter({
       name: 'aesc_offchain_updates_total', help: 'Off-chain operations proposed by a client, by kind and outcome (ok, conflict, refused)',

@@ -1,5 +1,5 @@
 /**
- * The ops listener (OPS_HOST:OPS_PORT): /health, /ready, /metrics, /channels, /channels/{id}, the
+ * The ops listener (OPS_HOST:OPS_PORT): /health, /ready, /metrics, /channels, /channels/{id}, /watchtower, the
  * /events feed and the dashboard at /. Bound beyond loopback it wants `Authorization: Bearer OPS_TOKEN`
  * (the feed also takes the token as the WebSocket subprotocol `bearer.<token>`, which a browser can send);
  * /health and /ready answer anyone, as load balancers ask them.
@@ -26,6 +26,17 @@ export interface OpsServerDeps {
   metrics: Metrics;
   readiness: ReadinessMonitor;
   feed: EventFeed;
+  /** what this instance's watchtower watches (null when it is off) */
+  watchtower?: WatchtowerView | null;
+}
+
+export interface WatchtowerView {
+  /** this instance's id when instances share a Redis (null alone) */
+  instanceId: string | null;
+  /** the live instances sharing the channels, as this one last read them */
+  instances(): readonly string[];
+  /** the channels this instance watches, sorted */
+  channels(): ChannelId[];
 }
 
 const ASSETS: Record<string, [file: string, type: string]> = {
@@ -89,7 +100,7 @@ export function createOpsServer(deps: OpsServerDeps): Server {
       return;
     }
     if (path === '/channels') {
-      const page = parsePage(url.searchParams);
+      const page = parsePage(url.searchParams, path);
       if ('error' in page) return refuse(res, 400, 'invalid_params', page.error);
       return json(res, 200, listChannels(deps.registry, page.offset, page.limit));
     }
@@ -100,8 +111,18 @@ export function createOpsServer(deps: OpsServerDeps): Server {
       const detail = await channelDetail(deps.registry, deps.store, id as ChannelId);
       return detail ? json(res, 200, detail) : refuse(res, 404, 'channel_not_found', `no channel ${id} here`);
     }
+    if (path === '/watchtower') {
+      const page = parsePage(url.searchParams, path);
+      if ('error' in page) return refuse(res, 400, 'invalid_params', page.error);
+      if (!deps.watchtower) return refuse(res, 404, 'watchtower_off', 'the watchtower is off here (WATCHTOWER=false)');
+      const channels = deps.watchtower.channels();
+      return json(res, 200, {
+        instance_id: deps.watchtower.instanceId, instances: deps.watchtower.instances(),
+        total: channels.length, offset: page.offset, limit: page.limit, channels: channels.slice(page.offset, page.offset + page.limit),
+      });
+    }
     if (path === '/events') return refuse(res, 426, 'upgrade_required', 'the feed is a WebSocket: ws://…/events');
-    refuse(res, 404, 'not_found', `no ${path}; the endpoints are /health, /ready, /metrics, /channels, /channels/{id}, /events and the dashboard at /`);
+    refuse(res, 404, 'not_found', `no ${path}; the endpoints are /health, /ready, /metrics, /channels, /channels/{id}, /watchtower, /events and the dashboard at /`);
   }
 
   server.on('upgrade', (req: IncomingMessage, socket, head) => {
@@ -119,8 +140,8 @@ export function createOpsServer(deps: OpsServerDeps): Server {
   return server;
 }
 
-function parsePage(search: URLSearchParams): { offset: number; limit: number } | { error: string } {
-  for (const key of search.keys()) if (key !== 'offset' && key !== 'limit') return { error: `unknown parameter ${key}: /channels takes offset and limit` };
+function parsePage(search: URLSearchParams, path: string): { offset: number; limit: number } | { error: string } {
+  for (const key of search.keys()) if (key !== 'offset' && key !== 'limit') return { error: `unknown parameter ${key}: ${path} takes offset and limit` };
   const number = (key: string, fallback: number, min: number, max: number): number | string => {
     const raw = search.get(key);
     if (raw === null) return fallback;

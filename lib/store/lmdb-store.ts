@@ -131,6 +131,18 @@ export class LmdbStore implements ChannelStore {
     }));
   }
 
+  async dropWatchtowerAction(channelId: ChannelId, role: Role, txHash: string): Promise<void> {
+    this.ensureOpen();
+    const key: FieldKey = [channelId, role, 'watchtower'];
+    await durably(this.root, this.root.transaction(() => {
+      const actions = storedActions(this.channels.get(key));
+      const kept = actions.filter((action) => action.txHash !== txHash);
+      if (kept.length === actions.length) return;
+      if (kept.length) this.channels.put(key, JSON.stringify(kept));
+      else this.channels.remove(key);
+    }));
+  }
+
   async takeWatchtowerActions(channelId: ChannelId, role: Role): Promise<WatchtowerAction[]> {
     this.ensureOpen();
     const key: FieldKey = [channelId, role, 'watchtower'];

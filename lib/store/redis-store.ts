@@ -14,6 +14,7 @@ import { RedisPayments } from './redis-payments.js';
 import { clusterDurability, singleDurability, type ReplicaSettings } from './redis-replicas.js';
 import { ReplicatedWrites } from './replicated-writes.js';
 import { redactUrl } from '../redact.js';
+import { RedisWatchShare } from './watch-share.js';
 import { decodeOnchain, decodeProposal, encodeOnchain, encodeProposal, decodeParams, decodeState, encodeParams, encodeState } from './records.js';
 import { LeaseLostError, StoreUnavailableError, type ChannelStore, type SaveResult, type StoredChannel, type WatchtowerAction } from './store.js';
 
@@ -210,11 +211,14 @@ export class RedisStore implements ChannelStore {
   readonly leases: RedisLeases;
   /** the masters' connections the scripts are defined on */
   private readonly scripted = new WeakSet<Redis>();
+  /** how instances sharing this Redis share out the watchtower: who is alive, which channels are new, who answers a close */
+  readonly watchShare: RedisWatchShare;
 
   private constructor(redis: Redis | Cluster, private readonly prefix: string, private readonly writes: ReplicatedWrites) {
     this.redis = redis;
     this.payments = new RedisPayments(redis, prefix);
     this.leases = new RedisLeases(redis, (channelId, role) => this.key(channelId, role));
+    this.watchShare = new RedisWatchShare(redis, prefix);
   }
 
   /** How many replicas each co-signed write waits for (0: none), as decided at start-up (redis-replicas.ts). */
@@ -306,8 +310,8 @@ export class RedisStore implements ChannelStore {
       wrote: (result) => result === 1,
       undo: (node) => this.scripts(node).undoRound(2, key, `${key}:rounds`, state.round, encoded),
     });
-    // the index is one key for all channels, so it cannot share the script's slot in a cluster
-    if (written === 1 && first) await this.addToIndex(channelId);
+    // the index is one key for all channels, so it cannot share the script's slot in a cluster; the join feed tells the other instances' watchtowers of the new channel without reading the whole index
+    if (written === 1 && first) await Promise.all([this.addToIndex(channelId), this.watchShare.joined(channelId)]);
     return saveResult(written);
   }
 
@@ -349,6 +353,13 @@ export class RedisStore implements ChannelStore {
    */
   async addWatchtowerAction(channelId: ChannelId, role: Role, action: WatchtowerAction): Promise<void> {
     await this.redis.rpush(`${this.key(channelId, role)}:watchtower`, JSON.stringify(action));
+  }
+
+  async dropWatchtowerAction(channelId: ChannelId, role: Role, txHash: string): Promise<void> {
+    const key = `${this.key(channelId, role)}:watchtower`;
+    for (const item of await this.redis.lrange(key, 0, -1)) {
+      if ((JSON.parse(item) as WatchtowerAction).txHash === txHash) await this.redis.lrem(key, 0, item);
+    }
   }
 
   async takeWatchtowerActions(channelId: ChannelId, role: Role, lease?: Lease | null): Promise<WatchtowerAction[]> {

@@ -58,6 +58,11 @@ export interface ChannelStore {
   /** Records what the watchtower did for a participant, to tell its client when it returns (no lease: the watchtower hosts no FSM). */
   addWatchtowerAction(channelId: ChannelId, role: Role, action: WatchtowerAction): Promise<void>;
   /**
+   * Takes back an action recorded before its tx was posted, when the chain refused the tx (the one
+   * with this tx hash, if the client has not been told of it yet).
+   */
+  dropWatchtowerAction(channelId: ChannelId, role: Role, txHash: string): Promise<void>;
+  /**
    * The watchtower's actions the participant's client has not heard of yet; they count as told now.
    * With a `lease`, fails with LeaseLostError (and takes nothing) once another process holds the FSM.
    */

@@ -198,6 +198,15 @@ export function storeConformance(t: Test, subject: StoreUnderTest): void {
     await store.addWatchtowerAction(channelId, 'initiator', slash(9));
     const taken = await Promise.all(Array.from({ length: 10 }, () => store.takeWatchtowerActions(channelId, 'initiator')));
     t.same(taken.flat(), [slash(9)], 'concurrent takers: exactly one is told');
+
+    // recorded before the tx was posted, taken back when the chain refused it
+    await store.addWatchtowerAction(channelId, 'initiator', slash(10));
+    await store.addWatchtowerAction(channelId, 'initiator', slash(11));
+    await store.dropWatchtowerAction(channelId, 'initiator', slash(10).txHash);
+    await store.dropWatchtowerAction(channelId, 'responder', slash(11).txHash);
+    t.same(await store.takeWatchtowerActions(channelId, 'initiator'), [slash(11)], 'a dropped action is never told; the others are');
+    await store.dropWatchtowerAction(channelId, 'initiator', slash(12).txHash);
+    t.same(await store.takeWatchtowerActions(channelId, 'initiator'), [], 'dropping what is not there changes nothing');
   });
 
   t.test('a service value is made once and the same ever after', async (t) => {

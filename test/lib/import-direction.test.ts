@@ -21,7 +21,7 @@ const MODULES: Array<[number, string, RegExp]> = [
   // the clients of channel: the WebSocket server and its envelopes, the operators' side
   [3, 'ws', /^lib\/ws\//],
   [3, 'ops', /^lib\/ops\//],
-  [3, 'watchtower', /^lib\/watchtower\.ts$/],
+  [3, 'watchtower', /^lib\/watchtower(\.ts$|\/)/],
   [3, 'chain-audit', /^lib\/chain-audit\.ts$/],
   [4, 'channel', /^lib\/channel\//],
   [5, 'chain', /^lib\/chain\//],

@@ -39,6 +39,24 @@ t.test('leases and fencing tokens, on the cluster', async (t) => {
   leaseConformance(t, { open: () => RedisStore.connectCluster({ nodes: cluster.nodes, keyPrefix: `${prefix}lease:` }), close: (store) => store.close() });
 });
 
+t.test('the watchtower\'s sharing, on the cluster: heartbeats, the join feed, and claims in the channel\'s slot, exclusive', async (t) => {
+  const stores = await Promise.all(Array.from({ length: 5 }, () => RedisStore.connectCluster({ nodes: cluster.nodes, keyPrefix: `${prefix}share:` })));
+  t.teardown(() => Promise.all(stores.map((s) => s.close())));
+  const [a, b] = stores.map((s) => s.watchShare) as [RedisStore['watchShare'], RedisStore['watchShare']];
+  await Promise.all(stores.map((s, i) => s.watchShare.heartbeat(`instance-${i}`, 10_000)));
+  t.same(await a.live(), ['instance-0', 'instance-1', 'instance-2', 'instance-3', 'instance-4']);
+  await b.leave('instance-1');
+  t.notOk((await a.live()).includes('instance-1'), 'a leave is seen at once');
+  const from = await a.joinedSeq();
+  const ids = Array.from({ length: 4 }, () => `ch_${randomBytes(16).toString('hex')}` as never);
+  for (const id of ids) await b.joined(id);
+  t.same((await a.joinedSince(from)).ids, ids, 'the join feed, in order');
+  for (const id of ids) {
+    const results = await Promise.all(stores.map((s, i) => s.watchShare.claim(id, 7, `instance-${i}`, 10_000)));
+    t.equal(results.filter((r) => r.won).length, 1, 'one claimant wins');
+  }
+});
+
 t.test('REDIS_CLUSTER_NODES: bad values and clusters that cannot be used are one line naming the setting', async (t) => {
   t.throws(() => loadConfig({ REDIS_CLUSTER_NODES: 'redis://127.0.0.1:7000' }), new ConfigError(
     'REDIS_CLUSTER_NODES=redis://127.0.0.1:7000: must be empty (no cluster) or host:port,host:port,… (nodes of a Redis Cluster to start from)',

@@ -105,7 +105,32 @@ t.test('bad requests are refused with their reason', async (t) => {
   t.match(await feedRefusal(ops, '?type=bogus'), { status: 400, body: { error: 'invalid_params', detail: /type "bogus" is not an event type/ } });
   t.match(await feedRefusal(ops, '?channel_id=ch_x'), { status: 400, body: { detail: /not a channel id/ } });
   t.match(await feedRefusal(ops, '?channel=1'), { status: 400, body: { detail: /unknown parameter channel/ } });
+  t.match(await getJson(`${ops}/watchtower?limit=1001`), { status: 400, body: { error: 'invalid_params', detail: /limit="1001"/ } });
+  t.match(await getJson(`${ops}/watchtower?instance=a`), { status: 400, body: { detail: /unknown parameter instance: \/watchtower takes offset and limit/ } });
 });
+
+t.test('/watchtower: the channels this instance\'s watchtower watches (alone: every one naming it)', async (t) => {
+  const named = await openChannel(service, 'json-rpc', { extra: { watchtower: 'true' } });
+  const unnamed = await openChannel(service, 'json-rpc');
+  const answer = await until(async () => {
+    const got = await getJson(`${ops}/watchtower`);
+    return got.body.channels?.includes(named.channelId) ? got : null;
+  });
+  t.match(answer, { status: 200, body: { instance_id: null, instances: [], offset: 0, limit: 100 } });
+  t.notOk(answer.body.channels.includes(unnamed.channelId), 'a channel that did not name it is not watched');
+  t.equal(sample(await (await fetch(`${ops}/metrics`)).text(), 'aesc_watchtower_channels'), answer.body.total, 'the gauge counts them');
+  for (const ch of [named, unnamed]) { ch.initiator.close(); ch.responder.close(); }
+});
+
+async function until<T>(check: () => Promise<T | null>, ms = 10_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
 
 t.test('paging walks every channel once', async (t) => {
   const second = await openChannel(service, 'legacy');
