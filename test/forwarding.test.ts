@@ -1,0 +1,242 @@
+/**
+ * Forwarding (lib/ws/forwarding.ts): three service instances as processes of their own on one Redis (a
+ * key prefix of their own), the chain a dev chain they reach as an external node. A channel is opened
+ * through instance A, so A holds both FSMs' leases.
+ *
+ * * Its clients' sockets drop, and they reestablish at B and at C while A lives: both are served by A
+ *   through the instance they reached (in either envelope), transfers are co-signed and the rounds go
+ *   on, and A still holds both leases with the same fencing tokens (nothing was taken over).
+ * * A forwarded connection is never forwarded again: one shown to an instance that does not host the
+ *   FSM (forged, with the instances' secret) is refused saying so; one without the secret is refused
+ *   at the internal port's door.
+ * * The owner is SIGKILLed while its clients are relayed through B and C: their sockets close; their
+ *   reestablishes are refused (the owner cannot be reached) until its leases run out, then served by
+ *   B taking the FSMs over, every round any client was told of stored, each once, the next transfer
+ *   exactly the next round.
+ */
+import t, { type Test } from 'tap';
+import type { AccountMemory } from '@aeternity/aepp-sdk';
+import { Redis } from 'ioredis';
+import WebSocket from 'ws';
+import type { ChannelId } from '../fsm/types.js';
+import { RedisStore } from '../lib/store/redis-store.js';
+import { channelQuery } from './helpers/channel.js';
+import { TestClient, type Protocol } from './helpers/client.js';
+import { externalChain } from './helpers/external-chain.js';
+import { startServiceProcess, type ServiceProcess } from './helpers/process-service.js';
+import { fundFromGenesis, genesisSdk } from './helpers/service.js';
+import { testStorage } from './helpers/storage.js';
+import { roundOf, track, type Pair, type Role } from './helpers/tracked-pair.js';
+
+const LEASE_TTL_MS = 3000;
+const LEASE_RENEW_MS = 500;
+const ROLES = ['initiator', 'responder'] as const;
+let nextPort = 40_000 + Math.floor(Math.random() * 10_000);
+
+async function openPair(service: ServiceProcess, accounts: AccountMemory[], protocol: Protocol): Promise<Pair> {
+  const [initiator, responder] = accounts as [AccountMemory, AccountMemory];
+  const port = nextPort++;
+  const query = channelQuery(initiator, responder, port);
+  const pair = { port, accounts: { initiator, responder }, clients: {}, fsmIds: {}, reported: { initiator: 0, responder: 0 } } as unknown as Pair;
+  track(pair, 'initiator', await TestClient.connect(service.channelUrl, { ...query, role: 'initiator', host: 'localhost' }, protocol, initiator));
+  track(pair, 'responder', await TestClient.connect(service.channelUrl, { ...query, role: 'responder' }, protocol, responder));
+  const open = await pair.clients.initiator.nextMethod('channels.info', 'open', 30_000);
+  await Promise.all(ROLES.map((role) => pair.clients[role].nextMethod('channels.update', undefined, 30_000)));
+  pair.id = open.data.channel_id ?? open.frame.params?.channel_id ?? open.frame.channel_id;
+  return pair;
+}
+
+async function transfer(pair: Pair, n: number): Promise<number> {
+  const [from, to]: [Role, Role] = n % 2 ? ['responder', 'initiator'] : ['initiator', 'responder'];
+  pair.clients[from].send('channels.update.new', { from: pair.accounts[from].address, to: pair.accounts[to].address, amount: 1 });
+  const answers = await Promise.all(ROLES.map((role) => pair.clients[role].next((m) => ['channels.update', 'channels.conflict', 'error'].includes(m.method), 20_000)));
+  const refused = answers.find((m) => m.method !== 'channels.update');
+  if (refused) throw new Error(`the transfer was refused: ${JSON.stringify(refused.frame)}`);
+  const [i, r] = answers.map((m) => m.data.state);
+  if (i !== r) throw new Error('the two clients were told of different states');
+  return roundOf(i);
+}
+
+/** Transfers back and forth until a socket goes (the kill). */
+async function stream(pair: Pair): Promise<void> {
+  for (let n = 0; ; n++) {
+    const [from, to]: [Role, Role] = n % 2 ? ['responder', 'initiator'] : ['initiator', 'responder'];
+    if (pair.clients[from].closed) return;
+    pair.clients[from].send('channels.update.new', { from: pair.accounts[from].address, to: pair.accounts[to].address, amount: 1 });
+    try {
+      await Promise.all(ROLES.map((r) => pair.clients[r].next((m) => ['channels.update', 'channels.conflict', 'error'].includes(m.method), 5000)));
+    } catch {
+      return;
+    }
+  }
+}
+
+/** One reestablish at `service`: the client when served (fsm_up), or the error frame it was refused with. */
+async function reestablishOnce(service: ServiceProcess, pair: Pair, role: Role, protocol: Protocol): Promise<{ client: TestClient } | { refusal: string }> {
+  const query = { role, port: pair.port, existing_channel_id: pair.id, existing_fsm_id: pair.fsmIds[role], ...(role === 'initiator' && { host: 'localhost' }) };
+  const client = await TestClient.connect(service.channelUrl, query, protocol, pair.accounts[role]);
+  const first = await client.next((m) => (m.method === 'channels.info' && m.data.event === 'fsm_up') || m.method === 'error', 20_000);
+  if (first.method === 'error') {
+    client.close();
+    return { refusal: JSON.stringify(first.frame) };
+  }
+  track(pair, role, client);
+  return { client };
+}
+
+/** Reestablishes until served; every refusal must be fsm_owned_elsewhere. The refusals seen. */
+async function reestablishUntilServed(service: ServiceProcess, pair: Pair, role: Role, protocol: Protocol): Promise<string[]> {
+  const refusals: string[] = [];
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const outcome = await reestablishOnce(service, pair, role, protocol);
+    if ('client' in outcome) return refusals;
+    if (!/3012|fsm_owned_elsewhere/.test(outcome.refusal)) throw new Error(`refused for another reason: ${outcome.refusal}`);
+    refusals.push(outcome.refusal);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`${role} was never served`);
+}
+
+t.test('three instances on one Redis: a client reaching a non-owner is served by the owner, forwarded', async (t) => {
+  const { url: chainUrl } = await externalChain(t);
+  const storage = testStorage('redis');
+  t.teardown(() => storage.cleanup());
+  const prefix = storage.redis.keyPrefix;
+  const redis = new Redis(storage.redis.url);
+  t.teardown(() => redis.quit());
+  const env = (instance: string) => ({
+    ...storage.env, REDIS_CLUSTER_NODES: '', CHAIN_NODE_URL: chainUrl, WATCHTOWER: 'false', INSTANCE_ID: instance, LOG_LEVEL: 'info',
+    LEASE_TTL_MS: String(LEASE_TTL_MS), LEASE_RENEW_MS: String(LEASE_RENEW_MS), PEER_CONNECT_TIMEOUT_MS: '1000',
+  });
+  const start = (instance: string) => startServiceProcess({ direct: true, built: true, storage, env: env(instance) });
+  const [a, b, c] = await Promise.all([start('instance-a'), start('instance-b'), start('instance-c')]);
+  let aAlive = true;
+  t.teardown(() => Promise.all([aAlive && a.kill(), b.kill(), c.kill()]));
+  const accounts = await fundFromGenesis(genesisSdk(chainUrl), 6);
+  const leaseOf = (pair: Pair, role: Role) => redis.get(`${prefix}{${pair.id}}:${role}:lease`);
+  const fsmIdsSeen: string[] = [];
+
+  for (const [index, protocol] of (['json-rpc', 'legacy'] as const).entries()) {
+    await t.test(`${protocol}: reestablished at B and at C while A lives, served by A through them`, async (t) => {
+      const pair = await openPair(a, accounts.slice(2 * index, 2 * index + 2), protocol);
+      let round = 0;
+      for (let n = 0; n < 2; n++) round = await transfer(pair, n);
+      const leases = await Promise.all(ROLES.map((role) => leaseOf(pair, role)));
+      t.match(leases, [/^\d+\|instance-a$/, /^\d+\|instance-a$/], 'A holds both leases');
+
+      // the sockets drop (no leave): A's FSMs run on, waiting for their clients
+      for (const role of ROLES) {
+        pair.clients[role].close();
+        await pair.clients[role].closedAndDone();
+      }
+      const fsmIds = { ...pair.fsmIds };
+      for (const [role, at] of [['responder', b], ['initiator', c]] as const) {
+        const outcome = await reestablishOnce(at, pair, role, protocol);
+        t.ok('client' in outcome, `${role}: served at ${at === b ? 'B' : 'C'} at once${'refusal' in outcome ? ` (refused: ${outcome.refusal})` : ''}`);
+      }
+      t.same(pair.fsmIds, fsmIds, 'both told fsm_up with their FSMs\' own fsm_id: the FSMs at A, reattached');
+      fsmIdsSeen.push(...Object.values(fsmIds));
+      for (let n = 0; n < 3; n++) t.equal(await transfer(pair, n), ++round, `transfer ${n + 1} through B and C: round ${round}, co-signed`);
+      t.same(await Promise.all(ROLES.map((role) => leaseOf(pair, role))), leases, 'A still holds both leases, same fencing tokens: nothing was taken over');
+
+      // and again at the other instance each, one hop each still
+      for (const role of ROLES) pair.clients[role].close();
+      for (const role of ROLES) await pair.clients[role].closedAndDone();
+      for (const [role, at] of [['responder', c], ['initiator', b]] as const) {
+        t.ok('client' in await reestablishOnce(at, pair, role, protocol), `${role}: served through ${at === b ? 'B' : 'C'} too`);
+      }
+      t.equal(await transfer(pair, 1), ++round, `and the next transfer is round ${round}`);
+      t.same(await Promise.all(ROLES.map((role) => leaseOf(pair, role))), leases, 'still A\'s leases');
+      t.match(b.output(), /connection_forwarded/, 'B logged a forwarded connection');
+
+      if (protocol === 'json-rpc') {
+        await t.test('a forwarded connection is never forwarded again', async (t) => {
+          const secret = await redis.get(`${prefix}service:forward-secret`);
+          const bInternal = await redis.get(`${prefix}{instance:instance-b}`);
+          t.match(secret, /^[0-9a-f]{64}$/, 'the instances share a secret, kept in the store');
+          t.match(bInternal, /^127\.0\.0\.1:\d+$/, 'B advertises its internal port');
+          const search = new URLSearchParams({
+            protocol: 'json-rpc', role: 'responder', port: String(pair.port), existing_channel_id: pair.id, existing_fsm_id: pair.fsmIds.responder,
+          });
+          const url = `ws://${bInternal}/channel?${search}`;
+
+          const noSecret = new WebSocket(url);
+          const refused = await new Promise<string>((resolve) => {
+            noSecret.once('unexpected-response', (_req, res) => {
+              let body = '';
+              res.on('data', (d: Buffer) => { body += d.toString(); });
+              res.on('end', () => resolve(`${res.statusCode} ${body}`));
+            });
+            noSecret.once('open', () => resolve('open'));
+          });
+          t.match(refused, /^403 this port takes only connections forwarded by other instances/, 'without the secret: refused at the door, saying why');
+
+          // forged as an instance would forward it, to B, which does not host the FSM
+          const forged = new WebSocket(url, { headers: { 'x-aesc-forward-secret': secret!, 'x-aesc-forwarded-for': '10.1.2.3' } });
+          const frames: string[] = [];
+          forged.on('message', (d) => frames.push(d.toString()));
+          const closed = await new Promise<{ code: number; reason: string }>((resolve) => forged.once('close', (code, reason) => resolve({ code, reason: reason.toString() })));
+          t.equal(frames.length, 1, 'one error frame');
+          t.match(frames[0], /"code":3012.*a forwarded connection reached an instance that does not host this FSM \(the service instance instance-a does\) and is not forwarded again/,
+            'with the secret, to a non-owner: refused, not forwarded again, naming the owner');
+          t.same(closed, { code: 1008, reason: 'fsm_owned_elsewhere' }, 'and closed');
+          t.same(await Promise.all(ROLES.map((role) => leaseOf(pair, role))), leases, 'the leases untouched');
+          t.equal(await transfer(pair, 0), ++round, 'the channel goes on through the relays');
+        });
+      }
+      for (const role of ROLES) pair.clients[role].close();
+    });
+  }
+
+  await t.test('the owner SIGKILLed while its clients are relayed: sockets close, refused until its leases run out, then served by a takeover', async (t) => {
+    const pair = await openPair(a, accounts.slice(4, 6), 'json-rpc');
+    await transfer(pair, 0);
+    for (const role of ROLES) {
+      pair.clients[role].close();
+      await pair.clients[role].closedAndDone();
+    }
+    for (const [role, at] of [['responder', b], ['initiator', c]] as const) {
+      t.ok('client' in await reestablishOnce(at, pair, role, 'json-rpc'), `${role}: relayed to A`);
+    }
+    const tokens = await Promise.all(ROLES.map(async (role) => Number((await leaseOf(pair, role))!.split('|')[0])));
+    const relayed = { ...pair.clients };
+    const traffic = stream(pair);
+    while (pair.reported.initiator < 6) await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 300)));
+    await a.kill();
+    aAlive = false;
+    await traffic;
+    for (const role of ROLES) {
+      await relayed[role].closedAndDone();
+      t.ok(relayed[role].closed, `${role}: its relayed socket closed when the owner died (${relayed[role].closed?.code})`);
+    }
+
+    const store = await RedisStore.connect(storage.redis);
+    const stored = Object.fromEntries(await Promise.all(ROLES.map(async (role) => [role, (await store.load(pair.id as ChannelId, role))!.state.round] as const)));
+    for (const role of ROLES) t.ok(stored[role]! >= pair.reported[role], `${role}: every round it was told of is stored (${pair.reported[role]} ≤ ${stored[role]})`);
+    const expected = Math.max(stored.initiator!, stored.responder!);
+
+    const refusals = await reestablishUntilServed(b, pair, 'responder', 'json-rpc');
+    t.ok(refusals.length > 0, `refused ${refusals.length} times while A's lease ran`);
+    t.match(refusals[0], /hosted by the service instance instance-a, and it (could not be reached|advertises no address)/, 'saying the owner cannot be reached');
+    await reestablishUntilServed(b, pair, 'initiator', 'json-rpc');
+    const [i, r] = await Promise.all(ROLES.map((role) => pair.clients[role].nextMethod('channels.update', undefined, 20_000)));
+    t.same([roundOf(i!.data.state), roundOf(r!.data.state)], [expected, expected], `both reestablished at B on round ${expected}`);
+    t.equal(await transfer(pair, 0), expected + 1, 'the next transfer is exactly the next round');
+    for (const [n, role] of ROLES.entries()) {
+      const lease = (await leaseOf(pair, role))!;
+      t.match(lease, /\|instance-b$/, `${role}: B holds the lease now`);
+      t.ok(Number(lease.split('|')[0]) > tokens[n]!, `${role}: with a higher fencing token`);
+      t.same((await store.history(pair.id as ChannelId, role)).map((s) => s.round), Array.from({ length: expected + 1 }, (_, k) => k + 1), `${role}: every round once`);
+    }
+    await store.close();
+    for (const role of ROLES) pair.clients[role].close();
+  });
+
+  t.test('no fsm_id in any instance\'s log', async (t) => {
+    for (const [name, service] of [['A', a], ['B', b], ['C', c]] as const) {
+      t.notOk(fsmIdsSeen.some((id) => service.output().includes(id)), `${name} logged no fsm_id`);
+    }
+    t.end();
+  });
+});
