@@ -15,7 +15,7 @@
  *   exactly the next round.
  */
 import t, { type Test } from 'tap';
-import type { AccountMemory } from '@aeternity/aepp-sdk';
+import { Channel, type AccountMemory } from '@aeternity/aepp-sdk';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import type { ChannelId } from '../fsm/types.js';
@@ -27,6 +27,17 @@ import { startServiceProcess, type ServiceProcess } from './helpers/process-serv
 import { fundFromGenesis, genesisSdk } from './helpers/service.js';
 import { testStorage } from './helpers/storage.js';
 import { roundOf, track, type Pair, type Role } from './helpers/tracked-pair.js';
+import { NETWORK_ID } from './helpers/accounts.js';
+
+type Tx = `tx_${string}`;
+type SdkOptions = Parameters<typeof Channel.initialize>[0];
+
+function status(channel: Channel, wanted: string, timeoutMs = 30_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`never ${wanted}`)), timeoutMs);
+    channel.on('statusChanged', (s) => { if (s === wanted) { clearTimeout(timer); resolve(); } });
+  });
+}
 
 const LEASE_TTL_MS = 3000;
 const LEASE_RENEW_MS = 500;
@@ -112,7 +123,7 @@ t.test('three instances on one Redis: a client reaching a non-owner is served by
   const [a, b, c] = await Promise.all([start('instance-a'), start('instance-b'), start('instance-c')]);
   let aAlive = true;
   t.teardown(() => Promise.all([aAlive && a.kill(), b.kill(), c.kill()]));
-  const accounts = await fundFromGenesis(genesisSdk(chainUrl), 6);
+  const accounts = await fundFromGenesis(genesisSdk(chainUrl), 8);
   const leaseOf = (pair: Pair, role: Role) => redis.get(`${prefix}{${pair.id}}:${role}:lease`);
   const fsmIdsSeen: string[] = [];
 
@@ -187,6 +198,38 @@ t.test('three instances on one Redis: a client reaching a non-owner is served by
       for (const role of ROLES) pair.clients[role].close();
     });
   }
+
+  await t.test('the unmodified aepp-sdk Channel: its socket drops, it reconnects at B, served by A through B', async (t) => {
+    const [initiator, responder] = accounts.slice(6, 8) as [AccountMemory, AccountMemory];
+    const signer = (account: AccountMemory) => async (tx: Tx) => account.signTransaction(tx, { networkId: NETWORK_ID });
+    const signWith = (account: AccountMemory) => async (_tag: string, tx: Tx) => signer(account)(tx);
+    const shared = {
+      url: a.channelUrl, pushAmount: 0, initiatorAmount: 5e14, responderAmount: 5e14, channelReserve: 0, port: nextPort++,
+      lockPeriod: 1, initiatorId: initiator.address, responderId: responder.address, minimumDepth: 0, minimumDepthStrategy: 'plain',
+    };
+    const responderCh = await Channel.initialize({ ...shared, role: 'responder', sign: signWith(responder) } as unknown as SdkOptions);
+    const rOpen = status(responderCh, 'open');
+    let initiatorCh = await Channel.initialize({ ...shared, role: 'initiator', host: 'localhost', sign: signWith(initiator) } as unknown as SdkOptions);
+    await Promise.all([status(initiatorCh, 'open'), rOpen]);
+    t.teardown(() => { initiatorCh.disconnect(); responderCh.disconnect(); });
+    t.equal((await initiatorCh.update(initiator.address, responder.address, 100, signer(initiator))).accepted, true, 'a transfer at A');
+    const leases = await Promise.all(ROLES.map((role) => redis.get(`${prefix}{${initiatorCh.id()}}:${role}:lease`)));
+
+    const [id, fsmId] = [initiatorCh.id(), initiatorCh.fsmId()];
+    initiatorCh.disconnect();
+    // the SDK's reconnect without leave (its FSM lives on at A): existing ids, no `reestablish`
+    initiatorCh = await Channel.initialize({
+      ...shared, url: b.channelUrl, role: 'initiator', host: 'localhost', sign: signWith(initiator), existingChannelId: id, existingFsmId: fsmId,
+    } as unknown as SdkOptions);
+    if (initiatorCh.status() !== 'open') await status(initiatorCh, 'open');
+    t.equal(initiatorCh.fsmId(), fsmId, 'the same FSM, the same fsm_id');
+    t.equal(initiatorCh.round(), 2, 'reconnected through B on the round it had');
+    t.equal((await initiatorCh.update(initiator.address, responder.address, 7, signer(initiator))).accepted, true, 'a transfer through B');
+    t.equal((await responderCh.update(responder.address, initiator.address, 3, signer(responder))).accepted, true, 'and one proposed by the responder at A');
+    t.equal(initiatorCh.round(), 4);
+    t.equal(responderCh.round(), 4);
+    t.same(await Promise.all(ROLES.map((role) => redis.get(`${prefix}{${id}}:${role}:lease`))), leases, 'A still holds both leases, same tokens');
+  });
 
   await t.test('the owner SIGKILLed while its clients are relayed: sockets close, refused until its leases run out, then served by a takeover', async (t) => {
     const pair = await openPair(a, accounts.slice(4, 6), 'json-rpc');

@@ -57,6 +57,32 @@ export function showsSecret(req: IncomingMessage, secret: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/**
+ * Whether the instance that forwarded `socket` here still relays it: a ping it answers. An instance
+ * that gave up waiting for the handshake (this one was paused, or slow) has dropped the connection,
+ * but its request may still be read here later, from the listen queue; admitted, it would hand the
+ * FSM a dead client in place of the live one. A pong proves the forwarder saw the handshake complete.
+ */
+export function forwarderStillThere(socket: WebSocket, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const done = (there: boolean) => {
+      clearTimeout(timer);
+      socket.off('pong', onPong);
+      socket.off('close', onClose);
+      resolve(there);
+    };
+    const onPong = () => done(true);
+    const onClose = () => done(false);
+    const timer = setTimeout(() => {
+      done(false);
+      socket.terminate();
+    }, timeoutMs);
+    socket.once('pong', onPong);
+    socket.once('close', onClose);
+    socket.ping();
+  });
+}
+
 /** Why the owner could not be reached, or the open relay to it. */
 export type Forwarded = { ok: true; relay: Relay } | { ok: false; why: string };
 

@@ -16,7 +16,7 @@ import { stringifyJson } from '../json.js';
 import type { Logger } from '../log.js';
 import { codecs, type Codec, type Protocol } from './codec.js';
 import { FrameClient } from './frame-client.js';
-import { forward, FORWARDED_FOR_HEADER, showsSecret, type ForwardingOptions, type Relay } from './forwarding.js';
+import { forward, FORWARDED_FOR_HEADER, forwarderStillThere, showsSecret, type ForwardingOptions, type Relay } from './forwarding.js';
 import { parseOpenParams } from './open-params.js';
 import type { OpsEvents } from '../ops/events.js';
 
@@ -130,7 +130,12 @@ export function createChannelServer(deps: ChannelServerDeps): ChannelServer {
     }, { log: deps.log, maxFrameBytes: deps.maxFrameBytes, fields: { role: open.role, address } });
     const channelId = open.kind === 'reestablish' ? open.channelId : null;
     // Frames that arrive while the session is being set up (or the owner reached) wait for it, in order.
-    const ready: Promise<{ session: Session } | { relay: Relay } | null> = deps.admission.admit(open, link).then((session) => {
+    // a forwarded connection is admitted once its forwarder answers a ping: one it gave up on must not take the FSM's client place
+    const admitted = forwarded && forwarding
+      ? forwarderStillThere(ws, forwarding.connectTimeoutMs).then((there) => (there ? deps.admission.admit(open, link) : null))
+      : deps.admission.admit(open, link);
+    const ready: Promise<{ session: Session } | { relay: Relay } | null> = admitted.then((session) => {
+      if (!session) return null;
       session.address = address;
       events?.emit({ type: 'connection_accepted', address, role: open.role, protocol, channel_id: channelId, reason: open.kind });
       return { session };
