@@ -41,6 +41,7 @@ function status(channel: Channel, wanted: string, timeoutMs = 30_000): Promise<v
 
 const LEASE_TTL_MS = 3000;
 const LEASE_RENEW_MS = 500;
+const MAX_FRAME_BYTES = 65_536;
 const ROLES = ['initiator', 'responder'] as const;
 let nextPort = 40_000 + Math.floor(Math.random() * 10_000);
 
@@ -117,7 +118,7 @@ t.test('three instances on one Redis: a client reaching a non-owner is served by
   t.teardown(() => redis.quit());
   const env = (instance: string) => ({
     ...storage.env, REDIS_CLUSTER_NODES: '', CHAIN_NODE_URL: chainUrl, WATCHTOWER: 'false', INSTANCE_ID: instance, LOG_LEVEL: 'info',
-    LEASE_TTL_MS: String(LEASE_TTL_MS), LEASE_RENEW_MS: String(LEASE_RENEW_MS), PEER_CONNECT_TIMEOUT_MS: '1000',
+    LEASE_TTL_MS: String(LEASE_TTL_MS), LEASE_RENEW_MS: String(LEASE_RENEW_MS), PEER_CONNECT_TIMEOUT_MS: '1000', MAX_FRAME_BYTES: String(MAX_FRAME_BYTES),
   });
   const start = (instance: string) => startServiceProcess({ direct: true, built: true, storage, env: env(instance) });
   const [a, b, c] = await Promise.all([start('instance-a'), start('instance-b'), start('instance-c')]);
@@ -159,6 +160,13 @@ t.test('three instances on one Redis: a client reaching a non-owner is served by
       t.equal(await transfer(pair, 1), ++round, `and the next transfer is round ${round}`);
       t.same(await Promise.all(ROLES.map((role) => leaseOf(pair, role))), leases, 'still A\'s leases');
       t.match(b.output(), /connection_forwarded/, 'B logged a forwarded connection');
+
+      // the owner's frame limit holds through the relay, and answers as it would directly
+      pair.clients.initiator.mark();
+      pair.clients.initiator.sendRaw('x'.repeat(MAX_FRAME_BYTES + 1));
+      const tooLarge = await pair.clients.initiator.nextMethod('error');
+      t.match(JSON.stringify(tooLarge.frame), /frame_too_large|3003/, 'a frame over MAX_FRAME_BYTES: frame_too_large, from the owner through the relay');
+      t.equal(await transfer(pair, 0), ++round, 'and the channel goes on');
 
       if (protocol === 'json-rpc') {
         await t.test('a forwarded connection is never forwarded again', async (t) => {
