@@ -7,6 +7,7 @@
  * the signatures, the two updates). Prints figures, asserts nothing.
  * Run: npm run --silent build && npx tsx test/bench/forward-latency.ts   (BENCH_TRANSFERS=200 BENCH_PASSES=3)
  */
+import { readFileSync } from 'node:fs';
 import type { Test } from 'tap';
 import type { AccountMemory } from '@aeternity/aepp-sdk';
 import { channelQuery } from '../helpers/channel.js';
@@ -65,6 +66,12 @@ try {
     return times;
   }
 
+  /** CPU time a process has used, in µs (/proc: clock ticks of 10 ms, so only long passes tell). */
+  const cpuOf = (pid: number) => {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  };
+  const cpu: Record<'direct' | 'forwarded', { a: number; b: number }> = { direct: { a: 0, b: 0 }, forwarded: { a: 0, b: 0 } };
   const quantile = (xs: number[], q: number) => [...xs].sort((x, y) => x - y)[Math.min(xs.length - 1, Math.floor(q * xs.length))]!;
   const all: Record<'direct' | 'forwarded', number[]> = { direct: [], forwarded: [] };
   await transfers(20); // warm-up
@@ -73,7 +80,10 @@ try {
     for (const [kind, at] of [['direct', a!], ['forwarded', b!]] as const) {
       await connectAt(at);
       await transfers(10);
+      const before = { a: cpuOf(a!.pid), b: cpuOf(b!.pid) };
       const times = await transfers(TRANSFERS);
+      cpu[kind].a += cpuOf(a!.pid) - before.a;
+      cpu[kind].b += cpuOf(b!.pid) - before.b;
       all[kind].push(...times);
       console.log(`pass ${pass} ${kind.padEnd(9)}: median ${Math.round(quantile(times, 0.5))} µs, p90 ${Math.round(quantile(times, 0.9))} µs`);
     }
@@ -81,6 +91,9 @@ try {
   const [d, f] = [quantile(all.direct, 0.5), quantile(all.forwarded, 0.5)];
   console.log(`overall median: direct ${Math.round(d)} µs, forwarded ${Math.round(f)} µs: +${Math.round(f - d)} µs per transfer (×${(f / d).toFixed(2)})`);
   console.log(`overall p90: direct ${Math.round(quantile(all.direct, 0.9))} µs, forwarded ${Math.round(quantile(all.forwarded, 0.9))} µs`);
+  const perTransfer = (us: number) => Math.round(us / (TRANSFERS * PASSES));
+  console.log(`CPU per transfer: direct A ${perTransfer(cpu.direct.a)} µs (B ${perTransfer(cpu.direct.b)} µs idle); `
+    + `forwarded A ${perTransfer(cpu.forwarded.a)} µs + B relaying ${perTransfer(cpu.forwarded.b)} µs`);
   for (const role of ROLES) pair.clients[role].close();
 } finally {
   for (const fn of teardowns.reverse()) await Promise.resolve().then(fn).catch(() => undefined);
