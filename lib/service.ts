@@ -14,7 +14,7 @@ import { createNodeHttpApi } from './chain/dev/node-http-api.js';
 import { TxWatcher } from './chain/tx-watcher.js';
 import { startHibernation } from './channel/hibernation.js';
 import { createAdmission, type Admission } from './channel/admission.js';
-import { defaultInstanceId, Ownership } from './channel/ownership.js';
+import { instanceId, Ownership } from './channel/ownership.js';
 import { Registry } from './channel/registry.js';
 import { PeerLinks } from './channel/peer-links.js';
 import { InstancePairing } from './channel/instance-pairing.js';
@@ -199,7 +199,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
   const kit = createTxKit(config.networkId);
   // on a store several instances may share, each FSM runs in the one holding its lease
   const ownership = opened.leases && new Ownership({
-    leases: opened.leases, owner: config.lease.instanceId || defaultInstanceId(config.ws.port),
+    leases: opened.leases, owner: instanceId(config.lease.instanceId, config.ws.port),
     ttlMs: config.lease.ttlMs, renewMs: config.lease.renewMs, log,
   });
   undoSteps.push(() => ownership?.close());

@@ -49,8 +49,20 @@ export interface OwnershipOptions {
  * own, and a restart in the same place (a respawned worker) takes its predecessor's leases back at once.
  */
 export function defaultInstanceId(wsPort: number): string {
-  const worker = cluster.isWorker && process.env.AESC_WORKER !== undefined ? `:w${process.env.AESC_WORKER}` : '';
-  return `${hostname()}:${wsPort || `pid${process.pid}`}${worker}`;
+  return `${hostname()}:${wsPort || `pid${process.pid}`}${workerSuffix()}`;
+}
+
+/**
+ * This process's lease owner name: INSTANCE_ID, or the default above. Workers given one INSTANCE_ID
+ * each append their place too: two workers under one name would each take the other's FSMs as their
+ * own, and one name could not say which of them to forward a client to.
+ */
+export function instanceId(configured: string, wsPort: number): string {
+  return configured ? `${configured}${workerSuffix()}` : defaultInstanceId(wsPort);
+}
+
+function workerSuffix(): string {
+  return cluster.isWorker && process.env.AESC_WORKER !== undefined ? `:w${process.env.AESC_WORKER}` : '';
 }
 
 export class Ownership {
