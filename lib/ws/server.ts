@@ -137,7 +137,7 @@ export function createChannelServer(deps: ChannelServerDeps): ChannelServer {
     const ready: Promise<{ session: Session } | { relay: Relay } | null> = admitted.then((session) => {
       if (!session) return null;
       session.address = address;
-      events?.emit({ type: 'connection_accepted', address, role: open.role, protocol, channel_id: channelId, reason: open.kind });
+      events?.emit({ type: 'connection_accepted', address, role: open.role, protocol, channel_id: channelId, reason: open.kind, ...(forwarded && { forwarded: true }) });
       return { session };
     }, async (err: unknown) => {
       if (err instanceof OwnedElsewhere && forwarding) {
