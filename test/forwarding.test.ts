@@ -205,6 +205,15 @@ t.test('three instances on one Redis: a client reaching a non-owner is served by
           t.same(await Promise.all(ROLES.map((role) => leaseOf(pair, role))), leases, 'the leases untouched');
           t.equal(await transfer(pair, 0), ++round, 'the channel goes on through the relays');
         });
+
+        await t.test('the owner\'s close code and reason reach a relayed client', async (t) => {
+          // the initiator, relayed through B, reconnects through C with its socket still open: A lets the old one go
+          const old = pair.clients.initiator;
+          t.ok('client' in await reestablishOnce(c, pair, 'initiator', protocol), 'served through C');
+          await old.closedAndDone();
+          t.same(old.closed, { code: 1000, reason: 'replaced by a new connection' }, 'the socket through B closed as A closed it: 1000, replaced by a new connection');
+          t.equal(await transfer(pair, 1), ++round, 'and the channel goes on');
+        });
       }
       for (const role of ROLES) pair.clients[role].close();
     });
