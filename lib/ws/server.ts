@@ -147,7 +147,10 @@ export function createChannelServer(deps: ChannelServerDeps): ChannelServer {
             + `(the service instance ${err.owner} does) and is not forwarded again: reestablish again`);
           return null;
         }
+        // frames read meanwhile wait here in memory: read no more of them until the owner answers
+        ws.pause();
         const outcome = await forward(ws, req.url ?? deps.path, err.owner, address, forwarding);
+        ws.resume();
         if (outcome.ok) {
           relaying++;
           void outcome.relay.ended.then(() => relaying--);
