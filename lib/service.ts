@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { AccountId } from '../fsm/types.js';
 import type { Chain } from './chain/types.js';
 import { ChannelWatcher } from './chain/channel-watcher.js';
@@ -14,7 +14,7 @@ import { createNodeHttpApi } from './chain/dev/node-http-api.js';
 import { TxWatcher } from './chain/tx-watcher.js';
 import { startHibernation } from './channel/hibernation.js';
 import { createAdmission, type Admission } from './channel/admission.js';
-import { instanceId, Ownership } from './channel/ownership.js';
+import { defaultInstanceId, Ownership } from './channel/ownership.js';
 import { Registry } from './channel/registry.js';
 import { PeerLinks } from './channel/peer-links.js';
 import { InstancePairing } from './channel/instance-pairing.js';
@@ -75,6 +75,8 @@ export interface RunningService {
   /** lifecycle events (and, while a reader listens, the clients' events) */
   events: OpsEvents;
   metrics: Metrics;
+  /** Serves a connection accepted elsewhere (a WORKERS primary's), whose first bytes were read there: `head`. */
+  acceptConnection(socket: Socket, head: Buffer): void;
   stop(): Promise<void>;
 }
 
@@ -86,7 +88,7 @@ export interface ServiceOptions {
  * Listens, or fails with one line naming the setting that cannot work (`WS_PORT=3014: … in use`).
  * `exclusive`: a cluster worker binds a socket of its own rather than share the primary's (WORKERS).
  */
-export function listen(server: Server, host: string, port: number, settings: { host: string; port: string }, exclusive = false): Promise<number> {
+export function listen(server: NetServer, host: string, port: number, settings: { host: string; port: string }, exclusive = false): Promise<number> {
   return new Promise((resolve, reject) => {
     server.once('error', (err) => reject(listenFailure(err as NodeJS.ErrnoException, host, port, settings)));
     server.listen({ port, host, exclusive }, () => resolve((server.address() as AddressInfo).port));
@@ -190,6 +192,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
     instances = new InstancePairing({
       registry, peers, directory, log, advertiseHost: advertisedPeerHost(peer),
       listen: { host: peer.host, maxSessionsPerPort: peer.maxSessionsPerPort, handshakeTimeoutMs: peer.handshakeTimeoutMs, maxMessage: peer.maxMessageBytes },
+      dial: { connectTimeoutMs: peer.connectTimeoutMs, handshakeTimeoutMs: peer.handshakeTimeoutMs, maxMessage: peer.maxMessageBytes },
     });
     undoSteps.push(() => instances?.close());
   }
@@ -199,7 +202,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
   const kit = createTxKit(config.networkId);
   // on a store several instances may share, each FSM runs in the one holding its lease
   const ownership = opened.leases && new Ownership({
-    leases: opened.leases, owner: instanceId(config.lease.instanceId, config.ws.port),
+    leases: opened.leases, owner: config.lease.instanceId || defaultInstanceId(config.ws.port),
     ttlMs: config.lease.ttlMs, renewMs: config.lease.renewMs, log,
   });
   undoSteps.push(() => ownership?.close());
@@ -262,7 +265,8 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
     nodeUrl = `http://${config.http.host}:${port}`;
   }
   undoSteps.push(() => channelServer.listening && new Promise((resolve) => channelServer.close(resolve)));
-  const wsPort = await listen(channelServer, config.ws.host, config.ws.port, { host: settingName('/ws/host'), port: settingName('/ws/port') });
+  // exclusive: a cluster worker listens on a port of its own; the primary hands it its channels' sockets (acceptConnection)
+  const wsPort = await listen(channelServer, config.ws.host, config.ws.port, { host: settingName('/ws/host'), port: settingName('/ws/port') }, true);
   // the internal port for forwarded clients: on PEER_HOST, beside the internal peer ports, one of its own per process
   let withdraw: (() => Promise<void>) | null = null;
   if (internal && instanceDirectory && ownership) {
@@ -285,6 +289,12 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
     opsUrl: `http://${config.ops.host.includes(':') ? `[${config.ops.host}]` : config.ops.host}:${opsPort}`,
     events,
     metrics,
+    acceptConnection(socket, head) {
+      channelServer.emit('connection', socket);
+      // the HTTP server's reader is in place now: what the primary read reaches it first
+      socket.emit('data', head);
+      socket.resume();
+    },
     /**
      * Graceful: stop accepting, let every round being written finish (its acknowledgement then goes
      * out, or it never does), then close the clients' sockets and the store. Nothing of the service

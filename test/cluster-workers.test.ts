@@ -1,9 +1,11 @@
 /**
  * WORKERS=2: the service as its own process (lib/main.ts, the build run with node) forking two
- * workers on one WebSocket port, on the test Redis under a key prefix of its own. Real clients connect
- * one after another, the primary hands their sockets to the workers in turn, and each worker's own ops
- * listener (found through the primary's /workers) says which FSMs it hosts: channels whose two FSMs
- * are on different workers open over the peer link between instances, transfer and close; a worker
+ * workers behind one WebSocket port, on the test Redis under a key prefix of its own. Real clients
+ * connect one after another, the primary hands each socket to the worker its channel hashes to (a
+ * channel's two participants to the same one) or, naming none, to the next in turn, and each worker's
+ * own ops listener (found through the primary's /workers) says which FSMs it hosts: channels whose two
+ * FSMs are on different workers open over the peer link between instances, transfer and close; a
+ * peer from another service reaches responders on either worker through one public port; a worker
  * SIGKILLed is started again and its clients reestablish; SIGTERM to the primary drains both workers.
  * WORKERS > 1 on the embedded store, and bad values, are refused.
  */
@@ -23,10 +25,12 @@ let nextPort = 30_000 + Math.floor(Math.random() * 10_000);
 
 interface WorkerRow { worker: number; pid: number | null; up: boolean; restarts: number; ops_url: string | null }
 
-async function startWorkers(t: Test) {
+const PEER_ENV = { PEER_REDIAL_DELAY_MS: '200', PEER_CONNECT_TIMEOUT_MS: '1000', PEER_HANDSHAKE_TIMEOUT_MS: '5000' };
+
+async function startWorkers(t: Test, env: Record<string, string> = {}) {
   const service = await startServiceProcess({
     direct: true, built: true, storage: testStorage('redis'), startTimeoutMs: 180_000,
-    env: { WORKERS: '2', LOG_LEVEL: 'info', PEER_REDIAL_DELAY_MS: '200', PEER_CONNECT_TIMEOUT_MS: '1000', PEER_HANDSHAKE_TIMEOUT_MS: '5000' },
+    env: { WORKERS: '2', LOG_LEVEL: 'info', ...PEER_ENV, ...env },
   });
   t.teardown(() => service.stop());
   await service.printed('"workers":2', 180_000);
@@ -57,10 +61,12 @@ type Workers = Awaited<ReturnType<typeof startWorkers>>;
 
 /**
  * A channel opened by two clients connecting one after the other (the initiator first, as the
- * aepp-sdk's tests do); `between` sockets opened and closed in between move the responder's socket on
- * in the primary's turn.
+ * aepp-sdk's tests do). Both name the channel's port and participants, so the primary hands both
+ * sockets to the one worker the channel hashes to. With `anyInitiator` the responder takes any
+ * initiator (`initiator_id=any`): its request names no channel the primary could hash, so its socket
+ * goes to the next worker in turn, and `between` sockets opened and closed before it move that turn on.
  */
-async function openChannel(s: Workers, between = 0) {
+async function openChannel(s: Workers, between = 0, anyInitiator = false) {
   const [initiatorAccount, responderAccount] = await s.funded(2);
   const port = nextPort++;
   const query = channelQuery(initiatorAccount!, responderAccount!, port, AMOUNTS);
@@ -70,7 +76,7 @@ async function openChannel(s: Workers, between = 0) {
     const spare = await TestClient.connect(s.service.channelUrl, {}, 'json-rpc', null);
     await spare.closedAndDone();
   }
-  const responder = await TestClient.connect(s.service.channelUrl, { ...query, role: 'responder' }, 'json-rpc', responderAccount!);
+  const responder = await TestClient.connect(s.service.channelUrl, { ...query, role: 'responder', ...(anyInitiator && { initiator_id: 'any' }) }, 'json-rpc', responderAccount!);
   const [iUp, rUp] = await Promise.all([initiator.nextMethod('channels.info', 'fsm_up', 60_000), responder.nextMethod('channels.info', 'fsm_up', 60_000)]);
   const [iOpen] = await Promise.all([initiator.nextMethod('channels.info', 'open', 60_000), responder.nextMethod('channels.info', 'open', 60_000)]);
   await Promise.all([initiator.nextMethod('channels.update', undefined, 30_000), responder.nextMethod('channels.update', undefined, 30_000)]);
@@ -103,14 +109,25 @@ t.test('WORKERS=2: both workers host FSMs; channels across them open, transfer a
   t.equal(rows.length, 2, 'the primary lists two workers');
   t.ok(rows.every((w) => w.up && w.pid && w.ops_url), 'each up, with its pid and ops listener');
 
+  // a channel named by both its participants: both sockets go to the worker it hashes to
   const channels: Opened[] = [];
-  for (const between of [0, 1, 0, 1]) channels.push(await openChannel(s, between));
-  const where = await s.placement();
+  for (let n = 0; n < 3; n++) channels.push(await openChannel(s));
+  let where = await s.placement();
+  for (const ch of channels) t.equal(where.get(ch.channelId)!.initiator, where.get(ch.channelId)!.responder, 'a channel\'s two FSMs on one worker, paired in-process');
+  t.notMatch(s.service.output(), 'responder found at another instance', 'none needed the peer link between workers');
+  // responders open to any initiator go to the workers in turn: some channels cross workers
+  for (let tries = 0, across = 0; tries < 8 && across < 2; tries++) {
+    const ch = await openChannel(s, tries % 2, true);
+    channels.push(ch);
+    const placed = (await s.placement()).get(ch.channelId)!;
+    if (placed.initiator !== placed.responder) across++;
+  }
+  where = await s.placement();
   const across = channels.filter((ch) => where.get(ch.channelId)!.initiator !== where.get(ch.channelId)!.responder);
   const hosts = new Set([...where.values()].flatMap((w) => [w.initiator, w.responder]));
   t.same([...hosts].sort(), [0, 1], 'FSMs on both workers');
   t.ok(across.length >= 1, `channels whose FSMs are on different workers: ${across.length} of ${channels.length}`);
-  t.match(s.service.output(), 'responder found at another instance', 'paired through the store and the peer link between instances');
+  t.match(s.service.output(), 'responder found at another instance', 'those paired through the store and the peer link between instances');
   for (const ch of channels) t.ok(where.get(ch.channelId)!.initiator !== undefined && where.get(ch.channelId)!.responder !== undefined, 'each FSM is hosted by one worker');
 
   // the ops side: the primary sums the workers' metrics, each worker shows its own share
@@ -151,13 +168,67 @@ t.test('WORKERS=2: both workers host FSMs; channels across them open, transfer a
   for (const ch of channels) { ch.initiator.close(); ch.responder.close(); }
 });
 
+// Another operator's service (its own process and store, as a node would be) dials the one public peer
+// port of a WORKERS=2 service, where responders wait on both workers: the worker that holds the port
+// takes its own responders' sessions and relays the others' to the worker they wait at.
+t.test('a peer from another service reaches responders on either worker through the one public port', async (t) => {
+  const s = await startWorkers(t, { PEER_HOST: '127.0.0.2' });
+  const other = await startServiceProcess({
+    direct: true, built: true, storage: testStorage('embedded'), env: { ...PEER_ENV, CHAIN_NODE_URL: s.service.nodeUrl, PEER_HOST: '127.0.0.3' },
+  });
+  t.teardown(() => other.stop());
+  const port = nextPort++;
+  const channels: Opened[] = [];
+  // every responder waits on one port, as a node's operator would have them, open to any initiator: the primary hands their sockets out in turn
+  const waiting = [];
+  for (let n = 0; n < 4; n++) {
+    const [initiatorAccount, responderAccount] = await s.funded(2);
+    const query = channelQuery(initiatorAccount!, responderAccount!, port, AMOUNTS);
+    const responder = await TestClient.connect(s.service.channelUrl, { ...query, role: 'responder', initiator_id: 'any' }, 'json-rpc', responderAccount!);
+    const rUp = await responder.nextMethod('channels.info', 'fsm_up', 60_000);
+    waiting.push({ query, responder, rUp, initiatorAccount: initiatorAccount!, responderAccount: responderAccount! });
+  }
+  for (const w of waiting) {
+    const initiator = await TestClient.connect(other.channelUrl, { ...w.query, role: 'initiator', host: '127.0.0.2' }, 'json-rpc', w.initiatorAccount);
+    const iUp = await initiator.nextMethod('channels.info', 'fsm_up', 60_000);
+    const [iOpen] = await Promise.all([initiator.nextMethod('channels.info', 'open', 60_000), w.responder.nextMethod('channels.info', 'open', 60_000)]);
+    await Promise.all([initiator.nextMethod('channels.update', undefined, 30_000), w.responder.nextMethod('channels.update', undefined, 30_000)]);
+    channels.push({
+      initiator, responder: w.responder, initiatorAccount: w.initiatorAccount, responderAccount: w.responderAccount, port,
+      channelId: iOpen.frame.params.channel_id as string, fsmIds: { initiator: iUp.data.fsm_id as string, responder: w.rUp.data.fsm_id as string },
+    });
+  }
+  const where = await s.placement();
+  const workersOfResponders = new Set(channels.map((ch) => where.get(ch.channelId)?.responder));
+  t.same([...workersOfResponders].sort(), [0, 1], 'the responders wait on both workers');
+  t.ok(channels.every((ch) => where.get(ch.channelId)?.initiator === undefined), 'every initiator is on the other service');
+  t.match(s.service.output(), 'peer session relayed to another instance', 'the worker holding the port relayed the others\' sessions');
+
+  for (const ch of channels) {
+    const [i, r] = [ch.initiatorAccount.address, ch.responderAccount.address];
+    const [a1, b1] = await transfer(ch, 'initiator', i, r, 100);
+    const [a2, b2] = await transfer(ch, 'responder', r, i, 7);
+    t.ok(a1 === b1 && a2 === b2, 'both FSMs hold each co-signed round');
+    const after = await balances(ch.initiator, ch);
+    t.same(after, await balances(ch.responder, ch), 'the same balances on both sides');
+    t.equal(BigInt(after[r]!), 10n ** 18n + 93n, 'each transfer counted once');
+  }
+  // mutual closes co-signed over the links, relayed or not, posted on chain
+  await Promise.all(channels.map(async (ch) => {
+    ch.responder.send('channels.shutdown');
+    await Promise.all([ch.initiator.nextMethod('channels.info', 'died', 60_000), ch.responder.nextMethod('channels.info', 'died', 60_000)]);
+  }));
+  for (const ch of channels) t.equal((await fetch(`${s.service.nodeUrl}/v3/channels/${ch.channelId}`)).status, 404, 'closed on chain');
+  for (const ch of channels) { ch.initiator.close(); ch.responder.close(); }
+});
+
 t.test('a worker SIGKILLed is started again, and its clients reestablish', async (t) => {
   const s = await startWorkers(t);
-  let ch = await openChannel(s);
+  let ch = await openChannel(s, 0, true);
   let where = (await s.placement()).get(ch.channelId)!;
-  // the primary hands sockets out in turn: the first channel's two FSMs land on different workers
-  for (let tries = 0; tries < 3 && where.initiator === where.responder; tries++) {
-    ch = await openChannel(s);
+  // a responder open to any initiator goes to the next worker in turn: soon a channel's two FSMs are on different workers
+  for (let tries = 1; tries < 8 && where.initiator === where.responder; tries++) {
+    ch = await openChannel(s, tries % 2, true);
     where = (await s.placement()).get(ch.channelId)!;
   }
   t.not(where.initiator, where.responder, 'a channel across the two workers');

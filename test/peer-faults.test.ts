@@ -15,6 +15,8 @@ import { cosign, unpackSignedTx } from './helpers/accounts.js';
 import { A_HOST, PROXY_HOST, peerPort, twoServices, type TwoServices } from './helpers/two-services.js';
 import { connect, frame } from '../lib/peer/noise-session.js';
 import { MESSAGE_IDS } from '../lib/peer/codec.js';
+import { PeerWire } from '../lib/peer/wire.js';
+import type { ChannelId, EncodedTx, StateHash } from '../fsm/types.js';
 
 const AMOUNTS = { initiatorAmount: 10n ** 18n, responderAmount: 10n ** 18n, channelReserve: 10n ** 15n };
 const roundOf = (state: string) => Number((unpackSignedTx(state).encodedTx as { round?: number }).round ?? 1);
@@ -243,6 +245,46 @@ for (const victim of ['b', 'a'] as const) {
   });
 }
 
+// A partition that swallows the close: B's end of the link is reset, A's stays open and silent. A's
+// responder used to hold the dead link until keepalive noticed (minutes) and refuse B's redials
+// meanwhile; now B's channel_reestablish, naming the latest off-chain round, replaces it at once, and a
+// stranger naming anything else knocks nothing down.
+t.test('a half-open link (a partition swallowed the close): the initiator\'s reestablish replaces it, a stranger\'s does not', async (t) => {
+  const s = await twoServices(t);
+  const ch = await openAcross(s);
+  await transfer(ch, 3);
+  await transfer(ch, 3);
+  const states = ch.clients.responder.received.filter((m) => m.method === 'channels.update').map((m) => m.data.state as EncodedTx);
+  const chainHash = await s.chain.genesisHash();
+  const stranger = async (signedTx: EncodedTx) => {
+    const session = await connect(A_HOST, ch.port);
+    const closed = new Promise((resolve) => session.onClose(resolve));
+    const wire = new PeerWire({ chainHash });
+    session.send(wire.encode({ type: 'channel_reestablish', channelId: ch.channelId as ChannelId, round: roundOf(signedTx), stateHash: '' as StateHash, signedTx }));
+    await closed;
+  };
+  // the link stands: A listens on its port (for the reestablish that may replace it), and refuses these
+  const from = ch.clients.responder.received.length;
+  await stranger(states[0]!);
+  await stranger(states[1]!);
+  t.pass('a reestablish naming the public create tx, and one naming an older off-chain round: each session closed by A');
+  t.notOk(ch.clients.responder.sequence(from).includes('info:peer_disconnected'), 'the live link was not cut');
+  await transfer(ch, 3);
+  t.pass('the channel goes on over the same link');
+
+  for (const role of ['initiator', 'responder'] as const) ch.clients[role].mark();
+  const links = s.proxy.links;
+  s.proxy.partition();
+  await ch.clients.initiator.nextMethod('channels.info', 'peer_disconnected', 20_000);
+  await Promise.all((['initiator', 'responder'] as const).map((r) => ch.clients[r].nextMethod('channels.info', 'channel_reestablished', 30_000)));
+  t.ok(s.proxy.links > links, 'B dialled A again');
+  t.match(s.a.output(), /reestablished over a new link while the old one stood/, 'A cut its half of the old link for the new one');
+  await ch.clients.initiator.quiet(300);
+  await transfer(ch, 3);
+  await checkConsistent(t, ch, 'after the partition', 3);
+  for (const role of ['initiator', 'responder'] as const) ch.clients[role].close();
+});
+
 t.test('a hostile peer at the listener: garbage before the handshake, fuzzed frames after it; no crash, A serves its live channel', async (t) => {
   const s = await twoServices(t);
   const ch = await openAcross(s);
@@ -277,8 +319,8 @@ t.test('a hostile peer at the listener: garbage before the handshake, fuzzed fra
   const ids = Object.values(MESSAGE_IDS);
   const liveId = Buffer.from(decode(ch.channelId as `ch_${string}`));
   let sessions = 0;
-  // (the live channel's port is not listened on: A listens only while a responder waits there)
-  for (const port of [idlePort]) {
+  // the live channel's port is listened on while its link stands (a reestablish may replace a half-open link)
+  for (const port of [idlePort, ch.port]) {
     // garbage before a handshake
     for (let i = 0; i < 5; i++) await raw(port, [randomBytes(1 + Math.floor(Math.random() * 200))]);
     await raw(port, [frame(randomBytes(32)), randomBytes(50)]);

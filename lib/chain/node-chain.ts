@@ -21,6 +21,9 @@ function statusOf(err: unknown): number | undefined {
 }
 
 /** A block the node does not have (404), or a height or hash it cannot read (400): null; anything else throws. */
+/** How many key blocks below the top are remembered: a pin is at most a few blocks deep. */
+const KEY_BLOCKS_REMEMBERED = 64;
+
 async function blockOrNull<T>(ask: Promise<T>): Promise<T | null> {
   try {
     return await ask;
@@ -60,7 +63,9 @@ export class NodeChain implements Chain {
   /** when the node last told the top height (ms) */
   private heightReadAt = 0;
   private readonly pollMs: number;
+  /** main-chain key blocks below the top the poll saw, both ways (a proposal pins one; a remote peer's pin names one) */
   private readonly keyBlockHashes = new Map<number, string>();
+  private readonly keyBlockHeights = new Map<string, number>();
   private polling = false;
 
   constructor(options: NodeChainOptions) {
@@ -143,16 +148,25 @@ export class NodeChain implements Chain {
     if (known) return known;
     const block = await blockOrNull(this.node.getKeyBlockByHeight(height));
     if (!block) return null;
-    if (height < this.lastHeight) {
-      if (this.keyBlockHashes.size >= 64) this.keyBlockHashes.delete(this.keyBlockHashes.keys().next().value!);
-      this.keyBlockHashes.set(height, block.hash);
-    }
+    if (height < this.lastHeight) this.rememberKeyBlock(height, block.hash);
     return block.hash;
+  }
+
+  private rememberKeyBlock(height: number, hash: string): void {
+    if (this.keyBlockHashes.size >= KEY_BLOCKS_REMEMBERED) {
+      const [oldHeight, oldHash] = this.keyBlockHashes.entries().next().value!;
+      this.keyBlockHashes.delete(oldHeight);
+      this.keyBlockHeights.delete(oldHash);
+    }
+    this.keyBlockHashes.set(height, hash);
+    this.keyBlockHeights.set(hash, height);
   }
 
   /** A block's height, if it is on the main chain: a key block must be the one at its height (else it is in a fork). */
   async blockHeight(hash: string): Promise<number | null> {
     if (hash.startsWith('kh_')) {
+      const known = this.keyBlockHeights.get(hash);
+      if (known !== undefined) return known;
       const block = await blockOrNull(this.node.getKeyBlockByHash(hash));
       return block && (await this.keyBlockHash(block.height)) === hash ? block.height : null;
     }

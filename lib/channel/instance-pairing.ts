@@ -20,8 +20,10 @@
 import type { Logger } from '../log.js';
 import { PeerListeners, type ListenerOptions } from '../peer/listener.js';
 import type { PairingDirectory } from '../store/pairing-directory.js';
+import { connect, type NoiseSession } from '../peer/noise-session.js';
+import { splice } from '../peer/relay.js';
 import type { PeerLinks } from './peer-links.js';
-import { pairingKey, type Registry, type RemotePairing } from './registry.js';
+import { pairingKey, wantedKey, type Registry, type RemotePairing, type WantedResponder } from './registry.js';
 import type { Session } from './session.js';
 
 /** How long an entry is found after its last renewal: an instance that died is forgotten this soon. */
@@ -40,6 +42,8 @@ export interface InstancePairingDeps {
   listen: ListenerOptions;
   /** the host other instances dial for this one's internal ports */
   advertiseHost: string;
+  /** the peer link's connect and handshake timeouts, for relaying to another instance */
+  dial: { connectTimeoutMs: number; handshakeTimeoutMs: number; maxMessage: number };
 }
 
 interface Held {
@@ -65,6 +69,31 @@ export class InstancePairing implements RemotePairing {
     });
     this.renewal = setInterval(() => this.renewAll(), RENEW_EVERY_MS);
     this.renewal.unref();
+    deps.peers.relayVia((wanted, noise, first) => this.relay(wanted, noise, first));
+  }
+
+  /**
+   * A session at a public peer port of this instance asks for a responder waiting at another one (a
+   * worker of this machine, say, since one worker holds the port): it is relayed to that instance's
+   * internal port, first message and all, over a session of our own (lib/peer/relay.ts). False when
+   * no other instance has it either.
+   */
+  async relay(wanted: WantedResponder, inbound: NoiseSession, first: Uint8Array): Promise<boolean> {
+    if (this.closed) return false;
+    const own = this.ownAddresses();
+    const found = (await this.deps.directory.lookup(wantedKey(wanted))).find((address) => !own.has(address));
+    if (!found) return false;
+    const { host, port } = splitAddress(found);
+    const outbound = await connect(host, port, this.deps.dial);
+    try {
+      outbound.send(first);
+    } catch (err) {
+      outbound.destroy('relay: could not pass the first message');
+      throw err;
+    }
+    splice(inbound, outbound);
+    this.deps.log.info('peer session relayed to another instance', { port: wanted.port, address: found });
+    return true;
   }
 
   isRemote(session: Session): boolean {
@@ -120,6 +149,11 @@ export class InstancePairing implements RemotePairing {
     await this.internal.close();
   }
 
+  /** The directory addresses of this instance's own internal ports. */
+  private ownAddresses(): Set<string | null> {
+    return new Set([...this.held.values()].map((h) => this.addressOf(h.port)));
+  }
+
   private addressOf(port: number): string | null {
     const bound = this.internal.boundPort(port);
     if (bound === null) return null;
@@ -148,16 +182,15 @@ export class InstancePairing implements RemotePairing {
   private seek(session: Session): void {
     this.seeking.set(session, null);
     const key = pairingKey(session);
-    const own = new Set([...this.held.values()].map((h) => this.addressOf(h.port)));
+    const own = this.ownAddresses();
     this.deps.directory.lookup(key).then(
       (addresses) => {
         if (!this.seeking.has(session)) return;
         const found = addresses.find((address) => !own.has(address));
         if (found && this.deps.registry.claim(session)) {
           this.stopSeeking(session);
-          const cut = found.lastIndexOf(':');
           session.log.info('responder found at another instance', { address: found });
-          this.deps.peers.dial(session, { host: found.slice(0, cut).replace(/^\[|\]$/g, ''), port: Number(found.slice(cut + 1)) });
+          this.deps.peers.dial(session, splitAddress(found));
           return;
         }
         this.again(session);
@@ -181,4 +214,10 @@ export class InstancePairing implements RemotePairing {
     clearTimeout(this.seeking.get(session) ?? undefined);
     this.seeking.delete(session);
   }
+}
+
+/** `host:port` or `[v6]:port`, as the directory holds it. */
+function splitAddress(address: string): { host: string; port: number } {
+  const cut = address.lastIndexOf(':');
+  return { host: address.slice(0, cut).replace(/^\[|\]$/g, ''), port: Number(address.slice(cut + 1)) };
 }

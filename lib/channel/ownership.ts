@@ -9,7 +9,6 @@
  * A process that dies (SIGKILL, a lost machine) renews nothing: its leases run out after the lease
  * time, and the FSMs move to whichever process their clients reestablish at next.
  */
-import cluster from 'node:cluster';
 import { hostname } from 'node:os';
 import type { ChannelId, Role } from '../../fsm/types.js';
 import type { Logger } from '../log.js';
@@ -44,25 +43,13 @@ export interface OwnershipOptions {
 }
 
 /**
- * The instance id when INSTANCE_ID is empty: the host, the WebSocket port and, with WORKERS, the
- * worker's place (AESC_WORKER, lib/cluster/primary.ts), so workers sharing the port are owners of their
- * own, and a restart in the same place (a respawned worker) takes its predecessor's leases back at once.
+ * The instance id when INSTANCE_ID is empty: the host and the WebSocket port. With WORKERS the primary
+ * gives each worker this (or INSTANCE_ID) with the worker's place after it (lib/cluster/primary.ts), so
+ * workers are owners of their own, and a restart in the same place (a respawned worker) takes its
+ * predecessor's leases back at once.
  */
 export function defaultInstanceId(wsPort: number): string {
-  return `${hostname()}:${wsPort || `pid${process.pid}`}${workerSuffix()}`;
-}
-
-/**
- * This process's lease owner name: INSTANCE_ID, or the default above. Workers given one INSTANCE_ID
- * each append their place too: two workers under one name would each take the other's FSMs as their
- * own, and one name could not say which of them to forward a client to.
- */
-export function instanceId(configured: string, wsPort: number): string {
-  return configured ? `${configured}${workerSuffix()}` : defaultInstanceId(wsPort);
-}
-
-function workerSuffix(): string {
-  return cluster.isWorker && process.env.AESC_WORKER !== undefined ? `:w${process.env.AESC_WORKER}` : '';
+  return `${hostname()}:${wsPort || `pid${process.pid}`}`;
 }
 
 export class Ownership {

@@ -16,6 +16,10 @@
  *   listened for, since it would not use a link. If it comes back to `open` (the close tx rejected
  *   on chain), it hears the disconnect then, and the initiator's service redials, the responder
  *   waits for the reestablish, as after any drop. An FSM that ends is forgotten.
+ * - A responder's port stays listened on while its link stands, so that a link whose far end went
+ *   without our side hearing of it (a partition swallowed the close) is replaced by the peer's next
+ *   channel_reestablish, which proves itself by naming our latest off-chain state (supersede()),
+ *   instead of standing until keepalive notices, minutes later, with every redial refused.
  */
 import type { PeerMessage } from '../../fsm/types.js';
 import type { Logger } from '../log.js';
@@ -26,6 +30,8 @@ import type { NoiseSession } from '../peer/noise-session.js';
 import { PeerPins, type PinChain } from './peer-pins.js';
 import type { Registry, RemotePairing, WantedResponder } from './registry.js';
 import type { Session } from './session.js';
+import { readSignedTx, TX_TAG } from '../peer/tx-facts.js';
+import { decode } from '../tx/encoding.js';
 
 export interface PeerLinksDeps {
   registry: Registry;
@@ -57,12 +63,20 @@ export function wantedBy(first: PeerMessage, port: number): WantedResponder | { 
 const WITHOUT_PEER = new Set(['closing', 'channel_closing', 'channel_closed']);
 const doesWithoutPeer = (session: Session) => !session.isStopped && WITHOUT_PEER.has(session.stateName);
 
+/**
+ * Where a session from another service that no responder here takes may go instead: another
+ * instance's responder (InstancePairing.relay). True when it took the session.
+ */
+export type RelayElsewhere = (wanted: WantedResponder, noise: NoiseSession, first: Uint8Array) => Promise<boolean>;
+
 export class PeerLinks implements RemotePairing {
   private readonly listeners: PeerListeners;
   private readonly dials = new Map<Session, AbortController>();
   /** responders waiting, and the port each holds open */
   private readonly held = new Map<Session, number>();
   private readonly links = new Set<PeerLink>();
+  /** the public port each responder's link came in on, listened on while the link stands */
+  private readonly linkPorts = new Map<PeerLink, number>();
   /**
    * An initiator's links in a row that closed before the peer said anything (no responder waits
    * there yet, say): each counts as a failed attempt and the next waits, so that a refusing peer
@@ -78,10 +92,12 @@ export class PeerLinks implements RemotePairing {
   /** FSMs whose link dropped while they did without their peer: looked at until they need it again or end */
   private readonly parked = new Map<Session, NodeJS.Timeout>();
   private closed = false;
+  private relayElsewhere: RelayElsewhere | null = null;
 
   constructor(private readonly deps: PeerLinksDeps) {
     this.listeners = new PeerListeners(deps.listen, {
-      onSession: (port, session, first) => this.arrived(port, session, first),
+      // only sessions at the public ports are relayed on: one relay at most, never a loop
+      onSession: (port, session, first) => this.arrived(port, session, first, true),
       onListenError: (port, error) => deps.log.warn('cannot listen for peers: responders on this port pair in-process only', {
         port, host: deps.listen.host, error: error.code ?? error.message,
       }),
@@ -163,8 +179,16 @@ export class PeerLinks implements RemotePairing {
     await this.listeners.close();
   }
 
-  /** A session from another service (or instance) named its channel: find the responder it asks for. */
-  arrived(port: number, noise: NoiseSession, first: Uint8Array): void {
+  /** Sessions no responder here takes may be relayed to another instance's (several instances on one store). */
+  relayVia(relay: RelayElsewhere): void {
+    this.relayElsewhere = relay;
+  }
+
+  /**
+   * A session from another service (or instance) named its channel: find the responder it asks for,
+   * here or, if `relayable` and none waits here, at another instance.
+   */
+  arrived(port: number, noise: NoiseSession, first: Uint8Array, relayable = false): void {
     const wire = this.deps.newWire();
     const decoded = wire.decode(first);
     if ('refusal' in decoded) {
@@ -176,15 +200,49 @@ export class PeerLinks implements RemotePairing {
       this.deps.log.info('peer session refused', { port, why: wanted.refused });
       return noise.destroy('protocol_error');
     }
-    const session = this.deps.registry.takeResponder(wanted);
+    const session = this.deps.registry.takeResponder(wanted) ?? this.supersede(wanted, decoded.message);
     if (!session) {
-      this.deps.log.info('peer session refused', { port, why: `no responder waits for this ${decoded.message.type}` });
-      return noise.destroy('no such responder');
+      const refuse = () => {
+        this.deps.log.info('peer session refused', { port, why: `no responder waits for this ${decoded.message.type}` });
+        noise.destroy('no such responder');
+      };
+      if (!relayable || !this.relayElsewhere) return refuse();
+      this.relayElsewhere(wanted, noise, first).then((relayed) => { if (!relayed) refuse(); }, (err: Error) => {
+        this.deps.log.warn('peer session could not be relayed to another instance', { port, error: err.message });
+        refuse();
+      });
+      return;
     }
     session.log.info('peer link up', { port, side: 'responder', address: noise.remoteAddress });
     const link = this.link(session, noise, wire);
+    this.linkPorts.set(link, port);
+    this.listeners.hold(port);
     session.send({ type: 'PEER.CONNECTED' });
     link.start(decoded.message);
+  }
+
+  /**
+   * A channel_reestablish for a responder whose link still stands here: the peer's end went (a
+   * partition swallowed the close, its service restarted) and ours has not heard, which only
+   * keepalive would tell, minutes later. Noise NN authenticates nobody, so the new session must prove
+   * it speaks for the peer: it names our latest round and its state hash, and that round is an off-chain round
+   * past any the chain has shown (only the two participants' services hold one; a create, deposit or
+   * withdraw tx, or a round a snapshot or solo close posted, is public). Then the old link is cut as
+   * a drop (the FSM hears PEER.DISCONNECTED and waits again) and the new session takes its place.
+   * Anything else is refused, as before: a stranger cannot knock a live link down.
+   */
+  private supersede(wanted: WantedResponder, first: PeerMessage): Session | null {
+    if (first.type !== 'channel_reestablish' || !('channelId' in wanted)) return null;
+    const session = this.deps.registry.find(wanted.channelId, 'responder');
+    const link = session?.peer;
+    if (!session || !(link instanceof PeerLink) || this.linkPorts.get(link) !== wanted.port) return null;
+    const context = session.context();
+    const latest = context.state;
+    if (!latest || first.round !== latest.round || first.stateHash !== latest.stateHash || latest.round <= context.reportedChainRound) return null;
+    if (readSignedTx(decode(latest.signedTx))?.tag !== TX_TAG.offchain) return null;
+    session.log.warn('the peer reestablished over a new link while the old one stood: the old link is cut', { port: wanted.port, round: latest.round });
+    link.cut('superseded: the peer reestablished over a new link');
+    return this.deps.registry.takeResponder(wanted);
   }
 
   /** Puts a link in place as the session's peer; the initiator's starts reading at once. */
@@ -237,6 +295,17 @@ export class PeerLinks implements RemotePairing {
   }
 
   private dropped(session: Session, link: PeerLink, left: boolean, why: string): void {
+    const port = this.linkPorts.get(link);
+    this.linkPorts.delete(link);
+    try {
+      this.afterDrop(session, link, left, why);
+    } finally {
+      // after the responder waits again (holding the port itself): the listener never closes in between
+      if (port !== undefined) this.listeners.release(port);
+    }
+  }
+
+  private afterDrop(session: Session, link: PeerLink, left: boolean, why: string): void {
     this.links.delete(link);
     if (session.peer !== link) return; // our FSM ended first: nothing to tell it
     session.peer = null;

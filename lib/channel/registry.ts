@@ -34,6 +34,9 @@ export type WantedResponder = { port: number; responderId: string } | { port: nu
  * A new channel's participants find each other by port and responder; a channel that exists by its
  * id alone, so that a reestablish without `port` (the node takes the channel's stored one) pairs too.
  */
+/** The pairing key of the responder a session from another service asks for (as pairingKey names it). */
+export const wantedKey = (wanted: WantedResponder) => ('channelId' in wanted ? `channel|${wanted.channelId}` : `${wanted.port}|${wanted.responderId}|new`);
+
 export const pairingKey = (s: Session) => (s.pairing.channelId ? `channel|${s.pairing.channelId}` : `${s.pairing.port}|${s.pairing.responderId}|new`);
 
 const isLink = (peer: Session | PeerLink): peer is PeerLink => 'remote' in peer;
@@ -101,7 +104,7 @@ export class Registry {
    * when none waits: the node's locate_fsm fails). Its port must be the one the session came in on.
    */
   takeResponder(wanted: WantedResponder): Session | null {
-    const key = 'channelId' in wanted ? `channel|${wanted.channelId}` : `${wanted.port}|${wanted.responderId}|new`;
+    const key = wantedKey(wanted);
     const match = this.waiting.get(key)?.find((s) => s.role === 'responder' && !s.isStopped && s.pairing.port === wanted.port);
     if (!match) return null;
     this.unwait(match);

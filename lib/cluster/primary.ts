@@ -1,8 +1,9 @@
 /**
  * `npm start` with WORKERS > 1: this process forks that many service processes (node's cluster
- * module) that share the WebSocket port (the primary accepts, and hands each connection to a worker
- * in turn), each hosting the FSMs of the sockets it was handed. Node 20 has no `reusePort` for net
- * servers (it came with 22.12/23.1), so the cluster module it is. See docs/scaling.md.
+ * module) behind the one WebSocket port: the primary accepts each connection, reads its request head
+ * and hands the socket to the worker its channel hashes to (lib/cluster/affinity.ts), so a channel's
+ * two participants meet on one worker; each worker hosts the FSMs of the sockets it was handed. See
+ * docs/scaling.md.
  *
  * The primary hosts no FSM. It runs what there must be one of: the dev chain (its ledger in Redis,
  * its node HTTP API on HTTP_PORT; the workers follow it as an external node, CHAIN_NODE_URL) unless
@@ -14,6 +15,7 @@
 import cluster, { type Worker } from 'node:cluster';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import net from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
 import { openDevChain } from '../chain/dev/open-dev-chain.js';
 import { createNodeHttpApi } from '../chain/dev/node-http-api.js';
@@ -21,6 +23,8 @@ import { settingName, workerCount, type Config } from '../config.js';
 import type { Logger } from '../log.js';
 import { listen, watchtowerAccount, WATCHTOWER_DEV_FUNDS } from '../service.js';
 import { openStore } from '../store/open-store.js';
+import { defaultInstanceId } from '../channel/ownership.js';
+import { affinityKey, readHead, workerFor } from './affinity.js';
 
 /** A worker that dies this soon after the one before it at the same place waits before it is started again. */
 const CRASH_LOOP_MS = 10_000;
@@ -31,7 +35,14 @@ const MAX_RESTART_DELAY_MS = 5_000;
 export interface WorkerUp {
   aesc: 'worker-up';
   opsUrl: string;
+  /** the worker's own WebSocket listener (the public port is the primary's) */
   channelUrl: string;
+}
+
+/** The message the primary sends with a connection's socket: the bytes it read of it (base64). */
+export interface RoutedConnection {
+  aesc: 'connection';
+  head: string;
 }
 
 interface Place {
@@ -93,6 +104,10 @@ export async function startPrimary(config: Config, log: Logger): Promise<Running
         // the workers follow the primary's dev chain as an external node; each has its own ops port
         ...(chain && { CHAIN_NODE_URL: chain.url }),
         OPS_PORT: '0',
+        // and its own WebSocket port, where nobody connects: the primary hands it its sockets
+        WS_PORT: '0',
+        // an owner of FSM leases of its own, the same again after a restart in its place
+        INSTANCE_ID: `${config.lease.instanceId || defaultInstanceId(config.ws.port)}:w${place.index}`,
       });
       place.worker = worker;
       worker.on('exit', (code, signal) => {
@@ -129,12 +144,16 @@ export async function startPrimary(config: Config, log: Logger): Promise<Running
     for (const place of places) fork(place);
     await allUp;
     startedAll = true;
-    log.info('service started', { workers: count, ops_url: opsUrl, node_url: nodeUrl, channel_url: places[0]!.up!.channelUrl });
+    const channels = await routeConnections(config, places, log);
+    undo.push(() => closeServer(channels.server));
+    log.info('service started', { workers: count, ops_url: opsUrl, node_url: nodeUrl, channel_url: channels.url });
     return {
       opsUrl,
       nodeUrl,
       async stop() {
         log.info('service stopping', { workers: count });
+        // no new connection first; the workers then drain theirs
+        await closeServer(channels.server);
         await stopWorkers();
         await closeServer(ops);
         await chain?.stop();
@@ -147,11 +166,38 @@ export async function startPrimary(config: Config, log: Logger): Promise<Running
   }
 }
 
-function closeServer(server: Server): Promise<void> {
+function closeServer(server: Server | net.Server): Promise<void> {
   if (!server.listening) return Promise.resolve();
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-  server.closeAllConnections();
+  if ('closeAllConnections' in server) server.closeAllConnections();
   return closed;
+}
+
+/**
+ * The public WebSocket port: each connection goes, with what was read of its request head, to the
+ * worker its channel hashes to (lib/cluster/affinity.ts), or the next one up if that one is not.
+ */
+async function routeConnections(config: Config, places: Place[], log: Logger): Promise<{ server: net.Server; url: string }> {
+  let turn = 0;
+  const server = net.createServer((socket) => {
+    socket.on('error', () => undefined);
+    readHead(socket, (head) => {
+      const index = workerFor(affinityKey(head.toString('latin1')), places.length, (i) => !!places[i]!.up && !!places[i]!.worker?.isConnected(), () => turn++);
+      const worker = index === null ? null : places[index]!.worker;
+      if (!worker) {
+        socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+        return;
+      }
+      const message: RoutedConnection = { aesc: 'connection', head: head.toString('base64') };
+      worker.send(message, socket, { keepOpen: false }, (err) => {
+        if (!err) return;
+        log.warn('could not hand a connection to its worker', { worker: index, error: err.message });
+        socket.destroy();
+      });
+    });
+  });
+  const port = await listen(server, config.ws.host, config.ws.port, { host: settingName('/ws/host'), port: settingName('/ws/port') });
+  return { server, url: `ws://${config.ws.host}:${port}${config.ws.path}` };
 }
 
 /** The dev chain, once for all workers: on the shared store, funding the watchtower's key as a single service does. */

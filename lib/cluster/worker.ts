@@ -1,11 +1,13 @@
 /**
  * A worker of `npm start` with WORKERS > 1 (lib/cluster/primary.ts): an ordinary service process
- * that tells the primary it is up and lets it collect its metrics.
+ * that tells the primary it is up, serves the connections the primary hands it and lets it collect
+ * its metrics.
  */
 import cluster from 'node:cluster';
+import { Socket } from 'node:net';
 import { AggregatorRegistry } from 'prom-client';
 import type { RunningService } from '../service.js';
-import type { WorkerUp } from './primary.js';
+import type { RoutedConnection, WorkerUp } from './primary.js';
 
 /** Which worker this process is (0, 1, …), or null when it is no cluster worker. */
 export function workerIndex(): number | null {
@@ -18,6 +20,11 @@ export function announceWorker(service: RunningService): void {
   AggregatorRegistry.setRegistries([service.metrics.registry]);
   // prom-client answers the primary's requests only once an AggregatorRegistry was made in the worker
   void new AggregatorRegistry();
+  // the primary hands over the sockets of this worker's channels, with the bytes it read of each
+  process.on('message', (message: Partial<RoutedConnection>, handle: unknown) => {
+    if (message?.aesc !== 'connection' || !(handle instanceof Socket) || typeof message.head !== 'string') return;
+    service.acceptConnection(handle, Buffer.from(message.head, 'base64'));
+  });
   const up: WorkerUp = { aesc: 'worker-up', opsUrl: service.opsUrl, channelUrl: service.channelUrl };
   process.send?.(up);
 }

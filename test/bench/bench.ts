@@ -23,7 +23,7 @@ import { testStorage, type StoreKind } from '../helpers/storage.js';
 import type { ChannelSpec, Participant } from './bench-client.js';
 import type { ClientCommand, ClientReply } from './client-process.js';
 import { fsmPairTransfers } from './fsm-pair.js';
-import { inspectorUrl, liveHeapBytes } from './inspector.js';
+import { inspectorUrls, liveHeapBytes } from './inspector.js';
 import { peerLinkTransfers, type PeerLinkFigures } from './peer-link.js';
 import { ed25519Signs, ed25519Verifies, redisWrites, wsEchoRoundTrips } from './limits.js';
 import { figure, percentile, show, type Figure } from './stats.js';
@@ -161,9 +161,16 @@ async function withCpu(service: ServiceProcess, clients: Clients, redis: Redis, 
   return { result, cpu };
 }
 
+/** Resident memory of a process and its children (WORKERS > 1: the primary and its workers). */
 function residentKb(pid: number): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]);
+  const ownKb = (of: number) => {
+    try {
+      return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${of}/status`, 'utf8'))![1]);
+    } catch {
+      return 0; // gone meanwhile
+    }
+  };
+  return ownKb(pid) + childrenOf(pid).reduce((sum, child) => sum + ownKb(child), 0);
 }
 
 /** what config/default.json sets: an idle channel's FSMs sleep after this long */
@@ -335,7 +342,8 @@ async function throughput(): Promise<Pick<Results, 'sequential' | 'aggregate' | 
 async function memoryAndStartup(): Promise<Pick<Results, 'memory' | 'baselineMb' | 'connectedKb' | 'connectedHeapKb' | 'startup'>> {
   // with its inspector open, to ask for its live heap (it costs nothing while nobody is attached)
   let service: ServiceProcess & { wsPort: number; httpPort: number } = await startService({}, undefined, ['--inspect=127.0.0.1:0']);
-  const liveHeapKb = async () => (await liveHeapBytes(inspectorUrl(service.output()))) / 1024;
+  // every process's: with WORKERS > 1 the workers hold the channels, and each has an inspector of its own
+  const liveHeapKb = async () => (await Promise.all(inspectorUrls(service.output()).map(liveHeapBytes))).reduce((a, b) => a + b, 0) / 1024;
   const clients = new Clients();
   const memory: Results['memory'] = [];
   let startup: Results['startup'] = null;

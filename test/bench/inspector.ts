@@ -7,9 +7,14 @@ import WebSocket from 'ws';
 
 /** The inspector's WebSocket URL from what `node --inspect` printed. */
 export function inspectorUrl(output: string): string {
-  const url = /Debugger listening on (ws:\/\/\S+)/.exec(output)?.[1];
-  if (!url) throw new Error('the process did not print an inspector URL');
-  return url;
+  return inspectorUrls(output)[0]!;
+}
+
+/** Every inspector URL the output names: with WORKERS > 1, the primary's and each worker's (they inherit --inspect). */
+export function inspectorUrls(output: string): string[] {
+  const urls = [...new Set([...output.matchAll(/Debugger listening on (ws:\/\/\S+)/g)].map((m) => m[1]!))];
+  if (urls.length === 0) throw new Error('the process did not print an inspector URL');
+  return urls;
 }
 
 /** Bytes of heap in use after a full collection. */

@@ -82,3 +82,32 @@ t.test('the top height comes from the block poll while it is fresh: a proposal d
   await new Promise((resolve) => setTimeout(resolve, 700));
   await t.rejects(chain.height(), 'a node that stopped answering is not hidden behind an old height');
 });
+
+t.test('a key block below the top is looked up by hash once: every remote proposal pins one', async (t) => {
+  const dev = new DevChain({ networkId: NETWORK_ID, blockIntervalMs: 60_000, genesisBalance: 10n ** 30n });
+  const api = createNodeHttpApi(dev, silentLogger());
+  const asked: string[] = [];
+  api.on('request', (req: { url?: string }) => asked.push(req.url ?? ''));
+  await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
+  const chain = new NodeChain({ url, networkId: NETWORK_ID, pollMs: 20 });
+  t.teardown(async () => { await chain.close(); await dev.close(); api.close(); api.closeAllConnections(); });
+  for (let i = 0; i < 3; i += 1) await dev.mineBlock();
+  for (let i = 0; i < 100 && (await chain.height()) < 3; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+  const byHash = () => asked.filter((path) => path.includes('/key-blocks/hash/')).length;
+
+  const pinned = (await dev.keyBlockHash(2))!;
+  const top = (await dev.keyBlockHash(3))!;
+  t.equal(await chain.blockHeight(pinned), 2);
+  const before = byHash();
+  for (let i = 0; i < 50; i += 1) t.equal(await chain.blockHeight(pinned), 2);
+  t.equal(byHash() - before, 0, 'a pin below the top costs the node no request once known');
+  t.equal(await chain.blockHeight(top), 3, 'the top key block is answered too');
+  await chain.blockHeight(top);
+  t.ok(byHash() - before >= 2, 'but the top is asked for each time: another key block may still replace it');
+  const stranger = dev.blockHash(9, 'kh');
+  t.equal(await chain.blockHeight(stranger), null, 'a block the chain does not have');
+  const asked0 = byHash();
+  t.equal(await chain.blockHeight(stranger), null, 'is still unknown');
+  t.equal(byHash() - asked0, 1, 'and is asked for again (a block not on the chain is never remembered)');
+});
