@@ -252,36 +252,48 @@ t.test('three instances on one Redis: a client reaching a non-owner is served by
     t.same(await Promise.all(ROLES.map((role) => redis.get(`${prefix}{${id}}:${role}:lease`))), leases, 'A still holds both leases, same tokens');
   });
 
-  await t.test('WORKERS=2: a client whose socket lands on the worker not hosting its FSM is served by the other, forwarded', async (t) => {
+  await t.test('WORKERS=2: a client that reaches the worker not hosting its FSM is served by the other, forwarded', async (t) => {
     const w = await startServiceProcess({
       direct: true, built: true, storage, startTimeoutMs: 180_000, env: { ...env('instance-w'), WORKERS: '2', PEER_REDIAL_DELAY_MS: '200' },
     });
     t.teardown(() => w.kill());
     await w.printed('"workers":2', 180_000);
+    // each worker's own WebSocket port (where the primary hands it sockets), by its lease owner name
+    const workerUrls = new Map<string, string>();
+    for (const line of w.output().split('\n')) {
+      try {
+        const entry = JSON.parse(line) as { message?: string; instance_id?: string; channel_url?: string };
+        if (entry.message === 'service started' && entry.instance_id && entry.channel_url) workerUrls.set(entry.instance_id, entry.channel_url);
+      } catch { /* not a log line */ }
+    }
+    t.equal(workerUrls.size, 2, 'two workers, each its own name and port');
+    // the primary puts both FSMs of a channel that names its pairing on one worker (affinity)
     const pair = await openPair(w, accounts.slice(8, 10), 'json-rpc', WIRE_AMOUNTS);
     let round = await transfer(pair, 0);
     const leases = await Promise.all(ROLES.map((role) => leaseOf(pair, role)));
-    t.match(leases, [/^\d+\|instance-w:w[01]$/, /^\d+\|instance-w:w[01]$/], 'each FSM held by one worker, named by its place');
-    // the workers take turns at the public port: a socket opened in between (refused: no parameters)
-    // moves the next reconnect to the other worker, so of four reconnects each, some land on the worker without the FSM
-    const nudge = () => new Promise<void>((resolve) => {
-      const socket = new WebSocket(w.channelUrl);
-      socket.on('error', () => undefined);
-      socket.once('close', () => resolve());
-    });
-    for (let n = 0; n < 4; n++) {
-      if (n % 2) await nudge();
+    const owner = leases[0]!.split('|')[1]!;
+    t.match(leases, [/^\d+\|instance-w:w[01]$/, new RegExp(`^\\d+\\|${owner}$`)], `both FSMs held by one worker, ${owner}`);
+    const other = [...workerUrls.keys()].find((id) => id !== owner)!;
+
+    // reconnects that reach the other worker (as through a balancer that knows nothing of channels)
+    for (let n = 0; n < 2; n++) {
       for (const role of ROLES) {
         pair.clients[role].close();
         await pair.clients[role].closedAndDone();
-        const outcome = await reestablishOnce(w, pair, role, 'json-rpc');
-        if (!('client' in outcome)) t.fail(`${role}: refused: ${outcome.refusal}`);
+        const outcome = await reestablishOnce({ channelUrl: workerUrls.get(other)! } as ServiceProcess, pair, role, 'json-rpc');
+        t.ok('client' in outcome, `${role}: served at ${other}${'refusal' in outcome ? ` (refused: ${outcome.refusal})` : ''}`);
       }
-      round = await transfer(pair, n);
+      t.equal(await transfer(pair, n), ++round, `a transfer through ${other}: round ${round}`);
     }
-    t.pass(`served at every reconnect, transfers up to round ${round}`);
-    t.same(await Promise.all(ROLES.map((role) => leaseOf(pair, role))), leases, 'the same workers hold the leases, same tokens');
-    t.match(w.output(), /connection_forwarded.*"reason":"relayed"|"reason":"relayed".*connection_forwarded/, 'a worker relayed a client to the other');
+    // and through the public port, naming only the channel (the primary hashes that): served wherever it lands
+    for (const role of ROLES) {
+      pair.clients[role].close();
+      await pair.clients[role].closedAndDone();
+      t.ok('client' in await reestablishOnce(w, pair, role, 'json-rpc'), `${role}: served through the public port`);
+    }
+    t.equal(await transfer(pair, 1), ++round, `round ${round}`);
+    t.same(await Promise.all(ROLES.map((role) => leaseOf(pair, role))), leases, `${owner} still holds both leases, same tokens`);
+    t.match(w.output(), new RegExp(`"message":"connection_forwarded".*"owner":"${owner}".*"reason":"relayed"`), `${other} relayed the clients to ${owner}`);
     for (const role of ROLES) pair.clients[role].close();
   });
 
