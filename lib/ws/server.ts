@@ -7,7 +7,7 @@
  * hosts is relayed to that owner (./forwarding.ts), and a second listener, internal, takes the
  * connections other instances forward here.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { WebSocketServer, type RawData, type WebSocket } from 'ws';
 import type { Reason } from '../../fsm/reasons.js';
 import { OwnedElsewhere, Refusal, type Admission } from '../channel/admission.js';
@@ -43,7 +43,7 @@ export interface ChannelServer {
   readonly relaying: number;
 }
 
-const WEBSOCKET_ONLY = (_req: IncomingMessage, res: import('node:http').ServerResponse) => {
+const WEBSOCKET_ONLY = (_req: IncomingMessage, res: ServerResponse) => {
   res.writeHead(426, { 'content-type': 'text/plain' });
   res.end('WebSocket only: connect to the channel endpoint\n');
 };
