@@ -127,7 +127,7 @@ t.test('three instances on one Redis: a client reaching a non-owner is served by
   const [a, b, c] = await Promise.all([start('instance-a'), start('instance-b'), start('instance-c')]);
   let aAlive = true;
   t.teardown(() => Promise.all([aAlive && a.kill(), b.kill(), c.kill()]));
-  const accounts = await fundFromGenesis(genesisSdk(chainUrl), 10);
+  const accounts = await fundFromGenesis(genesisSdk(chainUrl), 12);
   const leaseOf = (pair: Pair, role: Role) => redis.get(`${prefix}{${pair.id}}:${role}:lease`);
   const fsmIdsSeen: string[] = [];
 
@@ -339,6 +339,33 @@ t.test('three instances on one Redis: a client reaching a non-owner is served by
       t.same((await store.history(pair.id as ChannelId, role)).map((s) => s.round), Array.from({ length: expected + 1 }, (_, k) => k + 1), `${role}: every round once`);
     }
     await store.close();
+    for (const role of ROLES) pair.clients[role].close();
+  });
+
+  await t.test('the owner stopped gracefully (SIGTERM) while its clients are relayed: their sockets close as it closes them, and the next reestablish is served at once', async (t) => {
+    const pair = await openPair(b, accounts.slice(10, 12), 'json-rpc');
+    let round = await transfer(pair, 0);
+    for (const role of ROLES) {
+      pair.clients[role].close();
+      await pair.clients[role].closedAndDone();
+      t.ok('client' in await reestablishOnce(c, pair, role, 'json-rpc'), `${role}: relayed through C to B`);
+    }
+    round = await transfer(pair, 1);
+    const relayed = { ...pair.clients };
+    t.equal(await b.terminate(), 0, 'B stops gracefully');
+    for (const role of ROLES) {
+      await relayed[role].closedAndDone();
+      t.same(relayed[role].closed, { code: 1001, reason: 'service stopping' }, `${role}: its socket through C closed as B closed it`);
+    }
+    // B let its leases go and withdrew its address: C takes the FSMs over at once, no refusal
+    for (const role of ROLES) {
+      const outcome = await reestablishOnce(c, pair, role, 'json-rpc');
+      t.ok('client' in outcome, `${role}: served by C at once${'refusal' in outcome ? ` (refused: ${outcome.refusal})` : ''}`);
+    }
+    const restored = await Promise.all(ROLES.map((role) => pair.clients[role].nextMethod('channels.update', undefined, 20_000)));
+    t.same(restored.map((m) => roundOf(m.data.state)), [round, round], `on round ${round}`);
+    t.equal(await transfer(pair, 0), round + 1, 'and the next transfer is the next round');
+    t.match(await leaseOf(pair, 'initiator'), /\|instance-c$/, 'C holds the leases now');
     for (const role of ROLES) pair.clients[role].close();
   });
 
