@@ -98,12 +98,18 @@ export async function forward(client: WebSocket, url: string, owner: string, cli
     return { ok: false, why: `its address could not be looked up (${(err as Error).message})` };
   }
   if (!address) return { ok: false, why: 'it advertises no address (it stopped or died)' };
-  return new Promise((resolve) => {
-    const upstream = new WebSocket(`ws://${address}${url}`, {
+  let upstream: WebSocket;
+  try {
+    upstream = new WebSocket(`ws://${address}${url}`, {
       headers: { [FORWARD_SECRET_HEADER]: options.secret, [FORWARDED_FOR_HEADER]: clientAddress },
       handshakeTimeout: options.connectTimeoutMs,
       perMessageDeflate: false,
     });
+  } catch {
+    // ws's words would quote the URL, and with it the fsm_id
+    return { ok: false, why: `its advertised address ${JSON.stringify(address.slice(0, 100))} is not a host:port` };
+  }
+  return new Promise((resolve) => {
     let settled = false;
     upstream.on('error', (err: NodeJS.ErrnoException) => {
       if (settled) return upstream.terminate();

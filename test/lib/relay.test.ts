@@ -161,6 +161,10 @@ t.test('the relay', async (t) => {
     client = await connect('owner-never');
     await client.closed;
     t.match(outcomes.at(-1), { ok: false, why: /advertises no address/ }, 'no address in the directory');
+    await directory.advertise('owner-garbled', 'no such:address:at all', 60_000);
+    client = await connect('owner-garbled');
+    await client.closed;
+    t.match(outcomes.at(-1), { ok: false, why: /its advertised address "no such:address:at all" is not a host:port/ }, 'an address that is no host:port');
     t.notOk(outcomes.some((o) => !o.ok && o.why.includes('owner=')), 'the reason never holds the URL (it carries the fsm_id)');
   });
 });
