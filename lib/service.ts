@@ -2,6 +2,7 @@
  * The whole service, embeddable: a game backend can start it in its own process with
  * `startService(config)`; `npm start` does the same through lib/main.ts.
  */
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
 import type { AccountId } from '../fsm/types.js';
@@ -29,6 +30,7 @@ import { Metrics } from './ops/metrics.js';
 import { createOpsServer } from './ops/server.js';
 import type { StoreBackend } from './store/backend.js';
 import { openStore, type OpenedStore } from './store/open-store.js';
+import { RedisInstanceDirectory } from './store/instance-directory.js';
 import { RedisPairingDirectory } from './store/pairing-directory.js';
 import type { ChannelStore } from './store/store.js';
 import { createTxKit } from './tx/channel-kit.js';
@@ -36,6 +38,7 @@ import { ServiceKey } from './tx/service-key.js';
 import { Watchtower } from './watchtower.js';
 import { AloneScope, SharedScope, type WatchScope } from './watchtower/sharing.js';
 import { reportChannelsNotOnChain } from './chain-audit.js';
+import { advertise, type ForwardingOptions } from './ws/forwarding.js';
 import { createChannelServer } from './ws/server.js';
 
 /** How long a shutdown waits for store writes under way. */
@@ -225,9 +228,22 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
       onChannelStored: (id) => void watchtower?.consider(id),
     },
   });
-  const { server: channelServer, wss } = createChannelServer({
-    limits: config.limits, path: config.ws.path, maxFrameBytes: config.ws.maxFrameBytes, log, admission, events,
+  // on a store other instances share, a client whose FSM another instance hosts is relayed there
+  let forwarding: ForwardingOptions | null = null;
+  let instanceDirectory: RedisInstanceDirectory | null = null;
+  if (ownership && directory && backend.kind === 'redis') {
+    instanceDirectory = new RedisInstanceDirectory(directory.connection, backend.keyPrefix);
+    forwarding = {
+      // made by the first instance and kept in the store: every instance on it shows the same (never logged)
+      secret: await store.serviceValue('forward-secret', () => randomBytes(32).toString('hex')),
+      directory: instanceDirectory,
+      connectTimeoutMs: config.peer.connectTimeoutMs,
+    };
+  }
+  const channelServers = createChannelServer({
+    limits: config.limits, path: config.ws.path, maxFrameBytes: config.ws.maxFrameBytes, log, admission, events, forwarding,
   });
+  const { server: channelServer, wss, internal } = channelServers;
   metrics.attach({
     channelsByState() {
       const counts = new Map<string, number>();
@@ -236,6 +252,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
     },
     clientConnections: () => wss.clients.size,
     watchtowerChannels: () => watchtower?.watching ?? 0,
+    forwardedConnections: () => channelServers.relaying,
   });
   const readiness = new ReadinessMonitor({ store, chain, events, metrics, chainStallMs: config.ops.chainStallMs });
   undoSteps.push(() => readiness.close());
@@ -263,6 +280,15 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
   undoSteps.push(() => channelServer.listening && new Promise((resolve) => channelServer.close(resolve)));
   // exclusive: a cluster worker listens on a port of its own; the primary hands it its channels' sockets (acceptConnection)
   const wsPort = await listen(channelServer, config.ws.host, config.ws.port, { host: settingName('/ws/host'), port: settingName('/ws/port') }, true);
+  // the internal port for forwarded clients: on PEER_HOST, beside the internal peer ports, one of its own per process
+  let withdraw: (() => Promise<void>) | null = null;
+  if (internal && instanceDirectory && ownership) {
+    undoSteps.push(() => internal.listening && new Promise((resolve) => internal.close(resolve)));
+    const port = await listen(internal, config.peer.host, 0, { host: settingName('/peer/host'), port: settingName('/peer/host') }, true);
+    const host = advertisedPeerHost(peer);
+    withdraw = await advertise(instanceDirectory, ownership.owner, `${host.includes(':') ? `[${host}]` : host}:${port}`, log);
+    undoSteps.push(() => withdraw?.());
+  }
   // after the node API is up (its own chain may be the one it answers for): catch up on what happened while down
   await watchtower?.start();
   // in the background: with a remote node this asks about every channel, and nothing waits on it
@@ -291,9 +317,12 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
       log.info('service stopping');
       stopHibernation();
       readiness.close();
+      // forwarders are refused at once from now on, rather than reaching an instance about to go
+      await withdraw?.();
       // out of the live set at once: the other instances take its channels over at their next look
       await watchtower?.close();
       const closed = new Promise((resolve) => channelServer.close(resolve));
+      const internalClosed = internal?.listening ? new Promise((resolve) => internal.close(resolve)) : null;
       // the grace timer is cleared once the writes are done: left running, it kept an embedder's
       // process alive for the whole grace period after stop() had returned
       let grace: NodeJS.Timeout | undefined;
@@ -318,7 +347,9 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
       for (const client of wss.clients) client.terminate();
       await wssClosed;
       channelServer.closeAllConnections();
+      internal?.closeAllConnections();
       await closed;
+      await internalClosed;
       if (nodeApi) {
         const apiClosed = new Promise((resolve) => nodeApi.close(resolve));
         // keep-alive connections of wallets would otherwise hold the close open

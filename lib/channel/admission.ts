@@ -51,6 +51,17 @@ export class Refusal extends Error {
   }
 }
 
+/**
+ * A reestablish refused because another live instance hosts the FSM: `owner` names it (its lease owner
+ * name, INSTANCE_ID), so that the socket server can forward the client there instead.
+ */
+export class OwnedElsewhere extends Refusal {
+  override name = 'OwnedElsewhere';
+  constructor(readonly owner: string, detail: string) {
+    super('fsm_owned_elsewhere', detail);
+  }
+}
+
 export interface Admission {
   /**
    * The session for a client that connects with these parameters: a new one, or the live one it
@@ -224,7 +235,7 @@ async function takeLease(ownership: Ownership, channelId: ChannelId, role: Role)
   try {
     return await ownership.acquire(channelId, role);
   } catch (err) {
-    if (err instanceof OwnedElsewhereError) throw new Refusal('fsm_owned_elsewhere', err.message);
+    if (err instanceof OwnedElsewhereError) throw new OwnedElsewhere(err.owner, err.message);
     throw err;
   }
 }

@@ -7,7 +7,7 @@ import type { Role } from '../../fsm/types.js';
 
 /** Lifecycle events: rare, always emitted, each logged at info. */
 export const LIFECYCLE_TYPES = [
-  'connection_accepted', 'connection_refused', 'client_disconnected',
+  'connection_accepted', 'connection_refused', 'connection_forwarded', 'client_disconnected',
   'channel_opened', 'channel_closed', 'channel_died', 'channel_left', 'channel_reestablished', 'peer_disconnected',
   'dispute_seen', 'watchtower_slash', 'watchtower_slash_failed',
   'store_trouble', 'store_recovered', 'chain_trouble', 'chain_recovered',

@@ -11,6 +11,8 @@ export interface MetricsSources {
   clientConnections(): number;
   /** channels this instance's watchtower watches */
   watchtowerChannels?(): number;
+  /** clients relayed from here to the instance hosting their FSM, now (forwarding only) */
+  forwardedConnections?(): number;
 }
 
 export class Metrics {
@@ -19,6 +21,7 @@ export class Metrics {
   readonly updateDuration: Histogram<'kind'>;
   readonly storeWriteDuration: Histogram<'kind'>;
   readonly refusals: Counter<'reason'>;
+  readonly forwards: Counter<'outcome'>;
   readonly onchainTxs: Counter<'type' | 'outcome'>;
   readonly watchtowerActions: Counter<'action' | 'outcome'>;
   readonly chainHeight: Gauge;
@@ -55,6 +58,13 @@ export class Metrics {
       name: 'aesc_store_write_duration_seconds', help: 'Store writes of co-signed rounds and pending on-chain txs',
       labelNames: ['kind'], buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1, 5], registers,
     });
+    new Gauge({
+      name: 'aesc_forwarded_connections', help: 'Client connections relayed from here to the service instance hosting their FSM', registers,
+      collect() { this.set(metrics.sources?.forwardedConnections?.() ?? 0); },
+    });
+    this.forwards = new Counter({
+      name: 'aesc_forwards_total', help: 'Reestablishes whose FSM another instance hosts, by outcome (relayed, owner_unreachable)', labelNames: ['outcome'], registers,
+    });
     this.refusals = new Counter({ name: 'aesc_refusals_total', help: 'Connections and requests refused, by reason code', labelNames: ['reason'], registers });
     this.onchainTxs = new Counter({ name: 'aesc_onchain_txs_total', help: 'Txs posted on chain, by tx type and outcome (posted, rejected)', labelNames: ['type', 'outcome'], registers });
     this.watchtowerActions = new Counter({ name: 'aesc_watchtower_actions_total', help: 'Watchtower actions, by action and outcome', labelNames: ['action', 'outcome'], registers });
@@ -70,6 +80,7 @@ export class Metrics {
   follow(events: OpsEvents): () => void {
     return events.on((event) => {
       if (event.type === 'connection_refused' && event.reason) this.refusals.inc({ reason: event.reason });
+      else if (event.type === 'connection_forwarded' && event.reason) this.forwards.inc({ outcome: event.reason });
       else if (event.type === 'watchtower_slash') this.watchtowerActions.inc({ action: 'slash', outcome: 'posted' });
       else if (event.type === 'watchtower_slash_failed') this.watchtowerActions.inc({ action: 'slash', outcome: 'failed' });
     });

@@ -43,6 +43,11 @@ export class RedisPairingDirectory implements PairingDirectory {
     this.redis = redis as WithRegister;
   }
 
+  /** Its connection, for the instance directory to share (closed with this one). */
+  get connection(): Redis | Cluster {
+    return this.redis;
+  }
+
   /** On a connection of its own, so its polls never queue behind a burst of round writes. */
   static async connect(options: { url: string; clusterNodes?: string; keyPrefix: string }): Promise<RedisPairingDirectory> {
     if (options.clusterNodes) return new RedisPairingDirectory(await connectCluster(options.clusterNodes), options.keyPrefix);
