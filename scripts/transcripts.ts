@@ -442,7 +442,7 @@ const REASON_WHEN: Record<Reason, string> = {
   block_hash_too_new: 'the peer refused a proposal pinned to a block newer than its `bh_delta_not_newer_than` allows: given in `channels.conflict` (`reason`) and to the peer\'s client',
   block_hash_too_old: 'the same, for a block older than the peer\'s `bh_delta_not_older_than`',
   responder_port_not_allowed: 'a new responder on a `port` that `PEER_PORTS` does not list (the node\'s reason; the node has no code for it)',
-  fsm_owned_elsewhere: 'a reestablish at one service instance while another live instance sharing its Redis hosts the FSM (holds its lease); the detail names that instance. Reestablish there, or again once its lease has run out',
+  fsm_owned_elsewhere: 'a reestablish at one service instance while another live instance sharing its Redis hosts the FSM (holds its lease) and cannot be reached to relay the client there (it died or is paused, and its lease has not run out yet), or a forwarded connection reached an instance that no longer hosts the FSM; the detail names the owner and why. Reestablish again: once the lease has run out, the instance reached takes the FSM over. (While the owner can be reached, the client is served by it through the instance it reached: nothing is refused)',
   lease_lost: 'another service instance took this FSM over (this one stopped renewing its lease in time: paused, cut off): the FSM stops here (`died` follows and the socket closes) and lives on there, reached by a reestablish',
 };
 

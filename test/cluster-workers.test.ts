@@ -103,6 +103,17 @@ async function balances(client: TestClient, ch: Opened): Promise<Record<string, 
   return Object.fromEntries((reply.data as Array<{ account: string; balance: string | number }>).map((b) => [b.account, String(b.balance)]));
 }
 
+/** 100 one way and 7 back: both FSMs hold each round, and the balances say each transfer counted once. */
+async function transfersBothWays(t: Test, ch: Opened): Promise<void> {
+  const [i, r] = [ch.initiatorAccount.address, ch.responderAccount.address];
+  const [a1, b1] = await transfer(ch, 'initiator', i, r, 100);
+  const [a2, b2] = await transfer(ch, 'responder', r, i, 7);
+  t.ok(a1 === b1 && a2 === b2, 'both FSMs hold each co-signed round');
+  const after = await balances(ch.initiator, ch);
+  t.same(after, await balances(ch.responder, ch), 'the same balances on both sides');
+  t.equal(BigInt(after[r]!), 10n ** 18n + 93n, 'each transfer counted once');
+}
+
 const jsonLines = (text: string) => text.split('\n').flatMap((line) => { try { return [JSON.parse(line)]; } catch { return []; } });
 
 t.test('WORKERS=2: both workers host FSMs; channels across them open, transfer and close; SIGTERM drains both', async (t) => {
@@ -142,15 +153,7 @@ t.test('WORKERS=2: both workers host FSMs; channels across them open, transfer a
   const ready = await fetch(`${s.opsUrl}/ready`);
   t.equal(ready.status, 200, 'the primary is ready when every worker is');
 
-  for (const ch of channels) {
-    const [i, r] = [ch.initiatorAccount.address, ch.responderAccount.address];
-    const [a1, b1] = await transfer(ch, 'initiator', i, r, 100);
-    const [a2, b2] = await transfer(ch, 'responder', r, i, 7);
-    t.ok(a1 === b1 && a2 === b2, 'both FSMs hold each co-signed round');
-    const after = await balances(ch.initiator, ch);
-    t.same(after, await balances(ch.responder, ch), 'the same balances on both sides');
-    t.equal(BigInt(after[r]!), 10n ** 18n + 93n, 'each transfer counted once');
-  }
+  for (const ch of channels) await transfersBothWays(t, ch);
 
   // a mutual close across workers: co-signed over the link, posted, both FSMs end
   const closing = across[0]!;
@@ -206,15 +209,7 @@ t.test('a peer from another service reaches responders on either worker through 
   t.ok(channels.every((ch) => where.get(ch.channelId)?.initiator === undefined), 'every initiator is on the other service');
   t.match(s.service.output(), 'peer session relayed to another instance', 'the worker holding the port relayed the others\' sessions');
 
-  for (const ch of channels) {
-    const [i, r] = [ch.initiatorAccount.address, ch.responderAccount.address];
-    const [a1, b1] = await transfer(ch, 'initiator', i, r, 100);
-    const [a2, b2] = await transfer(ch, 'responder', r, i, 7);
-    t.ok(a1 === b1 && a2 === b2, 'both FSMs hold each co-signed round');
-    const after = await balances(ch.initiator, ch);
-    t.same(after, await balances(ch.responder, ch), 'the same balances on both sides');
-    t.equal(BigInt(after[r]!), 10n ** 18n + 93n, 'each transfer counted once');
-  }
+  for (const ch of channels) await transfersBothWays(t, ch);
   // mutual closes co-signed over the links, relayed or not, posted on chain
   await Promise.all(channels.map(async (ch) => {
     ch.responder.send('channels.shutdown');

@@ -219,6 +219,10 @@ export class RedisStore implements ChannelStore {
     this.payments = new RedisPayments(redis, prefix);
     this.leases = new RedisLeases(redis, (channelId, role) => this.key(channelId, role));
     this.watchShare = new RedisWatchShare(redis, prefix);
+    // a single Redis's writes go on this very connection, which pipelines automatically: its scripts are
+    // defined before any command is queued (one defined while a pipeline is being built made ioredis's
+    // auto-pipeline hand back fewer results than it had callbacks, and throw, under the crash test)
+    if (redis instanceof Redis) this.scripts(redis);
   }
 
   /** How many replicas each co-signed write waits for (0: none), as decided at start-up (redis-replicas.ts). */

@@ -1,7 +1,7 @@
 /**
  * The node-backed chain against the dev chain's own HTTP API: the same answers as the in-process chain.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { AddressInfo } from 'node:net';
 import { AccountMemory, buildTx, Tag } from '@aeternity/aepp-sdk';
 import { DevChain, GENESIS_ACCOUNT } from '../../lib/chain/dev/dev-chain.js';
@@ -12,6 +12,18 @@ import { silentLogger } from '../../lib/log.js';
 import { cosign, NETWORK_ID } from '../helpers/accounts.js';
 
 const GENESIS = new AccountMemory('sk_2CuofqWZHrABCrM7GY95YSQn8PyFvKQadnvFnpwhjUnDCFAWmf');
+
+/** A dev chain behind its node HTTP API, every path asked of it noted, and a NodeChain polling it. */
+async function servedChain(t: Test, pollMs: number) {
+  const dev = new DevChain({ networkId: NETWORK_ID, blockIntervalMs: 60_000, genesisBalance: 10n ** 30n });
+  const api = createNodeHttpApi(dev, silentLogger());
+  const asked: string[] = [];
+  api.on('request', (req: { url?: string }) => asked.push(req.url ?? ''));
+  await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
+  const chain = new NodeChain({ url: `http://127.0.0.1:${(api.address() as AddressInfo).port}`, networkId: NETWORK_ID, pollMs });
+  t.teardown(async () => { await chain.close(); await dev.close(); api.close(); api.closeAllConnections(); });
+  return { dev, api, asked, chain };
+}
 
 t.test('NodeChain reads and writes the dev chain through its node HTTP API', async (t) => {
   const dev = new DevChain({ networkId: NETWORK_ID, blockIntervalMs: 60_000, genesisBalance: 10n ** 30n });
@@ -56,14 +68,7 @@ t.test('NodeChain reads and writes the dev chain through its node HTTP API', asy
 });
 
 t.test('the top height comes from the block poll while it is fresh: a proposal does not cost a request to the node', async (t) => {
-  const dev = new DevChain({ networkId: NETWORK_ID, blockIntervalMs: 60_000, genesisBalance: 10n ** 30n });
-  const api = createNodeHttpApi(dev, silentLogger());
-  const asked: string[] = [];
-  api.on('request', (req: { url?: string }) => asked.push(req.url ?? ''));
-  await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
-  const chain = new NodeChain({ url, networkId: NETWORK_ID, pollMs: 300 });
-  t.teardown(async () => { await chain.close(); await dev.close(); api.close(); api.closeAllConnections(); });
+  const { dev, api, asked, chain } = await servedChain(t, 300);
   const heightRequests = () => asked.filter((path) => path.endsWith('/key-blocks/current/height')).length;
 
   t.equal(await chain.height(), 0, 'before any poll it is asked for');
@@ -84,14 +89,7 @@ t.test('the top height comes from the block poll while it is fresh: a proposal d
 });
 
 t.test('a key block below the top is looked up by hash once: every remote proposal pins one', async (t) => {
-  const dev = new DevChain({ networkId: NETWORK_ID, blockIntervalMs: 60_000, genesisBalance: 10n ** 30n });
-  const api = createNodeHttpApi(dev, silentLogger());
-  const asked: string[] = [];
-  api.on('request', (req: { url?: string }) => asked.push(req.url ?? ''));
-  await new Promise<void>((resolve) => api.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(api.address() as AddressInfo).port}`;
-  const chain = new NodeChain({ url, networkId: NETWORK_ID, pollMs: 20 });
-  t.teardown(async () => { await chain.close(); await dev.close(); api.close(); api.closeAllConnections(); });
+  const { dev, asked, chain } = await servedChain(t, 20);
   for (let i = 0; i < 3; i += 1) await dev.mineBlock();
   for (let i = 0; i < 100 && (await chain.height()) < 3; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
   const byHash = () => asked.filter((path) => path.includes('/key-blocks/hash/')).length;
