@@ -103,6 +103,20 @@ async function balances(client: TestClient, ch: Opened): Promise<Record<string, 
   return Object.fromEntries((reply.data as Array<{ account: string; balance: string | number }>).map((b) => [b.account, String(b.balance)]));
 }
 
+/**
+ * A channel whose two FSMs are on different workers, within `tries` channels: a responder open to any
+ * initiator goes to the next worker in turn, so its channel may cross them (the caller checks it did).
+ */
+async function openAcrossWorkers(s: Workers, tries: number) {
+  let ch = await openChannel(s, 0, true);
+  let where = (await s.placement()).get(ch.channelId)!;
+  for (let n = 1; n < tries && where.initiator === where.responder; n++) {
+    ch = await openChannel(s, n % 2, true);
+    where = (await s.placement()).get(ch.channelId)!;
+  }
+  return { ch, where };
+}
+
 /** 100 one way and 7 back: both FSMs hold each round, and the balances say each transfer counted once. */
 async function transfersBothWays(t: Test, ch: Opened): Promise<void> {
   const [i, r] = [ch.initiatorAccount.address, ch.responderAccount.address];
@@ -221,13 +235,7 @@ t.test('a peer from another service reaches responders on either worker through 
 
 t.test('a worker SIGKILLed is started again, and its clients reestablish', async (t) => {
   const s = await startWorkers(t);
-  let ch = await openChannel(s, 0, true);
-  let where = (await s.placement()).get(ch.channelId)!;
-  // a responder open to any initiator goes to the next worker in turn: soon a channel's two FSMs are on different workers
-  for (let tries = 1; tries < 8 && where.initiator === where.responder; tries++) {
-    ch = await openChannel(s, tries % 2, true);
-    where = (await s.placement()).get(ch.channelId)!;
-  }
+  const { ch, where } = await openAcrossWorkers(s, 8);
   t.not(where.initiator, where.responder, 'a channel across the two workers');
   const [i, r] = [ch.initiatorAccount.address, ch.responderAccount.address];
   await transfer(ch, 'initiator', i, r, 10);
@@ -285,13 +293,7 @@ t.test('WORKERS=2 on a Redis Cluster: a channel across the two workers opens, tr
   const s = await startWorkers(t, { REDIS_URL: '', REDIS_CLUSTER_NODES: cluster.nodes });
   const stores = jsonLines(s.service.output()).filter((l) => l.message === 'store: Redis Cluster');
   t.ok(stores.length >= 2 && stores.every((l) => l.min_replicas === 1), `the workers on the cluster, each write waiting for a replica (${stores.length} stores opened)`);
-  // a responder open to any initiator goes to the workers in turn, so its channel may cross them
-  let ch = await openChannel(s, 0, true);
-  let where = (await s.placement()).get(ch.channelId)!;
-  for (let tries = 1; tries < 6 && where.initiator === where.responder; tries++) {
-    ch = await openChannel(s, tries % 2, true);
-    where = (await s.placement()).get(ch.channelId)!;
-  }
+  const { ch, where } = await openAcrossWorkers(s, 6);
   t.not(where.initiator, where.responder, 'a channel whose FSMs are on different workers');
   const [i, r] = [ch.initiatorAccount.address, ch.responderAccount.address];
   const [a1, b1] = await transfer(ch, 'initiator', i, r, 100);
