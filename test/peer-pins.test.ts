@@ -39,11 +39,12 @@ t.test('a proposal from a peer on another service is judged by our own bh_delta 
   const accounts: Record<Role, typeof x> = { initiator: x, responder: y };
   // Blocks come every 50 ms and the receiving side judges a pin against its own top when the proposal
   // arrives, so the windows leave a margin of seconds. The responder on A takes blocks 40 to 80 below
-  // its top and pins its own 40 + min(80, 40) = 80 below; the initiator on B takes 0 to 60 below and
-  // pins its own to the top.
+  // its top and pins its own 40 + min(80, 40) = 80 below; the initiator on B takes 0 to 40 below and
+  // pins its own to the top. Each service follows the chain on its own poll, so either may lag the
+  // chain's top: every pin below is at least 30 blocks (1.5 s) from the edge a lag could push it over.
   const responder = await TestClient.connect(s.a.channelUrl, { ...query, role: 'responder', bh_delta_not_newer_than: 40, bh_delta_not_older_than: 80 }, 'json-rpc', y!);
   await responder.nextMethod('channels.info', 'fsm_up');
-  const initiator = await TestClient.connect(s.b.channelUrl, { ...query, role: 'initiator', host: PROXY_HOST, bh_delta_not_older_than: 60 }, 'json-rpc', x!);
+  const initiator = await TestClient.connect(s.b.channelUrl, { ...query, role: 'initiator', host: PROXY_HOST, bh_delta_not_older_than: 40 }, 'json-rpc', x!);
   const clients: Record<Role, TestClient> = { initiator, responder };
   await Promise.all(roles.map((r) => clients[r].nextMethod('channels.update', undefined, 30_000)));
   const propose = (from: Role, blockHash?: string) => {
@@ -69,8 +70,8 @@ t.test('a proposal from a peer on another service is judged by our own bh_delta 
   t.equal(await roundOf(responder), 1, 'nothing changed on A');
   t.equal(await roundOf(initiator), 1, 'nor on B');
   // pinned by hand inside A's window
-  propose('initiator', await blockBelowTop(s, 60));
-  await taken('B pins 60 below the top');
+  propose('initiator', await blockBelowTop(s, 70));
+  await taken('B pins 70 below the top');
 
   // A → B: A's own pick, 80 below its top, is older than B's window allows
   propose('responder');
@@ -78,8 +79,8 @@ t.test('a proposal from a peer on another service is judged by our own bh_delta 
   t.equal(await roundOf(initiator), 2, 'nothing changed on B');
   t.equal(await roundOf(responder), 2, 'nor on A');
   // pinned by hand inside B's window
-  propose('responder', await blockBelowTop(s, 20));
-  await taken('A pins 20 below the top');
+  propose('responder', await blockBelowTop(s, 30));
+  await taken('A pins 30 below the top');
   t.equal(await roundOf(initiator), 3, 'B on round 3');
   t.equal(await roundOf(responder), 3, 'and A');
   for (const r of roles) clients[r].close();
