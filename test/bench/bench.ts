@@ -313,6 +313,8 @@ async function throughput(): Promise<Pick<Results, 'sequential' | 'aggregate' | 
     for (let i = 0; i < RUNS; i++) {
       const r = await clients.run({ cmd: 'paced', channels: AGGREGATE_CHANNELS, perSecond: rate, durationMs: 3000 });
       runs.push({ totalUs: r.totalUs!, serviceUs: r.serviceUs! });
+      // BENCH_TAIL_FILE: each transfer's scheduled start and latency, to see when the slow ones happen
+      if (process.env.BENCH_TAIL_FILE) writeFileSync(`${process.env.BENCH_TAIL_FILE}.${i}.json`, JSON.stringify({ dueMs: r.dueMs, totalUs: r.totalUs, serviceUs: r.serviceUs }));
     }
     const ms = (values: number[], p: number) => percentile(values, p) / 1000;
     const latency = {

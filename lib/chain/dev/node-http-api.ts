@@ -54,6 +54,10 @@ export function createNodeHttpApi(chain: DevChain, log: Logger): Server {
     })],
     [/^\/v3\/recent-gas-prices$/, 'GET', async () => ({ status: 200, body: [{ min_gas_price: Number(MIN_GAS_PRICE), utilization: 0, minutes: 1 }] })],
     [/^\/v3\/key-blocks\/current\/height$/, 'GET', async () => ({ status: 200, body: { height: await chain.height() } })],
+    [/^\/v3\/key-blocks\/current$/, 'GET', async () => {
+      const height = await chain.height();
+      return { status: 200, body: keyBlock((await chain.keyBlockHash(height))!, height) };
+    }],
     // blocks, as far as pinning needs them: a hash and its height
     [/^\/v3\/key-blocks\/height\/(\d+)$/, 'GET', async ([, height]) => {
       const hash = await chain.keyBlockHash(Number(height));
