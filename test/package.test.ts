@@ -27,7 +27,7 @@ t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
 function program(typed: boolean): string {
   const ann = (type: string) => (typed ? `: ${type}` : '');
   return `
-import { AccountMemory, AeSdk, Node } from '@aeternity/aepp-sdk';
+import { AccountMemory, AeSdk, Node } from '../lib/sdk.js';
 import { startEmbedded${typed ? ', type EmbeddedChannel, type EmbeddedService' : ''} } from 'aesc-service';
 
 const service${ann('EmbeddedService')} = await startEmbedded({

@@ -14,7 +14,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
-import { AccountMemory, buildTx, Tag } from '@aeternity/aepp-sdk';
+import { AccountMemory, buildTx, Tag } from '../../lib/sdk.js';
 import { Redis } from 'ioredis';
 import { freePort } from '../helpers/free-port.js';
 import { startServiceProcess, type ProcessOptions, type ServiceProcess } from '../helpers/process-service.js';
