@@ -19,7 +19,7 @@
  *   the watcher slashes, once, within the lock period (lib/store/attachments.ts says where clients are).
  */
 import t, { type Test } from 'tap';
-import { AccountMemory, buildTx, buildTxHash, Tag, unpackEntry } from '@aeternity/aepp-sdk';
+import { AccountMemory, buildTx, buildTxHash, Tag, unpackEntry } from '../lib/sdk.js';
 import type { ChannelId } from '../fsm/types.js';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient } from './helpers/client.js';
