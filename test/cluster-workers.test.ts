@@ -14,7 +14,7 @@
  */
 import { availableParallelism } from 'node:os';
 import t, { type Test } from 'tap';
-import { buildTx, Tag, unpackEntry } from '@aeternity/aepp-sdk';
+import { buildTx, Tag, unpackEntry } from '../lib/sdk.js';
 import { cosign } from './helpers/accounts.js';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient } from './helpers/client.js';

@@ -9,7 +9,7 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { encode, Encoding } from '@aeternity/aepp-sdk';
+import { encode, Encoding } from '../../lib/sdk.js';
 import { Redis } from 'ioredis';
 import type { ChannelId, Role } from '../../fsm/types.js';
 import { ClientPresence, type Present } from '../../lib/channel/presence.js';
