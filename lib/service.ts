@@ -18,6 +18,7 @@ import { defaultInstanceId, Ownership } from './channel/ownership.js';
 import { Registry } from './channel/registry.js';
 import { PeerLinks } from './channel/peer-links.js';
 import { InstancePairing } from './channel/instance-pairing.js';
+import { ClientPresence } from './channel/presence.js';
 import { advertisedPeerHost, ConfigError, parsePortList, selfHosts, settingName, type Config } from './config.js';
 import { PeerWire } from './peer/wire.js';
 import { checkNode } from './chain/node-check.js';
@@ -207,12 +208,17 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
     leases: opened.leases, owner: instanceId, ttlMs: config.lease.ttlMs, renewMs: config.lease.renewMs, log,
   });
   undoSteps.push(() => ownership?.close());
+  // on a store several instances may share, where each client is attached is seen from all of them (for the watchtower)
+  const presence = opened.attachments && await ClientPresence.start({
+    attachments: opened.attachments, instance: instanceId, ttlMs: config.lease.ttlMs, everyMs: config.lease.renewMs, log,
+  });
+  undoSteps.push(() => presence?.close());
   // on a store several instances may share, each channel is watched by one live instance (its heartbeat on the lease timer)
   const scope: WatchScope = opened.watchShare
     ? new SharedScope({ share: opened.watchShare, instanceId, ttlMs: config.lease.ttlMs, everyMs: config.lease.renewMs, log })
     : new AloneScope(() => store.channelIds());
   const watchtower = watchtowerKey
-    ? new Watchtower({ account: watchtowerKey, chain, store, channels, registry, kit, log, events, scope, leases: opened.leases })
+    ? new Watchtower({ account: watchtowerKey, chain, store, channels, registry, kit, log, events, scope, attachments: opened.attachments })
     : null;
   undoSteps.push(() => watchtower?.close());
 
@@ -224,7 +230,7 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
     remoteHost: (host) => !hostsOfThisService.has(host.toLowerCase()),
     kit, chain, store, registry, log, ownership,
     sessionDeps: {
-      store, chain, watcher, channels, log, events, metrics,
+      store, chain, watcher, channels, log, events, metrics, presence,
       onChannelStored: (id) => void watchtower?.consider(id),
     },
   });
@@ -334,6 +340,8 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
       for (const session of registry.all()) session.dispose();
       // the FSMs' leases go with them: another instance may take each over at once
       await ownership?.close();
+      // and their clients count as attached here no more: a watchtower elsewhere answers for them at once
+      await presence?.close();
       // the links go with their FSMs: the peers' services see them drop and wait to reestablish
       await instances?.close();
       await directory?.close();

@@ -17,7 +17,7 @@
  * another service (docs/peer-protocol.md), only this participant's record is here, and the peer's
  * service runs a watchtower of its own for the peer, if the peer named it.
  */
-import { buildTxHash } from '@aeternity/aepp-sdk';
+import { buildTxHash } from './sdk.js';
 import { accountOf } from '../fsm/protocol.js';
 import type { ChannelId, EncodedTx, Role, TxKit } from '../fsm/types.js';
 import type { Chain, ChannelObject } from './chain/types.js';
@@ -25,7 +25,7 @@ import type { ChannelWatcher } from './chain/channel-watcher.js';
 import type { Registry } from './channel/registry.js';
 import type { Logger } from './log.js';
 import type { OpsEvents } from './ops/events.js';
-import type { LeaseStore } from './store/lease.js';
+import type { ClientAttachments } from './store/attachments.js';
 import type { ChannelStore, StoredChannel } from './store/store.js';
 import type { ServiceKey } from './tx/service-key.js';
 import { postedTxOf, type Changes, type WatchScope } from './watchtower/sharing.js';
@@ -46,8 +46,8 @@ export interface WatchtowerDeps {
   log: Logger;
   /** which channels are this instance's, and the claims of answers */
   scope: WatchScope;
-  /** the FSMs' leases when instances share a store: an FSM hosted by another live instance may have its client */
-  leases?: LeaseStore | null;
+  /** where clients are attached when instances share a store: a client attached at another live instance decides itself */
+  attachments?: Pick<ClientAttachments, 'attachedAt'> | null;
   events?: OpsEvents;
 }
 
@@ -305,16 +305,37 @@ export class Watchtower {
 
   /**
    * A connected client was told can_slash and decides itself, as the node leaves it to the client.
-   * Its FSM hosted here: the registry says whether it is connected. Hosted by another live instance
-   * (its lease runs there): this one cannot see the client, so it leaves the first half of the lock
-   * period to it, then slashes anyway. Hosted nowhere: nobody is connected.
+   * Its FSM hosted here: the registry says whether it is connected. Otherwise the record of where its
+   * client is attached (lib/store/attachments.ts) says, whichever instance hosts the FSM, awake or
+   * asleep: attached at another live instance, it is left to the client there; attached nowhere (or
+   * the record names an instance that died or stopped), the close is answered at once.
+   *
+   * If the record cannot be read, whether a client is there is unknown: answering at once could act
+   * over a client deciding itself, and waiting on an unreadable store could let the lock period run out.
+   * So the first half of the lock period is left to a client that may be there, and the close is
+   * answered in the second (looked at again every block meanwhile: a store back in time answers).
    */
   private async clientMayAnswer(id: ChannelId, role: Role, stored: StoredChannel, channel: ChannelObject, height: number): Promise<boolean> {
     const here = this.deps.registry.find(id, role);
     if (here && !here.isStopped) return here.attached;
-    if (!this.deps.leases || (await this.deps.leases.remainingMs(id, role)) === 0) return false;
-    const half = Math.floor(Number(stored.params.lockPeriod) / 2);
-    return height < channel.lockedUntil - half;
+    const { attachments, scope, log } = this.deps;
+    // alone (the embedded store): a client is attached here or nowhere
+    if (!attachments) return false;
+    try {
+      const at = await attachments.attachedAt(id, role);
+      // a record of this very instance without a session here: the FSM stopped and the record is going
+      if (at !== null && at !== scope.instanceId) {
+        log.debug('watchtower leaves the close to the client attached at another instance', { channel_id: id, role, attached_at: at });
+        return true;
+      }
+      return false;
+    } catch (err) {
+      const half = Math.floor(Number(stored.params.lockPeriod) / 2);
+      log.warn('watchtower could not read where the client is attached: it leaves the first half of the lock period to it', {
+        channel_id: id, role, error: (err as Error).message,
+      });
+      return height < channel.lockedUntil - half;
+    }
   }
 
   async close(): Promise<void> {

@@ -6,12 +6,16 @@
  * own ops listener (found through the primary's /workers) says which FSMs it hosts: channels whose two
  * FSMs are on different workers open over the peer link between instances, transfer and close; a
  * peer from another service reaches responders on either worker through one public port; a worker
- * SIGKILLed is started again and its clients reestablish; SIGTERM to the primary drains both workers.
+ * SIGKILLed is started again and its clients reestablish; a cheater's solo close on an old round while
+ * both clients are away is slashed by the worker watching the channel, once; SIGTERM to the primary
+ * drains both workers.
  * The same on a private Redis Cluster: a channel across the two workers opens, transfers and closes.
  * WORKERS > 1 on the embedded store, and bad values, are refused.
  */
 import { availableParallelism } from 'node:os';
 import t, { type Test } from 'tap';
+import { buildTx, Tag, unpackEntry } from '../lib/sdk.js';
+import { cosign } from './helpers/accounts.js';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient } from './helpers/client.js';
 import { npmStart } from './helpers/npm-start.js';
@@ -19,6 +23,7 @@ import { startServiceProcess } from './helpers/process-service.js';
 import { fundFromGenesis, genesisSdk } from './helpers/service.js';
 import { startRedisCluster } from './helpers/redis-cluster.js';
 import { testStorage } from './helpers/storage.js';
+import { roundOf } from './helpers/tracked-pair.js';
 import { loadConfig } from '../lib/config.js';
 
 /** the node's channel_open carries amounts in 64 bits: across instances at most about 18 AE each */
@@ -26,6 +31,9 @@ const AMOUNTS = { initiatorAmount: 10n ** 18n, responderAmount: 10n ** 18n, chan
 let nextPort = 30_000 + Math.floor(Math.random() * 10_000);
 
 interface WorkerRow { worker: number; pid: number | null; up: boolean; restarts: number; ops_url: string | null }
+
+/** a watched channel's lock period, in the dev chain's blocks (500 ms): time enough for a slash */
+const WATCHED_LOCK_PERIOD = 20;
 
 const PEER_ENV = { PEER_REDIAL_DELAY_MS: '200', PEER_CONNECT_TIMEOUT_MS: '1000', PEER_HANDSHAKE_TIMEOUT_MS: '5000' };
 
@@ -68,10 +76,10 @@ type Workers = Awaited<ReturnType<typeof startWorkers>>;
  * initiator (`initiator_id=any`): its request names no channel the primary could hash, so its socket
  * goes to the next worker in turn, and `between` sockets opened and closed before it move that turn on.
  */
-async function openChannel(s: Workers, between = 0, anyInitiator = false) {
+async function openChannel(s: Workers, between = 0, anyInitiator = false, extra: Record<string, string | number> = {}) {
   const [initiatorAccount, responderAccount] = await s.funded(2);
   const port = nextPort++;
-  const query = channelQuery(initiatorAccount!, responderAccount!, port, AMOUNTS);
+  const query = channelQuery(initiatorAccount!, responderAccount!, port, { ...AMOUNTS, extra });
   const initiator = await TestClient.connect(s.service.channelUrl, { ...query, role: 'initiator', host: 'localhost' }, 'json-rpc', initiatorAccount!);
   for (let i = 0; i < between; i++) {
     // a socket without parameters: refused by whichever worker it is handed to
@@ -128,6 +136,93 @@ async function transfersBothWays(t: Test, ch: Opened): Promise<void> {
   t.equal(BigInt(after[r]!), 10n ** 18n + 93n, 'each transfer counted once');
 }
 
+async function nodeApi(s: Workers, path: string, body?: unknown): Promise<any> {
+  const res = await fetch(`${s.service.nodeUrl}${path}`, body === undefined ? {} : { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+async function until<T>(check: () => Promise<T | null | undefined | false>, what: string, ms = 30_000): Promise<T> {
+  for (const deadline = Date.now() + ms; ;) {
+    const value = await check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+/** The slash txs of a channel mined from `from` to the top, read through the node API. */
+async function slashesOnChain(s: Workers, channelId: string, from: number): Promise<string[]> {
+  const top = (await nodeApi(s, '/v3/key-blocks/current/height')).height as number;
+  const hashes: string[] = [];
+  for (let h = from; h <= top; h++) {
+    for (const mh of (await nodeApi(s, `/v3/generations/height/${h}`)).micro_blocks as string[]) {
+      for (const tx of (await nodeApi(s, `/v3/micro-blocks/hash/${mh}/transactions`)).transactions) {
+        if (tx.tx.type === 'ChannelSlashTx' && tx.tx.channel_id === channelId) hashes.push(tx.hash);
+      }
+    }
+  }
+  return hashes;
+}
+
+/**
+ * The cheater (initiator) keeps an old co-signed state and its PoI, one more transfer gives the victim
+ * more, both clients go away (their FSMs live on at their worker), and the cheater solo-closes on the
+ * old round: the worker watching the channel, which may or may not be the one hosting its FSMs,
+ * answers at once with one slash, mined within the lock period.
+ */
+async function watchtowerAnswersOnce(t: Test, s: Workers, ch: Opened): Promise<void> {
+  const [i, r] = [ch.initiatorAccount.address, ch.responderAccount.address];
+  await transfer(ch, 'initiator', i, r, 100);
+  const [old] = await transfer(ch, 'responder', r, i, 90);
+  ch.initiator.send('channels.get.poi', { accounts: [i, r] }, 1);
+  const oldPoi = (await ch.initiator.next((m) => m.method === 'result')).data.poi;
+  const [latest] = await transfer(ch, 'initiator', i, r, 500);
+  const host = (await s.placement()).get(ch.channelId)!.initiator;
+  const watchers = await until(async () => {
+    const views = await Promise.all((await s.workers()).map(async (w) => ({
+      worker: w.worker, channels: ((await (await fetch(`${w.ops_url}/watchtower?limit=1000`)).json()) as { channels: string[] }).channels,
+    })));
+    const found = views.filter((v) => v.channels.includes(ch.channelId)).map((v) => v.worker);
+    return found.length ? found : null;
+  }, 'a worker to watch the channel');
+  t.equal(watchers.length, 1, `one worker watches the channel (worker ${watchers[0]}; its FSMs are at worker ${host})`);
+  for (const client of [ch.initiator, ch.responder]) {
+    client.close();
+    await client.closedAndDone();
+  }
+  const nonce = (await nodeApi(s, `/v3/accounts/${i}/next-nonce`)).next_nonce as number;
+  const closeSolo = await cosign(ch.initiatorAccount, buildTx({
+    tag: Tag.ChannelCloseSoloTx, channelId: ch.channelId as `ch_${string}`, fromId: i, payload: old as `tx_${string}`, poi: unpackEntry(oldPoi), ttl: 0, nonce,
+  } as Parameters<typeof buildTx>[0]));
+  await nodeApi(s, '/v3/transactions', { tx: closeSolo });
+  const closing = await until(async () => {
+    const c = await nodeApi(s, `/v3/channels/${ch.channelId}`);
+    return c.locked_until > 0 ? c : null;
+  }, 'the solo close to be mined');
+  t.equal(closing.round, roundOf(old), 'the chain closes on the old round');
+  const slashed = await until(async () => {
+    const c = await nodeApi(s, `/v3/channels/${ch.channelId}`);
+    return c.round === roundOf(latest) ? c : null;
+  }, 'the watchtower\'s slash');
+  const top = (await nodeApi(s, '/v3/key-blocks/current/height')).height as number;
+  t.ok(top < closing.locked_until, 'slashed within the lock period');
+  t.ok(slashed.locked_until > closing.locked_until, 'the slash reset the lock');
+  // a few more blocks: a worker that would post again has had its chance
+  await until(async () => (await nodeApi(s, '/v3/key-blocks/current/height')).height >= top + 4, 'four more blocks');
+  const onChain = await slashesOnChain(s, ch.channelId, closing.locked_until - WATCHED_LOCK_PERIOD);
+  t.equal(onChain.length, 1, 'exactly one slash tx on chain');
+  if (watchers[0] !== host && onChain.length === 1) {
+    const minedAt = (await nodeApi(s, `/v3/transactions/${onChain[0]}`)).block_height as number;
+    t.ok(minedAt < closing.locked_until - WATCHED_LOCK_PERIOD / 2, `the watcher, not the FSMs' host, answered at once for clients attached nowhere (mined at ${minedAt}, the lock ran to ${closing.locked_until})`);
+  }
+  const posted = jsonLines(s.service.output()).filter((l) => l.message === 'watchtower slashed' && l.channel_id === ch.channelId);
+  t.same([...new Set(posted.map((l) => l.tx_hash))], onChain, 'the one the workers posted, for both protected participants');
+  t.equal(new Set(posted.map((l) => l.worker)).size, 1, 'by one worker');
+  const summed = Number(/^aesc_watchtower_actions_total\{[^}]*outcome="posted"[^}]*\} (\d+)/m.exec(await (await fetch(`${s.opsUrl}/metrics`)).text())?.[1]);
+  t.equal(summed, 2, 'the primary\'s /metrics: two actions posted over the workers, one per protected participant');
+}
+
 const jsonLines = (text: string) => text.split('\n').flatMap((line) => { try { return [JSON.parse(line)]; } catch { return []; } });
 
 t.test('WORKERS=2: both workers host FSMs; channels across them open, transfer and close; SIGTERM drains both', async (t) => {
@@ -168,6 +263,9 @@ t.test('WORKERS=2: both workers host FSMs; channels across them open, transfer a
   t.equal(ready.status, 200, 'the primary is ready when every worker is');
 
   for (const ch of channels) await transfersBothWays(t, ch);
+
+  // the watchtower, shared out between the workers as between instances: a solo close is answered once
+  await watchtowerAnswersOnce(t, s, await openChannel(s, 0, false, { watchtower: 'true', lock_period: WATCHED_LOCK_PERIOD }));
 
   // a mutual close across workers: co-signed over the link, posted, both FSMs end
   const closing = across[0]!;

@@ -5,19 +5,21 @@
  *
  * * every channel naming the watchtower is watched by exactly one instance: what each instance says it
  *   watches (`GET /watchtower`, and the `aesc_watchtower_channels` gauge) partitions the channels;
- * * a cheater solo-closes on an old round while the victim's client is away: exactly one slash tx is
- *   mined (counted on the chain) and exactly one posted by all the instances together, and the victim is
- *   told of it when it returns, once;
+ * * a cheater solo-closes on an old round while the victim's client is away, its FSM hosted by another
+ *   instance than the watcher: the watcher answers at once (well before half the lock period), exactly
+ *   one slash tx is mined (counted on the chain) and exactly one posted by all the instances together,
+ *   and the victim is told of it when it returns, once;
  * * the instance watching a channel is SIGKILLed, and the cheater solo-closes: once the dead instance's
  *   heartbeat has run out a survivor takes the channel over and slashes, within the lock period;
  * * a slash the chain drops (another tx of the same key took its nonce) is posted again by the
  *   watcher, and the returning victim is told of the one on chain only;
- * * the victim's client stays connected at the instance hosting its FSM, which is not the watcher: it
- *   is told `can_slash` and left the first half of the lock period to answer; it does not, and the
- *   watcher slashes then, once.
+ * * the clients stay connected at the instance hosting their FSMs, which is not the watcher, and the
+ *   victim's FSM falls asleep there (letting its lease go): it is told `can_slash`, and the watcher leaves
+ *   the close to it past half the lock period (where it used to slash anyway); once the client goes,
+ *   the watcher slashes, once, within the lock period (lib/store/attachments.ts says where clients are).
  */
 import t, { type Test } from 'tap';
-import { AccountMemory, buildTx, buildTxHash, Tag, unpackEntry } from '@aeternity/aepp-sdk';
+import { AccountMemory, buildTx, buildTxHash, Tag, unpackEntry } from '../lib/sdk.js';
 import type { ChannelId } from '../fsm/types.js';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient } from './helpers/client.js';
@@ -31,9 +33,13 @@ import { roundOf, track, type Pair, type Role } from './helpers/tracked-pair.js'
 
 const LEASE_TTL_MS = 3000;
 const LEASE_RENEW_MS = 500;
-/** blocks of 50 ms: 10 s, more than the heartbeat time and the half a watcher leaves a client hosted elsewhere */
+/** blocks of 50 ms: 10 s, more than the heartbeat time */
 const LOCK_PERIOD = 200;
 const CHANNELS = 9;
+/** accounts for channels opened when none of the nine is watched by another live instance than its host */
+const SPARE_CHANNELS = 6;
+/** an idle FSM sleeps (and lets its lease go) this soon, its client still attached */
+const HIBERNATE_AFTER_MS = 1500;
 const ROLES = ['initiator', 'responder'] as const;
 
 interface Instance {
@@ -130,6 +136,7 @@ t.test('three instances on one Redis share the watchtower out', async (t: Test) 
       env: {
         CHAIN_NODE_URL: external.url, WATCHTOWER: 'true', WATCHTOWER_SECRET_KEY: watchtower.secretKey, INSTANCE_ID: name,
         LEASE_TTL_MS: String(LEASE_TTL_MS), LEASE_RENEW_MS: String(LEASE_RENEW_MS), OPS_PORT: String(opsPort),
+        HIBERNATE_AFTER_MS: String(HIBERNATE_AFTER_MS),
       },
     });
     const instance: Instance = { name, process, opsUrl: `http://127.0.0.1:${opsPort}` };
@@ -153,7 +160,7 @@ t.test('three instances on one Redis share the watchtower out', async (t: Test) 
     return postTx(signedTx);
   };
   const slashesPosted = (id: string) => postedSlashes.filter((c) => c === id).length;
-  const accounts = await fundFromGenesis(genesisSdk(external.url), 2 * CHANNELS);
+  const accounts = await fundFromGenesis(genesisSdk(external.url), 2 * (CHANNELS + SPARE_CHANNELS));
   // the channels are opened at all three instances; each FSM runs where its clients connected
   const pairs = await Promise.all(Array.from({ length: CHANNELS }, (_, i) => openPair(instances[i % 3]!, accounts.slice(2 * i, 2 * i + 2))));
   const ids = pairs.map((p) => p.id).sort();
@@ -202,6 +209,12 @@ t.test('three instances on one Redis share the watchtower out', async (t: Test) 
     }, 'the slash');
     t.ok(await external.chain.height() < closing, 'slashed within the lock period');
     t.ok(slashed.lockedUntil > closing, 'the slash reset the lock');
+    // the victim's FSM lives on at its host without a client: nobody is there to answer, so neither is
+    // half the lock period left to anyone
+    const [slashHeight] = slashHeights(external.chain, pair.id);
+    if (watcher !== pair.at) {
+      t.ok(slashHeight! < closing - LOCK_PERIOD / 2, `the watcher answered at once for a client attached nowhere (mined at ${slashHeight}, the lock ran to ${closing})`);
+    }
     // a few more blocks: an instance that would post again has had its chance
     await new Promise((resolve) => setTimeout(resolve, 2 * LEASE_RENEW_MS + 500));
     t.equal(slashTxs(external.chain, pair.id), 1, 'exactly one slash tx on chain');
@@ -286,28 +299,65 @@ t.test('three instances on one Redis share the watchtower out', async (t: Test) 
     back.close();
   });
 
-  await t.test('a victim connected at another instance than the watcher is left half the lock period to answer', async (t) => {
-    const pair = await (async () => {
-      for (const p of pairs) {
-        if (p === elsewhere || p === together || p === droppedPair || p.at.dead) continue;
-        const [watcher] = await watcherOf(p.id);
-        if (watcher && watcher !== p.at) return p;
-      }
-      return null;
-    })();
-    if (!pair) return void t.comment('skipped: no channel left whose watcher is another live instance than its host');
-    const cheat = await stageCheat(pair, await external.chain.nextNonce(pair.accounts.initiator.address), ['responder']);
+  /** what an instance's /channels says of each channel's two FSMs there */
+  const hosted = async (instance: Instance) => {
+    const list = await (await fetch(`${instance.opsUrl}/channels?limit=1000`)).json() as {
+      channels: Array<{ channel_id: string; responder: { state: string; connected: boolean } | null }>;
+    };
+    return new Map(list.channels.map((c) => [c.channel_id, c]));
+  };
+  /** a channel of a live instance watched by another live one: one of the nine left, or a new one */
+  const watchedElsewhere = async (used: Array<Pair | undefined>): Promise<(Pair & { at: Instance }) | null> => {
+    for (const p of pairs) {
+      if (used.includes(p) || p.at.dead) continue;
+      const [watcher] = await watcherOf(p.id);
+      if (watcher && watcher !== p.at) return p;
+    }
+    // each new channel is watched by another instance than its host about every other time
+    const spare = accounts.slice(2 * CHANNELS);
+    for (let i = 0; i < SPARE_CHANNELS; i++) {
+      const p = await openPair(live()[i % live().length]!, spare.slice(2 * i, 2 * i + 2));
+      const [watcher] = await until(async () => { const w = await watcherOf(p.id); return w.length ? w : null; }, 'the new channel to be watched');
+      if (watcher !== p.at) return p;
+    }
+    return null;
+  };
+
+  await t.test('a victim attached at another instance than the watcher, its FSM asleep there, answers itself; once it goes, the watcher slashes', async (t) => {
+    const pair = await watchedElsewhere([elsewhere, together, droppedPair]);
+    if (!pair) return void t.fail('no channel watched by another live instance than its host');
+    const [watcher] = await watcherOf(pair.id);
+    t.comment(`the channel's FSMs are at ${pair.at.name}, its watcher is ${watcher!.name}`);
+    // both clients stay (the cheater's too: it named the watchtower as well, which would otherwise
+    // slash for it, away, with its own latest round)
+    const cheat = await stageCheat(pair, await external.chain.nextNonce(pair.accounts.initiator.address), ['initiator', 'responder']);
+    // the victim's FSM falls asleep at its host and lets its lease go; its client stays attached
+    await until(async () => {
+      const side = (await hosted(pair.at)).get(pair.id)?.responder;
+      return side?.state === 'asleep' && side.connected;
+    }, 'the victim\'s FSM to fall asleep with its client attached');
+    t.pass('the victim\'s FSM sleeps at its host (no lease held), its client attached');
     await external.chain.postTx(cheat.closeSolo as `tx_${string}`);
     const closing = await until(async () => (await external.chain.channel(pair.id as ChannelId))?.lockedUntil || null, 'the solo close to be mined');
     await pair.clients.responder.next((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'can_slash', 20_000);
-    t.pass('the connected victim is told it can slash');
-    await until(async () => (await external.chain.channel(pair.id as ChannelId))?.round === cheat.latestRound, 'the watcher\'s slash', 30_000);
+    t.pass('the attached victim is told it can slash');
+    // past where a watcher used to slash anyway for a client at another instance (half the lock period)
+    const past = closing - LOCK_PERIOD / 2 + 5;
+    await until(async () => (await external.chain.height()) >= past, 'half the lock period to pass');
+    t.equal(slashesPosted(pair.id), 0, `no slash posted by height ${past}: the close is the attached client's to answer`);
+    t.equal((await external.chain.channel(pair.id as ChannelId))?.round, cheat.oldRound, 'the chain still closes on the old round');
+
+    // the client goes: it is attached nowhere now, and the watcher answers at its next look
+    pair.clients.responder.close();
+    await pair.clients.responder.closedAndDone();
+    const goneAt = await external.chain.height();
+    await until(async () => (await external.chain.channel(pair.id as ChannelId))?.round === cheat.latestRound, 'the watcher\'s slash', 20_000);
     const [height, ...more] = slashHeights(external.chain, pair.id);
     t.same(more, [], 'one slash');
-    t.ok(height! >= closing - LOCK_PERIOD / 2, `not before half the lock period (mined at ${height}, the lock ran to ${closing})`);
-    t.ok(height! < closing, 'and within it');
+    t.ok(height! < closing, `within the lock period (mined at ${height}, the lock ran to ${closing})`);
     t.equal(slashesPosted(pair.id), 1, 'posted once');
-    pair.clients.responder.close();
+    t.comment(`slashed ${height! - goneAt} blocks after the client went`);
+    pair.clients.initiator.close();
   });
 });
 

@@ -3,7 +3,7 @@
  * the service uses on a real network (or against another process's dev chain). New blocks are found
  * by polling the height.
  */
-import { decode, Node, type Encoded } from '@aeternity/aepp-sdk';
+import { decode, Node, type Encoded } from '../sdk.js';
 import type { AccountId, ChannelId, EncodedTx, StateHash } from '../../fsm/types.js';
 import { channelId } from '../tx/channel-kit.js';
 import { ChainRejectedError, type Chain, type ChainAccount, type TxStatus, type ChannelObject } from './types.js';

@@ -19,6 +19,7 @@ import { followChannel } from './chain-follower.js';
 import type { ClientLink, Incoming } from './client.js';
 import { EffectInterpreter, type EffectDeps } from './effects.js';
 import { Inbox, type InboxDeps } from './inbox.js';
+import type { ClientPresence } from './presence.js';
 import { endProposal, isProposal, proposalOf, reportOutput, type Proposal, type ReportDeps } from './reports.js';
 import { Reporting, type HistoryEntry, type HistoryFilter } from './reporting.js';
 
@@ -29,6 +30,8 @@ export interface SessionDeps extends EffectDeps, InboxDeps, ReportDeps {
   onStopped(session: Session, why: string): void;
   /** lifecycle events, and what clients are told while a feed reader listens */
   events?: OpsEvents;
+  /** where clients are attached, for the watchtowers of other instances (none on the embedded store) */
+  presence?: ClientPresence | null;
 }
 
 /** What an operator sees of one participant's FSM (GET /channels). */
@@ -245,6 +248,8 @@ export class Session {
 
   start(): void {
     this.actor!.start();
+    // a restored channel exists from the start: its client is attached now
+    this.deps.presence?.changed(this);
   }
 
   // --- the client ---
@@ -257,6 +262,12 @@ export class Session {
   /** Whether a client is attached. */
   get attached(): boolean {
     return this.link !== null;
+  }
+
+  /** The delegates this participant named (a watchtower acts only for one that named it). */
+  get delegates(): readonly string[] {
+    const { params } = this.context();
+    return this.role === 'initiator' ? params.initiatorDelegateIds : params.responderDelegateIds;
   }
 
   /** What the client sent: taken in its turn, after everything it sent before. */
@@ -276,6 +287,7 @@ export class Session {
   clientGone(link: ClientLink): void {
     if (this.link !== link) return; // an older client end, already replaced
     this.link = null;
+    this.deps.presence?.changed(this);
     this.deps.events?.emit({ type: 'client_disconnected', channel_id: this.channelId, role: this.role, address: this.address ?? undefined });
     if (!this.stopped) this.send({ type: 'CLIENT.DISCONNECTED' });
   }
@@ -292,6 +304,7 @@ export class Session {
       previous.close(1000, 'replaced by a new connection');
     }
     this.link = link;
+    this.deps.presence?.changed(this);
     const up: ClientOutput = { kind: 'info', event: 'fsm_up', data: { fsm_id: this.fsmId } };
     if (this.reporting.admit(this.channelId, up)) link.output(this.channelId, up);
     this.send({ type: 'CLIENT.RECONNECTED' });
@@ -390,6 +403,8 @@ export class Session {
     const channelId = this.channelId;
     if (this.unfollow || !channelId || !this.context().state) return;
     this.unfollow = followChannel(this.deps.channels, channelId, this.role, (event) => this.send(event), this.deps.events);
+    // a new channel exists now: where its client is attached matters to the watchtower from here on
+    this.deps.presence?.changed(this);
   }
 
   /** What an operator sees of this FSM. */
@@ -435,6 +450,7 @@ export class Session {
     if (this.stopped) return;
     this.stopped = true;
     this.unfollow?.();
+    this.deps.presence?.changed(this);
     // a client that goes away before its channel exists ends the FSM the way the node's does, and
     // that is the client's choice, not the service's error
     const cause = why === 'error' && !this.link && !this.channelId ? 'client_disconnected' : why;

@@ -13,6 +13,7 @@ import type { ReplicaSettings } from './redis-replicas.js';
 import type { LeaseStore } from './lease.js';
 import type { ChannelStore } from './store.js';
 import type { RedisWatchShare } from './watch-share.js';
+import type { ClientAttachments } from './attachments.js';
 
 export interface OpenedStore {
   backend: StoreBackend;
@@ -21,6 +22,8 @@ export interface OpenedStore {
   leases: LeaseStore | null;
   /** how instances sharing a Redis share out the watchtower; null on the embedded store (one instance) */
   watchShare: RedisWatchShare | null;
+  /** where each participant's client is attached, seen from every instance; null on the embedded store (one instance sees its own) */
+  attachments: ClientAttachments | null;
   /** closes the store and what it was opened on */
   close(): Promise<void>;
 }
@@ -30,12 +33,12 @@ export async function openStore(config: Config, log: Logger): Promise<OpenedStor
     const { clusterNodes, keyPrefix } = config.redis;
     const store = await RedisStore.connectCluster({ nodes: clusterNodes, keyPrefix, log, replicas: replicaSettings(config) });
     log.info('store: Redis Cluster', { redis_cluster_nodes: clusterNodes, key_prefix: keyPrefix, min_replicas: store.minReplicas });
-    return { backend: { kind: 'redis', url: '', clusterNodes, keyPrefix }, store, leases: store.leases, watchShare: store.watchShare, close: () => store.close() };
+    return { backend: { kind: 'redis', url: '', clusterNodes, keyPrefix }, store, leases: store.leases, watchShare: store.watchShare, attachments: store.attachments, close: () => store.close() };
   }
   if (config.redis.url) {
     const store = await RedisStore.connect({ url: config.redis.url, keyPrefix: config.redis.keyPrefix, log, replicas: replicaSettings(config) });
     log.info('store: Redis', { redis_url: redactUrl(config.redis.url), key_prefix: config.redis.keyPrefix, min_replicas: store.minReplicas });
-    return { backend: { kind: 'redis', url: config.redis.url, clusterNodes: '', keyPrefix: config.redis.keyPrefix }, store, leases: store.leases, watchShare: store.watchShare, close: () => store.close() };
+    return { backend: { kind: 'redis', url: config.redis.url, clusterNodes: '', keyPrefix: config.redis.keyPrefix }, store, leases: store.leases, watchShare: store.watchShare, attachments: store.attachments, close: () => store.close() };
   }
   const db = await openEmbedded(config.dataDir).catch((err: NodeJS.ErrnoException) => { throw dataDirFailure(config.dataDir, err); });
   const store = new LmdbStore(db);
@@ -46,6 +49,7 @@ export async function openStore(config: Config, log: Logger): Promise<OpenedStor
     // one process per DATA_DIR (its lock): every FSM in it is this process's
     leases: null,
     watchShare: null,
+    attachments: null,
     async close() {
       await store.close();
       await db.close();

@@ -15,6 +15,7 @@ import { clusterDurability, singleDurability, type ReplicaSettings } from './red
 import { ReplicatedWrites } from './replicated-writes.js';
 import { redactUrl } from '../redact.js';
 import { RedisWatchShare } from './watch-share.js';
+import { RedisAttachments } from './attachments.js';
 import { decodeOnchain, decodeProposal, encodeOnchain, encodeProposal, decodeParams, decodeState, encodeParams, encodeState } from './records.js';
 import { LeaseLostError, StoreUnavailableError, type ChannelStore, type SaveResult, type StoredChannel, type WatchtowerAction } from './store.js';
 
@@ -213,12 +214,15 @@ export class RedisStore implements ChannelStore {
   private readonly scripted = new WeakSet<Redis>();
   /** how instances sharing this Redis share out the watchtower: who is alive, which channels are new, who answers a close */
   readonly watchShare: RedisWatchShare;
+  /** where each participant's client is attached, for the watchtower of another instance (attachments.ts) */
+  readonly attachments: RedisAttachments;
 
   private constructor(redis: Redis | Cluster, private readonly prefix: string, private readonly writes: ReplicatedWrites) {
     this.redis = redis;
     this.payments = new RedisPayments(redis, prefix);
     this.leases = new RedisLeases(redis, (channelId, role) => this.key(channelId, role));
     this.watchShare = new RedisWatchShare(redis, prefix);
+    this.attachments = new RedisAttachments(redis, prefix, (channelId, role) => this.key(channelId, role));
     // a single Redis's writes go on this very connection, which pipelines automatically: its scripts are
     // defined before any command is queued (one defined while a pipeline is being built made ioredis's
     // auto-pipeline hand back fewer results than it had callbacks, and throw, under the crash test)

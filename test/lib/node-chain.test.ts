@@ -3,7 +3,7 @@
  */
 import t, { type Test } from 'tap';
 import type { AddressInfo } from 'node:net';
-import { AccountMemory, buildTx, Tag } from '@aeternity/aepp-sdk';
+import { AccountMemory, buildTx, Tag } from '../../lib/sdk.js';
 import { DevChain, GENESIS_ACCOUNT } from '../../lib/chain/dev/dev-chain.js';
 import { createNodeHttpApi } from '../../lib/chain/dev/node-http-api.js';
 import { NodeChain } from '../../lib/chain/node-chain.js';

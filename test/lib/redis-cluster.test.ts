@@ -1,6 +1,6 @@
 /**
  * The Redis store on a Redis Cluster of its own (six redis-servers: 3 masters, 3 replicas): the store
- * conformance suite, the start-up refusals of REDIS_CLUSTER_NODES, and a service whose channel keeps
+ * conformance suite, the watchtower's sharing and where clients are attached, the start-up refusals of REDIS_CLUSTER_NODES, and a service whose channel keeps
  * transferring while the master holding it fails over to its replica, with no round lost.
  */
 import t from 'tap';
@@ -55,6 +55,17 @@ t.test('the watchtower\'s sharing, on the cluster: heartbeats, the join feed, an
     const results = await Promise.all(stores.map((s, i) => s.watchShare.claim(id, 7, `instance-${i}`, 10_000)));
     t.equal(results.filter((r) => r.won).length, 1, 'one claimant wins');
   }
+});
+
+t.test('where clients are attached, on the cluster: the record in the channel\'s slot, its liveness in the instance\'s', async (t) => {
+  const [a, b] = await Promise.all([0, 1].map(() => RedisStore.connectCluster({ nodes: cluster.nodes, keyPrefix: `${prefix}clients:` })));
+  t.teardown(() => Promise.all([a!.close(), b!.close()]));
+  const id = `ch_${randomBytes(16).toString('hex')}` as never;
+  await a!.attachments.vouch('instance-a', 'one', 10_000);
+  await a!.attachments.attached(id, 'responder', 'instance-a|one');
+  t.equal(await b!.attachments.attachedAt(id, 'responder'), 'instance-a', 'seen from another connection');
+  await a!.attachments.withdraw('instance-a', 'one');
+  t.equal(await b!.attachments.attachedAt(id, 'responder'), null, 'and not once its instance withdrew');
 });
 
 t.test('REDIS_CLUSTER_NODES: bad values and clusters that cannot be used are one line naming the setting', async (t) => {

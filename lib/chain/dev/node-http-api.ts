@@ -3,7 +3,7 @@
  * calls to read accounts, spend from genesis and follow a tx until it is mined.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { Tag } from '@aeternity/aepp-sdk';
+import { Tag } from '../../sdk.js';
 import type { AccountId, ChannelId } from '../../../fsm/types.js';
 import { channelJson } from './channel-rules.js';
 import { parseJson, stringifyJson } from '../../json.js';
