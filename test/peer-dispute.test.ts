@@ -12,7 +12,7 @@ import { AccountMemory, buildTx, Tag, unpackEntry } from '../lib/sdk.js';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient, type Protocol } from './helpers/client.js';
 import { cosign, unpackSignedTx } from './helpers/accounts.js';
-import { ACROSS_AMOUNTS as AMOUNTS, openAcross as openAcrossOn, PROXY_HOST, signRequestFor, twoServices, type Across, type TwoServices } from './helpers/two-services.js';
+import { ACROSS_AMOUNTS as AMOUNTS, openAcross as openAcrossOn, PROXY_HOST, sharedServices, signRequestFor, type Across, type TwoServices } from './helpers/two-services.js';
 import type { AccountId, ChannelId } from '../fsm/types.js';
 
 // blocks come every 50 ms: long enough for a service polling the chain to slash in time
@@ -25,12 +25,13 @@ const other = (role: Role): Role => (role === 'initiator' ? 'responder' : 'initi
 
 /** Each service's own watchtower key, funded at genesis so it can pay a slash's fee. */
 const towers = { a: AccountMemory.generate(), b: AccountMemory.generate() };
-const s0 = twoServices(t, { CHAIN_POLL_MS: '50' }, {
+const shared = sharedServices(t, { CHAIN_POLL_MS: '50' }, {
   a: { WATCHTOWER: 'true', WATCHTOWER_SECRET_KEY: towers.a.secretKey },
   b: { WATCHTOWER: 'true', WATCHTOWER_SECRET_KEY: towers.b.secretKey },
 }, [towers.a.address, towers.b.address]);
+/** the pair every test shares, as the running test sees it (a proxy of its own) */
 let s: TwoServices;
-t.before(async () => { s = await s0; });
+t.beforeEach(async (t) => { s = await shared(t); });
 
 const openAcross = (protocol: Protocol, extra: Partial<Record<Role, Record<string, string>>> = {}) =>
   openAcrossOn(s, protocol, { query: { lock_period: LOCK_PERIOD }, extra });

@@ -12,7 +12,7 @@ import net from 'node:net';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient } from './helpers/client.js';
 import { cosign, unpackSignedTx } from './helpers/accounts.js';
-import { A_HOST, PROXY_HOST, peerPort, twoServices, type TwoServices } from './helpers/two-services.js';
+import { A_HOST, PROXY_HOST, peerPort, sharedServices, twoServices, type TwoServices } from './helpers/two-services.js';
 import { connect, frame } from '../lib/peer/noise-session.js';
 import { MESSAGE_IDS } from '../lib/peer/codec.js';
 import { PeerWire } from '../lib/peer/wire.js';
@@ -22,6 +22,12 @@ const AMOUNTS = { initiatorAmount: 10n ** 18n, responderAmount: 10n ** 18n, chan
 const roundOf = (state: string) => Number((unpackSignedTx(state).encodedTx as { round?: number }).round ?? 1);
 
 type Role = 'initiator' | 'responder';
+
+/**
+ * For the tests that kill nothing and need no env of their own (the others start their own pair): started
+ * by the first of them, which run last, so the pair is not left polling its chain through the others.
+ */
+const shared = sharedServices(t);
 
 /** A channel between a responder on A and an initiator on B (through the proxy), and what its clients were told. */
 async function openAcross(s: TwoServices) {
@@ -104,27 +110,6 @@ async function checkConsistent(t: Test, ch: Across, what: string, amountPerRound
   // round 1 is the create, every later round one transfer of amountPerRound
   t.equal(BigInt(now.responder.balances[ch.accounts.responder.address]!), AMOUNTS.responderAmount + BigInt(amountPerRound * (now.responder.round - 1)), `${what}: each co-signed transfer applied once`);
 }
-
-t.test('the link dropped by a proxy mid-transfer: peer_disconnected on both, a redial, the channel goes on', async (t) => {
-  const s = await twoServices(t);
-  const ch = await openAcross(s);
-  await transfer(ch, 5);
-
-  // dropped while a transfer is in flight
-  for (const role of ['initiator', 'responder'] as const) ch.clients[role].mark();
-  let links = s.proxy.links;
-  ch.clients.initiator.send('channels.update.new', { from: ch.accounts.initiator.address, to: ch.accounts.responder.address, amount: 5 });
-  s.proxy.drop();
-  await Promise.all((['initiator', 'responder'] as const).map((r) => ch.clients[r].nextMethod('channels.info', 'peer_disconnected', 20_000)));
-  t.pass('dropped: both clients heard peer_disconnected');
-  await Promise.all((['initiator', 'responder'] as const).map((r) => ch.clients[r].nextMethod('channels.info', 'channel_reestablished', 30_000)));
-  t.ok(s.proxy.links > links, 'B dialled A again');
-  await ch.clients.initiator.quiet(300);
-  await transfer(ch, 5);
-  await checkConsistent(t, ch, 'after the drop', 5);
-
-  for (const role of ['initiator', 'responder'] as const) ch.clients[role].close();
-});
 
 // The node's wire has no keepalive: B's reply watchdog (PEER_REPLY_TIMEOUT_MS) sees its update unanswered and
 // nothing else arriving, and cuts the link; the proxy passes the close on to A (as the TCP path to a hung
@@ -245,12 +230,33 @@ for (const victim of ['b', 'a'] as const) {
   });
 }
 
+t.test('the link dropped by a proxy mid-transfer: peer_disconnected on both, a redial, the channel goes on', async (t) => {
+  const s = await shared(t);
+  const ch = await openAcross(s);
+  await transfer(ch, 5);
+
+  // dropped while a transfer is in flight
+  for (const role of ['initiator', 'responder'] as const) ch.clients[role].mark();
+  let links = s.proxy.links;
+  ch.clients.initiator.send('channels.update.new', { from: ch.accounts.initiator.address, to: ch.accounts.responder.address, amount: 5 });
+  s.proxy.drop();
+  await Promise.all((['initiator', 'responder'] as const).map((r) => ch.clients[r].nextMethod('channels.info', 'peer_disconnected', 20_000)));
+  t.pass('dropped: both clients heard peer_disconnected');
+  await Promise.all((['initiator', 'responder'] as const).map((r) => ch.clients[r].nextMethod('channels.info', 'channel_reestablished', 30_000)));
+  t.ok(s.proxy.links > links, 'B dialled A again');
+  await ch.clients.initiator.quiet(300);
+  await transfer(ch, 5);
+  await checkConsistent(t, ch, 'after the drop', 5);
+
+  for (const role of ['initiator', 'responder'] as const) ch.clients[role].close();
+});
+
 // A partition that swallows the close: B's end of the link is reset, A's stays open and silent. A's
 // responder used to hold the dead link until keepalive noticed (minutes) and refuse B's redials
 // meanwhile; now B's channel_reestablish, naming the latest off-chain round, replaces it at once, and a
 // stranger naming anything else knocks nothing down.
 t.test('a half-open link (a partition swallowed the close): the initiator\'s reestablish replaces it, a stranger\'s does not', async (t) => {
-  const s = await twoServices(t);
+  const s = await shared(t);
   const ch = await openAcross(s);
   await transfer(ch, 3);
   await transfer(ch, 3);
@@ -286,7 +292,7 @@ t.test('a half-open link (a partition swallowed the close): the initiator\'s ree
 });
 
 t.test('a hostile peer at the listener: garbage before the handshake, fuzzed frames after it; no crash, A serves its live channel', async (t) => {
-  const s = await twoServices(t);
+  const s = await shared(t);
   const ch = await openAcross(s);
   await transfer(ch, 2);
   // a second responder waiting on a port of its own, that nobody dials but the hostile peer
@@ -352,9 +358,9 @@ t.test('a hostile peer at the listener: garbage before the handshake, fuzzed fra
 
 // An FSM doing without its peer (a dispute on chain) ignores the drop: its service parks it instead of
 // redialling a link it would not use (docs/peer-protocol.md, "A drop during a mutual close on chain or a
-// dispute"); after an ordinary drop B redials within PEER_REDIAL_DELAY_MS (the first test)
+// dispute"); after an ordinary drop B redials within PEER_REDIAL_DELAY_MS (the drop test)
 t.test('the link dropped during a dispute: no peer_disconnected, no redial; the dispute goes on to its settle', async (t) => {
-  const s = await twoServices(t);
+  const s = await shared(t);
   const ch = await openAcross(s);
   await transfer(ch, 5);
   for (const role of ['initiator', 'responder'] as const) ch.clients[role].mark();

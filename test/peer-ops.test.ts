@@ -10,7 +10,7 @@ import { AccountMemory, Channel } from '../lib/sdk.js';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient, type Protocol } from './helpers/client.js';
 import { cosign, NETWORK_ID, unpackSignedTx } from './helpers/accounts.js';
-import { ACROSS_AMOUNTS as AMOUNTS, openAcross, peerPort, PROXY_HOST, signRequestFor, twoServices, type Across, type TwoServices } from './helpers/two-services.js';
+import { ACROSS_AMOUNTS as AMOUNTS, openAcross, peerPort, PROXY_HOST, sharedServices, signRequestFor, type Across, type TwoServices } from './helpers/two-services.js';
 import type { AccountId, ChannelId } from '../fsm/types.js';
 
 const feeOf = (signedTx: string) => BigInt((unpackSignedTx(signedTx).encodedTx as unknown as { fee: string }).fee);
@@ -37,9 +37,10 @@ function operation(ch: Across, role: Role, since: Record<Role, number>): string[
   return heard.slice(0, heard.indexOf('channels.update') + 1);
 }
 
-const s0 = twoServices(t);
+const shared = sharedServices(t);
+/** the pair every test shares, as the running test sees it (a proxy of its own) */
 let s: TwoServices;
-t.before(async () => { s = await s0; });
+t.beforeEach(async (t) => { s = await shared(t); });
 
 for (const [protocol, depositor, withdrawer] of [['json-rpc', 'initiator', 'responder'], ['legacy', 'responder', 'initiator']] as const) {
   t.test(`${protocol}: a deposit by the ${depositor} and a withdraw by the ${withdrawer}, each on its own service, co-signed across and posted; messages both ways`, async (t) => {

@@ -92,11 +92,13 @@ export async function startServiceProcess(options: ProcessOptions = {}): Promise
   child.stderr!.on('data', collect);
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
 
-  // up when both ports answer (the node API is the external node's when CHAIN_NODE_URL names one)
+  // up when both ports answer (the node API is the external node's when CHAIN_NODE_URL names one); the
+  // WebSocket port first: a refused connect costs next to nothing, a status request to a node that is
+  // up already (an external one) costs both processes a request every try
   const nodeUrl = env.CHAIN_NODE_URL || `http://127.0.0.1:${httpPort}`;
   const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
   for (;;) {
-    const up = await fetch(`${nodeUrl}/v3/status`).then((r) => r.ok, () => false) && await accepts(wsPort);
+    const up = await accepts(wsPort) && await fetch(`${nodeUrl}/v3/status`).then((r) => r.ok, () => false);
     if (up) break;
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the service did not start:\n${output}`);
     await new Promise((resolve) => setTimeout(resolve, 10));

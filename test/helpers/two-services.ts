@@ -62,6 +62,50 @@ export async function twoServices(t: Test, env: Record<string, string> = {},
 
 export type TwoServices = Awaited<ReturnType<typeof twoServices>>;
 
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * One pair of services (and their chain) for the tests of a file that need no fresh ones: they kill
+ * nothing, need no env of their own, and open their channels on fresh accounts and peer ports. Each
+ * service start costs about 1.5 s of CPU, and each pair polls its chain for as long as it runs.
+ * Started at the first `forTest`, stopped by `t`'s (the file's) teardown. Each test gets its own view:
+ * a proxy of its own (nothing a test dropped, stalled or partitioned carries over; closed at the
+ * test's end), `output()` from the test's start on (a match is this test's line, not an earlier
+ * one's), and no `killAndRestart` (a test that kills a service starts its own with `twoServices`).
+ */
+export function sharedServices(t: Test, env: Record<string, string> = {},
+  each: { a?: Record<string, string>; b?: Record<string, string> } = {}, fundedAtGenesis: AccountId[] = []) {
+  let started: Promise<TwoServices> | undefined;
+  return async function forTest(test: Test): Promise<TwoServices> {
+    started ??= twoServices(t, env, each, fundedAtGenesis);
+    const s = await started;
+    // a service an earlier test brought down would fail this one with refused connections: say so instead
+    for (const which of ['a', 'b'] as const) {
+      if (!alive(s.services[which].pid)) throw new Error(`the shared service ${which.toUpperCase()} is gone (an earlier test?):\n${s.services[which].output().slice(-3000)}`);
+    }
+    const proxy = new TcpProxy(PROXY_HOST, A_HOST);
+    test.teardown(() => proxy.close());
+    const from = { a: s.a.output().length, b: s.b.output().length };
+    const since = (which: 'a' | 'b'): Started => ({ ...s.services[which], output: () => s.services[which].output().slice(from[which]) });
+    const view = { a: since('a'), b: since('b') };
+    return {
+      ...s, services: view, proxy,
+      get a() { return view.a; },
+      get b() { return view.b; },
+      async killAndRestart(): Promise<void> {
+        throw new Error('a shared service is not killed: start the test\'s own with twoServices');
+      },
+    };
+  };
+}
+
 type Role = 'initiator' | 'responder';
 
 /** The node's channel_open holds amounts in 64 bits: at most about 18 AE a side across services. */
