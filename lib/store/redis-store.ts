@@ -407,9 +407,9 @@ export class RedisStore implements ChannelStore {
   }
 
   /**
-   * Waits for no replica: a failover that loses the take brings the actions back, and the client is told
-   * of them again at its next reestablish (the same tx hashes), never not at all. Waiting would need them
-   * put back when the replicas fall short, and would fail the reestablish over a notice.
+   * Needs no replica (a shortfall does not fail it): a failover that loses the take brings the actions
+   * back, and the client is told of them again at its next reestablish (the same tx hashes), never not
+   * at all. Failing it would need them put back, and would fail the reestablish over a notice.
    */
   async takeWatchtowerActions(channelId: ChannelId, role: Role, lease?: Lease | null): Promise<WatchtowerAction[]> {
     const key = this.key(channelId, role);
