@@ -3,7 +3,7 @@
  * CHAIN_NODE_URL pointing at another network. They are said once, with their count, so an operator
  * sees it at once; their clients' reestablish is refused with the reason (lib/ws/server.ts).
  */
-import { buildTxHash } from '@aeternity/aepp-sdk';
+import { buildTxHash } from './sdk.js';
 import type { ChannelId } from '../fsm/types.js';
 import type { Chain } from './chain/types.js';
 import type { Logger } from './log.js';

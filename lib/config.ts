@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism, hostname, networkInterfaces } from 'node:os';
-import { decode } from '@aeternity/aepp-sdk';
+import { decode } from './sdk.js';
 import type { ErrorObject } from 'ajv';
 import { packagePath } from './package-root.js';
 import { redactUrl } from './redact.js';

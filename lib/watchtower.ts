@@ -17,7 +17,7 @@
  * another service (docs/peer-protocol.md), only this participant's record is here, and the peer's
  * service runs a watchtower of its own for the peer, if the peer named it.
  */
-import { buildTxHash } from '@aeternity/aepp-sdk';
+import { buildTxHash } from './sdk.js';
 import { accountOf } from '../fsm/protocol.js';
 import type { ChannelId, EncodedTx, Role, TxKit } from '../fsm/types.js';
 import type { Chain, ChannelObject } from './chain/types.js';

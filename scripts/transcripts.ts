@@ -10,7 +10,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import WebSocket from 'ws';
-import { hash, Tag, unpackTx, verifySignature, type AccountMemory } from '@aeternity/aepp-sdk';
+import { hash, Tag, unpackTx, verifySignature, type AccountMemory } from '../lib/sdk.js';
 import type { Reason } from '../fsm/reasons.js';
 import { ERRORS, JSONRPC_CODE } from '../lib/errors.js';
 import { parseJson, stringifyJson, type Json } from '../lib/json.js';

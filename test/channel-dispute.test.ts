@@ -4,7 +4,7 @@
  * co-signed balances to the aetto. Also snapshots, an honest solo close, and the refusals.
  */
 import t from 'tap';
-import { buildTx, buildTxHash, Tag, type AccountMemory } from '@aeternity/aepp-sdk';
+import { buildTx, buildTxHash, Tag, type AccountMemory } from '../lib/sdk.js';
 import { openChannel, poiNow, type OpenedChannel } from './helpers/channel.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { cosign, unpackSignedTx } from './helpers/accounts.js';
@@ -59,7 +59,7 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     const nonce = (await service.chain.nextNonce(cheater.address));
     const closeSolo = await cosign(cheater, buildTx({
       tag: Tag.ChannelCloseSoloTx, channelId: ch.channelId as `ch_${string}`, fromId: cheater.address,
-      payload: oldState as `tx_${string}`, poi: (await import('@aeternity/aepp-sdk')).unpackEntry(oldPoi as `pi_${string}`), ttl: 0, nonce,
+      payload: oldState as `tx_${string}`, poi: (await import('../lib/sdk.js')).unpackEntry(oldPoi as `pi_${string}`), ttl: 0, nonce,
     } as Parameters<typeof buildTx>[0]));
     await postDirect(closeSolo);
 

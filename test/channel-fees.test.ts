@@ -6,7 +6,7 @@
  * outside its window. Every bad value is refused with its reason and changes nothing.
  */
 import t, { type Test } from 'tap';
-import { buildTx } from '@aeternity/aepp-sdk';
+import { buildTx } from '../lib/sdk.js';
 import { channelQuery, openChannel, type OpenedChannel } from './helpers/channel.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { unpackSignedTx } from './helpers/accounts.js';

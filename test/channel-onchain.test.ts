@@ -3,7 +3,7 @@
  * sequences, the co-signed txs on the dev chain, and balances checked there to the aetto.
  */
 import t from 'tap';
-import { unpackTx } from '@aeternity/aepp-sdk';
+import { unpackTx } from '../lib/sdk.js';
 import { openChannel, type OpenedChannel } from './helpers/channel.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { unpackSignedTx } from './helpers/accounts.js';

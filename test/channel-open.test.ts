@@ -3,7 +3,7 @@
  * create tx on the dev chain, and the co-signed round 1 in Redis.
  */
 import t from 'tap';
-import { Tag } from '@aeternity/aepp-sdk';
+import { Tag } from '../lib/sdk.js';
 import { openChannel } from './helpers/channel.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { unpackSignedTx } from './helpers/accounts.js';
@@ -49,7 +49,7 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
   t.test(`${protocol}: connect-time refusals are one error frame, then the socket closes`, async (t) => {
     const { TestClient } = await import('./helpers/client.js');
     const { channelQuery } = await import('./helpers/channel.js');
-    const { AccountMemory } = await import('@aeternity/aepp-sdk');
+    const { AccountMemory } = await import('../lib/sdk.js');
     const [funded, other] = await service.fundedAccounts(2);
     const stranger = AccountMemory.generate();
     const refusal = async (query: Record<string, string | number | bigint>) => {
@@ -110,8 +110,8 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
     const gasPrice = 3_000_000_000n;
     const ch = await openChannel(service, protocol, { extra: { gas_price: gasPrice.toString(), [unknown]: 'secret-ish-value', report_info: 'true', bh_delta_pick: 2, slogan: 'hi' } });
     const create = unpackSignedTx(ch.initiator.received.at(-1)!.data.state as string).encodedTx as unknown as { fee: string };
-    const { decode } = await import('@aeternity/aepp-sdk');
-    const { buildTx } = await import('@aeternity/aepp-sdk');
+    const { decode } = await import('../lib/sdk.js');
+    const { buildTx } = await import('../lib/sdk.js');
     const length = decode(buildTx(create as never)).length;
     t.equal(BigInt(create.fee), gasPrice * (15_000n + 20n * BigInt(length)), 'the fee is the gas price times the create tx\'s fee gas, as the node computes it');
     const warnings = logLines.filter((line) => line.includes('unknown URL parameters ignored') && line.includes(unknown));
@@ -172,7 +172,7 @@ t.test('several responders wait on one port, told apart by responder id', async 
 t.test('txfee minimum depth waits as the node computes it; assume_minimum_depth lets each side go on', async (t) => {
   const { TestClient } = await import('./helpers/client.js');
   const { channelQuery } = await import('./helpers/channel.js');
-  const { buildTxHash } = await import('@aeternity/aepp-sdk');
+  const { buildTxHash } = await import('../lib/sdk.js');
   const [a, b] = await service.fundedAccounts(2);
   // factor 1: the depth is the fee in units of the minimum gas price, thousands of blocks
   const query = { ...channelQuery(a!, b!, 3995), minimum_depth: 1, minimum_depth_strategy: 'txfee' };
@@ -200,7 +200,7 @@ for (const protocol of ['json-rpc', 'legacy'] as const) {
   t.test(`${protocol}: a tx assumed deep enough is reported when it really is, with notice already_assumed`, async (t) => {
     const { TestClient } = await import('./helpers/client.js');
     const { channelQuery } = await import('./helpers/channel.js');
-    const { buildTxHash } = await import('@aeternity/aepp-sdk');
+    const { buildTxHash } = await import('../lib/sdk.js');
     const [a, b] = await service.fundedAccounts(2);
     // 30 blocks of 50 ms: long enough to assume it first, short enough to wait for
     const query = { ...channelQuery(a!, b!, 3990 + (protocol === 'legacy' ? 1 : 0)), minimum_depth: 30, minimum_depth_strategy: 'plain' };

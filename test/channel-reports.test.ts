@@ -4,7 +4,7 @@
  * dies, and `channels.message` with `from` under `msg_forwarding`.
  */
 import t from 'tap';
-import { AccountMemory } from '@aeternity/aepp-sdk';
+import { AccountMemory } from '../lib/sdk.js';
 import { channelQuery, openChannel } from './helpers/channel.js';
 import { TestClient, type Incoming, type Protocol } from './helpers/client.js';
 import { startTestService, type TestService } from './helpers/service.js';

@@ -3,7 +3,7 @@
  * Redis and real signatures.
  */
 import t from 'tap';
-import { AccountMemory } from '@aeternity/aepp-sdk';
+import { AccountMemory } from '../lib/sdk.js';
 import { openChannel, type OpenedChannel } from './helpers/channel.js';
 import { startTestService, type TestService } from './helpers/service.js';
 import { unpackSignedTx } from './helpers/accounts.js';

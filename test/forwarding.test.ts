@@ -15,7 +15,7 @@
  *   exactly the next round.
  */
 import t, { type Test } from 'tap';
-import { Channel, type AccountMemory } from '@aeternity/aepp-sdk';
+import { Channel, type AccountMemory } from '../lib/sdk.js';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import type { ChannelId } from '../fsm/types.js';

@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import fc from 'fast-check';
-import { AccountMemory } from '@aeternity/aepp-sdk';
+import { AccountMemory } from '../lib/sdk.js';
 import { ERRORS } from '../lib/errors.js';
 import { stringifyJson } from '../lib/json.js';
 import { openChannel, type OpenedChannel } from './helpers/channel.js';

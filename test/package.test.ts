@@ -24,10 +24,13 @@ const scratch = mkdtempSync(join(tmpdir(), 'aesc-package-'));
 t.teardown(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** One channel between two in-process participants, the same program in JS and in TS. */
+/** The consumer's own aepp-sdk: what a project using the package imports (not this repository's lib/sdk.ts). */
+const CONSUMER_SDK = '@aeternity/aepp-sdk';
+
 function program(typed: boolean): string {
   const ann = (type: string) => (typed ? `: ${type}` : '');
   return `
-import { AccountMemory, AeSdk, Node } from '@aeternity/aepp-sdk';
+import { AccountMemory, AeSdk, Node } from '${CONSUMER_SDK}';
 import { startEmbedded${typed ? ', type EmbeddedChannel, type EmbeddedService' : ''} } from 'aesc-service';
 
 const service${ann('EmbeddedService')} = await startEmbedded({

@@ -8,7 +8,7 @@
  * latest co-signed balances to the aetto.
  */
 import t from 'tap';
-import { AccountMemory, buildTx, Tag, unpackEntry } from '@aeternity/aepp-sdk';
+import { AccountMemory, buildTx, Tag, unpackEntry } from '../lib/sdk.js';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient, type Protocol } from './helpers/client.js';
 import { cosign, unpackSignedTx } from './helpers/accounts.js';

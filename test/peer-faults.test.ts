@@ -7,7 +7,7 @@
  */
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
-import { decode } from '@aeternity/aepp-sdk';
+import { decode } from '../lib/sdk.js';
 import net from 'node:net';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient } from './helpers/client.js';

@@ -6,7 +6,7 @@
  * coins checked on chain to the aetto, and inband messages both ways.
  */
 import t from 'tap';
-import { AccountMemory, Channel } from '@aeternity/aepp-sdk';
+import { AccountMemory, Channel } from '../lib/sdk.js';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient, type Protocol } from './helpers/client.js';
 import { cosign, NETWORK_ID, unpackSignedTx } from './helpers/accounts.js';

@@ -5,7 +5,7 @@
  * against a pair of Aeternity nodes.
  */
 import t from 'tap';
-import { AccountMemory, Channel, Tag } from '@aeternity/aepp-sdk';
+import { AccountMemory, Channel, Tag } from '../lib/sdk.js';
 import { NETWORK_ID, unpackSignedTx } from './helpers/accounts.js';
 import { PROXY_HOST, peerPort, twoServices } from './helpers/two-services.js';
 

@@ -26,7 +26,7 @@ for (const kind of ['embedded', 'redis'] as StoreKind[]) {
     const [latest] = await Promise.all([ch.initiator.nextMethod('channels.update'), ch.responder.nextMethod('channels.update')]);
     const createTx = ch.initiator.received.find((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'funding_created')?.data.tx
       ?? ch.responder.received.find((m) => m.method === 'channels.on_chain_tx' && m.data.info === 'funding_created')!.data.tx;
-    const { buildTxHash } = await import('@aeternity/aepp-sdk');
+    const { buildTxHash } = await import('../lib/sdk.js');
     const createHash = buildTxHash(createTx);
     const before = {
       height: (await getJson(`${service.nodeUrl}/v3/key-blocks/current/height`)).body.height,

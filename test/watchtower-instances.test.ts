@@ -17,7 +17,7 @@
  *   watcher slashes then, once.
  */
 import t, { type Test } from 'tap';
-import { AccountMemory, buildTx, buildTxHash, Tag, unpackEntry } from '@aeternity/aepp-sdk';
+import { AccountMemory, buildTx, buildTxHash, Tag, unpackEntry } from '../lib/sdk.js';
 import type { ChannelId } from '../fsm/types.js';
 import { channelQuery } from './helpers/channel.js';
 import { TestClient } from './helpers/client.js';

@@ -5,7 +5,7 @@
  * external dev chain the service reaches through its node HTTP API (NodeChain).
  */
 import t, { type Test } from 'tap';
-import { AccountMemory, buildTx, Tag, unpackEntry } from '@aeternity/aepp-sdk';
+import { AccountMemory, buildTx, Tag, unpackEntry } from '../lib/sdk.js';
 import { DevChain } from '../lib/chain/dev/dev-chain.js';
 import { openChannel, type OpenedChannel } from './helpers/channel.js';
 import { TestClient } from './helpers/client.js';

@@ -3,7 +3,7 @@
  * the service uses on a real network (or against another process's dev chain). New blocks are found
  * by polling the height.
  */
-import { decode, Node, type Encoded } from '@aeternity/aepp-sdk';
+import { decode, Node, type Encoded } from '../sdk.js';
 import type { AccountId, ChannelId, EncodedTx, StateHash } from '../../fsm/types.js';
 import { channelId } from '../tx/channel-kit.js';
 import { ChainRejectedError, type Chain, type ChainAccount, type TxStatus, type ChannelObject } from './types.js';
@@ -60,7 +60,9 @@ export class NodeChain implements Chain {
   private readonly listeners = new Set<(height: number) => void>();
   private readonly timer: NodeJS.Timeout;
   private lastHeight = -1;
-  /** when the node last told the top height (ms) */
+  /** the top key block's hash, as the same read as lastHeight gave it */
+  private topHash: string | null = null;
+  /** when the node last told the top (ms) */
   private heightReadAt = 0;
   private readonly pollMs: number;
   /** main-chain key blocks below the top the poll saw, both ways (a proposal pins one; a remote peer's pin names one) */
@@ -93,11 +95,18 @@ export class NodeChain implements Chain {
     return this.readHeight();
   }
 
+  /** The top key block, height and hash in one request (a node answers it as cheaply as the height alone). */
   private async readHeight(): Promise<number> {
-    const { height } = await this.node.getCurrentKeyBlockHeight();
+    const { height, hash } = await this.node.getCurrentKeyBlock();
     this.heightReadAt = Date.now();
+    this.topHash = height >= this.lastHeight ? hash : null;
     if (height > this.lastHeight) this.announce(height);
     return height;
+  }
+
+  /** The top's hash while the read that gave the top height is fresh (see height()). */
+  private freshTopHash(height: number): string | null {
+    return height === this.lastHeight && Date.now() - this.heightReadAt <= 2 * this.pollMs ? this.topHash : null;
   }
 
   async account(id: AccountId): Promise<ChainAccount | null> {
@@ -140,11 +149,14 @@ export class NodeChain implements Chain {
   }
 
   /**
-   * Key block hashes below the top the poll saw are remembered (every proposal pins one); the top's is
-   * asked for each time, as another key block may still replace it.
+   * Key block hashes below the top the poll saw are remembered (every proposal pins one). The top's
+   * (what a proposal pins at the default window) is the poll's, while the poll is fresh: asking the
+   * node on every proposal cost more than the transfer itself (measured with WORKERS=2, whose workers
+   * reach the chain over HTTP). Another key block may still replace the top within a poll, as it may
+   * right after the node answers; a peer then refuses the pin as unknown and the client proposes again.
    */
   async keyBlockHash(height: number): Promise<string | null> {
-    const known = this.keyBlockHashes.get(height);
+    const known = this.keyBlockHashes.get(height) ?? this.freshTopHash(height);
     if (known) return known;
     const block = await blockOrNull(this.node.getKeyBlockByHeight(height));
     if (!block) return null;
@@ -165,7 +177,7 @@ export class NodeChain implements Chain {
   /** A block's height, if it is on the main chain: a key block must be the one at its height (else it is in a fork). */
   async blockHeight(hash: string): Promise<number | null> {
     if (hash.startsWith('kh_')) {
-      const known = this.keyBlockHeights.get(hash);
+      const known = this.keyBlockHeights.get(hash) ?? (hash === this.freshTopHash(this.lastHeight) ? this.lastHeight : undefined);
       if (known !== undefined) return known;
       const block = await blockOrNull(this.node.getKeyBlockByHash(hash));
       return block && (await this.keyBlockHash(block.height)) === hash ? block.height : null;

@@ -8,7 +8,7 @@
  * the node refuses it now (its nonce is spent, a balance no longer covers it), the owner hears it was
  * rejected, with the node's reason; before, it waited for a block that would never come.
  */
-import { buildTxHash } from '@aeternity/aepp-sdk';
+import { buildTxHash } from '../sdk.js';
 import type { EncodedTx } from '../../fsm/types.js';
 import { ChainRejectedError, type Chain } from './types.js';
 

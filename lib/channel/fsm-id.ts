@@ -3,7 +3,7 @@
  * its hash, so a store that leaks does not leak it, and compares in constant time.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { encode, Encoding } from '@aeternity/aepp-sdk';
+import { encode, Encoding } from '../sdk.js';
 
 export function newFsmId(): string {
   return encode(randomBytes(32), Encoding.Bytearray);

@@ -10,7 +10,7 @@
  * The link's messages stay in order: while a lookup is under way, what arrives after it waits behind
  * it; with none under way (an unpinned message, the usual case between lookups) a message goes on at once.
  */
-import { Encoding } from '@aeternity/aepp-sdk';
+import { Encoding } from '../sdk.js';
 import type { PeerMessage, Pin } from '../../fsm/types.js';
 import type { Chain } from '../chain/types.js';
 import { decode as decodeString, encode as encodeString } from '../tx/encoding.js';

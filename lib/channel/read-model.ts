@@ -2,7 +2,7 @@
  * The client's questions about its channel (channels.get.balances, .offchain_state, .poi), answered
  * from the FSM's context: the latest co-signed state is the whole truth, and asking changes nothing.
  */
-import { decode } from '@aeternity/aepp-sdk';
+import { decode } from '../sdk.js';
 import type { ChannelContext } from '../../fsm/channel-machine.js';
 import type { Reason } from '../../fsm/reasons.js';
 import type { AccountId } from '../../fsm/types.js';

@@ -5,7 +5,7 @@
  * (`offchain_poi`). Nothing the client says is trusted: both participants' signatures, the channel
  * object on chain and the state hash decide. A refusal names what did not check out.
  */
-import { Tag, unpackTx } from '@aeternity/aepp-sdk';
+import { Tag, unpackTx } from '../sdk.js';
 import type { Reason } from '../../fsm/reasons.js';
 import type { Balances, ChannelId, ChannelParams, CoSignedState, EncodedTx, StateHash } from '../../fsm/types.js';
 import type { Chain, ChannelObject } from '../chain/types.js';

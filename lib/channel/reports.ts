@@ -4,7 +4,7 @@
  * listens, so that nobody pays for events nobody reads).
  */
 import { performance } from 'node:perf_hooks';
-import { Tag, unpackTx } from '@aeternity/aepp-sdk';
+import { Tag, unpackTx } from '../sdk.js';
 import type { ChannelEvent } from '../../fsm/channel-machine.js';
 import type { ChannelId, ClientOutput, Role } from '../../fsm/types.js';
 import type { OpsEvent, OpsEvents } from '../ops/events.js';

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import {
   ChannelCallError, ChannelConnectionError, ChannelError, EntryTag, ChannelIncomingMessageError, IllegalArgumentError,
   Tag, UnknownChannelStateError, buildTx, unpackEntry, unpackTx, type Channel as SdkChannel, type Encoded,
-} from '@aeternity/aepp-sdk';
+} from '../sdk.js';
 import type { Reason } from '../../fsm/reasons.js';
 import { Refusal, type Admission } from '../channel/admission.js';
 import type { Session } from '../channel/session.js';

@@ -7,7 +7,7 @@
 import {
   ChannelConnectionError, ChannelError, IllegalArgumentError, InsufficientBalanceError, Tag,
   UnexpectedChannelMessageError, buildTx, decode, unpackTx, type Encoded,
-} from '@aeternity/aepp-sdk';
+} from '../sdk.js';
 import type { IncomingMessage } from './frames.js';
 
 export type ChannelStatus = 'connecting' | 'connected' | 'accepted' | 'halfSigned' | 'signed' | 'open' | 'closing' | 'closed' | 'died' | 'disconnected';

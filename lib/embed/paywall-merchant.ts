@@ -10,7 +10,7 @@
  * * Its channels survive a restart: each channel's id and the merchant's fsm_id (a secret, never
  *   logged) are kept in the store, and `start` reestablishes them, so a payer's channel keeps working.
  */
-import { Tag, unpackTx, type Encoded } from '@aeternity/aepp-sdk';
+import { Tag, unpackTx, type Encoded } from '../sdk.js';
 import type { AccountId, ChannelId, CoSignedState } from '../../fsm/types.js';
 import { channelId as channelIdOf } from '../tx/channel-kit.js';
 import type { Logger } from '../log.js';

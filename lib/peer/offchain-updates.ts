@@ -6,7 +6,7 @@
  * Contract updates (573, 574) are refused: nothing here runs contracts.
  */
 import { encode as rlpEncode } from 'rlp';
-import { Encoding } from '@aeternity/aepp-sdk';
+import { Encoding } from '../sdk.js';
 import type { AccountId, OffchainUpdate } from '../../fsm/types.js';
 import { decode, encode } from '../tx/encoding.js';
 import { Memo } from '../tx/memo.js';

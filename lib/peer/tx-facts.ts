@@ -4,7 +4,7 @@
  * of the node's serializations (create v2, deposit/withdraw v1, off-chain v2); reading is by views
  * (rlp-view.ts), and nothing is encoded as a string unless asked for.
  */
-import { Encoding } from '@aeternity/aepp-sdk';
+import { Encoding } from '../sdk.js';
 import type { AccountId, ChannelId, StateHash } from '../../fsm/types.js';
 import { channelId } from '../tx/channel-kit.js';
 import { encode } from '../tx/encoding.js';

@@ -16,7 +16,7 @@
  * only refuses what it can already tell is wrong.
  */
 import { randomBytes } from 'node:crypto';
-import { Encoding } from '@aeternity/aepp-sdk';
+import { Encoding } from '../sdk.js';
 import type {
   AccountId, ChannelId, ChannelParams, EncodedTx, OperationKind, PeerMessage,
 } from '../../fsm/types.js';

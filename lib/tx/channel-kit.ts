@@ -3,7 +3,7 @@
  * off-chain tx (v2) and their SignedTx wrappers, the channel id, and the checks on signed txs that
  * come back from a client or the peer. Implements the machine's TxKit.
  */
-import { buildTx, Encoding, EntryTag, Tag, unpackEntry, unpackTx } from '@aeternity/aepp-sdk';
+import { buildTx, Encoding, EntryTag, Tag, unpackEntry, unpackTx } from '../sdk.js';
 import { decode as rlpDecode } from 'rlp';
 import type {
   AccountId, Balances, ChannelId, ChannelParams, EncodedTx, OnchainTerms, SignedCheck, StateHash, TxKit,

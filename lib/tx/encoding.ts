@@ -5,7 +5,7 @@
  * sdk's codec was a tenth of the service's CPU under load. Base58 strings (accounts, channel ids) are few per channel, so their decodings are memoized.
  */
 import sodium from 'sodium-native';
-import { decode as sdkDecode, encode as sdkEncode, Encoding, type Encoded } from '@aeternity/aepp-sdk';
+import { decode as sdkDecode, encode as sdkEncode, Encoding, type Encoded } from '../sdk.js';
 import { Memo } from './memo.js';
 
 const BASE64_TYPES = new Set<string>([

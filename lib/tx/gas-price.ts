@@ -3,7 +3,7 @@
  * price times the tx's fee gas, a base for its type plus 20 per byte of the tx. The fee is part of
  * the tx, so a bigger fee can make the tx longer: it is recomputed until it no longer changes.
  */
-import { decode } from '@aeternity/aepp-sdk';
+import { decode } from '../sdk.js';
 import type { EncodedTx } from '../../fsm/types.js';
 
 /** The node's minimum gas price: a fee computed at less would never be mined. */

@@ -3,7 +3,7 @@
  * state hash it proves them in. Used where balances must be learnt from a client rather than
  * trusted: a solo close or slash on the dev chain, and a channel recovered after its records were lost.
  */
-import { encode, Encoding, EntryTag, unpackEntry } from '@aeternity/aepp-sdk';
+import { encode, Encoding, EntryTag, unpackEntry } from '../sdk.js';
 import type { AccountId, Balances, StateHash } from '../../fsm/types.js';
 import { stateHash } from './state-trees.js';
 

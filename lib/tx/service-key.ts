@@ -3,7 +3,7 @@
  * starts; the aepp-sdk's AccountMemory, whose pure-JS key derivation costs 15 to 350 ms on these
  * machines, is built only when the key first signs (a slash: rare).
  */
-import { AccountMemory, decode, encode, Encoding } from '@aeternity/aepp-sdk';
+import { AccountMemory, decode, encode, Encoding } from '../sdk.js';
 import sodium from 'sodium-native';
 import type { AccountId } from '../../fsm/types.js';
 

@@ -3,7 +3,7 @@
  * trie (blake2b-256 of each node's RLP, hex-prefix paths), folded into the aec_trees state hash, and
  * the proof of inclusion (`pi_…`) that the aepp-sdk decodes and checks against that hash.
  */
-import { encode, Encoding, EntryTag, packEntry } from '@aeternity/aepp-sdk';
+import { encode, Encoding, EntryTag, packEntry } from '../sdk.js';
 import { blake2b256 } from './crypto.js';
 import { rlpEncode, uintBytes } from './rlp-write.js';
 

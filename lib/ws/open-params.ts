@@ -3,7 +3,7 @@
  * a new channel's parameters, or the channel and fsm_id to reestablish. Names and refusals follow the
  * node (channel-api §2).
  */
-import { decode } from '@aeternity/aepp-sdk';
+import { decode } from '../sdk.js';
 import type { AccountId, BlockHashDelta, ChannelId, ChannelParams, Role, Timeouts } from '../../fsm/types.js';
 import { DEFAULT_BLOCK_HASH_DELTA } from '../../fsm/types.js';
 import { openParamsRefusal } from '../../fsm/protocol.js';

@@ -9,12 +9,13 @@
  * BENCH_RUNS (default 5) sets the runs; BENCH_CHANNELS=1000,10000 the memory steps; BENCH_ONLY=throughput
  * (or memory, or peer: sequential transfers across two services next to in-process, test/bench/peer-link.ts)
  * runs one phase; BENCH_PROFILE=dir has the service (and the clients, in dir/clients) write V8 CPU
- * profiles there.
+ * profiles there; BENCH_TAIL_FILE=path writes each paced transfer's due time and latency to
+ * path.<run>.json, for test/bench/tail.ts.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, totalmem } from 'node:os';
-import { AccountMemory, buildTx, Tag } from '@aeternity/aepp-sdk';
+import { AccountMemory, buildTx, Tag } from '../../lib/sdk.js';
 import { Redis } from 'ioredis';
 import { freePort } from '../helpers/free-port.js';
 import { startServiceProcess, type ProcessOptions, type ServiceProcess } from '../helpers/process-service.js';
@@ -313,6 +314,8 @@ async function throughput(): Promise<Pick<Results, 'sequential' | 'aggregate' | 
     for (let i = 0; i < RUNS; i++) {
       const r = await clients.run({ cmd: 'paced', channels: AGGREGATE_CHANNELS, perSecond: rate, durationMs: 3000 });
       runs.push({ totalUs: r.totalUs!, serviceUs: r.serviceUs! });
+      // when the slow ones happen: test/bench/tail.ts reads it
+      if (process.env.BENCH_TAIL_FILE) writeFileSync(`${process.env.BENCH_TAIL_FILE}.${i}.json`, JSON.stringify({ dueMs: r.dueMs, totalUs: r.totalUs, serviceUs: r.serviceUs }));
     }
     const ms = (values: number[], p: number) => percentile(values, p) / 1000;
     const latency = {

@@ -12,7 +12,7 @@ export type ClientCommand =
   | { cmd: 'closeAll' };
 
 export type ClientReply =
-  | { ok: true; opened?: number; transfers?: number; elapsedMs?: number; totalUs?: number[]; serviceUs?: number[] }
+  | { ok: true; opened?: number; transfers?: number; elapsedMs?: number; totalUs?: number[]; serviceUs?: number[]; dueMs?: number[] }
   | { ok: false; error: string };
 
 const channels: BenchChannel[] = [];
@@ -57,6 +57,7 @@ async function paced(count: number, perSecond: number, durationMs: number): Prom
   const intervalMs = (1000 * count) / perSecond;
   const totalUs: number[] = [];
   const serviceUs: number[] = [];
+  const dueMs: number[] = [];
   const started = now();
   await Promise.all(channels.slice(0, count).map(async (channel) => {
     let due = started + Math.random() * intervalMs;
@@ -67,10 +68,11 @@ async function paced(count: number, perSecond: number, durationMs: number): Prom
       const { totalNs, clientNs } = await channel.transfer();
       totalUs.push(Number(totalNs) / 1000 + late);
       serviceUs.push(Number(totalNs - clientNs) / 1000);
+      dueMs.push(due - started);
       due += intervalMs;
     }
   }));
-  return { ok: true, transfers: totalUs.length, elapsedMs: now() - started, totalUs, serviceUs };
+  return { ok: true, transfers: totalUs.length, elapsedMs: now() - started, totalUs, serviceUs, dueMs };
 }
 
 async function handle(command: ClientCommand): Promise<ClientReply> {

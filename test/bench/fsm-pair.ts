@@ -4,7 +4,7 @@
  * sockets, no Redis and no waiting. The clients' two signatures are made in the same loop and their
  * time is left out. What the service adds on top of this is its I/O.
  */
-import { AccountMemory } from '@aeternity/aepp-sdk';
+import { AccountMemory } from '../../lib/sdk.js';
 import { createActor, type Actor } from 'xstate';
 import { channelMachine, peerEvent, type ChannelEvent } from '../../fsm/channel-machine.js';
 import type { ChannelEffect, ChannelParams, Role, TxKit } from '../../fsm/types.js';

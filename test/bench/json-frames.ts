@@ -10,7 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { Encoding } from '@aeternity/aepp-sdk';
+import { Encoding } from '../../lib/sdk.js';
 import { encode } from '../../lib/tx/encoding.js';
 import { jsonRpcCodec } from '../../lib/ws/codec.js';
 import type { AccountId, ChannelId, ClientOutput, EncodedTx } from '../../fsm/types.js';

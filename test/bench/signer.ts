@@ -5,7 +5,7 @@
  * through the aepp-sdk's full decoder, so the clients cost little next to the service they measure.
  */
 import { createPrivateKey, sign, type KeyObject } from 'node:crypto';
-import { Encoding, hash } from '@aeternity/aepp-sdk';
+import { Encoding, hash } from '../../lib/sdk.js';
 import { decode as rlpDecode, encode as rlpEncode } from 'rlp';
 import { decode, encode } from '../../lib/tx/encoding.js';
 

@@ -6,7 +6,7 @@
 import t from 'tap';
 import {
   AccountMemory, Channel, ChannelCallError, ChannelConnectionError, IllegalArgumentError, InsufficientBalanceError, Tag, unpackTx,
-} from '@aeternity/aepp-sdk';
+} from '../../lib/sdk.js';
 import { ChannelRefusedError, type EmbeddedChannel } from '../../lib/embed/channel.js';
 import { NETWORK_ID } from '../helpers/accounts.js';
 import { cleanup, fund, reaches, startTestEmbedded } from '../helpers/embedded.js';

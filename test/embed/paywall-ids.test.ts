@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { AccountMemory } from '@aeternity/aepp-sdk';
+import { AccountMemory } from '../../lib/sdk.js';
 import type { OffchainUpdate } from '../../fsm/types.js';
 import { looksLikePaymentId, paymentIds } from '../../lib/embed/paywall-ids.js';
 import { paymentOf } from '../../lib/embed/paywall-merchant.js';

@@ -9,7 +9,7 @@ import t, { type Test } from 'tap';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
-import { AccountMemory, Channel, encode, Encoding } from '@aeternity/aepp-sdk';
+import { AccountMemory, Channel, encode, Encoding } from '../../lib/sdk.js';
 import { Redis } from 'ioredis';
 import { startPaywall, type Paywall, type PaymentRequired } from '../../lib/embed/paywall.js';
 import { startEmbedded, type EmbeddedService } from '../../lib/embed/start.js';

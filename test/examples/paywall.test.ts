@@ -10,7 +10,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AccountMemory } from '@aeternity/aepp-sdk';
+import { AccountMemory } from '../../lib/sdk.js';
 import { PACKAGE_ROOT } from '../../lib/package-root.js';
 import { jsonLines } from '../helpers/json-lines.js';
 import { untapped } from '../helpers/untapped.js';

@@ -4,7 +4,7 @@
  * block is judged by the checking side's bh_delta window, picked by the node's formula.
  */
 import t from 'tap';
-import { buildTx, encode, Encoding, unpackTx } from '@aeternity/aepp-sdk';
+import { buildTx, encode, Encoding, unpackTx } from '../../lib/sdk.js';
 import { feeRefusal, pinRefusal } from '../../fsm/rules/chain-terms.js';
 import { DEFAULT_BLOCK_HASH_DELTA, type ChannelId, type EncodedTx } from '../../fsm/types.js';
 import { pickedHeight } from '../../lib/channel/pinning.js';

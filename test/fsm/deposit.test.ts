@@ -5,7 +5,7 @@
  * both on the round before.
  */
 import t from 'tap';
-import { Tag } from '@aeternity/aepp-sdk';
+import { Tag } from '../../lib/sdk.js';
 import { pair } from './pair.js';
 import { unpackSignedTx } from '../helpers/accounts.js';
 

@@ -4,7 +4,7 @@
  * round, and once the lock has passed, settle. Each is refused while the chain does not allow it.
  */
 import t from 'tap';
-import { Tag } from '@aeternity/aepp-sdk';
+import { Tag } from '../../lib/sdk.js';
 import type { OnchainChannel } from '../../fsm/types.js';
 import { pair, type Pair } from './pair.js';
 import { unpackSignedTx } from '../helpers/accounts.js';

@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { createActor } from 'xstate';
-import { AccountMemory, buildTx, Tag } from '@aeternity/aepp-sdk';
+import { AccountMemory, buildTx, Tag } from '../../lib/sdk.js';
 import { channelMachine, peerEvent } from '../../fsm/channel-machine.js';
 import type { ChannelEffect, ChannelParams, CoSignedState, EncodedTx, Role } from '../../fsm/types.js';
 import { channelId as deriveChannelId, channelStateHash, createTxKit, wrapSigned } from '../../lib/tx/channel-kit.js';

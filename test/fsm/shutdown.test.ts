@@ -4,7 +4,7 @@
  * both write it down; the closer posts it; when it is deep enough, both FSMs end.
  */
 import t from 'tap';
-import { Tag } from '@aeternity/aepp-sdk';
+import { Tag } from '../../lib/sdk.js';
 import { pair } from './pair.js';
 import { unpackSignedTx } from '../helpers/accounts.js';
 

@@ -3,7 +3,7 @@
  * below the channel reserve. Either participant may withdraw its own coins; the peer co-signs.
  */
 import t from 'tap';
-import { Tag } from '@aeternity/aepp-sdk';
+import { Tag } from '../../lib/sdk.js';
 import { pair } from './pair.js';
 import { unpackSignedTx } from '../helpers/accounts.js';
 

@@ -2,7 +2,7 @@
  * Test participants that sign the way a wallet does, through the aepp-sdk alone (not through lib/),
  * so the service's own encoding is checked against an independent implementation.
  */
-import { AccountMemory, buildTx, Tag, unpackTx } from '@aeternity/aepp-sdk';
+import { AccountMemory, buildTx, Tag, unpackTx } from '../../lib/sdk.js';
 
 export const NETWORK_ID = 'ae_dev';
 

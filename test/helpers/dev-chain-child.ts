@@ -6,7 +6,7 @@
  * env: DEV_CHAIN_BACKEND = {"kind":"embedded","dataDir":…} | {"kind":"redis","url":…,"keyPrefix":…};
  * RECIPIENT = the account the spends go to.
  */
-import { AccountMemory, buildTx, Tag } from '@aeternity/aepp-sdk';
+import { AccountMemory, buildTx, Tag } from '../../lib/sdk.js';
 import { openDevChain } from '../../lib/chain/dev/open-dev-chain.js';
 import { openEmbedded } from '../../lib/store/embedded.js';
 import type { StoreBackend } from '../../lib/store/backend.js';

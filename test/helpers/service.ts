@@ -5,7 +5,7 @@
  * dev-mode genesis account, as a wallet developer would.
  */
 import { Writable } from 'node:stream';
-import { AccountMemory, AeSdk, Node } from '@aeternity/aepp-sdk';
+import { AccountMemory, AeSdk, Node } from '../../lib/sdk.js';
 import winston from 'winston';
 import { loadConfig, type Config, type DeepPartial } from '../../lib/config.js';
 import { createLogger, silentLogger } from '../../lib/log.js';

@@ -4,7 +4,7 @@
  */
 import t from 'tap';
 import net from 'node:net';
-import { AccountMemory } from '@aeternity/aepp-sdk';
+import { AccountMemory } from '../../lib/sdk.js';
 import { affinityKey, MAX_HEAD_BYTES, readHead, workerFor } from '../../lib/cluster/affinity.js';
 
 const [a, b] = [AccountMemory.generate().address, AccountMemory.generate().address];

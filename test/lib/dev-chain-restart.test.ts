@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { AccountMemory, AeSdk, buildTx, encode, Encoding, Node, Tag } from '@aeternity/aepp-sdk';
+import { AccountMemory, AeSdk, buildTx, encode, Encoding, Node, Tag } from '../../lib/sdk.js';
 import { Redis } from 'ioredis';
 import type { AccountId } from '../../fsm/types.js';
 import { GENESIS_ACCOUNT, type DevChain, type DevChainOptions } from '../../lib/chain/dev/dev-chain.js';

@@ -3,7 +3,7 @@
  * balances; it applies spend and channel create txs and counts blocks.
  */
 import t from 'tap';
-import { AccountMemory, buildTx, decode, Tag, encode, Encoding } from '@aeternity/aepp-sdk';
+import { AccountMemory, buildTx, decode, Tag, encode, Encoding } from '../../lib/sdk.js';
 import { decode as rlpDecode, encode as rlpEncode } from 'rlp';
 import { DevChain } from '../../lib/chain/dev/dev-chain.js';
 import { channelId } from '../../lib/tx/channel-kit.js';

@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
-import { AccountMemory, buildTx, decode as sdkDecode, encode as sdkEncode, Encoding, Tag } from '@aeternity/aepp-sdk';
+import { AccountMemory, buildTx, decode as sdkDecode, encode as sdkEncode, Encoding, Tag } from '../../lib/sdk.js';
 import { decode, encode } from '../../lib/tx/encoding.js';
 import { offchainTx, wrapSigned } from '../../lib/tx/channel-kit.js';
 import { verifySignature } from '../../lib/tx/crypto.js';

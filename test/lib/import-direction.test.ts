@@ -17,7 +17,7 @@ const MODULES: Array<[number, string, RegExp]> = [
   [1, 'embed', /^lib\/embed\//],
   [2, 'service', /^lib\/(service|main)\.ts$|^lib\/cluster\//],
   // what every layer reports into: below everything but fsm
-  [7, 'shared', /^lib\/(json|log|amounts|errors|config|schemas|redact|package-root)\.ts$|^lib\/ops\/(events|metrics)\.ts$/],
+  [7, 'shared', /^lib\/(json|log|amounts|errors|config|schemas|redact|package-root|sdk)\.ts$|^lib\/ops\/(events|metrics)\.ts$/],
   // the clients of channel: the WebSocket server and its envelopes, the operators' side
   [3, 'ws', /^lib\/ws\//],
   [3, 'ops', /^lib\/ops\//],
@@ -164,4 +164,22 @@ t.test('the check catches what it is there for', async (t) => {
     ['fsm/types.ts', 'export type ChannelId = string;'],
   ]));
   t.same(clean, { unplaced: [], against: [], cycles: [] }, 'the layers as they should be pass');
+});
+
+/** Files that load the aepp-sdk's code themselves instead of through lib/sdk.ts (type-only imports leave no code). */
+function sdkLoadedDirectly(sources: Map<string, string>): string[] {
+  const direct = /import\s+(?!type\s)[^'"]*from\s*['"]@aeternity\/aepp-sdk['"]|import\(\s*['"]@aeternity\/aepp-sdk['"]\s*\)/;
+  return [...sources].filter(([file, source]) => file !== 'lib/sdk.ts' && direct.test(source)).map(([file]) => file);
+}
+
+t.test('the aepp-sdk is loaded through lib/sdk.ts only, in the service and its tests: one copy, the bundled build', async (t) => {
+  const sources = sourcesUnder('lib', 'fsm', 'test', 'scripts');
+  sources.delete('test/lib/import-direction.test.ts'); // its fixtures below
+  t.same(sdkLoadedDirectly(sources), [], 'no other file imports its code');
+  t.same(sdkLoadedDirectly(new Map([
+    ['lib/a.ts', "import { Tag } from '@aeternity/aepp-sdk';"],
+    ['lib/b.ts', "const { decode } = await import('@aeternity/aepp-sdk');"],
+    ['lib/c.ts', "import type { Encoded } from '@aeternity/aepp-sdk';"],
+    ['lib/sdk.ts', "import type * as Sdk from '@aeternity/aepp-sdk';"],
+  ])), ['lib/a.ts', 'lib/b.ts'], 'the check finds a value import and a dynamic one, and lets types through');
 });

@@ -4,7 +4,7 @@
  * the same aeserialization templates), and read back strictly.
  */
 import t from 'tap';
-import { decode, EntryTag, packEntry } from '@aeternity/aepp-sdk';
+import { decode, EntryTag, packEntry } from '../../lib/sdk.js';
 import { encode as rlpEncode } from 'rlp';
 import type { OffchainUpdate } from '../../fsm/types.js';
 import { deserializeUpdate, serializeUpdate, UpdateDecodeError } from '../../lib/peer/offchain-updates.js';

@@ -4,7 +4,7 @@
  * refused; and the link's messages keep their order around a lookup.
  */
 import t from 'tap';
-import { Encoding } from '@aeternity/aepp-sdk';
+import { Encoding } from '../../lib/sdk.js';
 import { randomBytes } from 'node:crypto';
 import { DevChain } from '../../lib/chain/dev/dev-chain.js';
 import { PeerPins, resolvePin } from '../../lib/channel/peer-pins.js';

@@ -8,7 +8,7 @@
 import t from 'tap';
 import type { Test } from 'tap';
 import { randomBytes } from 'node:crypto';
-import { encode, Encoding, unpackTx } from '@aeternity/aepp-sdk';
+import { encode, Encoding, unpackTx } from '../../lib/sdk.js';
 import type { EncodedTx, PeerMessage, Role } from '../../fsm/types.js';
 import { locate, PeerWire, type WireRefusal } from '../../lib/peer/wire.js';
 import * as codec from '../../lib/peer/codec.js';

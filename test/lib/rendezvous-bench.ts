@@ -3,7 +3,7 @@
  * million channel ids over 3 and over 10 instances (lib/watchtower/rendezvous.ts). Run: npx tsx test/lib/rendezvous-bench.ts
  */
 import { randomBytes } from 'node:crypto';
-import { encode, Encoding } from '@aeternity/aepp-sdk';
+import { encode, Encoding } from '../../lib/sdk.js';
 import { Rendezvous } from '../../lib/watchtower/rendezvous.js';
 
 const ids = Array.from({ length: 1_000_000 }, () => encode(randomBytes(32), Encoding.Channel));

@@ -6,7 +6,7 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { encode, Encoding } from '@aeternity/aepp-sdk';
+import { encode, Encoding } from '../../lib/sdk.js';
 import { murmur3, Rendezvous } from '../../lib/watchtower/rendezvous.js';
 
 const CHANNELS = 30_000;

@@ -3,7 +3,7 @@
  * agree with the aepp-sdk's own AccountMemory, key for key.
  */
 import t from 'tap';
-import { AccountMemory, buildTx, decode, Tag } from '@aeternity/aepp-sdk';
+import { AccountMemory, buildTx, decode, Tag } from '../../lib/sdk.js';
 import { ServiceKey } from '../../lib/tx/service-key.js';
 import { NETWORK_ID, unpackSignedTx } from '../helpers/accounts.js';
 import { verifySignature, signingMessage } from '../../lib/tx/crypto.js';

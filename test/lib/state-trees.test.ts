@@ -5,7 +5,7 @@
  */
 import t from 'tap';
 import { decode as rlpDecode } from 'rlp';
-import { decode, encode, Encoding, EntryTag, unpackEntry } from '@aeternity/aepp-sdk';
+import { decode, encode, Encoding, EntryTag, unpackEntry } from '../../lib/sdk.js';
 import { channelId, channelStateHash, channelTrie } from '../../lib/tx/channel-kit.js';
 import { proofOfInclusion, stateTreesEntry } from '../../lib/tx/state-trees.js';
 import type { ChannelParams } from '../../fsm/types.js';

@@ -5,7 +5,7 @@
  */
 import t, { type Test } from 'tap';
 import type { AddressInfo } from 'node:net';
-import { AccountMemory, buildTx, buildTxHash, Tag } from '@aeternity/aepp-sdk';
+import { AccountMemory, buildTx, buildTxHash, Tag } from '../../lib/sdk.js';
 import { DevChain } from '../../lib/chain/dev/dev-chain.js';
 import { createNodeHttpApi } from '../../lib/chain/dev/node-http-api.js';
 import { NodeChain } from '../../lib/chain/node-chain.js';

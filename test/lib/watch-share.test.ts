@@ -8,7 +8,7 @@
  */
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
-import { encode, Encoding } from '@aeternity/aepp-sdk';
+import { encode, Encoding } from '../../lib/sdk.js';
 import { Redis } from 'ioredis';
 import type { ChannelId } from '../../fsm/types.js';
 import { RedisWatchShare } from '../../lib/store/watch-share.js';

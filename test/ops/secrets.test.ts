@@ -7,7 +7,7 @@
  */
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { AccountMemory } from '@aeternity/aepp-sdk';
+import { AccountMemory } from '../../lib/sdk.js';
 import { openChannel } from '../helpers/channel.js';
 import { TestClient } from '../helpers/client.js';
 import { freePort } from '../helpers/free-port.js';

@@ -4,7 +4,7 @@
  * without leave, and a backchannel update co-signed while the peer's client is away.
  */
 import t from 'tap';
-import { AccountMemory, AeSdk, Channel, Tag, buildTx, unpackTx } from '@aeternity/aepp-sdk';
+import { AccountMemory, AeSdk, Channel, Tag, buildTx, unpackTx } from '../../lib/sdk.js';
 import { startServiceProcess, type ServiceProcess } from '../helpers/process-service.js';
 import { fundFromGenesis, genesisSdk } from '../helpers/service.js';
 import { NETWORK_ID } from '../helpers/accounts.js';

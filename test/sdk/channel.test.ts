@@ -10,7 +10,7 @@ import t from 'tap';
 import {
   AccountMemory, AeSdk, Channel, ChannelConnectionError, ChannelIncomingMessageError, IllegalArgumentError,
   InsufficientBalanceError, Tag, UnknownChannelStateError, buildTx, unpackTx,
-} from '@aeternity/aepp-sdk';
+} from '../../lib/sdk.js';
 import { startServiceProcess, type ServiceProcess } from '../helpers/process-service.js';
 import { fundFromGenesis, genesisSdk } from '../helpers/service.js';
 import { NETWORK_ID } from '../helpers/accounts.js';

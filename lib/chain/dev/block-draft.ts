@@ -3,7 +3,7 @@
  * its ledger before it changes anything in memory, so readers never see a block that a crash could
  * take back. The draft reads through to the committed state and copies what it changes.
  */
-import { Tag } from '@aeternity/aepp-sdk';
+import { Tag } from '../../sdk.js';
 import type { AccountId, ChannelId } from '../../../fsm/types.js';
 import { ChainRejectedError, type ChainAccount, type ChannelObject } from '../types.js';
 import { applyChannelTx, CHANNEL_TAGS, channelOf, type ChannelTx } from './channel-rules.js';

@@ -3,7 +3,7 @@
  * may send each tx, what it must carry, and what it does to the channel object. Pure over a
  * snapshot of the channel and the height; the dev chain performs the account moves it returns.
  */
-import { decode, Tag, unpackTx } from '@aeternity/aepp-sdk';
+import { decode, Tag, unpackTx } from '../../sdk.js';
 import type { AccountId, ChannelId, EncodedTx, StateHash } from '../../../fsm/types.js';
 import { channelId as deriveChannelId, unpackSigned } from '../../tx/channel-kit.js';
 import { signingMessage, verifySignature } from '../../tx/crypto.js';

@@ -7,7 +7,7 @@
  * synchronous reads and is written through, each accepted tx before postTx answers and each block
  * before it is applied in memory and announced. Built with `new DevChain(options)`, it lives in memory only.
  */
-import { buildTx, buildTxHash, decode, Encoding, encode, hash, Tag, unpackTx, type Encoded } from '@aeternity/aepp-sdk';
+import { buildTx, buildTxHash, decode, Encoding, encode, hash, Tag, unpackTx, type Encoded } from '../../sdk.js';
 import type { AccountId, ChannelId, EncodedTx } from '../../../fsm/types.js';
 import { channelId, unpackSigned } from '../../tx/channel-kit.js';
 import { ownCopy } from '../../tx/encoding.js';

@@ -3,7 +3,7 @@
  * calls to read accounts, spend from genesis and follow a tx until it is mined.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { Tag } from '@aeternity/aepp-sdk';
+import { Tag } from '../../sdk.js';
 import type { AccountId, ChannelId } from '../../../fsm/types.js';
 import { channelJson } from './channel-rules.js';
 import { parseJson, stringifyJson } from '../../json.js';
@@ -54,6 +54,10 @@ export function createNodeHttpApi(chain: DevChain, log: Logger): Server {
     })],
     [/^\/v3\/recent-gas-prices$/, 'GET', async () => ({ status: 200, body: [{ min_gas_price: Number(MIN_GAS_PRICE), utilization: 0, minutes: 1 }] })],
     [/^\/v3\/key-blocks\/current\/height$/, 'GET', async () => ({ status: 200, body: { height: await chain.height() } })],
+    [/^\/v3\/key-blocks\/current$/, 'GET', async () => {
+      const height = await chain.height();
+      return { status: 200, body: keyBlock((await chain.keyBlockHash(height))!, height) };
+    }],
     // blocks, as far as pinning needs them: a hash and its height
     [/^\/v3\/key-blocks\/height\/(\d+)$/, 'GET', async ([, height]) => {
       const hash = await chain.keyBlockHash(Number(height));
