@@ -131,72 +131,6 @@ t.test('a shard whose replica stops answering: the round is refused to both clie
   ch.initiator.close(); ch.responder.close();
 });
 
-t.test('a master SIGKILLed during transfers on several channels, its replica behind: the replica takes over, nothing told is lost, nothing written twice', async (t) => {
-  const channels: OpenedChannel[] = [await openChannel(service, 'json-rpc')];
-  const victim = channels[0]!;
-  const { master } = await cluster.shardOf(recordKey(victim));
-  // two more channels, at least one on another master
-  const masters = [master];
-  while (channels.length < 3 || (masters.every((m) => m === master) && channels.length < 8)) {
-    const ch = await openChannel(service, 'json-rpc');
-    channels.push(ch);
-    masters.push((await cluster.shardOf(recordKey(ch))).master);
-  }
-
-  let stop = false;
-  const failures = new Map<OpenedChannel, number[]>(channels.map((ch) => [ch, []]));
-  const successes = new Map<OpenedChannel, number[]>(channels.map((ch) => [ch, []]));
-  const reasons: string[] = [];
-  const traffic = channels.map(async (ch) => {
-    while (!stop) {
-      const sent = Date.now();
-      const result = await transfer(ch);
-      if (result === 'ok') successes.get(ch)!.push(sent);
-      else {
-        failures.get(ch)!.push(sent);
-        reasons.push(result);
-        await sleep(100);
-      }
-    }
-  });
-
-  await sleep(700);
-  // the worst moment for asynchronous replication: the dying master's replica has not had its latest
-  // writes (its link is cut and it is paused, so it cannot catch up), yet it is the one promoted
-  const { replica } = await cluster.shardOf(recordKey(victim));
-  const cutAt = Date.now();
-  cluster.pause(replica);
-  await cluster.cutReplicas(recordKey(victim));
-  await sleep(500);
-  const killedAt = Date.now();
-  const moved = await cluster.killMaster(recordKey(victim), () => cluster.resume(replica));
-  const promotedAt = Date.now();
-  await cluster.restart(moved.from);
-  const replicaBackAt = Date.now();
-  // the channel on the dead master goes on, on the promoted one
-  for (const until = Date.now() + 30_000; Date.now() < until;) {
-    if (successes.get(victim)!.filter((at) => at > replicaBackAt).length >= 5) break;
-    await sleep(100);
-  }
-  stop = true;
-  await Promise.all(traffic);
-
-  t.comment(`master ${moved.from} cut off from its replica ${moved.to} for ${killedAt - cutAt} ms, then killed; ${moved.to} promoted after `
-    + `${promotedAt - killedAt} ms; ${moved.from} back as its replica after ${replicaBackAt - promotedAt} ms more`);
-  for (const [i, ch] of channels.entries()) {
-    const on = masters[i] === master ? 'the dead master' : `master ${masters[i]}`;
-    const ok = successes.get(ch)!;
-    const failed = failures.get(ch)!;
-    t.comment(`channel ${i} on ${on}: ${ok.length} transfers, ${ok.filter((at) => at >= cutAt && at <= replicaBackAt).length} of them while the shard recovered; ${failed.length} refused`);
-    t.ok(ok.filter((at) => at > replicaBackAt).length >= 1, `channel ${i} (on ${on}) goes on afterwards`);
-    t.same(failed.filter((at) => at < cutAt - 1000 || at > replicaBackAt), [], `channel ${i}: refusals only while its shard had no replica to confirm`);
-    if (masters[i] !== master) t.ok(failed.length <= 1, `channel ${i}, on a master that lived: at most the transfer in flight refused (${failed.length})`);
-  }
-  if (reasons.length) t.comment(`refusals: ${[...new Set(reasons.map((r) => r.replace(/\d+/g, 'N')))].join(' | ')}`);
-  for (const [i, ch] of channels.entries()) await checkStored(t, ch, `channel ${i}`);
-  for (const ch of channels) { ch.initiator.close(); ch.responder.close(); }
-});
-
 /** An action of the watchtower for the tx `txHash`. */
 const slash = (txHash: string): WatchtowerAction => ({ action: 'slash', txHash, signedTx: `tx_${txHash}`, onchainRound: 4, round: 5, height: 100 });
 
@@ -296,4 +230,70 @@ t.test('such a write that no replica confirmed fails naming the shortfall; an ac
   }
   t.same(await store.takeWatchtowerActions(channelId, 'initiator'), [], 'the action is not recorded: its slash is not posted, and its client told nothing');
   t.same(await store.payments.payment(paymentId), { paid: 5n, spent: false }, 'the payment is unspent: no request was served for it');
+});
+
+t.test('a master SIGKILLed during transfers on several channels, its replica behind: the replica takes over, nothing told is lost, nothing written twice', async (t) => {
+  const channels: OpenedChannel[] = [await openChannel(service, 'json-rpc')];
+  const victim = channels[0]!;
+  const { master } = await cluster.shardOf(recordKey(victim));
+  // two more channels, at least one on another master
+  const masters = [master];
+  while (channels.length < 3 || (masters.every((m) => m === master) && channels.length < 8)) {
+    const ch = await openChannel(service, 'json-rpc');
+    channels.push(ch);
+    masters.push((await cluster.shardOf(recordKey(ch))).master);
+  }
+
+  let stop = false;
+  const failures = new Map<OpenedChannel, number[]>(channels.map((ch) => [ch, []]));
+  const successes = new Map<OpenedChannel, number[]>(channels.map((ch) => [ch, []]));
+  const reasons: string[] = [];
+  const traffic = channels.map(async (ch) => {
+    while (!stop) {
+      const sent = Date.now();
+      const result = await transfer(ch);
+      if (result === 'ok') successes.get(ch)!.push(sent);
+      else {
+        failures.get(ch)!.push(sent);
+        reasons.push(result);
+        await sleep(100);
+      }
+    }
+  });
+
+  await sleep(700);
+  // the worst moment for asynchronous replication: the dying master's replica has not had its latest
+  // writes (its link is cut and it is paused, so it cannot catch up), yet it is the one promoted
+  const { replica } = await cluster.shardOf(recordKey(victim));
+  const cutAt = Date.now();
+  cluster.pause(replica);
+  await cluster.cutReplicas(recordKey(victim));
+  await sleep(500);
+  const killedAt = Date.now();
+  const moved = await cluster.killMaster(recordKey(victim), () => cluster.resume(replica));
+  const promotedAt = Date.now();
+  await cluster.restart(moved.from);
+  const replicaBackAt = Date.now();
+  // the channel on the dead master goes on, on the promoted one
+  for (const until = Date.now() + 30_000; Date.now() < until;) {
+    if (successes.get(victim)!.filter((at) => at > replicaBackAt).length >= 5) break;
+    await sleep(100);
+  }
+  stop = true;
+  await Promise.all(traffic);
+
+  t.comment(`master ${moved.from} cut off from its replica ${moved.to} for ${killedAt - cutAt} ms, then killed; ${moved.to} promoted after `
+    + `${promotedAt - killedAt} ms; ${moved.from} back as its replica after ${replicaBackAt - promotedAt} ms more`);
+  for (const [i, ch] of channels.entries()) {
+    const on = masters[i] === master ? 'the dead master' : `master ${masters[i]}`;
+    const ok = successes.get(ch)!;
+    const failed = failures.get(ch)!;
+    t.comment(`channel ${i} on ${on}: ${ok.length} transfers, ${ok.filter((at) => at >= cutAt && at <= replicaBackAt).length} of them while the shard recovered; ${failed.length} refused`);
+    t.ok(ok.filter((at) => at > replicaBackAt).length >= 1, `channel ${i} (on ${on}) goes on afterwards`);
+    t.same(failed.filter((at) => at < cutAt - 1000 || at > replicaBackAt), [], `channel ${i}: refusals only while its shard had no replica to confirm`);
+    if (masters[i] !== master) t.ok(failed.length <= 1, `channel ${i}, on a master that lived: at most the transfer in flight refused (${failed.length})`);
+  }
+  if (reasons.length) t.comment(`refusals: ${[...new Set(reasons.map((r) => r.replace(/\d+/g, 'N')))].join(' | ')}`);
+  for (const [i, ch] of channels.entries()) await checkStored(t, ch, `channel ${i}`);
+  for (const ch of channels) { ch.initiator.close(); ch.responder.close(); }
 });
