@@ -4,23 +4,27 @@
  * waits for a replica (REDIS_MIN_REPLICAS, auto: 1 here) before anyone hears of it, so whatever a
  * client was told is on a replica when its master dies, and comes back from the promoted one; a write
  * no replica confirmed is refused to the clients, undone, and the channel goes on once a replica is
- * back. Writes caught in a failover are sent again to the new master.
+ * back. Writes caught in a failover are sent again to the new master. The other writes a failover
+ * must not lose (a channel marked closed, an on-chain tx forgotten, the watchtower's records, the
+ * paywall's) wait the same way: on the promoted replica after a master killed the moment they return,
+ * and failed, naming the shortfall, when no replica confirmed them.
  */
 import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig } from '../lib/config.js';
 import { RedisStore } from '../lib/store/redis-store.js';
-import { StoreUnavailableError } from '../lib/store/store.js';
+import { ReplicaShortfallError } from '../lib/store/replicated-writes.js';
+import { StoreUnavailableError, type WatchtowerAction } from '../lib/store/store.js';
 import type { ChannelId } from '../fsm/types.js';
 import { unpackSignedTx } from './helpers/accounts.js';
 import { openChannel, type OpenedChannel } from './helpers/channel.js';
 import type { TestClient } from './helpers/client.js';
 import { startRedisCluster, type PrivateCluster } from './helpers/redis-cluster.js';
 import { startTestService, type TestService } from './helpers/service.js';
+import { newChannelId, params, state } from './helpers/store-conformance.js';
 
 const prefix = `aesc-test:${randomBytes(6).toString('hex')}:`;
 let cluster: PrivateCluster;
-
 
 /** The round of a co-signed state: the channel's create tx (round 1) has no round field. */
 const roundOf = (signedTx: string) => Number(unpackSignedTx(signedTx).encodedTx.round ?? 1);
@@ -125,6 +129,107 @@ t.test('a shard whose replica stops answering: the round is refused to both clie
   t.equal(Math.max(...told(ch).keys()), before + 1, 'on the next round: the refused one was not skipped');
   await checkStored(t, ch, 'replica back');
   ch.initiator.close(); ch.responder.close();
+});
+
+/** An action of the watchtower for the tx `txHash`. */
+const slash = (txHash: string): WatchtowerAction => ({ action: 'slash', txHash, signedTx: `tx_${txHash}`, onchainRound: 4, round: 5, height: 100 });
+
+/** A name from `make` whose key (`keyOf`) a given master serves: a few tries, a third of the slots are each master's. */
+async function onMaster(master: number, make: () => string, keyOf: (name: string) => string): Promise<string> {
+  for (;;) {
+    const name = make();
+    if ((await cluster.shardOf(keyOf(name))).master === master) return name;
+  }
+}
+
+/** A read right after a failover: the client may still be learning where the slots went. */
+async function settledRead<T>(read: () => Promise<T>): Promise<T> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await read();
+    } catch (err) {
+      if (tries >= 50) throw err;
+      await sleep(100);
+    }
+  }
+}
+
+/** A store of its own, waiting for one replica, with a channel, a payment id and a merchant all on one master. */
+async function storeOnOneShard(t: Test, waitMs: number) {
+  const keyPrefix = `${prefix}${randomBytes(4).toString('hex')}:`;
+  const store = await RedisStore.connectCluster({ nodes: cluster.nodes, keyPrefix, replicas: { minReplicas: 1, waitMs } });
+  t.teardown(() => store.close());
+  const channelId = newChannelId();
+  const key = `${keyPrefix}{${channelId}}:initiator`;
+  const { master, replica } = await cluster.shardOf(key);
+  const paymentId = await onMaster(master, () => randomBytes(8).toString('hex'), (id) => `${keyPrefix}{pay:${id}}`);
+  const merchant = await onMaster(master, () => `ak_${randomBytes(8).toString('hex')}`, (m) => `${keyPrefix}paywall:${m}:channels`);
+  await store.saveRound(channelId, 'initiator', state(1), { params, fsmIdHash: 'aa' });
+  return { store, channelId, key, replica, paymentId, merchant };
+}
+
+t.test('the writes besides rounds that a failover must not lose are on a replica when they return: a master killed right then loses none', async (t) => {
+  // a wait long enough for a replica cut off and woken to reconnect (it tries every second) and catch up
+  const { store, channelId, key, replica, paymentId, merchant } = await storeOnOneShard(t, 5000);
+  await store.saveOnchain(channelId, 'initiator', 'deposit', state(2));
+  await store.addWatchtowerAction(channelId, 'initiator', slash('th_refused'));
+  await store.payments.credit(paymentId, { channelId, round: 2, amount: 10n ** 20n });
+
+  // the worst moment for asynchronous replication: the replica cut off (and paused, so it cannot come
+  // back at once) as the writes are made; a write that returned without a replica dies with the master
+  cluster.pause(replica);
+  await cluster.cutReplicas(key);
+  const writes = [
+    store.payments.spend(paymentId, 10n ** 20n),
+    store.payments.credit(paymentId, { channelId, round: 3, amount: 1n }),
+    store.payments.saveMerchantChannel(merchant, { channelId, fsmId: 'fsm_new', scannedRound: 3 }),
+    store.addWatchtowerAction(channelId, 'initiator', slash('th_posted')),
+    store.dropWatchtowerAction(channelId, 'initiator', 'th_refused'),
+    store.markClosed(channelId, 'initiator'),
+    store.forgetOnchain(channelId, 'initiator'),
+  ] as const;
+  const woken = sleep(300).then(() => cluster.resume(replica));
+  // the master dies the moment the first of them is back (they share one WAIT: all are back then)
+  await Promise.race(writes);
+  const moved = await cluster.killMaster(key);
+  await woken;
+  const [spent] = await Promise.all(writes);
+  t.equal(spent, 'spent', 'the payment was spent');
+  await cluster.restart(moved.from);
+
+  const stored = await settledRead(() => store.load(channelId, 'initiator'));
+  t.equal(stored?.closed, true, `marked closed, on ${moved.to} promoted after ${moved.from} was killed`);
+  t.equal(stored?.onchain, null, 'the on-chain tx forgotten');
+  t.same((await settledRead(() => store.takeWatchtowerActions(channelId, 'initiator'))).map((a) => a.txHash), ['th_posted'],
+    "the watchtower's action recorded, the dropped one gone");
+  t.same(await settledRead(() => store.payments.payment(paymentId)), { paid: 10n ** 20n + 1n, spent: true }, 'both credits, and spent');
+  t.same(await settledRead(() => store.payments.merchantChannels(merchant)), [{ channelId, fsmId: 'fsm_new', scannedRound: 3 }], "the merchant's channel with its new fsm_id");
+});
+
+t.test('such a write that no replica confirmed fails naming the shortfall; an action, a spend are taken back', async (t) => {
+  const { store, channelId, replica, paymentId } = await storeOnOneShard(t, 300);
+  await store.payments.credit(paymentId, { channelId, round: 2, amount: 5n });
+
+  cluster.pause(replica);
+  let resumed = false;
+  t.teardown(() => { if (!resumed) cluster.resume(replica); });
+  const [closed, recorded, spent] = await Promise.allSettled([
+    store.markClosed(channelId, 'initiator'),
+    store.addWatchtowerAction(channelId, 'initiator', slash('th_unconfirmed')),
+    store.payments.spend(paymentId, 5n),
+  ]);
+  cluster.resume(replica);
+  resumed = true;
+  const shortfall = /^the write reached 0 of the 1 replicas REDIS_MIN_REPLICAS asks for within 300 ms; /;
+  for (const [what, result, then] of [['markClosed', closed, 'it stays on the master'], ['the action', recorded, 'it was undone'], ['the spend', spent, 'it was undone']] as const) {
+    t.equal(result.status, 'rejected', `${what} fails`);
+    const err = (result as PromiseRejectedResult).reason as Error;
+    t.ok(err instanceof ReplicaShortfallError, `${what}: a ReplicaShortfallError`);
+    t.match(err.message, shortfall, `${what}: naming the shortfall`);
+    t.match(err.message, `${then} and counts as failed`, `${what}: ${then}`);
+  }
+  t.same(await store.takeWatchtowerActions(channelId, 'initiator'), [], 'the action is not recorded: its slash is not posted, and its client told nothing');
+  t.same(await store.payments.payment(paymentId), { paid: 5n, spent: false }, 'the payment is unspent: no request was served for it');
 });
 
 t.test('a master SIGKILLed during transfers on several channels, its replica behind: the replica takes over, nothing told is lost, nothing written twice', async (t) => {

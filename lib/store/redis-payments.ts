@@ -3,11 +3,17 @@
  * keeps them in one slot: `<prefix>{pay:<id>}` is a hash (paid, spent) and `<prefix>{pay:<id>}:rounds`
  * the set of channel rounds credited. A merchant's channels are one hash, channel id → JSON.
  *
+ * Credits, spends and a merchant's channel records wait for as many replicas as a round
+ * (replicated-writes.ts): a failover that lost one would lose a payment, serve a request twice, or
+ * leave the merchant an fsm_id that no longer opens its channel. Forgetting a merchant's channel does
+ * not wait: lost, the channel comes back, and its next reestablish is refused for good and forgets it again.
+ *
  * Amounts are aettos, beyond 2^53, and Lua's numbers are doubles: the scripts add and compare them
  * as decimal strings.
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { ChannelId } from '../../fsm/types.js';
+import type { ReplicatedWrites } from './replicated-writes.js';
 import {
   creditKey, decodeMerchantChannel, encodeMerchantChannel,
   type MerchantChannel, type PaymentCredit, type PaymentRecord, type PaymentStore, type SpendResult,
@@ -33,9 +39,16 @@ local function less(a, b)
 end
 `;
 
-/** Counts a round once: 0 when it was counted already, 1 when credited now. */
+/**
+ * Counts a round once: 0 when it was counted already, 1 when credited now. One counted already is
+ * touched: the credit may be an earlier attempt's that no replica confirmed, and the WAIT after this
+ * one then covers it.
+ */
 const CREDIT = `${DECIMALS}
-if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
+if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then
+  redis.call('HSET', KEYS[1], 'paid', redis.call('HGET', KEYS[1], 'paid') or '0')
+  return 0
+end
 local paid = redis.call('HGET', KEYS[1], 'paid') or '0'
 redis.call('HSET', KEYS[1], 'paid', add(paid, ARGV[2]))
 return 1
@@ -51,18 +64,24 @@ redis.call('HSET', KEYS[1], 'spent', '1')
 return 'spent'
 `;
 
-type RedisWithScripts = (Redis | Cluster) & {
+/** The scripts, defined by the store on each master it writes to (redis-store.ts): name, number of keys, Lua. */
+export const PAYMENT_SCRIPTS: Array<[string, number, string]> = [['paymentCredit', 2, CREDIT], ['paymentSpend', 1, SPEND]];
+
+type RedisWithScripts = Redis & {
   paymentCredit(key: string, rounds: string, round: string, amount: string): Promise<number>;
   paymentSpend(key: string, price: string): Promise<SpendResult>;
 };
 
 export class RedisPayments implements PaymentStore {
-  private readonly redis: RedisWithScripts;
+  /**
+   * `writes`: the store's replicated writes; `scripted`: a master's connection with the store's scripts
+   * (PAYMENT_SCRIPTS among them) defined on it.
+   */
+  constructor(private readonly redis: Redis | Cluster, private readonly prefix: string,
+    private readonly writes: ReplicatedWrites, private readonly scripted: (node: Redis) => Redis) {}
 
-  constructor(redis: Redis | Cluster, private readonly prefix: string) {
-    redis.defineCommand('paymentCredit', { numberOfKeys: 2, lua: CREDIT });
-    redis.defineCommand('paymentSpend', { numberOfKeys: 1, lua: SPEND });
-    this.redis = redis as RedisWithScripts;
+  private node(node: Redis): RedisWithScripts {
+    return this.scripted(node) as RedisWithScripts;
   }
 
   private key(id: string): string {
@@ -75,7 +94,12 @@ export class RedisPayments implements PaymentStore {
 
   async credit(id: string, credit: PaymentCredit): Promise<'credited' | 'duplicate'> {
     const key = this.key(id);
-    const credited = await this.redis.paymentCredit(key, `${key}:rounds`, creditKey(credit), credit.amount.toString());
+    // not undone when the replicas fall short: the round did pay, and the scan that credits it runs
+    // again (a duplicate then, which waits for the replicas too); a spend of it waits for the replicas
+    // on the same master's connection, so is confirmed only once the credit is
+    const credited = await this.writes.run({
+      key, send: (node) => this.node(node).paymentCredit(key, `${key}:rounds`, creditKey(credit), credit.amount.toString()), wrote: () => true,
+    });
     return credited === 1 ? 'credited' : 'duplicate';
   }
 
@@ -86,12 +110,21 @@ export class RedisPayments implements PaymentStore {
     return { paid: BigInt(record.paid), spent: record.spent === '1' };
   }
 
+  /** When the replicas fall short the id is unspent again (nobody else can have spent it meanwhile) and the spend fails: no request is served. */
   async spend(id: string, price: bigint): Promise<SpendResult> {
-    return this.redis.paymentSpend(this.key(id), price.toString());
+    const key = this.key(id);
+    return this.writes.run({
+      key,
+      send: (node) => this.node(node).paymentSpend(key, price.toString()),
+      wrote: (result) => result === 'spent',
+      undo: (node) => node.hdel(key, 'spent'),
+    });
   }
 
+  /** Not undone when the replicas fall short: the fsm_id in it is the channel's current one, the one to keep. */
   async saveMerchantChannel(merchant: string, channel: MerchantChannel): Promise<void> {
-    await this.redis.hset(this.merchantKey(merchant), channel.channelId, encodeMerchantChannel(channel));
+    const key = this.merchantKey(merchant);
+    await this.writes.run({ key, send: (node) => node.hset(key, channel.channelId, encodeMerchantChannel(channel)), wrote: () => true });
   }
 
   async merchantChannels(merchant: string): Promise<MerchantChannel[]> {

@@ -10,11 +10,11 @@ import type { Logger } from '../log.js';
 import { connectCluster } from './redis-cluster.js';
 import { checkDatabase, checkPersistence, connectFailure, databaseOf, refusal } from './redis-checks.js';
 import { leaseKeys, MAY_WRITE, RedisLeases, type Lease } from './lease.js';
-import { RedisPayments } from './redis-payments.js';
+import { PAYMENT_SCRIPTS, RedisPayments } from './redis-payments.js';
 import { clusterDurability, singleDurability, type ReplicaSettings } from './redis-replicas.js';
 import { ReplicatedWrites } from './replicated-writes.js';
 import { redactUrl } from '../redact.js';
-import { RedisWatchShare } from './watch-share.js';
+import { JOINED_KEPT, RedisWatchShare } from './watch-share.js';
 import { RedisAttachments } from './attachments.js';
 import { decodeOnchain, decodeProposal, encodeOnchain, encodeProposal, decodeParams, decodeState, encodeParams, encodeState } from './records.js';
 import { LeaseLostError, StoreUnavailableError, type ChannelStore, type SaveResult, type StoredChannel, type WatchtowerAction } from './store.js';
@@ -143,6 +143,33 @@ redis.call('DEL', KEYS[1])
 return {1, items}
 `;
 
+/**
+ * Records a watchtower action (KEYS[1] the list, ARGV[1] the action). ARGV[2] '1' marks a write sent
+ * again after its master went away (replicated-writes.ts): the very action already in the list is the
+ * first attempt's, which reached the replica now promoted; it is not added twice, but touched, so that
+ * the WAIT after it covers it on this master.
+ */
+const ADD_WATCHTOWER_ACTION = `
+if ARGV[2] == '1' then
+  local at = redis.call('LPOS', KEYS[1], ARGV[1])
+  if at then
+    redis.call('LSET', KEYS[1], at, ARGV[1])
+    return 1
+  end
+end
+redis.call('RPUSH', KEYS[1], ARGV[1])
+return 1
+`;
+
+/** Takes the actions of the tx with hash ARGV[1] out of the list KEYS[1], in one step: how many went. */
+const DROP_WATCHTOWER_ACTION = `
+local dropped = 0
+for _, item in ipairs(redis.call('LRANGE', KEYS[1], 0, -1)) do
+  if cjson.decode(item).txHash == ARGV[1] then dropped = dropped + redis.call('LREM', KEYS[1], 0, item) end
+end
+return dropped
+`;
+
 /** Puts the fsm_id hash a write replaced back, while the record still holds the one written (ARGV[1]). */
 const UNDO_FSM_HASH = `
 if ARGV[2] ~= '' and redis.call('HGET', KEYS[1], 'fsm') == ARGV[1] then redis.call('HSET', KEYS[1], 'fsm', ARGV[2]) end
@@ -164,6 +191,9 @@ export const SCRIPTS: Array<[string, number | undefined, string]> = [
   ['fencedField', 3, FENCED_FIELD],
   ['takeWatchtowerActions', 3, TAKE_WATCHTOWER_ACTIONS],
   ['undoFsmHash', 1, UNDO_FSM_HASH],
+  ['addWatchtowerAction', 1, ADD_WATCHTOWER_ACTION],
+  ['dropWatchtowerAction', 1, DROP_WATCHTOWER_ACTION],
+  ...PAYMENT_SCRIPTS,
 ];
 
 const saveResult = (written: number): SaveResult => (written === 1 ? 'saved' : written === 0 ? 'stale' : 'fenced');
@@ -181,6 +211,8 @@ type RedisWithScript = Redis & {
   fencedField(key: string, lease: string, fence: string, op: 'hset' | 'hdel', field: string, value: string, leaseValue: string, token: string): Promise<number>;
   takeWatchtowerActions(list: string, lease: string, fence: string, leaseValue: string, token: string): Promise<[number, string[]]>;
   undoFsmHash(key: string, fsmIdHash: string, before: string): Promise<number>;
+  addWatchtowerAction(list: string, action: string, retry: string): Promise<number>;
+  dropWatchtowerAction(list: string, txHash: string): Promise<number>;
 };
 
 /** What a write's script gets of its lease: its value and token, or two empty strings (no lease checked). */
@@ -219,9 +251,9 @@ export class RedisStore implements ChannelStore {
 
   private constructor(redis: Redis | Cluster, private readonly prefix: string, private readonly writes: ReplicatedWrites) {
     this.redis = redis;
-    this.payments = new RedisPayments(redis, prefix);
+    this.payments = new RedisPayments(redis, prefix, writes, (node) => this.scripts(node));
     this.leases = new RedisLeases(redis, (channelId, role) => this.key(channelId, role));
-    this.watchShare = new RedisWatchShare(redis, prefix);
+    this.watchShare = new RedisWatchShare(redis, prefix, JOINED_KEPT, writes);
     this.attachments = new RedisAttachments(redis, prefix, (channelId, role) => this.key(channelId, role));
     // a single Redis's writes go on this very connection, which pipelines automatically: its scripts are
     // defined before any command is queued (one defined while a pipeline is being built made ioredis's
@@ -358,18 +390,31 @@ export class RedisStore implements ChannelStore {
    * Not fenced: the watchtower is no FSM host. It acts for channels whether or not any instance hosts
    * their FSMs (most often for one whose client is away), holds no lease, and only appends: what it did
    * on chain happened, whoever hosts the FSM, and is for the client to hear from whichever host it returns to.
+   * On as many replicas as a round (lost, the client would never hear of the slash); when they fall short
+   * the action is taken back and the write fails, so the watchtower posts nothing and tries again later.
    */
   async addWatchtowerAction(channelId: ChannelId, role: Role, action: WatchtowerAction): Promise<void> {
-    await this.redis.rpush(`${this.key(channelId, role)}:watchtower`, JSON.stringify(action));
+    const key = `${this.key(channelId, role)}:watchtower`;
+    const item = JSON.stringify(action);
+    await this.writes.run({
+      key,
+      send: (node, retry) => this.scripts(node).addWatchtowerAction(key, item, retry ? '1' : ''),
+      wrote: () => true,
+      undo: (node) => node.lrem(key, -1, item),
+    });
   }
 
+  /** On as many replicas as a round: lost, the client would be told of a slash the chain refused or dropped. Not undone (the tx is gone either way). */
   async dropWatchtowerAction(channelId: ChannelId, role: Role, txHash: string): Promise<void> {
     const key = `${this.key(channelId, role)}:watchtower`;
-    for (const item of await this.redis.lrange(key, 0, -1)) {
-      if ((JSON.parse(item) as WatchtowerAction).txHash === txHash) await this.redis.lrem(key, 0, item);
-    }
+    await this.writes.run({ key, send: (node) => this.scripts(node).dropWatchtowerAction(key, txHash), wrote: (dropped) => dropped > 0 });
   }
 
+  /**
+   * Needs no replica (a shortfall does not fail it): a failover that loses the take brings the actions
+   * back, and the client is told of them again at its next reestablish (the same tx hashes), never not
+   * at all. Failing it would need them put back, and would fail the reestablish over a notice.
+   */
   async takeWatchtowerActions(channelId: ChannelId, role: Role, lease?: Lease | null): Promise<WatchtowerAction[]> {
     const key = this.key(channelId, role);
     const { lease: leaseKey, fence } = leaseKeys(key);
@@ -380,12 +425,17 @@ export class RedisStore implements ChannelStore {
     return items.map((item) => JSON.parse(item) as WatchtowerAction);
   }
 
-  /** A write of one field of the FSM's record, by its lease holder only (FENCED_FIELD); `replicated`: waits for the replicas as a round does. */
-  private async fencedField(channelId: ChannelId, role: Role, lease: Lease | null | undefined, op: 'hset' | 'hdel', field: string, value: string, what: string, replicated = false): Promise<void> {
+  /**
+   * A write of one field of the FSM's record, by its lease holder only (FENCED_FIELD), on as many
+   * replicas as a round. Not undone when they fall short: each of these writes only says what is true
+   * already (a proposal never taken for anything else, a tx done with, a channel closed on chain), so it
+   * stays on the master, and fails.
+   */
+  private async fencedField(channelId: ChannelId, role: Role, lease: Lease | null | undefined, op: 'hset' | 'hdel', field: string, value: string, what: string): Promise<void> {
     const key = this.key(channelId, role);
     const { lease: leaseKey, fence } = leaseKeys(key);
     const written = await this.writes.run({
-      key, send: (node) => this.scripts(node).fencedField(key, leaseKey, fence, op, field, value, ...held(lease)), wrote: (result) => replicated && result === 1,
+      key, send: (node) => this.scripts(node).fencedField(key, leaseKey, fence, op, field, value, ...held(lease)), wrote: (result) => result === 1,
     });
     if (written !== 1) throw this.fenced(channelId, role, what);
   }
@@ -394,9 +444,15 @@ export class RedisStore implements ChannelStore {
     return new LeaseLostError(`${role} of ${channelId}: another process holds this FSM now (its lease was taken over); ${what}`);
   }
 
+  /**
+   * The first one made waits for as many replicas as a round: lost, the next instance would make
+   * another (another watchtower key, which the channels opened meanwhile do not name). Not undone when
+   * they fall short (another instance may have read it already): the start fails, and the next finds it.
+   */
   async serviceValue(name: string, create: () => string): Promise<string> {
     const key = `${this.prefix}service:${name}`;
-    await this.redis.set(key, create(), 'NX');
+    const value = create();
+    await this.writes.run({ key, send: (node) => node.set(key, value, 'NX'), wrote: (set) => set === 'OK' });
     return (await this.redis.get(key))!;
   }
 
@@ -414,7 +470,7 @@ export class RedisStore implements ChannelStore {
   /** On as many replicas as a round: a peer that co-signs the proposal may come back with only the tx. */
   async saveProposal(channelId: ChannelId, role: Role, proposal: ProposalRecord, lease?: Lease | null): Promise<void> {
     // not undone when the replicas fall short: a kept proposal the peer never got is never taken for anything
-    await this.fencedField(channelId, role, lease, 'hset', 'proposal', encodeProposal(proposal), 'the proposal is not kept', true);
+    await this.fencedField(channelId, role, lease, 'hset', 'proposal', encodeProposal(proposal), 'the proposal is not kept');
   }
 
   async saveOnchain(channelId: ChannelId, role: Role, kind: OperationKind, state: CoSignedState, lease?: Lease | null): Promise<void> {
@@ -431,10 +487,12 @@ export class RedisStore implements ChannelStore {
     if (written !== 1) throw this.fenced(channelId, role, 'the on-chain tx is not kept');
   }
 
+  /** On as many replicas as a round: lost, a done or refused operation's co-signed tx would be pending again. */
   async forgetOnchain(channelId: ChannelId, role: Role, lease?: Lease | null): Promise<void> {
     await this.fencedField(channelId, role, lease, 'hdel', 'onchain', '', 'the on-chain tx is not forgotten');
   }
 
+  /** On as many replicas as a round: lost, a channel closed on chain would be open again in the store. */
   async markClosed(channelId: ChannelId, role: Role, lease?: Lease | null): Promise<void> {
     await this.fencedField(channelId, role, lease, 'hset', 'closed', '1', 'the channel is not marked closed');
   }

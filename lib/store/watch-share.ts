@@ -17,8 +17,9 @@
  *
  * Every command touches one key (or keys sharing one hash tag), so any Cluster will do.
  */
-import type { Cluster, Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import type { ChannelId } from '../../fsm/types.js';
+import { ReplicatedWrites } from './replicated-writes.js';
 
 /** How many of the newest channels the join feed keeps. */
 export const JOINED_KEPT = 100_000;
@@ -73,7 +74,6 @@ return 1
 type WithScripts = (Redis | Cluster) & {
   heartbeatInstance(key: string, id: string, ttlMs: number): Promise<number>;
   liveInstances(key: string): Promise<string[]>;
-  joinChannel(seq: string, ids: string, id: string, kept: number): Promise<number>;
   joinedSince(seq: string, ids: string, after: number, limit: number): Promise<[string | null, string[]]>;
   markSlashPosted(key: string, claimed: string, posted: string, ttlMs: number): Promise<number>;
   releaseSlashClaim(key: string, claimed: string): Promise<number>;
@@ -97,11 +97,14 @@ export class RedisWatchShare {
   private readonly seqKey: string;
   private readonly joinedKey: string;
 
-  /** `kept`: how many of the newest channels the join feed keeps (JOINED_KEPT; smaller in tests) */
-  constructor(redis: Redis | Cluster, private readonly prefix: string, private readonly kept = JOINED_KEPT) {
+  /**
+   * `kept`: how many of the newest channels the join feed keeps (JOINED_KEPT; smaller in tests);
+   * `writes`: the store's replicated writes, which a join goes through (by default they wait for no replica)
+   */
+  constructor(redis: Redis | Cluster, private readonly prefix: string, private readonly kept = JOINED_KEPT,
+    private readonly writes = new ReplicatedWrites(redis, { minReplicas: 0, waitMs: 0, retryMs: 0 }, redis instanceof Cluster)) {
     redis.defineCommand('heartbeatInstance', { numberOfKeys: 1, lua: HEARTBEAT });
     redis.defineCommand('liveInstances', { numberOfKeys: 1, lua: LIVE });
-    redis.defineCommand('joinChannel', { numberOfKeys: 2, lua: JOIN });
     redis.defineCommand('joinedSince', { numberOfKeys: 2, lua: JOINED_SINCE });
     redis.defineCommand('markSlashPosted', { numberOfKeys: 1, lua: MARK_POSTED });
     redis.defineCommand('releaseSlashClaim', { numberOfKeys: 1, lua: RELEASE });
@@ -127,9 +130,15 @@ export class RedisWatchShare {
     await this.redis.zrem(this.instancesKey, id);
   }
 
-  /** A channel was stored for the first time (RedisStore.saveRound). */
+  /**
+   * A channel was stored for the first time (RedisStore.saveRound). On as many replicas as its first
+   * round: lost in a failover, its number would go to the next channel, and the channel would be watched
+   * by nobody until the live set changes. (Sent once per channel: EVAL, not a script defined on every master.)
+   */
   async joined(channelId: ChannelId): Promise<void> {
-    await this.redis.joinChannel(this.seqKey, this.joinedKey, channelId, this.kept);
+    await this.writes.run({
+      key: this.seqKey, send: (node) => node.eval(JOIN, 2, this.seqKey, this.joinedKey, channelId, this.kept), wrote: () => true,
+    });
   }
 
   /** The feed's newest number now: a reader that reads the whole index next starts following from here. */

@@ -76,6 +76,25 @@ t.test('the round scripts: a write sent again after its master went away is reco
   t.same(await store.history(fresh, 'initiator'), []);
 });
 
+t.test("the watchtower's record scripts: an action sent again after its master went away is kept once; a drop takes its tx's", async (t) => {
+  const redis = new Redis(REDIS_URL);
+  t.teardown(() => redis.quit());
+  for (const [name, numberOfKeys, lua] of SCRIPTS) redis.defineCommand(name, { numberOfKeys, lua } as { numberOfKeys: number; lua: string });
+  const scripts = redis as unknown as Record<string, (...args: string[]) => Promise<number>>;
+  const list = `${prefix}{${newChannelId()}}:initiator:watchtower`;
+  const item = (txHash: string) => JSON.stringify({ action: 'slash', txHash, signedTx: `tx_${txHash}`, onchainRound: 1, round: 2, height: 3 });
+
+  await scripts.addWatchtowerAction!(list, item('th_1'), '');
+  await scripts.addWatchtowerAction!(list, item('th_1'), '1');
+  t.same(await redis.lrange(list, 0, -1), [item('th_1')], 'sent again, its first attempt already here: recorded once');
+  await scripts.addWatchtowerAction!(list, item('th_2'), '1');
+  t.same(await redis.lrange(list, 0, -1), [item('th_1'), item('th_2')], 'sent again, its first attempt lost: recorded, in order');
+  await scripts.addWatchtowerAction!(list, item('th_1'), '');
+  t.equal(await scripts.dropWatchtowerAction!(list, 'th_1'), 2, "a drop takes every action of its tx");
+  t.same(await redis.lrange(list, 0, -1), [item('th_2')], 'and only those');
+  t.equal(await scripts.dropWatchtowerAction!(list, 'th_9'), 0, 'a tx with no action: nothing');
+});
+
 t.test('a single Redis with a replica and REDIS_MIN_REPLICAS=1: a round counts once the replica has it, and is undone when it cannot', async (t) => {
   const master = await startRedisServer();
   t.teardown(() => master.stop());
