@@ -100,8 +100,10 @@ t.test('a key block below the top is looked up by hash once: every remote propos
   const before = byHash();
   for (let i = 0; i < 50; i += 1) t.equal(await chain.blockHeight(pinned), 2);
   t.equal(byHash() - before, 0, 'a pin below the top costs the node no request once known');
+  // height() reads the top again if the poll fell behind (a loaded machine), so the top's hash is fresh here
+  t.equal(await chain.height(), 3);
   t.equal(await chain.blockHeight(top), 3, 'the top key block is answered too');
-  t.equal(byHash() - before, 0, 'from the poll that saw it, while that poll is fresh');
+  t.equal(byHash() - before, 0, 'from the read that gave the top height, while it is fresh');
   const stranger = dev.blockHash(9, 'kh');
   t.equal(await chain.blockHeight(stranger), null, 'a block the chain does not have');
   const asked0 = byHash();
