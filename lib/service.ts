@@ -283,10 +283,9 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
     const port = await listen(api, config.http.host, config.http.port, { host: settingName('/http/host'), port: settingName('/http/port') });
     nodeUrl = `http://${config.http.host}:${port}`;
   }
-  undoSteps.push(() => channelServer.listening && new Promise((resolve) => channelServer.close(resolve)));
-  // exclusive: a cluster worker listens on a port of its own; the primary hands it its channels' sockets (acceptConnection)
-  const wsPort = await listen(channelServer, config.ws.host, config.ws.port, { host: settingName('/ws/host'), port: settingName('/ws/port') }, true);
-  // the internal port for forwarded clients: on PEER_HOST, beside the internal peer ports, one of its own per process
+  // the internal port for forwarded clients: on PEER_HOST, beside the internal peer ports, one of its own per process;
+  // listened on and advertised before the clients' port opens, so a service whose clients' port answers
+  // can be forwarded to, and a failure here never closes a port that already answered
   let withdraw: (() => Promise<void>) | null = null;
   if (internal && instanceDirectory && ownership) {
     undoSteps.push(() => internal.listening && new Promise((resolve) => internal.close(resolve)));
@@ -295,6 +294,9 @@ async function startOn(config: Config, log: Logger, opened: OpenedStore, undoSte
     withdraw = await advertise(instanceDirectory, ownership.owner, `${host.includes(':') ? `[${host}]` : host}:${port}`, log);
     undoSteps.push(() => withdraw?.());
   }
+  undoSteps.push(() => channelServer.listening && new Promise((resolve) => channelServer.close(resolve)));
+  // exclusive: a cluster worker listens on a port of its own; the primary hands it its channels' sockets (acceptConnection)
+  const wsPort = await listen(channelServer, config.ws.host, config.ws.port, { host: settingName('/ws/host'), port: settingName('/ws/port') }, true);
   // after the node API is up (its own chain may be the one it answers for): catch up on what happened while down
   await watchtower?.start();
   // in the background: with a remote node this asks about every channel, and nothing waits on it
