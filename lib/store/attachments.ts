@@ -20,6 +20,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { ChannelId, Role } from '../../fsm/types.js';
+import { DELETE_IF_HOLDS } from './redis-scripts.js';
 
 export interface ClientAttachments {
   /** A client is attached to the FSM at `holder` (`<instance>|<incarnation>`). */
@@ -36,12 +37,6 @@ export interface ClientAttachments {
   /** The live instance a client of this participant is attached at, or null when none is. */
   attachedAt(channelId: ChannelId, role: Role): Promise<string | null>;
 }
-
-/** Deletes KEYS[1] if it still holds ARGV[1]. */
-const DELETE_IF = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1
-`;
 
 /** Sets KEYS[1] to ARGV[1] for ARGV[2] ms; 1 if it held ARGV[1] already. */
 const VOUCH = `
@@ -65,7 +60,7 @@ export class RedisAttachments implements ClientAttachments {
   private readonly redis: WithScripts;
 
   constructor(redis: Redis | Cluster, private readonly prefix: string, private readonly recordKey: (channelId: ChannelId, role: Role) => string) {
-    redis.defineCommand('deleteAttachmentIf', { numberOfKeys: 1, lua: DELETE_IF });
+    redis.defineCommand('deleteAttachmentIf', { numberOfKeys: 1, lua: DELETE_IF_HOLDS });
     redis.defineCommand('vouchAttachments', { numberOfKeys: 1, lua: VOUCH });
     this.redis = redis as WithScripts;
   }

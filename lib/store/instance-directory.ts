@@ -9,6 +9,7 @@
  * its entry runs out, with nothing to clean up (the same model as the pairing directory).
  */
 import type { Cluster, Redis } from 'ioredis';
+import { DELETE_IF_HOLDS } from './redis-scripts.js';
 
 export interface InstanceDirectory {
   /** `instance` is reachable at `address` for the next `ttlMs` (renewed by calling again) */
@@ -19,10 +20,6 @@ export interface InstanceDirectory {
   addressOf(instance: string): Promise<string | null>;
 }
 
-const WITHDRAW = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1`;
-
 type WithWithdraw = (Redis | Cluster) & { withdrawInstance(key: string, address: string): Promise<number> };
 
 export class RedisInstanceDirectory implements InstanceDirectory {
@@ -30,7 +27,7 @@ export class RedisInstanceDirectory implements InstanceDirectory {
 
   /** On a connection the caller owns (the pairing directory's: both are small and rare next to round writes). */
   constructor(redis: Redis | Cluster, private readonly prefix: string) {
-    redis.defineCommand('withdrawInstance', { numberOfKeys: 1, lua: WITHDRAW });
+    redis.defineCommand('withdrawInstance', { numberOfKeys: 1, lua: DELETE_IF_HOLDS });
     this.redis = redis as WithWithdraw;
   }
 

@@ -16,6 +16,7 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import type { ChannelId, Role } from '../../fsm/types.js';
+import { DELETE_IF_HOLDS } from './redis-scripts.js';
 
 /** A participant's FSM held by this process: what every write of it carries. */
 export interface Lease {
@@ -94,11 +95,6 @@ end
 return {0, 0}
 `;
 
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1
-`;
-
 type RedisWithLeases = (Redis | Cluster) & {
   acquireLease(lease: string, fence: string, owner: string, ttlMs: number): Promise<[number, string, number]>;
   renewLease(lease: string, fence: string, value: string, token: string, ttlMs: number): Promise<number>;
@@ -117,7 +113,7 @@ export class RedisLeases implements LeaseStore {
   constructor(redis: Redis | Cluster, private readonly recordKey: (channelId: ChannelId, role: Role) => string) {
     redis.defineCommand('acquireLease', { numberOfKeys: 2, lua: ACQUIRE });
     redis.defineCommand('renewLease', { numberOfKeys: 2, lua: RENEW });
-    redis.defineCommand('releaseLease', { numberOfKeys: 1, lua: RELEASE });
+    redis.defineCommand('releaseLease', { numberOfKeys: 1, lua: DELETE_IF_HOLDS });
     redis.defineCommand('resumeLease', { numberOfKeys: 3, lua: RESUME });
     this.redis = redis as RedisWithLeases;
   }

@@ -20,6 +20,7 @@
 import { Cluster, type Redis } from 'ioredis';
 import type { ChannelId } from '../../fsm/types.js';
 import { ReplicatedWrites } from './replicated-writes.js';
+import { DELETE_IF_HOLDS } from './redis-scripts.js';
 
 /** How many of the newest channels the join feed keeps. */
 export const JOINED_KEPT = 100_000;
@@ -66,11 +67,6 @@ redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1
 `;
 
-const RELEASE = `
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
-return 1
-`;
-
 type WithScripts = (Redis | Cluster) & {
   heartbeatInstance(key: string, id: string, ttlMs: number): Promise<number>;
   liveInstances(key: string): Promise<string[]>;
@@ -107,7 +103,7 @@ export class RedisWatchShare {
     redis.defineCommand('liveInstances', { numberOfKeys: 1, lua: LIVE });
     redis.defineCommand('joinedSince', { numberOfKeys: 2, lua: JOINED_SINCE });
     redis.defineCommand('markSlashPosted', { numberOfKeys: 1, lua: MARK_POSTED });
-    redis.defineCommand('releaseSlashClaim', { numberOfKeys: 1, lua: RELEASE });
+    redis.defineCommand('releaseSlashClaim', { numberOfKeys: 1, lua: DELETE_IF_HOLDS });
     redis.defineCommand('takeOverSlashClaim', { numberOfKeys: 1, lua: TAKE_OVER });
     this.redis = redis as WithScripts;
     this.instancesKey = `${prefix}{instances}`;
