@@ -26,6 +26,7 @@ import type { ClientCommand, ClientReply } from './client-process.js';
 import { fsmPairTransfers } from './fsm-pair.js';
 import { inspectorUrls, liveHeapBytes } from './inspector.js';
 import { peerLinkTransfers, type PeerLinkFigures } from './peer-link.js';
+import { waitsWhereSlow, watchRunQueue } from './run-queue.js';
 import { ed25519Signs, ed25519Verifies, redisWrites, wsEchoRoundTrips } from './limits.js';
 import { figure, percentile, show, type Figure } from './stats.js';
 
@@ -225,7 +226,11 @@ interface Results {
   stolen: number;
   sequential: { rate: Figure; cpu: Record<keyof CpuPerTransfer, Figure> };
   aggregate: { rate: Figure; cpu: Record<keyof CpuPerTransfer, Figure> };
-  latency: { rate: number; p50: Figure; p99: Figure; serviceP50: Figure; serviceP99: Figure };
+  latency: {
+    rate: number; p50: Figure; p99: Figure; serviceP50: Figure; serviceP99: Figure;
+    /** the service thread's wait for a core, ms per 100 ms window: where the slowest 2 % were due, and the run's median window */
+    waitWhereSlowMs: Figure; waitMedianMs: Figure;
+  };
   memory: Array<{ channels: number; kbPerChannel: Figure; heapKbPerChannel: Figure; highWaterKbPerChannel: Figure; residentMb: Figure }>;
   baselineMb: Figure;
   connectedKb: Figure;
@@ -310,10 +315,12 @@ async function throughput(): Promise<Pick<Results, 'sequential' | 'aggregate' | 
     log(`aggregate transfers/s over ${AGGREGATE_CHANNELS} channels: ${show(aggregate.rate)}; ${cpuLine(aggregate.cpu)}`);
 
     const rate = Math.round(aggregate.rate.median / 2);
-    const runs: Array<{ totalUs: number[]; serviceUs: number[] }> = [];
+    const runs: Array<{ totalUs: number[]; serviceUs: number[]; waits: ReturnType<typeof waitsWhereSlow> }> = [];
     for (let i = 0; i < RUNS; i++) {
+      const runQueue = watchRunQueue(service.pid);
       const r = await clients.run({ cmd: 'paced', channels: AGGREGATE_CHANNELS, perSecond: rate, durationMs: 3000 });
-      runs.push({ totalUs: r.totalUs!, serviceUs: r.serviceUs! });
+      const waits = waitsWhereSlow(runQueue.stop(), r.dueMs!, r.serviceUs!);
+      runs.push({ totalUs: r.totalUs!, serviceUs: r.serviceUs!, waits });
       // when the slow ones happen: test/bench/tail.ts reads it
       if (process.env.BENCH_TAIL_FILE) writeFileSync(`${process.env.BENCH_TAIL_FILE}.${i}.json`, JSON.stringify({ dueMs: r.dueMs, totalUs: r.totalUs, serviceUs: r.serviceUs }));
     }
@@ -324,8 +331,11 @@ async function throughput(): Promise<Pick<Results, 'sequential' | 'aggregate' | 
       p99: figure(runs.map((r) => ms(r.totalUs, 99))),
       serviceP50: figure(runs.map((r) => ms(r.serviceUs, 50))),
       serviceP99: figure(runs.map((r) => ms(r.serviceUs, 99))),
+      waitWhereSlowMs: figure(runs.map((r) => r.waits.whereSlowMs)),
+      waitMedianMs: figure(runs.map((r) => r.waits.medianMs)),
     };
-    log(`latency at ${rate}/s: p50 ${show(latency.p50, 2)} ms, p99 ${show(latency.p99, 2)} ms; in the service p50 ${show(latency.serviceP50, 2)} ms, p99 ${show(latency.serviceP99, 2)} ms`);
+    log(`latency at ${rate}/s: p50 ${show(latency.p50, 2)} ms, p99 ${show(latency.p99, 2)} ms; in the service p50 ${show(latency.serviceP50, 2)} ms, p99 ${show(latency.serviceP99, 2)} ms`
+      + `; the service's thread waited for a core ${show(latency.waitWhereSlowMs, 1)} ms per 100 ms where the slowest 2 % were due, ${show(latency.waitMedianMs, 1)} in the median 100 ms`);
     await clients.run({ cmd: 'closeAll' });
     return { sequential, aggregate, latency };
   } finally {
@@ -447,6 +457,7 @@ function report(r: Results): string {
     `| latency at half load: p99, ms | ${show(r.latency.p99, 2)} | | |`,
     `| of which not in the clients' signing: p50, ms | ${show(r.latency.serviceP50, 2)} | | |`,
     `| of which not in the clients' signing: p99, ms | ${show(r.latency.serviceP99, 2)} | < 5 | |`,
+    `| the service's thread waiting for a core (kernel schedstat), ms per 100 ms: where the slowest 2 % were due · the run's median | ${show(r.latency.waitWhereSlowMs, 1)} · ${show(r.latency.waitMedianMs, 1)} | | |`,
     `| resident memory of the baseline (${WARM_UP_CHANNELS} channels opened and left), MB | ${show(r.baselineMb)} | | |`,
     ...r.memory.flatMap((m) => [
       `| resident memory per idle open channel at ${n(m.channels)} channels, KB | ${show(m.kbPerChannel, 1)} | ${m.channels >= 10_000 ? '≤ 20' : ''} | ${show(m.residentMb)} MB in all |`,
