@@ -60,6 +60,26 @@ export interface ProcessOptions {
   startTimeoutMs?: number;
 }
 
+/** what each service this test file started printed, kept for a failing file's report */
+const started: Array<{ pid: number; output: () => string }> = [];
+const KEPT_CHARS = 6_000;
+
+/**
+ * When the test file fails, the end of what each service it started printed goes to stderr (tap shows
+ * it, CI keeps it): a failure that only happens now and then can then be read after the fact. Set up at
+ * the first start, by when tap's own exit handler, which sets the exit code, is in place.
+ */
+function keepOutputOfAFailure(): void {
+  if (started.length > 0) return;
+  process.on('exit', (code) => {
+    if (code === 0) return;
+    for (const service of started) {
+      const output = service.output();
+      if (output) process.stderr.write(`# service ${service.pid} printed (its last ${KEPT_CHARS} characters):\n${output.slice(-KEPT_CHARS)}\n`);
+    }
+  });
+}
+
 export async function startServiceProcess(options: ProcessOptions = {}): Promise<ServiceProcess & { wsPort: number; httpPort: number }> {
   const { env = {}, reuse, direct = false, built = direct, nodeArgs = [] } = options;
   const storage = reuse?.storage ?? options.storage ?? testStorage();
@@ -91,6 +111,8 @@ export async function startServiceProcess(options: ProcessOptions = {}): Promise
   child.stdout!.on('data', collect);
   child.stderr!.on('data', collect);
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  keepOutputOfAFailure();
+  started.push({ pid: child.pid!, output: () => output });
 
   // up when both ports answer (the node API is the external node's when CHAIN_NODE_URL names one); the
   // WebSocket port first: a refused connect costs next to nothing, a status request to a node that is
