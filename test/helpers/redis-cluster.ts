@@ -4,9 +4,9 @@
  * removed by `stop()`. A master can be failed over to its replica, as an operator or a dying master would.
  */
 import { execFile } from 'node:child_process';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import { listenable } from './free-port.js';
 import { startRedisServer, type PrivateRedis } from './redis-server.js';
 
 const REDIS_CLI = '/usr/bin/redis-cli';
@@ -147,15 +147,8 @@ async function clusterPorts(count: number): Promise<number[]> {
   const ports: number[] = [];
   while (ports.length < count) {
     const port = 20_000 + Math.floor(Math.random() * 10_000);
-    if (!ports.includes(port) && await free(port) && await free(port + 10_000)) ports.push(port);
+    if (!ports.includes(port) && await listenable(port) && await listenable(port + 10_000)) ports.push(port);
   }
   return ports;
 }
 
-function free(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
