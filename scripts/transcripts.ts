@@ -16,11 +16,12 @@ import { ERRORS, JSONRPC_CODE } from '../lib/errors.js';
 import { parseJson, stringifyJson, type Json } from '../lib/json.js';
 import { unpackSigned } from '../lib/tx/channel-kit.js';
 import { decode } from '../lib/tx/encoding.js';
+import { packagePath } from '../lib/package-root.js';
 import { cosign, NETWORK_ID } from '../test/helpers/accounts.js';
 import { startTestService, testConfig } from '../test/helpers/service.js';
 import { testStorage } from '../test/helpers/storage.js';
 
-export const DOCS_PATH = new URL('../docs/api.md', import.meta.url).pathname;
+export const DOCS_PATH = packagePath('docs', 'api.md');
 
 type Protocol = 'json-rpc' | 'legacy';
 type Role = 'initiator' | 'responder';

@@ -9,10 +9,10 @@ import { readFileSync } from 'node:fs';
 import { REASONS } from '../fsm/reasons.js';
 import { ERRORS } from '../lib/errors.js';
 import { interpret } from '../lib/channel/requests.js';
+import { packagePath } from '../lib/package-root.js';
 import { DOCS_PATH, generatedSections, splice } from '../scripts/transcripts.js';
 
-const ROOT = new URL('..', import.meta.url).pathname;
-const read = (path: string) => readFileSync(`${ROOT}${path}`, 'utf8');
+const read = (path: string) => readFileSync(packagePath(path), 'utf8');
 const doc = readFileSync(DOCS_PATH, 'utf8');
 /** What the docs name in code spans: `channels.update.new`, `insufficient_balance`, … */
 const named = new Set([...doc.matchAll(/`([^`\n]+)`/g)].map((m) => m[1]!));

@@ -6,10 +6,9 @@
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
+import { PACKAGE_ROOT as ROOT } from '../lib/package-root.js';
 import { startServiceProcess } from './helpers/process-service.js';
 import { untapped } from './helpers/untapped.js';
-
-const ROOT = new URL('..', import.meta.url).pathname;
 
 function runExample(file: string, env: Record<string, string>): Promise<{ code: number; output: string }> {
   return new Promise((resolve) => {

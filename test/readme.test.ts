@@ -9,10 +9,10 @@ import { execFile } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { PACKAGE_ROOT as ROOT } from '../lib/package-root.js';
 import { npmStart } from './helpers/npm-start.js';
 import { untapped } from './helpers/untapped.js';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
 
 t.test('the quickstart script makes a transfer against npm start on the embedded store', async (t) => {

@@ -12,6 +12,7 @@ import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { PACKAGE_ROOT } from '../lib/package-root.js';
 import { npmStart } from './helpers/npm-start.js';
 import { REDIS_URL } from './helpers/storage.js';
 import { untapped } from './helpers/untapped.js';
@@ -82,7 +83,7 @@ for (const store of ['embedded', 'redis'] as const) {
       await redis.quit();
     });
     const child = spawn(...untapped(process.execPath, ['--import', 'tsx', 'test/helpers/embedder.ts']), {
-      cwd: new URL('..', import.meta.url).pathname,
+      cwd: PACKAGE_ROOT,
       env: {
         ...process.env, DATA_DIR: dataDir, REDIS_URL: store === 'redis' ? REDIS_URL : '', REDIS_KEY_PREFIX: keyPrefix,
         BLOCK_INTERVAL_MS: '100', LOG_LEVEL: 'warn',

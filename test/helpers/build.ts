@@ -1,15 +1,16 @@
 /**
  * `npm start` runs the build in dist/, so a test that starts it must not run an older build than the
- * sources it tests. `npm test` builds first; a test file run alone (`npx tap test/x.test.ts`) builds
- * here when a source is newer than the last build. Test files run in parallel: one builds, the others
- * wait for it.
+ * sources it tests. `npm test` builds first, and a test compiled into dist/test runs on that build
+ * itself; a test file run alone from its source (`npx tap --node-arg=--import=tsx test/x.test.ts`)
+ * builds here when a source is newer than the last build. Test files run in parallel: one builds, the
+ * others wait for it.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
 import { join } from 'node:path';
+import { PACKAGE_ROOT as ROOT } from '../../lib/package-root.js';
 import { untapped } from './untapped.js';
 
-const ROOT = new URL('../..', import.meta.url).pathname;
 /** written by every build that changed something (tsconfig.build.json's tsBuildInfoFile), touched here after every build */
 const BUILD_INFO = join(ROOT, 'dist', '.tsbuildinfo');
 /** mkdir is atomic: whoever makes it builds */

@@ -8,11 +8,10 @@ import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../../lib/package-root.js';
 import { ensureBuilt } from './build.js';
 import { freePort } from './free-port.js';
 import { untapped } from './untapped.js';
-
-const ROOT = new URL('../..', import.meta.url).pathname;
 
 export interface Exit {
   code: number | null;
@@ -67,7 +66,7 @@ export async function npmStart(env: Record<string, string> = {}): Promise<NpmSta
   const [wsPort, httpPort] = [await freePort(), await freePort()];
   const dataDir = mkdtempSync(join(tmpdir(), 'aesc-start-'));
   const child = spawn(...untapped('npm', ['start', '--silent']), {
-    cwd: ROOT,
+    cwd: PACKAGE_ROOT,
     env: {
       ...process.env, WS_PORT: String(wsPort), HTTP_PORT: String(httpPort), OPS_PORT: '0', DATA_DIR: dataDir, REDIS_URL: '',
       LOG_LEVEL: 'warn', BLOCK_INTERVAL_MS: '100', ...env,

@@ -5,6 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
+import { PACKAGE_ROOT } from '../../lib/package-root.js';
 import { freePort } from './free-port.js';
 import { ensureBuilt } from './build.js';
 import { testStorage, type TestStorage } from './storage.js';
@@ -89,7 +90,7 @@ export async function startServiceProcess(options: ProcessOptions = {}): Promise
   const main = built ? ['dist/lib/main.js'] : ['--import', 'tsx', 'lib/main.ts'];
   const [command, args] = direct ? [process.execPath, [...nodeArgs, ...main]] : ['npm', ['start', '--silent']];
   const child: ChildProcess = spawn(...untapped(command, args), {
-    cwd: new URL('../..', import.meta.url).pathname,
+    cwd: PACKAGE_ROOT,
     env: {
       ...process.env, WS_PORT: String(wsPort), HTTP_PORT: String(httpPort), OPS_PORT: '0', ...storage.env,
       BLOCK_INTERVAL_MS: '100', LOG_LEVEL: process.env.TEST_LOG ?? 'warn', ...env,

@@ -3,10 +3,12 @@
  * adds its own to a file, and test/summary.ts prints the totals after tap is done.
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { packagePath } from '../../lib/package-root.js';
 
-export const SUMMARY_FILE = new URL('../../.test-summary/figures.jsonl', import.meta.url);
+export const SUMMARY_FILE = packagePath('.test-summary', 'figures.jsonl');
 
 export function recordSummary(name: string, value: number): void {
-  mkdirSync(new URL('.', SUMMARY_FILE), { recursive: true });
+  mkdirSync(dirname(SUMMARY_FILE), { recursive: true });
   appendFileSync(SUMMARY_FILE, `${JSON.stringify({ name, value })}\n`);
 }

@@ -18,6 +18,7 @@ import { LedgerConflictError } from '../../lib/chain/dev/ledger.js';
 import { openDevChain } from '../../lib/chain/dev/open-dev-chain.js';
 import type { StoreBackend } from '../../lib/store/backend.js';
 import { createNodeHttpApi } from '../../lib/chain/dev/node-http-api.js';
+import { packagePath } from '../../lib/package-root.js';
 import { silentLogger } from '../../lib/log.js';
 import { openEmbedded } from '../../lib/store/embedded.js';
 import { channelId } from '../../lib/tx/channel-kit.js';
@@ -196,7 +197,7 @@ for (const [label, makePlace] of PLACES) {
   t.test(`${label}: SIGKILL right after postTx returned loses no accepted tx`, async (t) => {
     const place = makePlace(t);
     const recipient = AccountMemory.generate();
-    const child = spawn(...untapped(process.execPath, ['--import', 'tsx', new URL('../helpers/dev-chain-child.ts', import.meta.url).pathname]), {
+    const child = spawn(...untapped(process.execPath, ['--import', 'tsx', packagePath('test', 'helpers', 'dev-chain-child.ts')]), {
       env: { ...process.env, DEV_CHAIN_BACKEND: JSON.stringify(place.spec), RECIPIENT: recipient.address },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -7,7 +7,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { pathToFileURL } from 'node:url';
+import { PACKAGE_ROOT, packagePath } from '../../lib/package-root.js';
 import { DataDirLockedError, openEmbedded, type EmbeddedDb } from '../../lib/store/embedded.js';
 import { LmdbStore } from '../../lib/store/lmdb-store.js';
 import type { ChannelStore } from '../../lib/store/store.js';
@@ -87,8 +88,10 @@ t.test('a service killed with SIGKILL leaves no lock behind, and its last round 
  * rounds of `channelId`, says `held` and waits to be killed; refused, it says `locked` and exits.
  */
 async function holdDataDir(dataDir: string, channelId: string): Promise<{ process: ChildProcess; said: string }> {
-  const lib = (file: string) => JSON.stringify(new URL(`../../lib/store/${file}`, import.meta.url).href);
-  const helpers = JSON.stringify(new URL('../helpers/store-conformance.ts', import.meta.url).href);
+  // the sources, through tsx
+  const source = (...path: string[]) => JSON.stringify(pathToFileURL(packagePath(...path)).href);
+  const lib = (file: string) => source('lib', 'store', file);
+  const helpers = source('test', 'helpers', 'store-conformance.ts');
   const script = `
     const { openEmbedded, DataDirLockedError } = await import(${lib('embedded.ts')});
     const { LmdbStore } = await import(${lib('lmdb-store.ts')});
@@ -102,8 +105,7 @@ async function holdDataDir(dataDir: string, channelId: string): Promise<{ proces
     console.log('held');
     setInterval(() => {}, 1000);
   `;
-  const cwd = fileURLToPath(new URL('../..', import.meta.url));
-  const child = spawn(...untapped(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]), { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(...untapped(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]), { cwd: PACKAGE_ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
   const said = await new Promise<string>((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (chunk: Buffer) => {
