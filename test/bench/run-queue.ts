@@ -7,7 +7,7 @@
  * service's thread waited.
  */
 import { readFileSync } from 'node:fs';
-import { median } from './stats.js';
+import { median, percentile } from './stats.js';
 
 export const WINDOW_MS = 100;
 const SAMPLE_MS = 5;
@@ -53,8 +53,7 @@ export function watchRunQueue(pid: number): { stop(): RunQueueWindow[] } {
  * later: well within a window).
  */
 export function waitsWhereSlow(windows: RunQueueWindow[], dueMs: number[], latencyUs: number[], share = 0.02): { whereSlowMs: number; medianMs: number } {
-  const sorted = [...latencyUs].sort((a, b) => a - b);
-  const slowFrom = sorted[Math.floor((1 - share) * (sorted.length - 1))]!;
+  const slowFrom = percentile(latencyUs, 100 * (1 - share));
   const waitAt = (ms: number) => windows[Math.floor(ms / WINDOW_MS)]?.waitMs ?? 0;
   const whereSlow = dueMs.filter((_, i) => latencyUs[i]! >= slowFrom).map(waitAt);
   return { whereSlowMs: median(whereSlow), medianMs: median(windows.map((w) => w.waitMs)) };
