@@ -273,6 +273,8 @@ t.test('a master SIGKILLed during transfers on several channels, its replica beh
   const moved = await cluster.killMaster(recordKey(victim), () => cluster.resume(replica));
   const promotedAt = Date.now();
   await cluster.restart(moved.from);
+  // back, synced, and confirming writes within the service's wait
+  await cluster.confirming(recordKey(victim), 300);
   const replicaBackAt = Date.now();
   // the channel on the dead master goes on, on the promoted one
   for (const until = Date.now() + 30_000; Date.now() < until;) {
@@ -283,7 +285,7 @@ t.test('a master SIGKILLed during transfers on several channels, its replica beh
   await Promise.all(traffic);
 
   t.comment(`master ${moved.from} cut off from its replica ${moved.to} for ${killedAt - cutAt} ms, then killed; ${moved.to} promoted after `
-    + `${promotedAt - killedAt} ms; ${moved.from} back as its replica after ${replicaBackAt - promotedAt} ms more`);
+    + `${promotedAt - killedAt} ms; ${moved.from} back as its replica, confirming writes, after ${replicaBackAt - promotedAt} ms more`);
   for (const [i, ch] of channels.entries()) {
     const on = masters[i] === master ? 'the dead master' : `master ${masters[i]}`;
     const ok = successes.get(ch)!;

@@ -30,6 +30,11 @@ export interface PrivateCluster {
   cutReplicas(key: string): Promise<void>;
   /** Starts a killed node again; it rejoins as a replica, and this resolves once every master has a synced replica. */
   restart(port: number): Promise<void>;
+  /**
+   * Resolves once a write to `key`'s slot is confirmed by a replica (WAIT 1) within `ms`: a replica's link
+   * being up (what `restart` waits for) does not yet say it acknowledges writes in time.
+   */
+  confirming(key: string, ms: number): Promise<void>;
   /** The master of `key`'s slot and its replica, by port. */
   shardOf(key: string): Promise<{ master: number; replica: number }>;
   /** SIGSTOP / SIGCONT a node: alive, but answering nobody (its master's WAITs count it out). */
@@ -41,6 +46,10 @@ export interface PrivateCluster {
 export async function startRedisCluster(): Promise<PrivateCluster> {
   const ports = await clusterPorts(NODES);
   const servers: PrivateRedis[] = [];
+  // a paused node accepts a connection (the kernel does) and answers nothing: asked where a slot is, it
+  // would hold the question, and the test, while its replica stays paused. Nobody asks a paused node
+  const paused = new Set<number>();
+  const answering = () => ports.filter((port) => !paused.has(port));
   const stop = async () => { await Promise.all(servers.map((server) => server.stop())); };
   try {
     for (const port of ports) {
@@ -64,14 +73,14 @@ export async function startRedisCluster(): Promise<PrivateCluster> {
     nodes: ports.map((p) => `127.0.0.1:${p}`).join(','),
     ports,
     async failover(key) {
-      const { master, replica } = await shardOf(ports, key);
+      const { master, replica } = await shardOf(answering(), key);
       await onNode(replica, (r) => r.cluster('FAILOVER'));
       await until(async () => (await onNode(replica, (r) => r.info('replication'))).includes('role:master'));
       await settled(ports);
       return { from: master, to: replica };
     },
     async killMaster(key, afterKill) {
-      const { master, replica } = await shardOf(ports, key);
+      const { master, replica } = await shardOf(answering(), key);
       await servers[ports.indexOf(master)]!.kill();
       afterKill?.();
       await until(async () => (await onNode(replica, (r) => r.info('replication'))).includes('role:master'));
@@ -82,13 +91,32 @@ export async function startRedisCluster(): Promise<PrivateCluster> {
       await servers[ports.indexOf(port)]!.restart();
       await settled(ports);
     },
-    shardOf: (key) => shardOf(ports, key),
+    async confirming(key, ms) {
+      await until(async () => {
+        const { master } = await shardOf(answering(), key);
+        return onNode(master, async (r) => {
+          // the same slot as `key`: a key in a cluster is placed by its {hash tag}, or whole
+          const probe = `${key}:probe`;
+          await r.set(probe, '1');
+          const confirmed = await r.wait(1, ms);
+          await r.del(probe);
+          return confirmed >= 1;
+        });
+      });
+    },
+    shardOf: (key) => shardOf(answering(), key),
     async cutReplicas(key) {
-      const { master } = await shardOf(ports, key);
+      const { master } = await shardOf(answering(), key);
       await onNode(master, (r) => r.call('CLIENT', 'KILL', 'TYPE', 'replica'));
     },
-    pause: (port) => servers[ports.indexOf(port)]!.pause(),
-    resume: (port) => servers[ports.indexOf(port)]!.resume(),
+    pause(port) {
+      paused.add(port);
+      servers[ports.indexOf(port)]!.pause();
+    },
+    resume(port) {
+      servers[ports.indexOf(port)]!.resume();
+      paused.delete(port);
+    },
     stop,
   };
 }
@@ -119,13 +147,14 @@ async function shardOf(ports: number[], key: string): Promise<{ master: number; 
     if (!shard || shard.length < 4) throw new Error(`no master with a replica serves slot ${slot}`);
     return { master: shard[2]![1], replica: shard[3]![1] };
   }).catch((err: Error) => {
-    if (others.length === 0 || !/ECONNREFUSED|Connection is closed/.test(err.message)) throw err;
+    if (others.length === 0 || !/ECONNREFUSED|Connection is closed|timed out/.test(err.message)) throw err;
     return shardOf(others, key);
   });
 }
 
 async function onNode<T>(port: number, use: (redis: Redis) => Promise<T>): Promise<T> {
-  const redis = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 0, retryStrategy: () => null });
+  // a node that does not answer (stopped, or starved on a loaded machine) is an error to retry, not a wait for ever
+  const redis = new Redis(port, '127.0.0.1', { maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000, commandTimeout: 3000 });
   redis.on('error', () => undefined);
   try {
     return await use(redis);
@@ -134,8 +163,8 @@ async function onNode<T>(port: number, use: (redis: Redis) => Promise<T>): Promi
   }
 }
 
-async function until(check: () => Promise<boolean>, tries = 300): Promise<void> {
-  for (let i = 0; i < tries; i++) {
+async function until(check: () => Promise<boolean>): Promise<void> {
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline;) {
     if (await check().catch(() => false)) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
