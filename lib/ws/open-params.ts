@@ -8,7 +8,7 @@ import type { AccountId, BlockHashDelta, ChannelId, ChannelParams, Role, Timeout
 import { DEFAULT_BLOCK_HASH_DELTA } from '../../fsm/types.js';
 import { openParamsRefusal } from '../../fsm/protocol.js';
 import { parseAmount } from '../amounts.js';
-import { describeErrors, validator } from '../schemas.js';
+import { describeErrors, schemaOf, validator } from '../schemas.js';
 import type { OpenRefusal, OpenRequest } from '../channel/open-request.js';
 import { isAccountId } from '../channel/requests.js';
 import { MIN_GAS_PRICE } from '../tx/gas-price.js';
@@ -23,7 +23,7 @@ const DEFAULT_MINIMUM_DEPTH = { txfee: 10, plain: 3 } as const;
 /** Every parameter the node reads, and this service's own: the rest are unknown. */
 let known: Set<string> | undefined;
 function knownParams(): Set<string> {
-  known ??= new Set(Object.keys((validator('open-params.schema.json').schema as { properties: object }).properties));
+  known ??= new Set(Object.keys(schemaOf('open-params.schema.json')!.properties as object));
   return known;
 }
 
