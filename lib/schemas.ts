@@ -66,9 +66,11 @@ function newAjv(options: object = {}): Ajv2020 {
   return ajv;
 }
 
+/** The generated validators: null until looked for, undefined when there are none for these schemas. */
 let generated: Map<string, ValidateFunction> | undefined | null = null;
 let ajv: Ajv2020 | undefined;
-const compiled = new Map<string, ValidateFunction>();
+/** Each id's validator once asked for, from whichever origin. */
+const chosen = new Map<string, ValidateFunction>();
 
 /** Where the validators come from in this process: generated at build time, or compiled from schemas/. */
 export function validatorOrigin(): 'generated' | 'compiled' {
@@ -83,11 +85,11 @@ export function compileValidator(id: string): ValidateFunction | undefined {
 
 /** The validator for a schema id (its file name, or `file#/$defs/name`). */
 export function validator<T>(id: string): ValidateFunction<T> {
-  let fn = compiled.get(id);
+  let fn = chosen.get(id);
   if (!fn) {
     fn = validatorOrigin() === 'generated' ? generated!.get(id) : compileValidator(id);
     if (!fn) throw new Error(`no schema ${id}`);
-    compiled.set(id, fn);
+    chosen.set(id, fn);
   }
   return fn as ValidateFunction<T>;
 }
