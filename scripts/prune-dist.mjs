@@ -1,5 +1,5 @@
 /**
- * Removes from dist/ what tsc compiled from a source that is gone: tap runs dist/test/**\/*.test.js, and
+ * Removes from dist/ what tsc compiled from a source that is gone: test/runner.ts runs dist/test/**\/*.test.js, and
  * a test file deleted or renamed must not keep running from its old copy. tsc never deletes an output
  * itself. Only outputs without a source go: one whose source is still there must be left to tsc, whose
  * incremental build would not write it again (it goes by its build info, not by what is on disk).

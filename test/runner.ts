@@ -65,7 +65,8 @@ function signalGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   } catch { /* the group is gone */ }
 }
 
-const running = new Map<number, string>();
+/** The pids (and process groups) of the test files running now. */
+const running = new Set<number>();
 
 function runFile(file: string): Promise<Outcome> {
   const started = performance.now();
@@ -74,7 +75,7 @@ function runFile(file: string): Promise<Outcome> {
     cwd: PACKAGE_ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, TAP_TIMEOUT: String(timeoutSeconds) },
   });
-  running.set(child.pid!, file);
+  running.add(child.pid!);
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => { stdout += chunk; });
@@ -120,7 +121,7 @@ async function main(): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.on(signal, () => {
       stopping = true;
-      for (const pid of running.keys()) signalGroup(pid, signal);
+      for (const pid of running) signalGroup(pid, signal);
     });
   }
   process.stdout.write(`${files.length} test files, ${Math.min(jobs, files.length)} at a time\n`);
